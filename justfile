@@ -1,0 +1,30 @@
+# RateGuard recipes: the same commands locally and in CI (.ci/run calls `just test`).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Everything CI checks: formatting, lints (warnings are errors), all tests.
+test: fmt-check clippy test-all
+
+# Formatting check (no changes made).
+fmt-check:
+    cargo fmt --all -- --check
+
+# Clippy over every crate and target; warnings fail.
+clippy:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# All unit, integration and doc tests.
+test-all:
+    cargo test --workspace
+
+# Criterion benches of the bucket math and the stores (HTML under target/criterion).
+bench *ARGS:
+    cargo bench -p rateguard-benches {{ARGS}}
+
+# Install the system packages the tests and the lab need (Debian; needs root).
+deps:
+    bash .ci/install-deps
