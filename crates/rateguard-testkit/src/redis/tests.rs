@@ -1,0 +1,81 @@
+use super::*;
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+#[test]
+fn server_starts_answers_and_its_port_closes_when_killed() {
+    let mut redis = RedisServer::start().unwrap();
+    assert_eq!(redis.url(), format!("redis://127.0.0.1:{}", redis.port()));
+    assert_eq!(redis.cli(&["PING"]).unwrap(), "PONG");
+    assert_eq!(command(redis.port(), &["PING"]).unwrap(), "PONG");
+    assert!(redis.pid() > 0);
+    redis.kill().unwrap();
+    assert!(!redis.is_running());
+    assert!(!port_open(redis.port()));
+}
+
+#[test]
+fn restart_comes_back_on_the_same_port_without_data() {
+    let mut redis = RedisServer::start().unwrap();
+    let (port, pid) = (redis.port(), redis.pid());
+    assert_eq!(redis.cli(&["SET", "k", "v"]).unwrap(), "OK");
+    redis.restart().unwrap();
+    assert_eq!(redis.port(), port);
+    assert_ne!(redis.pid(), pid);
+    assert_eq!(redis.cli(&["GET", "k"]).unwrap(), "");
+    assert_eq!(redis.cli(&["PING"]).unwrap(), "PONG");
+}
+
+#[test]
+fn drop_stops_the_server() {
+    let redis = RedisServer::start().unwrap();
+    let port = redis.port();
+    let dir = redis.dir().to_path_buf();
+    drop(redis);
+    assert!(!port_open(port));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn missing_binary_error_says_what_to_install() {
+    let missing = Binary {
+        name: "redis-server-that-does-not-exist",
+        env: "RATEGUARD_TESTKIT_NO_SUCH_VAR",
+        package: "redis-server",
+    };
+    let err = missing
+        .spawn(&mut missing.command())
+        .expect_err("no such binary");
+    assert_eq!(
+        err.to_string(),
+        "redis-server-that-does-not-exist not found on PATH; install it with: \
+         apt-get install redis-server (or set RATEGUARD_TESTKIT_NO_SUCH_VAR to its path)"
+    );
+}
+
+#[test]
+fn cluster_of_three_masters_serves_every_slot_and_survives_a_node_restart() {
+    assert!(matches!(
+        RedisCluster::start(2),
+        Err(TestkitError::Invalid(_))
+    ));
+    let mut cluster = RedisCluster::start(3).unwrap();
+    assert_eq!(cluster.urls().len(), 3);
+    assert_eq!(cluster.node_pids().len(), 3);
+    let info = cluster.cli(0, &["CLUSTER", "INFO"]).unwrap();
+    assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+    assert!(info.contains("cluster_known_nodes:3"), "{info}");
+    let port = cluster.ports()[1];
+    cluster.kill_node(1).unwrap();
+    assert!(!port_open(port));
+    cluster.restart_node(1).unwrap();
+    assert!(port_open(port));
+    let info = cluster.cli(1, &["CLUSTER", "INFO"]).unwrap();
+    assert!(info.contains("cluster_state:ok"), "{info}");
+}
