@@ -1,0 +1,263 @@
+//! The shape of `results/<run-id>/summary.json`: one [`Summary`] per lab run,
+//! one [`Record`] per (store, scenario).
+//!
+//! Scenario-specific parts are `Option` or default to empty, so a record
+//! only carries what its scenario measures; [`Summary::missing`] says which
+//! parts a complete run must have.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+mod missing;
+mod stats;
+
+pub use stats::{accuracy_error_pct, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
+
+/// Store ids, in the order the lab runs them and the report lists them.
+pub const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
+
+/// Scenario ids, exactly as they appear in `summary.json`.
+pub const SCENARIOS: [&str; 5] = [
+    "burst",
+    "sustained",
+    "throughput",
+    "distribution",
+    "store-outage",
+];
+
+/// Whether the lab runs `scenario` for `store`: every pair except the memory
+/// store's outage (there is no store process to kill).
+pub fn applies(store: &str, scenario: &str) -> bool {
+    !(store == "memory" && scenario == "store-outage")
+}
+
+/// One lab run: where it ran, with what, and every (store, scenario) result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run's id, also its directory name under `results/`.
+    pub run_id: String,
+    /// When the run started, RFC 3339 in UTC (e.g. `2026-11-28T13:00:00Z`).
+    pub created_at: String,
+    /// The machine the figures were measured on.
+    pub machine: Machine,
+    /// Versions of everything measured.
+    pub versions: Versions,
+    /// The git commit of the code under test (`git rev-parse HEAD`, with a
+    /// `-dirty` suffix when the tree had changes).
+    pub git_commit: String,
+    /// The knobs the run used.
+    pub settings: Settings,
+    /// One record per (store, scenario).
+    pub records: Vec<Record>,
+    /// Path (relative to the run directory, or absolute) of the criterion
+    /// benches' summary, linked from the report when present.
+    #[serde(default)]
+    pub bench_summary_path: Option<String>,
+    /// Free-form remarks the lab wants the reader to see (e.g. a skipped store).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// The machine a run was measured on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs available to the run.
+    pub cores: u32,
+    /// CPU model name (from `/proc/cpuinfo`).
+    pub cpu_model: String,
+    /// Operating system and kernel (e.g. `Linux 6.1 (Debian 13)`).
+    pub os: String,
+    /// Total memory in GiB.
+    pub memory_gib: f64,
+}
+
+/// Versions of the software a run measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    /// The RateGuard version (crate version).
+    pub rateguard: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// `redis-server --version`.
+    pub redis: String,
+    /// `nginx -v`.
+    pub nginx: String,
+    /// Anything else worth stating (goose, kernel, ...), by name.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, String>,
+}
+
+/// The knobs a run used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Gateway replicas behind nginx.
+    pub replicas: u32,
+    /// Mock backends behind the gateways.
+    pub backends: u32,
+    /// How many times each repeated scenario ran (spread is over these).
+    pub repetitions: u32,
+    /// Duration of each timed scenario, in ms, by scenario id.
+    #[serde(default)]
+    pub durations_ms: BTreeMap<String, u64>,
+    /// Store ids this run measured (see [`STORES`]).
+    pub stores: Vec<String>,
+    /// Scenario ids this run measured (see [`SCENARIOS`]).
+    pub scenarios: Vec<String>,
+    /// Other scenario parameters (burst capacity, arrival rates, users ...),
+    /// by name, as the lab wants them stated in the report.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// The result of one scenario against one store.
+///
+/// The first fields are the contract for `summary.json`; the rest
+/// feed the report's charts and are empty where a scenario has no such data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Store id (see [`STORES`]).
+    pub store: String,
+    /// Scenario id (see [`SCENARIOS`]).
+    pub scenario: String,
+    /// Gateway replicas that served the scenario.
+    pub replicas: u32,
+    /// Requests sent (summed over repetitions when the figures below are).
+    pub requests: u64,
+    /// Responses that passed the limiter (2xx from the backend).
+    pub allowed: u64,
+    /// `429` responses.
+    pub denied: u64,
+    /// Anything else: transport errors, 5xx.
+    pub errors: u64,
+    /// What an ideal single token bucket would have allowed, where defined
+    /// (burst: capacity; sustained: `C + r·T` per client, summed).
+    pub expected_allowed: Option<u64>,
+    /// `100 · (allowed − expected) / expected`, signed: positive means the
+    /// limiter let too much through (see [`accuracy_error_pct`]).
+    pub accuracy_error_pct: Option<f64>,
+    /// Completed requests per second (the median over repetitions when repeated).
+    pub throughput_rps: f64,
+    /// Latency percentiles in µs (median over repetitions when repeated).
+    pub latency_us: LatencyUs,
+    /// Redis commands per request from `INFO commandstats` deltas; `None`
+    /// for the memory store.
+    pub store_commands_per_request: Option<f64>,
+    /// Each repetition's own figures, in run order.
+    #[serde(default)]
+    pub repetitions: Vec<RepetitionStats>,
+    /// min / median / max over [`Record::repetitions`]
+    /// (see [`RecordSpread::of`]).
+    #[serde(default)]
+    pub spread: Option<RecordSpread>,
+    /// `(percentile, µs)` pairs from p50 to p99.99 (see [`CURVE_PERCENTILES`]).
+    #[serde(default)]
+    pub latency_curve: Vec<(f64, u64)>,
+    /// Cumulative allowed responses over time against the ideal bucket.
+    #[serde(default)]
+    pub allowed_series: Vec<SeriesPoint>,
+    /// Responses per gateway replica (from `X-RateGuard-Replica`).
+    #[serde(default)]
+    pub per_replica: BTreeMap<String, u64>,
+    /// Responses per backend (from the backend's JSON `backend` field).
+    #[serde(default)]
+    pub per_backend: BTreeMap<String, u64>,
+    /// Outcomes per time slot (100 ms in the lab) for the outage chart.
+    #[serde(default)]
+    pub timeline: Vec<TimelinePoint>,
+    /// When the store was killed, restarted, and enforcing again.
+    #[serde(default)]
+    pub outage: Option<Outage>,
+}
+
+/// One repetition's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepetitionStats {
+    /// Completed requests per second in this repetition.
+    pub throughput_rps: f64,
+    /// Latency percentiles in µs in this repetition.
+    pub latency_us: LatencyUs,
+    /// Requests sent in this repetition.
+    #[serde(default)]
+    pub requests: u64,
+    /// Requests allowed in this repetition.
+    #[serde(default)]
+    pub allowed: u64,
+}
+
+/// A point of the cumulative allowed-over-time series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Time since the scenario started, ms.
+    pub t_ms: u64,
+    /// Allowed responses so far.
+    pub allowed: u64,
+    /// What an ideal token bucket would have allowed so far.
+    pub ideal: u64,
+}
+
+/// Outcomes in one time slot of the outage timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Start of the slot since the scenario started, ms.
+    pub t_ms: u64,
+    /// 2xx responses in the slot.
+    pub ok: u64,
+    /// 429 responses in the slot.
+    pub denied: u64,
+    /// Errors (5xx, transport) in the slot.
+    pub errors: u64,
+    /// p99 latency of the slot, µs.
+    pub p99_us: u64,
+}
+
+/// Markers of the store-outage scenario, ms since the scenario started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outage {
+    /// When the store process was killed.
+    pub killed_at_ms: u64,
+    /// When it was started again.
+    pub restarted_at_ms: u64,
+    /// When the first 429 after the restart showed limits were enforced
+    /// again; `None` if that never happened within the run.
+    pub enforcement_resumed_at_ms: Option<u64>,
+}
+
+impl Summary {
+    /// The record for `(store, scenario)`, if the run has one.
+    pub fn record(&self, store: &str, scenario: &str) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|r| r.store == store && r.scenario == scenario)
+    }
+
+    /// Stores in report order: [`STORES`] order first, then any others in
+    /// the order they appear in `settings.stores` or the records.
+    pub fn store_order(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let mentioned = self
+            .settings
+            .stores
+            .iter()
+            .map(String::as_str)
+            .chain(self.records.iter().map(|r| r.store.as_str()));
+        let known = STORES.iter().copied().filter(|s| {
+            self.settings.stores.iter().any(|x| x == s)
+                || self.records.iter().any(|r| r.store == *s)
+        });
+        for s in known.chain(mentioned) {
+            if !seen.iter().any(|x| x == s) {
+                seen.push(s.to_owned());
+            }
+        }
+        seen
+    }
+}
+
+impl Record {
+    /// Fills [`Record::spread`] from [`Record::repetitions`] (`None` when
+    /// there are no repetitions).
+    pub fn compute_spread(&mut self) {
+        self.spread = RecordSpread::of(&self.repetitions);
+    }
+}
