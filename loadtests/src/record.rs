@@ -1,0 +1,185 @@
+//! What one request did: [`Sample`]s collected by a shared [`Recorder`]
+//! while a scenario runs, analysed afterwards (see [`crate::analysis`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The response header naming the gateway replica that answered.
+pub const REPLICA_HEADER: &str = "x-rateguard-replica";
+/// The response header naming the mock backend that answered.
+pub const BACKEND_HEADER: &str = "x-backend";
+/// The request header carrying the client's API key (its bucket identity).
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// How a request ended, as the limiter's user sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A 2xx: the limiter let it through and the backend answered.
+    Allowed,
+    /// A 429: the limiter denied it.
+    Denied,
+    /// Anything else: a transport error, a timeout or another status.
+    Error,
+}
+
+impl Outcome {
+    /// Classifies an HTTP status.
+    ///
+    /// ```
+    /// use rateguard_loadtests::Outcome;
+    /// assert_eq!(Outcome::from_status(200), Outcome::Allowed);
+    /// assert_eq!(Outcome::from_status(429), Outcome::Denied);
+    /// assert_eq!(Outcome::from_status(502), Outcome::Error);
+    /// ```
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Allowed,
+            429 => Self::Denied,
+            _ => Self::Error,
+        }
+    }
+}
+
+/// One request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When the request was due, µs since the recorder started. For the
+    /// open model this is the *intended* send time, not the actual one.
+    pub at_us: u64,
+    /// From `at_us` to the end of the response body, µs.
+    pub latency_us: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Index of the client (bucket identity) that sent it.
+    pub client: u32,
+}
+
+/// Collects samples from many concurrent tasks.
+///
+/// A mutex is enough: the critical section is one `Vec::push`, far cheaper
+/// than the HTTP request around it.
+#[derive(Debug)]
+pub struct Recorder {
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    samples: Vec<Sample>,
+    per_replica: BTreeMap<String, u64>,
+    per_backend: BTreeMap<String, u64>,
+}
+
+/// Everything a [`Recorder`] collected, ready for analysis.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// Every request, in completion order.
+    pub samples: Vec<Sample>,
+    /// Responses per `X-RateGuard-Replica` value.
+    pub per_replica: BTreeMap<String, u64>,
+    /// Responses per `X-Backend` value.
+    pub per_backend: BTreeMap<String, u64>,
+    /// Wall time from the recorder's start to [`Recorder::finish`].
+    pub elapsed: Duration,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now.
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The instant all `at_us` values are relative to.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// `t` as µs since the start (0 for instants before it).
+    pub fn offset_us(&self, t: Instant) -> u64 {
+        micros(t.saturating_duration_since(self.started))
+    }
+
+    /// Records a request that was due at `due` and finished now.
+    pub fn record(
+        &self,
+        due: Instant,
+        outcome: Outcome,
+        client: u32,
+        replica: Option<&str>,
+        backend: Option<&str>,
+    ) {
+        let latency_us = micros(due.elapsed());
+        let sample = Sample {
+            at_us: self.offset_us(due),
+            latency_us,
+            outcome,
+            client,
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.samples.push(sample);
+        if let Some(r) = replica {
+            bump(&mut inner.per_replica, r);
+        }
+        if let Some(b) = backend {
+            bump(&mut inner.per_backend, b);
+        }
+    }
+
+    /// Takes what was recorded so far.
+    pub fn finish(&self) -> Recording {
+        let elapsed = self.started.elapsed();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = std::mem::take(&mut *inner);
+        Recording {
+            samples: inner.samples,
+            per_replica: inner.per_replica,
+            per_backend: inner.per_backend,
+            elapsed,
+        }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
+/// A duration in whole µs, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_counts_and_offsets() {
+        let rec = Recorder::new();
+        let due = rec.started() + Duration::from_millis(5);
+        rec.record(due, Outcome::Allowed, 0, Some("gw-1"), Some("b1"));
+        rec.record(due, Outcome::Denied, 1, Some("gw-1"), None);
+        rec.record(due, Outcome::Error, 1, None, None);
+        let r = rec.finish();
+        assert_eq!(r.samples.len(), 3);
+        assert!(r.samples.iter().all(|s| s.at_us == 5_000));
+        assert_eq!(r.per_replica.get("gw-1"), Some(&2));
+        assert_eq!(r.per_backend.get("b1"), Some(&1));
+        assert!(rec.finish().samples.is_empty(), "finish takes the samples");
+    }
+}
