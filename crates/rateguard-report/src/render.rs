@@ -1,33 +1,356 @@
-//! The HTML report: one self-contained page (inline CSS, inline SVG).
+//! The HTML report: one self-contained page (inline CSS, inline SVG, no
+//! scripts, no external links).
+//!
+//! # Layout
+//! - this file: the page skeleton, the run facts and the chart sections;
+//! - `charts`: the SVG charts (plotters);
+//! - `table`: the table of every figure;
+//! - `guide`: "how to read this" and the data-driven findings.
 
 use std::fmt::Write as _;
 
-use crate::model::Summary;
+use plotters::style::RGBColor;
+
+use crate::model::{Record, Summary};
+
+mod charts;
+mod guide;
+mod table;
+
+use charts::{css_color, store_color, Bar};
+
+/// Inline style sheet of the page.
+const CSS: &str = "\
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;\
+padding:0 1em;color:#222;line-height:1.45}\
+h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:1em 0;font-size:.88em}\
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}\
+th{background:#f4f4f4}td.l,th.l{text-align:left}\
+.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.35em;border-radius:2px}\
+.spread{color:#666;font-size:.85em}.nodata,.error{color:#a00}\
+figure{margin:1em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;height:auto}";
+
+/// A store with its colour, in report order.
+pub(crate) struct StoreStyle {
+    /// Store id.
+    pub(crate) name: String,
+    /// Its colour in every chart.
+    pub(crate) color: RGBColor,
+}
 
 /// Renders `summary` as one self-contained HTML page.
 pub fn render(summary: &Summary) -> String {
-    let mut out = String::new();
+    let stores: Vec<StoreStyle> = summary
+        .store_order()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| StoreStyle {
+            color: store_color(&name, i),
+            name,
+        })
+        .collect();
+    let mut out = String::with_capacity(256 * 1024);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>RateGuard lab report {}</title></head><body>",
-        esc(&summary.run_id)
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>RateGuard lab report {id}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+         <h1>RateGuard lab report</h1>\n<p>Run <code>{id}</code>, started {at}.</p>\n",
+        id = esc(&summary.run_id),
+        at = esc(&summary.created_at),
     );
-    out.push_str(
-        "<table><tr><th>store</th><th>scenario</th><th>requests</th><th>allowed</th></tr>",
-    );
-    for r in &summary.records {
-        let _ = write!(
+    facts(&mut out, summary, &stores);
+    out.push_str(&guide::guide(summary, &stores));
+    chart_sections(&mut out, summary, &stores);
+    out.push_str(&table::figures(summary, &stores));
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The run facts: machine, versions, commit, settings, notes.
+fn facts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let m = &s.machine;
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "machine".into(),
+            format!(
+                "{} cores, {}, {:.1} GiB, {}",
+                m.cores, m.cpu_model, m.memory_gib, m.os
+            ),
+        ),
+        ("git commit".into(), s.git_commit.clone()),
+    ];
+    let v = &s.versions;
+    for (k, val) in [
+        ("rateguard", &v.rateguard),
+        ("rustc", &v.rustc),
+        ("redis", &v.redis),
+        ("nginx", &v.nginx),
+    ]
+    .into_iter()
+    .chain(v.other.iter().map(|(k, v)| (k.as_str(), v)))
+    {
+        rows.push((format!("{k} version"), val.clone()));
+    }
+    let st = &s.settings;
+    rows.push((
+        "topology".into(),
+        format!(
+            "nginx → {} gateway replicas → {} backends",
+            st.replicas, st.backends
+        ),
+    ));
+    rows.push((
+        "repetitions".into(),
+        format!("{} (spread = min / median / max over them)", st.repetitions),
+    ));
+    rows.push(("scenarios".into(), st.scenarios.join(", ")));
+    for (k, ms) in &st.durations_ms {
+        rows.push((
+            format!("{k} duration"),
+            format!("{:.1} s", *ms as f64 / 1e3),
+        ));
+    }
+    for (k, val) in &st.params {
+        rows.push((k.clone(), val.clone()));
+    }
+    if let Some(p) = &s.bench_summary_path {
+        rows.push(("criterion benches".into(), p.clone()));
+    }
+    out.push_str("<h2>The run</h2>\n<table>\n");
+    for (k, val) in rows {
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.store),
-            esc(&r.scenario),
-            r.requests,
-            r.allowed
+            "<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>",
+            esc(&k),
+            esc(&val)
         );
     }
-    out.push_str("</table></body></html>\n");
-    out
+    out.push_str("<tr><th class=\"l\">stores (colour)</th><td class=\"l\">");
+    for st in stores {
+        let _ = write!(out, "{} ", swatch(st));
+    }
+    out.push_str("</td></tr>\n</table>\n");
+    if let Some(p) = &s.bench_summary_path {
+        let _ = writeln!(
+            out,
+            "<p>Criterion bench summary: <a href=\"{0}\">{0}</a> (a local file next to this run).</p>",
+            esc(p)
+        );
+    }
+    if !s.notes.is_empty() {
+        out.push_str("<h3>Notes</h3>\n<ul>\n");
+        for n in &s.notes {
+            let _ = writeln!(out, "<li>{}</li>", esc(n));
+        }
+        out.push_str("</ul>\n");
+    }
+}
+
+/// A colour swatch followed by the store's name.
+pub(crate) fn swatch(st: &StoreStyle) -> String {
+    format!(
+        "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+        css_color(st.color),
+        esc(&st.name)
+    )
+}
+
+/// Records of `scenario` in store order, with their store's style.
+fn by_store<'a>(
+    s: &'a Summary,
+    stores: &'a [StoreStyle],
+    scenario: &'a str,
+) -> impl Iterator<Item = (&'a StoreStyle, &'a Record)> {
+    stores
+        .iter()
+        .filter_map(move |st| s.record(&st.name, scenario).map(|r| (st, r)))
+}
+
+/// Appends one chart section: heading, figure, caption.
+fn section(out: &mut String, title: &str, chart: String, caption: &str) {
+    let _ = write!(
+        out,
+        "<h2>{}</h2>\n<figure>\n{chart}\n<figcaption>{}</figcaption>\n</figure>\n",
+        esc(title),
+        esc(caption)
+    );
+}
+
+fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let curves: Vec<_> = by_store(s, stores, "throughput")
+        .filter(|(_, r)| !r.latency_curve.is_empty())
+        .map(|(st, r)| (st.name.as_str(), st.color, r.latency_curve.as_slice()))
+        .collect();
+    let chart = if curves.is_empty() {
+        charts::no_data("latency curves (throughput scenario)")
+    } else {
+        charts::latency_curves("Latency by percentile, throughput scenario", &curves)
+    };
+    section(out, "Latency percentiles", chart,
+        "Latency seen by the load generator through nginx, from p50 to p99.99 (x: percentiles spaced by nines; y: log scale). Lower is better; the right end is the tail.");
+
+    for (scenario, what) in [
+        ("burst", "many users at once against one client key"),
+        ("sustained", "clients sending above their refill rate"),
+    ] {
+        let series: Vec<_> = by_store(s, stores, scenario)
+            .filter(|(_, r)| !r.allowed_series.is_empty())
+            .map(|(st, r)| (st.name.as_str(), st.color, r.allowed_series.as_slice()))
+            .collect();
+        let chart = if series.is_empty() {
+            charts::no_data(&format!("allowed-over-time ({scenario})"))
+        } else {
+            charts::allowed_over_time(
+                &format!("Allowed over time vs ideal bucket: {scenario}"),
+                &series,
+            )
+        };
+        section(out, &format!("429 accuracy: {scenario}"), chart, &format!(
+            "Cumulative allowed responses ({what}) against an ideal single token bucket (dashed). A store on the dashed line enforces the limit exactly across all replicas; above it, clients got more than their limit."));
+    }
+
+    throughput_chart(out, s, stores);
+    commands_chart(out, s, stores);
+    distribution_charts(out, s, stores);
+
+    let outages: Vec<_> = by_store(s, stores, "store-outage")
+        .filter(|(_, r)| !r.timeline.is_empty())
+        .collect();
+    if outages.is_empty() {
+        section(
+            out,
+            "Store outage",
+            charts::no_data("the store-outage scenario"),
+            "",
+        );
+    }
+    for (st, r) in outages {
+        let chart = charts::outage_timeline(
+            &format!("Store outage: {}", st.name),
+            &r.timeline,
+            r.outage.as_ref(),
+        );
+        section(out, &format!("Store outage: {}", st.name), chart,
+            "Responses per time slot while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis.");
+    }
+}
+
+fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let series: Vec<_> = by_store(s, stores, "throughput")
+        .map(|(st, r)| {
+            let bar = Bar {
+                value: r.throughput_rps,
+                whisker: r
+                    .spread
+                    .map(|sp| (sp.throughput_rps.min, sp.throughput_rps.max)),
+            };
+            (st.name.as_str(), st.color, vec![Some(bar)])
+        })
+        .collect();
+    let chart = if series.is_empty() {
+        charts::no_data("throughput")
+    } else {
+        let group = format!(
+            "throughput scenario, median of {} runs",
+            s.settings.repetitions
+        );
+        charts::grouped_bars(
+            "Throughput per store",
+            "requests per second",
+            &[group],
+            &series,
+        )
+    };
+    section(out, "Throughput", chart,
+        "Completed requests per second through nginx and the gateway replicas (bar: median over repetitions; whiskers: min and max). Higher is better.");
+}
+
+fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let scenarios: Vec<String> = s
+        .settings
+        .scenarios
+        .iter()
+        .filter(|sc| {
+            s.records
+                .iter()
+                .any(|r| &r.scenario == *sc && r.store_commands_per_request.is_some())
+        })
+        .cloned()
+        .collect();
+    let series: Vec<_> = stores
+        .iter()
+        .map(|st| {
+            let bars = scenarios
+                .iter()
+                .map(|sc| {
+                    let v = s.record(&st.name, sc)?.store_commands_per_request?;
+                    Some(Bar {
+                        value: v,
+                        whisker: None,
+                    })
+                })
+                .collect();
+            (st.name.as_str(), st.color, bars)
+        })
+        .collect();
+    let chart = if scenarios.is_empty() {
+        charts::no_data("Redis commands per request")
+    } else {
+        charts::grouped_bars(
+            "Redis commands per request",
+            "commands per request",
+            &scenarios,
+            &series,
+        )
+    };
+    section(out, "Redis commands per request", chart,
+        "Commands Redis executed per HTTP request (INFO commandstats deltas over the scenario, summed over cluster nodes). Fewer means less Redis CPU per decision; pipelining batches several decisions per round trip. The memory store has none.");
+}
+
+fn distribution_charts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    type Pick = fn(&Record) -> &std::collections::BTreeMap<String, u64>;
+    let parts: [(&str, &str, Pick); 2] = [
+        ("gateway replica", "X-RateGuard-Replica", |r| &r.per_replica),
+        ("backend", "the backend's reply", |r| &r.per_backend),
+    ];
+    for (what, source, pick) in parts {
+        let recs: Vec<_> = by_store(s, stores, "distribution").collect();
+        let mut groups: Vec<String> = recs
+            .iter()
+            .flat_map(|(_, r)| pick(r).keys().cloned())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        let series: Vec<_> = recs
+            .iter()
+            .map(|(st, r)| {
+                let bars = groups
+                    .iter()
+                    .map(|g| {
+                        pick(r).get(g).map(|&v| Bar {
+                            value: v as f64,
+                            whisker: None,
+                        })
+                    })
+                    .collect();
+                (st.name.as_str(), st.color, bars)
+            })
+            .collect();
+        let chart = if groups.is_empty() {
+            charts::no_data(&format!("requests per {what}"))
+        } else {
+            charts::grouped_bars(
+                &format!("Requests per {what}"),
+                "responses",
+                &groups,
+                &series,
+            )
+        };
+        section(out, &format!("Requests per {what}"), chart, &format!(
+            "Sequential requests of the distribution scenario, counted by {what} (from {source}). Even bars mean nginx spreads load evenly."));
+    }
 }
 
 /// Escapes text for HTML element content and attribute values.

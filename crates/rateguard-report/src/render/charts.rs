@@ -1,0 +1,139 @@
+//! The report's charts as inline SVG strings, drawn with `plotters`.
+//!
+//! Each function returns one `<svg>` element (or, if drawing failed, a short
+//! HTML note saying so). Stores keep one colour in every chart
+//! ([`store_color`]).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::esc;
+
+mod accuracy;
+mod bars;
+mod latency;
+mod timeline;
+
+pub(crate) use accuracy::allowed_over_time;
+pub(crate) use bars::{grouped_bars, Bar};
+pub(crate) use latency::latency_curves;
+pub(crate) use timeline::outage_timeline;
+
+/// The drawing area every chart draws on.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+/// What a chart's drawing code returns.
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Default chart size in pixels.
+const SIZE: (u32, u32) = (860, 420);
+/// Font family for every label (SVG `<text>`; the viewer picks the face).
+const FONT: &str = "sans-serif";
+
+/// Colours for the known stores, in [`crate::STORES`] order; other stores
+/// take the extra colours in the order they appear.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0xd6, 0x27, 0x28), // memory: red, the unshared baseline
+    RGBColor(0x1f, 0x77, 0xb4), // redis-lua: blue
+    RGBColor(0x2c, 0xa0, 0x2c), // redis-pipelined: green
+    RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x17, 0xbe, 0xcf),
+];
+
+/// The colour of `store`, given its position in the report's store order.
+pub(crate) fn store_color(store: &str, position: usize) -> RGBColor {
+    match crate::STORES.iter().position(|s| *s == store) {
+        Some(i) => PALETTE[i],
+        None => PALETTE[4 + position % (PALETTE.len() - 4)],
+    }
+}
+
+/// The same colour as a CSS hex string, for the HTML table and legend.
+pub(crate) fn css_color(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// Draws one chart of `size` into an SVG string. The `xmlns` attribute is
+/// dropped: HTML puts inline `<svg>` in the SVG namespace by itself, and the
+/// report must not contain URLs.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> DrawResult) -> String {
+    let mut buf = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Into::into))
+    };
+    match result {
+        Ok(()) => buf.replace(" xmlns=\"http://www.w3.org/2000/svg\"", ""),
+        Err(e) => format!(
+            "<p class=\"error\">This chart could not be drawn: {}</p>",
+            esc(&e.to_string())
+        ),
+    }
+}
+
+/// A short note shown in place of a chart that has no data in this run.
+pub(crate) fn no_data(what: &str) -> String {
+    format!(
+        "<p class=\"nodata\">No data for {} in this run.</p>",
+        esc(what)
+    )
+}
+
+/// A microsecond value as a short label (`850 µs`, `1.2 ms`, `3.0 s`).
+pub(crate) fn fmt_us(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.1} ms", us / 1_000.0)
+    } else {
+        format!("{:.1} s", us / 1_000_000.0)
+    }
+}
+
+/// A count as a short label (`950`, `12.5k`, `3.1M`).
+pub(crate) fn fmt_count(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1_000_000.0 {
+        format!("{:.1}M", v / 1_000_000.0)
+    } else if a >= 10_000.0 {
+        format!("{:.0}k", v / 1_000.0)
+    } else if a >= 1_000.0 {
+        format!("{:.1}k", v / 1_000.0)
+    } else if a >= 10.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A legend line sample in `color`.
+fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_stores_keep_their_colour_wherever_they_appear() {
+        assert_eq!(store_color("redis-lua", 0), store_color("redis-lua", 3));
+        assert_ne!(store_color("memory", 0), store_color("redis-lua", 1));
+        assert_eq!(css_color(store_color("memory", 0)), "#d62728");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(fmt_us(850.0), "850 µs");
+        assert_eq!(fmt_us(1_240.0), "1.2 ms");
+        assert_eq!(fmt_count(12_400.0), "12k");
+        assert_eq!(fmt_count(1_500.0), "1.5k");
+        assert_eq!(fmt_count(2.5), "2.50");
+        assert_eq!(fmt_count(7.0), "7");
+    }
+}

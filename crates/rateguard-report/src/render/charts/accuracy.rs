@@ -1,0 +1,68 @@
+//! Allowed-over-time against the ideal token bucket (429 accuracy).
+
+use plotters::prelude::*;
+
+use super::{fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
+use crate::model::SeriesPoint;
+
+/// One store's series: name, colour, cumulative points.
+pub(crate) type Series<'a> = (&'a str, RGBColor, &'a [SeriesPoint]);
+
+/// Cumulative allowed responses per store, with the ideal bucket (taken
+/// from the first store's series; the lab computes it the same way for all)
+/// as a dashed black line.
+pub(crate) fn allowed_over_time(title: &str, series: &[Series<'_>]) -> String {
+    svg(SIZE, |root| draw(root, title, series))
+}
+
+fn draw(root: &super::Area<'_>, title: &str, series: &[Series<'_>]) -> DrawResult {
+    let points = series.iter().flat_map(|s| s.2.iter());
+    let t_max = points.clone().map(|p| p.t_ms).max().unwrap_or(1).max(1) as f64 / 1_000.0;
+    let y_max = points
+        .map(|p| p.allowed.max(p.ideal))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_max * 1.02, 0.0..y_max * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc("allowed so far")
+        .y_label_formatter(&|y| fmt_count(*y))
+        .label_style((FONT, 13))
+        .draw()?;
+    let xy = |p: &SeriesPoint, v: u64| (p.t_ms as f64 / 1_000.0, v as f64);
+    for &(store, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| xy(p, p.allowed)),
+                color.stroke_width(2),
+            ))?
+            .label(store)
+            .legend(legend_line(color));
+    }
+    if let Some(&(_, _, ideal)) = series.iter().find(|s| !s.2.is_empty()) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                ideal.iter().map(|p| xy(p, p.ideal)),
+                8,
+                5,
+                BLACK.stroke_width(2),
+            ))?
+            .label("ideal token bucket")
+            .legend(legend_line(BLACK));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .draw()?;
+    Ok(())
+}

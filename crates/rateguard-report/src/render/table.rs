@@ -1,0 +1,188 @@
+//! The table of every figure, with spread over repetitions, and the outage
+//! details.
+
+use std::fmt::Write as _;
+
+use super::{esc, swatch, StoreStyle};
+use crate::model::{Record, Spread, Summary, SCENARIOS};
+
+/// Records in report order: stores in `stores` order, scenarios in
+/// [`SCENARIOS`] order, unknown scenarios last.
+pub(super) fn ordered<'a>(
+    s: &'a Summary,
+    stores: &'a [StoreStyle],
+) -> Vec<(&'a StoreStyle, &'a Record)> {
+    let rank = |sc: &str| {
+        SCENARIOS
+            .iter()
+            .position(|x| *x == sc)
+            .unwrap_or(SCENARIOS.len())
+    };
+    let mut rows: Vec<(usize, &StoreStyle, &Record)> = s
+        .records
+        .iter()
+        .filter_map(|r| {
+            let (i, st) = stores
+                .iter()
+                .enumerate()
+                .find(|(_, st)| st.name == r.store)?;
+            Some((i, st, r))
+        })
+        .collect();
+    rows.sort_by_key(|(i, _, r)| (*i, rank(&r.scenario)));
+    rows.into_iter().map(|(_, st, r)| (st, r)).collect()
+}
+
+/// A number with thousands separators (thin spaces).
+pub(super) fn num(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(a, b)| (a, b));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('\u{2009}');
+        }
+        grouped.push(c);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// `value` followed by `(min – max)` when a spread is known.
+fn with_spread(value: f64, spread: Option<Spread>, decimals: usize) -> String {
+    match spread {
+        Some(sp) => format!(
+            "{} <span class=\"spread\">({} – {})</span>",
+            num(value, decimals),
+            num(sp.min, decimals),
+            num(sp.max, decimals)
+        ),
+        None => num(value, decimals),
+    }
+}
+
+fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map_or_else(|| "–".to_owned(), f)
+}
+
+/// The figures table and the outage table.
+pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
+    let mut out = String::from(
+        "<h2>Every figure</h2>\n<p>Latency in µs as seen by the load generator. Where a scenario \
+         was repeated, the value is the median and <span class=\"spread\">(min – max)</span> \
+         follows. Accuracy error is 100·(allowed − expected)/expected: positive means more \
+         was allowed than an ideal bucket allows.</p>\n<table>\n<tr><th class=\"l\">store</th>\
+         <th class=\"l\">scenario</th><th>replicas</th><th>runs</th><th>requests</th>\
+         <th>allowed</th><th>denied</th><th>errors</th><th>expected allowed</th>\
+         <th>accuracy error %</th><th>throughput rps</th><th>p50</th><th>p90</th><th>p99</th>\
+         <th>p99.9</th><th>max</th><th>Redis cmds / req</th></tr>\n",
+    );
+    for (st, r) in ordered(s, stores) {
+        let sp = r.spread;
+        let l = &r.latency_us;
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            swatch(st),
+            esc(&r.scenario),
+            r.replicas,
+            r.repetitions.len().max(1),
+            num(r.requests as f64, 0),
+            num(r.allowed as f64, 0),
+            num(r.denied as f64, 0),
+            num(r.errors as f64, 0),
+            opt(r.expected_allowed, |v| num(v as f64, 0)),
+            opt(r.accuracy_error_pct, |v| format!("{v:+.2}")),
+            with_spread(r.throughput_rps, sp.map(|x| x.throughput_rps), 0),
+            with_spread(l.p50 as f64, sp.map(|x| x.p50_us), 0),
+            num(l.p90 as f64, 0),
+            with_spread(l.p99 as f64, sp.map(|x| x.p99_us), 0),
+            num(l.p999 as f64, 0),
+            num(l.max as f64, 0),
+            opt(r.store_commands_per_request, |v| format!("{v:.2}")),
+        );
+    }
+    out.push_str("</table>\n");
+    outage_table(&mut out, s, stores);
+    out
+}
+
+/// What happened during each store's outage, from its timeline.
+pub(super) struct OutageFacts {
+    /// Time from restart until limits were enforced again, ms.
+    pub(super) resume_after_restart_ms: Option<u64>,
+    /// Responses in slots between the kill and the restart: ok, denied, errors.
+    pub(super) during: (u64, u64, u64),
+    /// Largest slot p99 between the kill and the restart, µs.
+    pub(super) worst_p99_us: u64,
+}
+
+/// Facts of `r`'s outage, if it has one.
+pub(super) fn outage_facts(r: &Record) -> Option<OutageFacts> {
+    let o = r.outage?;
+    let down = r
+        .timeline
+        .iter()
+        .filter(|p| p.t_ms >= o.killed_at_ms && p.t_ms < o.restarted_at_ms);
+    let during = down.clone().fold((0, 0, 0), |(a, b, c), p| {
+        (a + p.ok, b + p.denied, c + p.errors)
+    });
+    Some(OutageFacts {
+        resume_after_restart_ms: o
+            .enforcement_resumed_at_ms
+            .map(|t| t.saturating_sub(o.restarted_at_ms)),
+        during,
+        worst_p99_us: down.map(|p| p.p99_us).max().unwrap_or(0),
+    })
+}
+
+fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let rows: Vec<_> = ordered(s, stores)
+        .into_iter()
+        .filter_map(|(st, r)| Some((st, r.outage?, outage_facts(r)?)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Store outage</h3>\n<table>\n<tr><th class=\"l\">store</th><th>killed at</th>\
+         <th>restarted at</th><th>enforcing again at</th><th>enforcing after restart</th>\
+         <th>ok / denied / errors while down</th><th>worst slot p99 while down</th></tr>\n",
+    );
+    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1e3);
+    for (st, o, f) in rows {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{} / {} / {}</td><td>{} µs</td></tr>",
+            swatch(st),
+            secs(o.killed_at_ms),
+            secs(o.restarted_at_ms),
+            opt(o.enforcement_resumed_at_ms, secs),
+            opt(f.resume_after_restart_ms, |ms| format!("{ms} ms")),
+            num(f.during.0 as f64, 0),
+            num(f.during.1 as f64, 0),
+            num(f.during.2 as f64, 0),
+            num(f.worst_p99_us as f64, 0),
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(num(1_234_567.0, 0), "1\u{2009}234\u{2009}567");
+        assert_eq!(num(-1_234.5, 1), "-1\u{2009}234.5");
+        assert_eq!(num(999.0, 0), "999");
+    }
+}

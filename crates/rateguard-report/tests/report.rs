@@ -1,0 +1,381 @@
+//! The report crate end to end: JSON round trip, completeness, rendering,
+//! and the files `write_report` leaves behind.
+//!
+//! The summary used here is a *fixture for the renderer*: made-up numbers
+//! of the right shape, not a measurement.
+
+use std::collections::BTreeMap;
+
+use rateguard_report::{
+    accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, Record,
+    RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
+    REPORT_FILE, SCENARIOS, STORES, SUMMARY_FILE,
+};
+
+const REPLICAS: u32 = 3;
+
+fn latency(base: u64) -> LatencyUs {
+    LatencyUs {
+        p50: base,
+        p90: base * 2,
+        p99: base * 4,
+        p999: base * 8,
+        max: base * 20,
+    }
+}
+
+/// A record of the given shape; `k` varies the numbers per store.
+fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
+    let shared = store != "memory";
+    let mut r = Record {
+        store: store.into(),
+        scenario: scenario.into(),
+        replicas: REPLICAS,
+        requests: 1_000,
+        allowed: 900,
+        denied: 100,
+        throughput_rps: 1_000.0 * k as f64,
+        latency_us: latency(100 * k),
+        store_commands_per_request: shared.then_some(1.0 + k as f64 / 10.0),
+        ..Record::default()
+    };
+    match scenario {
+        "burst" | "sustained" => {
+            let expected = 100;
+            r.allowed = if shared {
+                expected
+            } else {
+                expected * u64::from(REPLICAS)
+            };
+            r.expected_allowed = Some(expected);
+            r.accuracy_error_pct = accuracy_error_pct(r.allowed, expected);
+            r.allowed_series = (0..=10)
+                .map(|i| SeriesPoint {
+                    t_ms: i * 100,
+                    allowed: r.allowed * i / 10,
+                    ideal: expected * i / 10,
+                })
+                .collect();
+        }
+        "throughput" => {
+            r.repetitions = (0..3)
+                .map(|i| RepetitionStats {
+                    throughput_rps: r.throughput_rps + 50.0 * i as f64,
+                    latency_us: latency(100 * k + i),
+                    requests: 1_000,
+                    allowed: 1_000,
+                })
+                .collect();
+            r.compute_spread();
+            r.latency_curve = vec![(50.0, 100 * k), (99.0, 400 * k), (99.99, 2_000 * k)];
+        }
+        "distribution" => {
+            r.per_replica = (1..=REPLICAS)
+                .map(|i| (format!("gw-{i}"), 333 + u64::from(i)))
+                .collect();
+            r.per_backend = BTreeMap::from([("backend-1".into(), 500), ("backend-2".into(), 500)]);
+        }
+        "store-outage" => {
+            r.timeline = (0..30)
+                .map(|i| TimelinePoint {
+                    t_ms: i * 100,
+                    ok: 50,
+                    denied: if (10..20).contains(&i) { 0 } else { 5 },
+                    errors: u64::from(i == 10),
+                    p99_us: if (10..20).contains(&i) { 50_000 } else { 900 },
+                })
+                .collect();
+            r.outage = Some(Outage {
+                killed_at_ms: 1_000,
+                restarted_at_ms: 2_000,
+                enforcement_resumed_at_ms: Some(2_100),
+            });
+            r.store_commands_per_request = None;
+        }
+        _ => unreachable!("unknown scenario {scenario}"),
+    }
+    r
+}
+
+fn fixture() -> Summary {
+    let mut records = Vec::new();
+    for (k, store) in STORES.iter().enumerate() {
+        for scenario in SCENARIOS {
+            if applies(store, scenario) {
+                records.push(fixture_record(store, scenario, k as u64 + 1));
+            }
+        }
+    }
+    Summary {
+        run_id: "fixture-run".into(),
+        created_at: "2026-11-28T13:00:00Z".into(),
+        machine: Machine {
+            cores: 2,
+            cpu_model: "Fixture CPU <model> & co".into(),
+            os: "Linux".into(),
+            memory_gib: 7.5,
+        },
+        versions: Versions {
+            rateguard: "0.1.0".into(),
+            rustc: "rustc 1.95.0".into(),
+            redis: "8.0".into(),
+            nginx: "1.27".into(),
+            other: BTreeMap::from([("goose".into(), "0.19".into())]),
+        },
+        git_commit: "0123456789abcdef".into(),
+        settings: Settings {
+            replicas: REPLICAS,
+            backends: 2,
+            repetitions: 3,
+            durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
+            stores: STORES.iter().map(|s| s.to_string()).collect(),
+            scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            params: BTreeMap::from([("burst capacity".into(), "100".into())]),
+        },
+        records,
+        bench_summary_path: Some("../../target/criterion/report/index.html".into()),
+        notes: vec!["Fixture for the renderer, not a measurement.".into()],
+    }
+}
+
+#[test]
+fn json_round_trip_keeps_everything() {
+    let s = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = s.write(dir.path()).unwrap();
+    assert_eq!(path, dir.path().join(SUMMARY_FILE));
+    assert_eq!(Summary::read(&path).unwrap(), s);
+}
+
+#[test]
+fn json_has_the_issue_fields_on_every_record() {
+    let v: serde_json::Value = serde_json::to_value(fixture()).unwrap();
+    let fields = [
+        "store",
+        "scenario",
+        "replicas",
+        "requests",
+        "allowed",
+        "denied",
+        "errors",
+        "expected_allowed",
+        "accuracy_error_pct",
+        "throughput_rps",
+        "latency_us",
+        "store_commands_per_request",
+    ];
+    for rec in v["records"].as_array().unwrap() {
+        for f in fields {
+            assert!(rec.get(f).is_some(), "record lacks {f}: {rec}");
+        }
+        for p in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(rec["latency_us"].get(p).is_some());
+        }
+    }
+}
+
+#[test]
+fn reading_a_broken_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SUMMARY_FILE);
+    std::fs::write(&path, "{\"run_id\": 3}").unwrap();
+    let err = Summary::read(&path).unwrap_err().to_string();
+    assert!(err.contains(SUMMARY_FILE), "{err}");
+}
+
+#[test]
+fn missing_is_empty_for_a_complete_run() {
+    assert_eq!(fixture().missing(), Vec::<String>::new());
+}
+
+#[test]
+fn missing_names_absent_records_and_fields() {
+    let mut s = fixture();
+    s.records
+        .retain(|r| !(r.store == "fred-cluster" && r.scenario == "burst"));
+    let sustained = s
+        .records
+        .iter_mut()
+        .find(|r| r.store == "redis-lua" && r.scenario == "sustained")
+        .unwrap();
+    sustained.expected_allowed = None;
+    let tp = s
+        .records
+        .iter_mut()
+        .find(|r| r.store == "redis-pipelined" && r.scenario == "throughput")
+        .unwrap();
+    tp.repetitions.truncate(1);
+    tp.store_commands_per_request = None;
+    s.machine.cpu_model.clear();
+    let missing = s.missing();
+    for expected in [
+        "fred-cluster/burst: no record",
+        "redis-lua/sustained: expected_allowed is absent",
+        "redis-pipelined/throughput: 1 repetitions, settings ask for 3",
+        "redis-pipelined/throughput: store_commands_per_request is absent",
+        "machine.cpu_model is empty",
+    ] {
+        assert!(
+            missing.iter().any(|m| m == expected),
+            "{expected:?} not in {missing:#?}"
+        );
+    }
+    assert_eq!(missing.len(), 5, "{missing:#?}");
+}
+
+#[test]
+fn the_memory_store_needs_no_outage_run() {
+    let s = fixture();
+    assert!(s.record("memory", "store-outage").is_none());
+    assert!(s.missing().is_empty());
+}
+
+#[test]
+fn spread_comes_from_repetitions() {
+    let s = fixture();
+    let r = s.record("redis-lua", "throughput").unwrap();
+    let sp: RecordSpread = r.spread.unwrap();
+    assert_eq!(sp.throughput_rps.min, r.throughput_rps);
+    assert_eq!(sp.throughput_rps.max, r.throughput_rps + 100.0);
+    assert_eq!(sp.throughput_rps.median, r.throughput_rps + 50.0);
+}
+
+/// Checks that every element is closed in order (void and self-closing
+/// elements aside) and returns the opened tag names, in order.
+fn check_balanced(html: &str) -> Vec<String> {
+    const VOID: [&str; 3] = ["meta", "br", "img"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut opened = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("unclosed <") + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.starts_with('?') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> closes nothing"));
+            assert_eq!(open, name.trim(), "</{name}> closes <{open}>");
+            continue;
+        }
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(!name.is_empty(), "bad tag <{tag}>");
+        opened.push(name.clone());
+        if !tag.ends_with('/') && !VOID.contains(&name.as_str()) {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    opened
+}
+
+#[test]
+fn render_draws_every_chart_and_names_every_store() {
+    let s = fixture();
+    let html = render(&s);
+    let tags = check_balanced(&html);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // latency, burst, sustained, throughput, commands, per replica,
+    // per backend, and one outage timeline per store that has one.
+    let outages = s
+        .records
+        .iter()
+        .filter(|r| r.scenario == "store-outage")
+        .count();
+    assert_eq!(outages, 3);
+    assert_eq!(html.matches("<svg").count(), 7 + outages);
+    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 7 + outages);
+    assert!(!html.contains("class=\"error\""), "a chart failed to draw");
+    assert!(!html.contains("class=\"nodata\""));
+    for store in STORES {
+        assert!(html.contains(store), "{store} missing");
+    }
+    for needle in [
+        "Fixture CPU &lt;model&gt; &amp; co",
+        "0123456789abcdef",
+        "rustc 1.95.0",
+        "goose version",
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("http://") && !lower.contains("https://"));
+    assert!(!lower.contains("<script"));
+    // Axis labels and legends are SVG text, so no font files are needed.
+    assert!(html.contains("<text"));
+    assert!(html.contains("ideal token bucket"));
+}
+
+#[test]
+fn findings_follow_the_data() {
+    let s = fixture();
+    let html = render(&s);
+    // The fixture's memory store allows 3× the limit; the shared ones are exact.
+    assert!(
+        html.contains("memory allowed 300 of 100 (+200.00 %)"),
+        "memory burst line"
+    );
+    assert!(html.contains("redis-lua allowed 100 of 100 (exact)"));
+    assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
+    // Among the stores that held the limit, fred-cluster has the highest throughput in the fixture.
+    assert!(html.contains("fred-cluster had the highest median throughput"));
+
+    // Flip the data and the conclusion follows.
+    let mut s2 = s.clone();
+    for r in &mut s2.records {
+        if r.store == "redis-lua" && r.scenario == "throughput" {
+            r.throughput_rps = 1e6;
+        }
+    }
+    assert!(render(&s2).contains("redis-lua had the highest median throughput"));
+}
+
+/// Writes the fixture's report where a person can look at it:
+/// `RATEGUARD_REPORT_FIXTURE_OUT=/tmp/x cargo test -p rateguard-report`.
+#[test]
+fn fixture_report_can_be_written_for_inspection() {
+    let Some(dir) = std::env::var_os("RATEGUARD_REPORT_FIXTURE_OUT") else {
+        return;
+    };
+    let path = write_report(std::path::Path::new(&dir), &fixture()).unwrap();
+    eprintln!("fixture report: {}", path.display());
+}
+
+#[test]
+fn render_survives_an_empty_run() {
+    let mut s = fixture();
+    s.records.clear();
+    let html = render(&s);
+    check_balanced(&html);
+    assert_eq!(html.matches("<svg").count(), 0);
+    assert!(html.contains("class=\"nodata\""));
+}
+
+#[test]
+fn write_report_writes_both_files_and_points_latest_at_the_run() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = fixture();
+    let report = write_report(root.path(), &s).unwrap();
+    assert_eq!(report, root.path().join("fixture-run").join(REPORT_FILE));
+    let latest = root.path().join("latest");
+    assert_eq!(
+        std::fs::read_link(&latest).unwrap(),
+        std::path::Path::new("fixture-run")
+    );
+    assert_eq!(Summary::read(&latest.join(SUMMARY_FILE)).unwrap(), s);
+
+    s.run_id = "second-run".into();
+    write_report(root.path(), &s).unwrap();
+    assert_eq!(
+        std::fs::read_link(&latest).unwrap(),
+        std::path::Path::new("second-run")
+    );
+    let html = std::fs::read_to_string(latest.join(REPORT_FILE)).unwrap();
+    assert!(html.contains("second-run"));
+}
