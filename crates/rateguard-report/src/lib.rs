@@ -30,8 +30,8 @@ mod render;
 
 pub use files::{write_report, ReportError, LATEST_LINK, REPORT_FILE, SUMMARY_FILE};
 pub use model::{
-    accuracy_error_pct, applies, LatencyUs, Machine, Outage, Record, RecordSpread, RepetitionStats,
-    SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions, CURVE_PERCENTILES, SCENARIOS,
-    STORES,
+    accuracy_error_pct, applies, LatencyUs, Machine, Outage, RateLevel, Record, RecordSpread,
+    RepetitionStats, SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions,
+    CURVE_PERCENTILES, SCENARIOS, STORES,
 };
 pub use render::render;

@@ -168,6 +168,25 @@ pub struct Record {
     /// When the store was killed, restarted, and enforcing again.
     #[serde(default)]
     pub outage: Option<Outage>,
+    /// `throughput` only: each offered arrival rate of the open-model run
+    /// (first repetition), lowest first.
+    #[serde(default)]
+    pub rate_levels: Vec<RateLevel>,
+}
+
+/// One fixed arrival rate of the `throughput` scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateLevel {
+    /// Offered requests per second.
+    pub target_rps: f64,
+    /// Successful (2xx) responses per second.
+    pub achieved_rps: f64,
+    /// Requests that failed (transport errors, timeouts, 5xx).
+    pub errors: u64,
+    /// Latency from each request's intended start, µs.
+    pub latency_us: LatencyUs,
+    /// Whether the level counts as sustained (see the report's notes).
+    pub sustained: bool,
 }
 
 /// One repetition's figures.
