@@ -1,0 +1,118 @@
+use super::*;
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+admin_listen = "127.0.0.1:9090"
+replica_id = "gw-1"
+
+[upstream]
+url = "http://127.0.0.1:9000"
+timeout_ms = 10000
+
+[store]
+kind = "redis-lua"
+urls = ["redis://127.0.0.1:6379"]
+timeout_ms = 50
+on_error = "allow"
+
+[identity]
+api_key_header = "x-api-key"
+trusted_proxies = ["127.0.0.1/32"]
+
+[[policies]]
+name = "default"
+capacity = 100
+refill_per_sec = 50.0
+
+[[policies]]
+name = "data"
+path_prefix = "/api/data"
+capacity = 20
+refill_per_sec = 0.5
+"#;
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let c = load_str(GOOD).unwrap();
+    assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.server.replica_id, "gw-1");
+    assert_eq!(c.upstream.authority.as_str(), "127.0.0.1:9000");
+    assert_eq!(c.store.kind, StoreKind::RedisLua);
+    assert_eq!(c.store.on_error, OnError::Allow);
+    assert_eq!(c.store.timeout, std::time::Duration::from_millis(50));
+    assert_eq!(c.policies.len(), 2);
+    assert_eq!(c.policies[1].quota.fill_time_us(), 40_000_000);
+}
+
+#[test]
+fn minimal_file_takes_defaults() {
+    let c = load_str(
+        "[upstream]\nurl = \"http://127.0.0.1:9000/base/\"\n[[policies]]\nname = \"d\"\ncapacity = 1\nrefill_per_sec = 1.0\n",
+    )
+    .unwrap();
+    assert_eq!(c.store.kind, StoreKind::Memory);
+    assert_eq!(c.upstream.base_path, "/base");
+    assert!(!c.server.replica_id.is_empty());
+    assert_eq!(c.identity.api_key_header.as_str(), "x-api-key");
+}
+
+#[test]
+fn bad_values_name_key_and_value() {
+    let text = GOOD
+        .replace("capacity = 20", "capacity = -5")
+        .replace("\"redis-lua\"", "\"redis-luaa\"")
+        .replace("on_error = \"allow\"", "on_error = \"maybe\"")
+        .replace("\"127.0.0.1/32\"", "\"10.0.0.300/8\"");
+    assert_eq!(
+        errors(&text),
+        [
+            "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
+            "store.on_error: expected \"allow\" or \"deny\", got \"maybe\"",
+            "identity.trusted_proxies[0]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"10.0.0.300/8\"",
+            "policies[1].capacity: must be > 0, got -5",
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_path() {
+    let text = GOOD.replace("replica_id", "replica_idd");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("server.replica_idd: unknown field `replica_idd`"),
+        "{errs:?}"
+    );
+    let text = GOOD.replace("refill_per_sec = 0.5", "refill_per_sec = 0.5\nburst = 3");
+    let errs = errors(&text);
+    assert!(
+        errs[0].starts_with("policies[1].burst: unknown field `burst`"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn overrides_replace_keys_and_split_lists() {
+    let mut t = parse_table(GOOD).unwrap();
+    apply_override(&mut t, "server.listen", "127.0.0.1:7000").unwrap();
+    apply_override(&mut t, "store.timeout_ms", "75").unwrap();
+    apply_override(&mut t, "store.urls", "redis://a:1, redis://b:2").unwrap();
+    apply_override(&mut t, "identity.trusted_proxies", "[\"10.0.0.0/8\"]").unwrap();
+    let c = RawConfig::from_table(t).unwrap().validate().unwrap();
+    assert_eq!(c.server.listen.port(), 7000);
+    assert_eq!(c.store.timeout.as_millis(), 75);
+    assert_eq!(c.store.urls, ["redis://a:1", "redis://b:2"]);
+    assert_eq!(c.identity.trusted_proxies[0].to_string(), "10.0.0.0/8");
+    let mut t = parse_table(GOOD).unwrap();
+    apply_override(&mut t, "server.lisen", "x").unwrap();
+    let err = RawConfig::from_table(t).unwrap_err().to_string();
+    assert!(err.starts_with("server.lisen: unknown field"), "{err}");
+}

@@ -1,0 +1,148 @@
+use std::future::Future;
+use std::sync::atomic::AtomicUsize;
+
+use rateguard_core::Quota;
+use rateguard_store::MemoryStore;
+
+use super::*;
+use crate::config::PolicyConfig;
+use crate::policy::PolicyTable;
+
+/// A store that fails (or hangs) on purpose: the real stores' failures are
+/// covered by the end-to-end tests against a killed redis-server.
+#[derive(Debug, Default)]
+struct BrokenStore {
+    hang: bool,
+    calls: AtomicUsize,
+}
+
+impl BucketStore for BrokenStore {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn acquire(
+        &self,
+        _key: &BucketKey,
+        _quota: &rateguard_core::Quota,
+        _cost: u32,
+    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let hang = self.hang;
+        async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
+
+fn table(metrics: &Metrics, capacity: u64) -> PolicyTable {
+    PolicyTable::new(
+        &[PolicyConfig {
+            name: "p".into(),
+            path_prefix: None,
+            quota: Quota::new(capacity, 0.001).unwrap(),
+        }],
+        metrics,
+    )
+}
+
+#[tokio::test]
+async fn memory_store_allows_capacity_then_denies_and_counts() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table(&metrics, 3);
+    let p = t.select("/").unwrap();
+    let e = Enforcer::new(
+        MemoryStore::new(),
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    );
+    let client = Client::ApiKey("k");
+    let mut allowed = 0;
+    for _ in 0..5 {
+        if matches!(e.check(p, &client).await, Verdict::Allowed(_)) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 3);
+    assert_eq!(p.counters.allowed.get(), 3);
+    assert_eq!(p.counters.denied.get(), 2);
+    // Another client has its own bucket.
+    assert!(matches!(
+        e.check(p, &Client::ApiKey("other")).await,
+        Verdict::Allowed(_)
+    ));
+}
+
+#[tokio::test]
+async fn store_errors_follow_on_error() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table(&metrics, 3);
+    let p = t.select("/").unwrap();
+    let open = Enforcer::new(
+        BrokenStore::default(),
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    );
+    assert_eq!(
+        open.check(p, &Client::ApiKey("k")).await,
+        Verdict::FailedOpen
+    );
+    let closed = Enforcer::new(
+        BrokenStore::default(),
+        Duration::from_millis(50),
+        OnError::Deny,
+        metrics.clone(),
+    );
+    assert_eq!(
+        closed.check(p, &Client::ApiKey("k")).await,
+        Verdict::FailedClosed
+    );
+    assert_eq!(p.counters.failed_open.get(), 1);
+    assert_eq!(p.counters.failed_closed.get(), 1);
+    assert!(metrics
+        .encode()
+        .contains("rateguard_store_errors_total{error=\"unavailable\"} 2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_store_costs_exactly_the_timeout() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table(&metrics, 3);
+    let p = t.select("/").unwrap();
+    let store = BrokenStore {
+        hang: true,
+        ..Default::default()
+    };
+    let e = Enforcer::new(
+        store,
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    );
+    let start = Instant::now();
+    assert_eq!(e.check(p, &Client::ApiKey("k")).await, Verdict::FailedOpen);
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
+    assert!(metrics
+        .encode()
+        .contains("rateguard_store_errors_total{error=\"timeout\"} 1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn warnings_are_rate_limited() {
+    let w = WarnLimiter::new();
+    assert_eq!(w.should_warn(), Some(0));
+    assert_eq!(w.should_warn(), None);
+    assert_eq!(w.should_warn(), None);
+    tokio::time::advance(WARN_EVERY).await;
+    assert_eq!(w.should_warn(), Some(2));
+    assert_eq!(w.should_warn(), None);
+}

@@ -1,0 +1,92 @@
+//! Typed errors at the gateway's boundaries.
+//!
+//! Each variant says what happened and, where it matters for the HTTP
+//! answer, whose fault it was (the client, the backend or the store); the
+//! mapping to a status code lives in [`crate::response`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// One thing wrong with a configuration. Messages name the key and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, as text.
+        message: String,
+    },
+    /// The file is not valid TOML.
+    #[error("{0}")]
+    Syntax(String),
+    /// A key has a wrong value, is unknown, or is missing.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The key's path, e.g. `policies[1].capacity`.
+        key: String,
+        /// What is wrong, including the offending value.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// A [`ConfigError::Invalid`] for `key`.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in one configuration, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join_lines(.0))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+fn join_lines(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(err: ConfigError) -> Self {
+        Self(vec![err])
+    }
+}
+
+/// Why forwarding a request to the upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The upstream could not be reached or broke the connection (`502`).
+    #[error("upstream unreachable: {0}")]
+    Unreachable(#[source] hyper_util::client::legacy::Error),
+    /// The upstream did not send response headers in time (`504`).
+    #[error("upstream timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The request could not be turned into an upstream request (`400`).
+    #[error("cannot build the upstream request: {0}")]
+    BadRequest(#[from] http::Error),
+}
+
+/// Why the gateway could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Any other I/O error of the server itself.
+    #[error("server I/O error: {0}")]
+    Io(#[from] io::Error),
+}

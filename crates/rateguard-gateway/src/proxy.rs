@@ -1,0 +1,187 @@
+//! Forwarding to the upstream: a pooled keep-alive hyper client, bodies
+//! streamed both ways (never buffered whole), reverse-proxy header rules.
+//!
+//! Header rules (RFC 9110 §7.6.1):
+//! - hop-by-hop fields are dropped in both directions: `Connection` and every
+//!   field it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`,
+//!   `Transfer-Encoding`, `Upgrade`, `Proxy-Authenticate`,
+//!   `Proxy-Authorization`; also `Expect`, which the server side has already
+//!   answered;
+//! - the peer's address is appended to `X-Forwarded-For`;
+//! - `Host` is passed through as the client sent it (so virtual hosts behind
+//!   the gateway keep working); a request without one gets the upstream's.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::UpstreamConfig;
+use crate::error::ProxyError;
+use crate::identity::X_FORWARDED_FOR;
+
+/// Fields that describe one connection, never forwarded.
+const HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::EXPECT,
+];
+
+/// The upstream and the pooled client that reaches it.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: Client<HttpConnector, Incoming>,
+    authority: Authority,
+    base_path: String,
+    timeout: Duration,
+}
+
+impl Proxy {
+    /// A proxy to `config.url`. Must be called inside a Tokio runtime.
+    pub fn new(config: &UpstreamConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(config.pool_max_idle)
+            .build(connector);
+        Self {
+            client,
+            authority: config.authority.clone(),
+            base_path: config.base_path.clone(),
+            timeout: config.timeout,
+        }
+    }
+
+    /// Sends `req` from `peer` upstream; returns the response as soon as its
+    /// headers arrive (the body streams on).
+    pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = self.upstream_uri(&parts.uri)?;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        append_forwarded_for(&mut parts.headers, peer);
+        let req = Request::from_parts(parts, body);
+        let mut res = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Ok(Ok(res)) => res,
+            Ok(Err(err)) => return Err(ProxyError::Unreachable(err)),
+            Err(_) => return Err(ProxyError::Timeout(self.timeout)),
+        };
+        strip_hop_by_hop(res.headers_mut());
+        Ok(res)
+    }
+
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ProxyError> {
+        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(if self.base_path.is_empty() {
+            match uri.path_and_query() {
+                Some(pq) => pq.clone(),
+                None => PathAndQuery::from_static("/"),
+            }
+        } else {
+            PathAndQuery::try_from(format!("{}{pq}", self.base_path)).map_err(http::Error::from)?
+        });
+        Ok(Uri::from_parts(parts).map_err(http::Error::from)?)
+    }
+}
+
+/// Removes hop-by-hop fields, including those named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Appends `peer` to `X-Forwarded-For`, folding several lines into one.
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    let peer = peer.to_canonical();
+    let mut value = String::new();
+    for line in headers.get_all(&X_FORWARDED_FOR) {
+        if let Ok(text) = line.to_str() {
+            value.push_str(text.trim());
+            value.push_str(", ");
+        }
+    }
+    value.push_str(&peer.to_string());
+    if let Ok(v) = HeaderValue::try_from(value) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_fields_and_those_named_in_connection_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-keep", HeaderValue::from_static("yes"));
+        h.insert(header::HOST, HeaderValue::from_static("example.test"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-keep"]);
+    }
+
+    #[test]
+    fn forwarded_for_is_appended_and_folded() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
+        assert_eq!(h[&X_FORWARDED_FOR], "127.0.0.1");
+        let mut h = HeaderMap::new();
+        h.append(
+            &X_FORWARDED_FOR,
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
+        );
+        h.append(&X_FORWARDED_FOR, HeaderValue::from_static("3.3.3.3"));
+        append_forwarded_for(&mut h, "::ffff:10.0.0.1".parse().unwrap());
+        assert_eq!(h.get_all(&X_FORWARDED_FOR).iter().count(), 1);
+        assert_eq!(h[&X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.1");
+    }
+}

@@ -1,0 +1,200 @@
+//! Every response the gateway writes itself (429, 502, 503, 504, 404, ...),
+//! and the rate-limit header values, in one place.
+//!
+//! Header fields follow the IETF httpapi RateLimit draft:
+//! - `RateLimit-Policy: "<name>";q=<capacity>;w=<seconds to refill from empty>`
+//! - `RateLimit: "<name>";r=<remaining>;t=<seconds>`, where `t` is the
+//!   `Retry-After` value on a denial and, when allowed, the time until the
+//!   bucket is full again (both rounded up to whole seconds).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use rateguard_core::{Decision, Quota};
+
+/// Body of every gateway response: streamed from the upstream, or our own.
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// `RateLimit-Policy`.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// `X-RateGuard-Replica`.
+pub const X_RATEGUARD_REPLICA: HeaderName = HeaderName::from_static("x-rateguard-replica");
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Whole seconds, rounded up, at least `min`.
+fn ceil_secs(d: Duration, min: u64) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(min)
+}
+
+/// `"<name>";q=<capacity>;w=<window>`; `name` must be a plain policy name
+/// (validated by the config), so it needs no escaping.
+pub fn policy_header(name: &str, quota: &Quota) -> HeaderValue {
+    let window = ceil_secs(quota.fill_time(), 1);
+    HeaderValue::try_from(format!("\"{name}\";q={};w={window}", quota.capacity()))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""))
+}
+
+/// `"<name>";r=<remaining>;t=<seconds>` for one decision.
+pub fn ratelimit_header(name: &str, decision: &Decision) -> HeaderValue {
+    let t = if decision.allowed {
+        ceil_secs(decision.reset_after, 0)
+    } else {
+        retry_after_secs(decision)
+    };
+    HeaderValue::try_from(format!("\"{name}\";r={};t={t}", decision.remaining))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""))
+}
+
+/// `Retry-After` for a denial: whole seconds, at least 1.
+pub fn retry_after_secs(decision: &Decision) -> u64 {
+    ceil_secs(decision.retry_after, 1)
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, JSON);
+    res
+}
+
+/// The `429` for a denial under `policy`.
+pub fn rate_limited(
+    policy: &str,
+    policy_header: &HeaderValue,
+    decision: &Decision,
+) -> Response<Body> {
+    let retry_after_ms = u64::try_from(decision.retry_after.as_millis()).unwrap_or(u64::MAX);
+    let body = serde_json::json!({
+        "error": "rate_limited",
+        "policy": policy,
+        "retry_after_ms": retry_after_ms,
+    });
+    let mut res = json(StatusCode::TOO_MANY_REQUESTS, body.to_string());
+    let headers = res.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(decision)));
+    headers.insert(RATELIMIT_POLICY, policy_header.clone());
+    headers.insert(RATELIMIT, ratelimit_header(policy, decision));
+    res
+}
+
+/// A JSON error `{"error": code, "message": message}` with `status`.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": code, "message": message });
+    json(status, body.to_string())
+}
+
+/// `503`: the store failed and `on_error = "deny"`.
+pub fn store_unavailable() -> Response<Body> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "rate-limit store unavailable",
+    )
+}
+
+/// `502`: the upstream could not be reached.
+pub fn bad_gateway() -> Response<Body> {
+    error(
+        StatusCode::BAD_GATEWAY,
+        "bad_gateway",
+        "upstream unreachable",
+    )
+}
+
+/// `504`: the upstream did not answer in time.
+pub fn gateway_timeout() -> Response<Body> {
+    error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "gateway_timeout",
+        "upstream timed out",
+    )
+}
+
+/// A JSON response with arbitrary content (admin endpoints).
+pub fn json_value(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    json(status, value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn denial(retry_ms: u64) -> Decision {
+        Decision {
+            allowed: false,
+            limit: 20,
+            remaining: 0,
+            retry_after: Duration::from_millis(retry_ms),
+            reset_after: Duration::from_secs(40),
+        }
+    }
+
+    #[test]
+    fn policy_header_names_capacity_and_window() {
+        let q = Quota::new(20, 0.5).unwrap();
+        assert_eq!(policy_header("data", &q), "\"data\";q=20;w=40");
+        let q = Quota::new(100, 50.0).unwrap();
+        assert_eq!(policy_header("default", &q), "\"default\";q=100;w=2");
+        let q = Quota::new(1, 1000.0).unwrap();
+        assert_eq!(policy_header("fast", &q), "\"fast\";q=1;w=1");
+    }
+
+    #[test]
+    fn ratelimit_header_rounds_up() {
+        assert_eq!(ratelimit_header("data", &denial(1840)), "\"data\";r=0;t=2");
+        assert_eq!(ratelimit_header("data", &denial(2000)), "\"data\";r=0;t=2");
+        assert_eq!(ratelimit_header("data", &denial(1)), "\"data\";r=0;t=1");
+        let allowed = Decision {
+            allowed: true,
+            limit: 100,
+            remaining: 99,
+            retry_after: Duration::ZERO,
+            reset_after: Duration::from_millis(20),
+        };
+        assert_eq!(
+            ratelimit_header("default", &allowed),
+            "\"default\";r=99;t=1"
+        );
+        let full = Decision {
+            reset_after: Duration::ZERO,
+            ..allowed
+        };
+        assert_eq!(ratelimit_header("default", &full), "\"default\";r=99;t=0");
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_has_the_documented_shape() {
+        let q = Quota::new(20, 0.5).unwrap();
+        let res = rate_limited("data", &policy_header("data", &q), &denial(1840));
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let h = res.headers();
+        assert_eq!(h[CONTENT_TYPE], "application/json");
+        assert_eq!(h[RETRY_AFTER], "2");
+        assert_eq!(h[RATELIMIT_POLICY], "\"data\";q=20;w=40");
+        assert_eq!(h[RATELIMIT], "\"data\";r=0;t=2");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": "rate_limited", "policy": "data", "retry_after_ms": 1840})
+        );
+    }
+
+    #[test]
+    fn never_is_a_huge_but_valid_retry_after() {
+        let d = Decision {
+            retry_after: Decision::NEVER,
+            ..denial(0)
+        };
+        assert!(retry_after_secs(&d) > 1_000_000_000);
+    }
+}
