@@ -3,6 +3,12 @@
 //! # Layout
 //! - [`BucketStore`], [`AcquireRequest`] and [`StoreError`] (this file).
 //! - [`memory`]: [`MemoryStore`], the embedded, per-process default.
+//! - [`redis_lua`]: [`RedisLuaStore`] (`redis-lua`), one `EVALSHA` per decision.
+//! - [`redis_pipelined`]: [`RedisPipelinedStore`] (`redis-pipelined`), decisions
+//!   coalesced into one pipeline per round trip.
+//! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
+//! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
+//!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
 //!
 //! # Invariants
@@ -16,12 +22,23 @@ use std::time::Duration;
 
 pub use rateguard_core::{BucketKey, Decision, Quota};
 
+mod breaker;
+pub mod fred_cluster;
 pub mod memory;
+mod options;
+pub mod redis_lua;
+pub mod redis_pipelined;
+mod script;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use fred_cluster::FredClusterStore;
 pub use memory::MemoryStore;
+pub use options::RedisOptions;
+pub use redis_lua::RedisLuaStore;
+pub use redis_pipelined::RedisPipelinedStore;
+pub use script::TOKEN_BUCKET_LUA;
 
 /// Why a store could not decide. Each variant says what happened, so the
 /// gateway can count it and apply its `on_error` rule.

@@ -1,0 +1,182 @@
+//! [`FredClusterStore`] (`fred-cluster`): the token-bucket script over the
+//! `fred` client on a Redis Cluster.
+//!
+//! Every [`BucketKey`] carries a hash tag (`rl:{policy:client}`), so one
+//! bucket lives in one slot and each script call touches one node. fred
+//! follows `MOVED`/`ASK` redirections, refreshes the slot map, and
+//! reconnects to nodes that went away.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use fred::prelude::{
+    Builder, ClientLike, Config, Error as FredError, ErrorKind, ReconnectPolicy, ServerConfig,
+};
+use fred::types::scripts::Script;
+use rateguard_core::{BucketKey, Decision, Quota};
+
+use crate::breaker::Breaker;
+use crate::script::{self, TOKEN_BUCKET_LUA};
+use crate::{BucketStore, RedisOptions, StoreError};
+
+static FRED_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(TOKEN_BUCKET_LUA));
+
+/// Buckets in a Redis Cluster, decided by `token_bucket.lua` with the owning
+/// node's `TIME` as the clock.
+///
+/// Cheap to clone; clones share the client (one connection per node) and the
+/// circuit breaker.
+#[derive(Clone)]
+pub struct FredClusterStore {
+    client: fred::prelude::Client,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
+}
+
+impl std::fmt::Debug for FredClusterStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FredClusterStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FredClusterStore {
+    /// A store on the cluster reachable through the seed nodes `opts.urls`.
+    ///
+    /// Fails fast: if no seed answers within about a second (or the URLs are
+    /// malformed), returns [`StoreError::Unavailable`] (or `Backend`). Once
+    /// connected, the client reconnects by itself to nodes that go away.
+    pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
+        let mut hosts = Vec::new();
+        for url in &opts.urls {
+            let config = Config::from_url_clustered(url)
+                .map_err(|e| StoreError::Backend(format!("invalid Redis URL {url:?}: {e}")))?;
+            hosts.extend(config.server.hosts());
+        }
+        if hosts.is_empty() {
+            return Err(StoreError::Backend(
+                "no Redis Cluster URL configured".into(),
+            ));
+        }
+        let config = Config {
+            server: ServerConfig::Clustered {
+                hosts,
+                policy: Default::default(),
+            },
+            ..Config::default()
+        };
+        let setup = opts.timeout.max(Duration::from_secs(1));
+        let client = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = setup;
+                c.internal_command_timeout = setup;
+                // A command whose connection dropped may already have run:
+                // resending it could spend tokens twice. Fail it instead.
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| p.default_command_timeout = opts.timeout)
+            // Retry forever, 10 ms doubling to 1 s: nodes come back by themselves.
+            .set_policy(ReconnectPolicy::new_exponential(0, 10, 1000, 2))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("fred client: {e}")))?;
+        let connected = tokio::time::timeout(setup, client.init()).await;
+        match connected {
+            Ok(Ok(_task)) => {}
+            Ok(Err(e)) => return Err(StoreError::Unavailable(format!("Redis Cluster: {e}"))),
+            Err(_) => {
+                let _ = client.quit().await;
+                return Err(StoreError::Unavailable(format!(
+                    "Redis Cluster: no seed answered within {setup:?}"
+                )));
+            }
+        }
+        if let Err(e) = FRED_SCRIPT.load(&client).await {
+            tracing::warn!(error = %e, "Loading the script on the cluster failed; will retry.");
+        }
+        Ok(Self {
+            client,
+            timeout: opts.timeout,
+            breaker: Arc::new(Breaker::new(opts)),
+        })
+    }
+
+    /// Decides `count` requests of `cost` at the fixed time `now_us` instead
+    /// of Redis `TIME`: for tests that compare the script with the core.
+    #[cfg(feature = "test-util")]
+    pub async fn acquire_batch_at(
+        &self,
+        key: &BucketKey,
+        quota: &Quota,
+        cost: u32,
+        count: u32,
+        now_us: u64,
+    ) -> Result<rateguard_core::bucket::Batch, StoreError> {
+        let reply = self.eval(key, quota, cost, count, Some(now_us)).await?;
+        script::batch_from_reply(&reply, quota, cost, count)
+    }
+
+    async fn eval(
+        &self,
+        key: &BucketKey,
+        quota: &Quota,
+        cost: u32,
+        count: u32,
+        now_us: Option<u64>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let timeout = self.timeout;
+        let args: Vec<i64> = script::args(quota, cost, count, now_us)
+            .into_iter()
+            // Quota keeps every argument far below i64::MAX.
+            .map(|a| i64::try_from(a).unwrap_or(i64::MAX))
+            .collect();
+        self.breaker
+            .call(timeout, async {
+                FRED_SCRIPT
+                    .evalsha_with_reload::<Vec<i64>, _, _>(&self.client, key.as_str(), args)
+                    .await
+                    .map_err(|e| from_fred(&e, timeout))
+            })
+            .await
+    }
+}
+
+fn from_fred(err: &FredError, timeout: Duration) -> StoreError {
+    match err.kind() {
+        ErrorKind::Timeout => StoreError::Timeout(timeout),
+        ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Cluster | ErrorKind::Routing => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ if err.details().starts_with("CLUSTERDOWN") => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Backend(err.to_string()),
+    }
+}
+
+impl BucketStore for FredClusterStore {
+    fn name(&self) -> &'static str {
+        "fred-cluster"
+    }
+
+    async fn acquire(
+        &self,
+        key: &BucketKey,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<Decision, StoreError> {
+        let reply = self.eval(key, quota, cost, 1, None).await?;
+        script::decision_from_reply(&reply, quota, cost)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let timeout = self.timeout;
+        self.breaker
+            .call(timeout, async {
+                self.client
+                    .ping::<String>(None)
+                    .await
+                    .map(drop)
+                    .map_err(|e| from_fred(&e, timeout))
+            })
+            .await
+    }
+}

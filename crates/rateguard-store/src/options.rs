@@ -1,0 +1,50 @@
+//! [`RedisOptions`]: how the Redis stores connect, time out and back off.
+
+use std::time::Duration;
+
+/// Settings shared by the three Redis stores.
+///
+/// ```
+/// use rateguard_store::RedisOptions;
+/// let opts = RedisOptions {
+///     urls: vec!["redis://127.0.0.1:6379".into()],
+///     ..RedisOptions::default()
+/// };
+/// assert_eq!(opts.timeout.as_millis(), 50);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// Server URLs (`redis://host:port`). The standalone stores use the
+    /// first; `fred-cluster` uses them all as seed nodes.
+    pub urls: Vec<String>,
+    /// Time budget of one store call, connection set-up included (default 50 ms).
+    /// A call that exceeds it returns [`StoreError::Timeout`](crate::StoreError::Timeout).
+    pub timeout: Duration,
+    /// `redis-pipelined`: most script calls in one pipeline (default 128).
+    pub batch_max: usize,
+    /// `redis-pipelined`: longest extra wait to fill a batch (default 200 µs).
+    /// Only paid under concurrent load (when the previous batch held more than
+    /// one request); a lone caller never waits. Zero disables waiting.
+    pub batch_wait: Duration,
+    /// Consecutive connection failures or timeouts that open the circuit (default 5).
+    pub breaker_threshold: u32,
+    /// How long the circuit stays open before one probe call (default 100 ms);
+    /// doubles after each failed probe, up to `breaker_max_cooldown`.
+    pub breaker_cooldown: Duration,
+    /// Longest time the circuit stays open between probes (default 2 s).
+    pub breaker_max_cooldown: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            urls: vec!["redis://127.0.0.1:6379".to_owned()],
+            timeout: Duration::from_millis(50),
+            batch_max: 128,
+            batch_wait: Duration::from_micros(200),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_millis(100),
+            breaker_max_cooldown: Duration::from_secs(2),
+        }
+    }
+}

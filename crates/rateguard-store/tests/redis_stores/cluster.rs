@@ -1,0 +1,120 @@
+//! `fred-cluster` on a real 3-master Redis Cluster: the suite, exactness
+//! across independent instances, the script equal to the core, and a node
+//! restart mid-test.
+
+use std::time::{Duration, Instant};
+
+use rateguard_core::bucket;
+use rateguard_store::{
+    conformance, BucketStore, FredClusterStore, Quota, RedisOptions, StoreError,
+};
+use rateguard_testkit::{free_port, RedisCluster};
+
+use crate::{relaxed, strict};
+
+fn cluster() -> RedisCluster {
+    RedisCluster::start(3).expect("start a 3-master Redis Cluster")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fred_cluster_passes_the_suite_and_replicas_share_one_limit() {
+    let cluster = cluster();
+    let opts = relaxed(cluster.urls());
+    let store = FredClusterStore::connect(&opts).await.unwrap();
+    assert_eq!(store.name(), "fred-cluster");
+    store.ping().await.unwrap();
+    conformance::run_all(&store).await;
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(FredClusterStore::connect(&opts).await.unwrap());
+    }
+    conformance::exact_under_concurrency(&stores, 200).await;
+    conformance::denials_never_speed_up_refill(&stores, 12, Duration::from_secs(1)).await;
+
+    // Keys spread over the masters, and each node decides its own keys:
+    // the script matches the core whichever node owns the slot.
+    let quota = Quota::new(4, 2.0).unwrap();
+    let now = 1_795_000_000_000_000;
+    for i in 0..12 {
+        let key = conformance::unique_key(&format!("slot{i}"));
+        let lua = store
+            .acquire_batch_at(&key, &quota, 1, 6, now)
+            .await
+            .unwrap();
+        let core = bucket::acquire_batch(0, now, &quota, 1, 6);
+        assert_eq!(
+            lua.decisions().collect::<Vec<_>>(),
+            core.decisions().collect::<Vec<_>>()
+        );
+    }
+    let mut holding = 0;
+    for i in 0..3 {
+        let keys = cluster.cli(i, &["DBSIZE"]).unwrap();
+        holding += usize::from(keys.parse::<u64>().unwrap() > 0);
+    }
+    assert!(holding >= 2, "keys should land on several masters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fred_cluster_recovers_from_script_flush_and_a_node_restart() {
+    let mut cluster = cluster();
+    let store = FredClusterStore::connect(&strict(cluster.urls()))
+        .await
+        .unwrap();
+    let quota = Quota::new(100, 0.001).unwrap();
+    let key = conformance::unique_key("cluster-flush");
+    assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 99);
+    for i in 0..3 {
+        assert_eq!(cluster.cli(i, &["SCRIPT", "FLUSH"]).unwrap(), "OK");
+    }
+    assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 98);
+
+    cluster.kill_node(0).unwrap();
+    // Whatever node the key lives on, calls answer (or fail) within the bound.
+    for _ in 0..10 {
+        let start = Instant::now();
+        let result = store
+            .acquire(&conformance::unique_key("down"), &quota, 1)
+            .await;
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{result:?} after {:?}",
+            start.elapsed()
+        );
+    }
+    cluster.restart_node(0).unwrap();
+    let start = Instant::now();
+    let mut ok = 0;
+    while ok < 20 {
+        match store
+            .acquire(&conformance::unique_key("back"), &quota, 1)
+            .await
+        {
+            Ok(d) => {
+                assert!(d.allowed);
+                ok += 1;
+            }
+            Err(e) if start.elapsed() < Duration::from_secs(15) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("fred-cluster still failing after a node restart: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fred_cluster_fails_fast_when_no_seed_answers() {
+    let opts = RedisOptions {
+        urls: vec![format!("redis://127.0.0.1:{}", free_port())],
+        ..strict(vec![])
+    };
+    let start = Instant::now();
+    let err = FredClusterStore::connect(&opts).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+}
