@@ -121,7 +121,7 @@ impl Default for RawStore {
             timeout_ms: 50,
             on_error: "allow".into(),
             batch_max: 128,
-            batch_wait_us: 0,
+            batch_wait_us: 200,
         }
     }
 }

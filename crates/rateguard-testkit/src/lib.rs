@@ -4,7 +4,9 @@
 //! # Layout
 //! - this file: the shared helpers ([`free_port`], [`wait_for_port`],
 //!   [`ChildGuard`], [`Binary`], [`TestkitError`]);
-//! - [`redis`]: [`RedisServer`] and [`RedisCluster`].
+//! - [`redis`]: [`RedisServer`] and [`RedisCluster`];
+//! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
+//! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -18,8 +20,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+pub mod gateway;
+pub mod nginx;
 pub mod redis;
 
+pub use gateway::{GatewayProcess, MockBackend};
+pub use nginx::Nginx;
 pub use redis::{RedisCluster, RedisServer};
 
 /// Why the harness could not provide a process.

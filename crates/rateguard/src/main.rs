@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use rateguard_gateway::config::{self, RawConfig, StoreKind, ValidConfig};
 use rateguard_gateway::{bind, bind_addr, run, run_mock_backend, ConfigErrors};
-use rateguard_store::MemoryStore;
+use rateguard_store::{
+    FredClusterStore, MemoryStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
+};
 
 mod cli;
 
@@ -122,13 +124,31 @@ fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> any
                 store.spawn_eviction(Duration::from_secs(30));
                 run(listeners, &config, store, shutdown_signal()).await;
             }
-            other => anyhow::bail!(
-                "store kind {} is not available in this build yet",
-                other.as_str()
-            ),
+            StoreKind::RedisLua => {
+                let store = RedisLuaStore::connect(&redis_options(&config)).await?;
+                run(listeners, &config, store, shutdown_signal()).await;
+            }
+            StoreKind::RedisPipelined => {
+                let store = RedisPipelinedStore::connect(&redis_options(&config)).await?;
+                run(listeners, &config, store, shutdown_signal()).await;
+            }
+            StoreKind::FredCluster => {
+                let store = FredClusterStore::connect(&redis_options(&config)).await?;
+                run(listeners, &config, store, shutdown_signal()).await;
+            }
         }
         Ok(())
     })
+}
+
+fn redis_options(config: &ValidConfig) -> RedisOptions {
+    RedisOptions {
+        urls: config.store.urls.clone(),
+        timeout: config.store.timeout,
+        batch_max: config.store.batch_max,
+        batch_wait: config.store.batch_wait,
+        ..RedisOptions::default()
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

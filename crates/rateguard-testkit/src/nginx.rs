@@ -1,0 +1,225 @@
+//! [`Nginx`]: a real nginx, round robin over given upstreams, rendered from
+//! the deployment's own `compose/nginx.conf.template`.
+//!
+//! The template is the file Docker Compose mounts into the official nginx
+//! image; here its `${NAME}` placeholders are filled in the same envsubst
+//! style, and nginx runs from a temp dir as
+//! `nginx -p <dir> -c <dir>/nginx.conf -g 'daemon off; master_process on;'`
+//! with its pid file and logs in that dir. It is stopped by its master's pid:
+//! SIGTERM (so the workers exit too), then SIGKILL if it lingers.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::{free_port, wait_for_port, Binary, ChildGuard, TestkitError};
+
+/// `nginx`, overridable with `RATEGUARD_NGINX`; Debian installs it in
+/// `/usr/sbin`, which is not always on PATH.
+pub const NGINX: Binary = Binary {
+    name: "nginx",
+    env: "RATEGUARD_NGINX",
+    package: "nginx",
+};
+
+/// The deployment's template, compiled in so tests need no path at run time.
+pub const TEMPLATE: &str = include_str!("../../../compose/nginx.conf.template");
+
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const PORT_ATTEMPTS: usize = 5;
+
+/// A running nginx on 127.0.0.1.
+#[derive(Debug)]
+pub struct Nginx {
+    // Declared before `dir` so the process dies before its dir is removed.
+    child: ChildGuard,
+    port: u16,
+    dir: TempDir,
+}
+
+/// Fills `${NAME}` placeholders from `vars`; fails on any placeholder left.
+pub fn render(template: &str, vars: &[(&str, String)]) -> Result<String, TestkitError> {
+    let mut out = template.to_owned();
+    for (name, value) in vars {
+        out = out.replace(&format!("${{{name}}}"), value);
+    }
+    match out.find("${") {
+        Some(at) => Err(TestkitError::Invalid(format!(
+            "unfilled placeholder in nginx template: {}",
+            out[at..].lines().next().unwrap_or("")
+        ))),
+        None => Ok(out),
+    }
+}
+
+fn nginx_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(NGINX.env) {
+        return PathBuf::from(path);
+    }
+    let sbin = Path::new("/usr/sbin/nginx");
+    if sbin.exists() {
+        sbin.to_owned()
+    } else {
+        PathBuf::from(NGINX.name)
+    }
+}
+
+impl Nginx {
+    /// Starts nginx balancing round robin over `upstreams` and waits until it accepts.
+    pub fn start(upstreams: &[SocketAddr]) -> Result<Self, TestkitError> {
+        if upstreams.is_empty() {
+            return Err(TestkitError::Invalid(
+                "nginx needs at least one upstream".into(),
+            ));
+        }
+        let servers: Vec<String> = upstreams
+            .iter()
+            .map(|a| format!("server {a} max_fails=3 fail_timeout=5s;"))
+            .collect();
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let dir = prefix_dir()?;
+            let port = free_port();
+            let conf = render(
+                TEMPLATE,
+                &[
+                    ("NGINX_LISTEN", format!("127.0.0.1:{port}")),
+                    ("NGINX_UPSTREAM_SERVERS", servers.join("\n        ")),
+                    ("NGINX_RESOLVER", "127.0.0.1".into()),
+                    ("NGINX_WORKER_PROCESSES", "1".into()),
+                ],
+            )?;
+            let conf_path = dir.path().join("nginx.conf");
+            fs::write(&conf_path, conf)?;
+            let log = fs::File::create(dir.path().join("error.log"))?;
+            let mut cmd = Command::new(nginx_path());
+            cmd.arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-g")
+                .arg("daemon off; master_process on;")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log);
+            let child = cmd
+                .spawn()
+                .map(ChildGuard::new)
+                .map_err(|e| NGINX.spawn_error(e))?;
+            let mut nginx = Nginx { child, port, dir };
+            match wait_for_port(nginx.addr(), START_TIMEOUT) {
+                Ok(()) if nginx.child.is_running() => return Ok(nginx),
+                _ => {
+                    let log = nginx.error_log();
+                    let exited = !nginx.child.is_running();
+                    nginx.stop();
+                    let err = TestkitError::NotReady {
+                        what: format!("nginx on 127.0.0.1:{port}"),
+                        timeout: START_TIMEOUT,
+                        detail: format!("; error.log: {}", log.trim()),
+                    };
+                    // Port taken between free_port and bind: retry on another.
+                    if exited && log.contains("Address already in use") {
+                        last = Some(err);
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| TestkitError::Invalid("no port attempts".into())))
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The master's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// The prefix dir (conf, pid file, error.log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// nginx's error log so far.
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM to the master (by pid) so workers exit with it; SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        if !self.child.is_running() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.pid().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// A temp dir nginx's workers can traverse, with `tmp/` for their buffers.
+fn prefix_dir() -> Result<TempDir, TestkitError> {
+    let dir = tempfile::Builder::new()
+        .prefix("rateguard-nginx")
+        .tempdir()?;
+    // Run as root, nginx's workers run as `nobody` and must reach tmp/.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+    }
+    fs::create_dir_all(dir.path().join("tmp"))?;
+    Ok(dir)
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_renders_with_every_placeholder_filled() {
+        let vars = [
+            ("NGINX_LISTEN", "127.0.0.1:1".to_owned()),
+            ("NGINX_UPSTREAM_SERVERS", "server 127.0.0.1:2;".to_owned()),
+            ("NGINX_RESOLVER", "127.0.0.11".to_owned()),
+            ("NGINX_WORKER_PROCESSES", "auto".to_owned()),
+        ];
+        let conf = render(TEMPLATE, &vars).unwrap();
+        assert!(conf.contains("listen 127.0.0.1:1 backlog=4096;"));
+        assert!(conf.contains("server 127.0.0.1:2;"));
+        assert!(conf.contains("$proxy_add_x_forwarded_for"));
+        assert!(render(TEMPLATE, &vars[..3]).is_err());
+    }
+}
