@@ -219,11 +219,29 @@ impl RawConfig {
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            let inner = inner.trim_end();
+            // The TOML deserializer appends "in `key`" lines; the path says it.
+            let inner = inner.lines().next().unwrap_or("").trim_end();
+            let key = |name: &str| {
+                if path == "." {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                }
+            };
+            if let Some(missing) = inner
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                return ConfigError::invalid(key(missing), "required key is missing");
+            }
+            let message = inner
+                .replace("unknown field", "unknown key")
+                .replace("expected i64", "expected an integer")
+                .replace("expected f64", "expected a number");
             if path == "." {
-                ConfigError::Syntax(inner.to_owned())
+                ConfigError::Syntax(message)
             } else {
-                ConfigError::invalid(path, inner)
+                ConfigError::invalid(path, message)
             }
         })
     }

@@ -88,13 +88,13 @@ fn unknown_keys_are_errors_with_their_path() {
     let errs = errors(&text);
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("server.replica_idd: unknown field `replica_idd`"),
+        errs[0].starts_with("server.replica_idd: unknown key `replica_idd`"),
         "{errs:?}"
     );
     let text = GOOD.replace("refill_per_sec = 0.5", "refill_per_sec = 0.5\nburst = 3");
     let errs = errors(&text);
     assert!(
-        errs[0].starts_with("policies[1].burst: unknown field `burst`"),
+        errs[0].starts_with("policies[1].burst: unknown key `burst`"),
         "{errs:?}"
     );
 }
@@ -114,5 +114,5 @@ fn overrides_replace_keys_and_split_lists() {
     let mut t = parse_table(GOOD).unwrap();
     apply_override(&mut t, "server.lisen", "x").unwrap();
     let err = RawConfig::from_table(t).unwrap_err().to_string();
-    assert!(err.starts_with("server.lisen: unknown field"), "{err}");
+    assert!(err.starts_with("server.lisen: unknown key"), "{err}");
 }

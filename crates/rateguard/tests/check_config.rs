@@ -1,0 +1,141 @@
+//! `rateguard check-config`: one fixture per mistake, each with its exact
+//! message (the key, the offending value, what was expected).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/check-config")
+        .join(format!("{name}.toml"))
+}
+
+/// Runs `rateguard check-config` on a fixture with a clean environment (no
+/// `RATEGUARD_*` overrides, no `.env`): (exit code, stdout, stderr).
+fn check(name: &str) -> (i32, String, String) {
+    let path = fixture(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .env_clear()
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const CASES: &[(&str, &str)] = &[
+    ("negative_capacity", "policies[1].capacity: must be > 0, got -5"),
+    (
+        "unknown_store_kind",
+        "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
+    ),
+    (
+        "unknown_key",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`",
+    ),
+    ("bad_on_error", "store.on_error: expected \"allow\" or \"deny\", got \"fail-open\""),
+    (
+        "bad_trusted_proxy",
+        "identity.trusted_proxies[0]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"127.0.0.1/33\"",
+    ),
+    (
+        "bad_listen",
+        "server.listen: not an IP socket address (e.g. 127.0.0.1:8080), got \"localhost:8080\"",
+    ),
+    (
+        "redis_without_urls",
+        "store.urls: must list at least one redis:// URL for kind \"redis-lua\"",
+    ),
+    (
+        "relative_path_prefix",
+        "policies[1].path_prefix: must start with '/', got \"api/data\"",
+    ),
+    (
+        "two_default_policies",
+        "policies[1].path_prefix: missing; only one policy may be the default (without path_prefix)",
+    ),
+    ("missing_upstream", "upstream: required key is missing"),
+    (
+        "wrong_type",
+        "policies[0].capacity: invalid type: string \"lots\", expected an integer",
+    ),
+    (
+        "two_mistakes",
+        "upstream.url: expected an http:// URL without query (e.g. http://127.0.0.1:9000), got \"https://127.0.0.1:9000\"\n\
+         policies[1].refill_per_sec: must be a finite number > 0, got 0",
+    ),
+    (
+        "toml_syntax",
+        "TOML parse error at line 4, column 19\n  |\n4 | replica_id = \"gw-1\n  |                   ^\ninvalid basic string, expected `\"`",
+    ),
+];
+
+#[test]
+fn each_mistake_gets_its_exact_message_and_exit_code_1() {
+    for (name, expected) in CASES {
+        let (code, stdout, stderr) = check(name);
+        assert_eq!(code, 1, "{name}: exit code");
+        assert_eq!(stdout, "", "{name}: stdout");
+        assert_eq!(stderr, format!("{expected}\n"), "{name}: stderr");
+    }
+}
+
+#[test]
+fn every_fixture_is_covered() {
+    let dir = fixture("valid").parent().unwrap().to_owned();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n != "valid")
+        .collect();
+    names.sort();
+    let mut covered: Vec<String> = CASES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    covered.sort();
+    assert_eq!(names, covered);
+}
+
+#[test]
+fn the_documented_example_passes() {
+    let (code, stdout, stderr) = check("valid");
+    assert_eq!(stderr, "");
+    assert_eq!(code, 0);
+    assert!(
+        stdout.ends_with(
+            "valid.toml: ok (store redis-lua, 2 policies, upstream http://127.0.0.1:9000)\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn environment_overrides_are_checked_too() {
+    let path = fixture("valid");
+    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_clear()
+        .env("RATEGUARD_STORE_TIMEOUT_MS", "0")
+        .env("RATEGUARD_SERVER_LISTN", "127.0.0.1:1")
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("server.listn: unknown key `listn`"),
+        "a typo in a variable name is an error too: {stderr}"
+    );
+}

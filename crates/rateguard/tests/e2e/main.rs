@@ -1,0 +1,6 @@
+//! End-to-end: the `rateguard` binary as real processes, with real
+//! `redis-server` / Redis Cluster and real nginx, all on loopback.
+
+mod cluster;
+mod failures;
+mod support;
