@@ -28,3 +28,15 @@ bench *ARGS:
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:
     bash .ci/install-deps
+
+# Start the compose deployment: nginx :8080, gateways, backends, Redis (COMPOSE_PROFILES=cluster: Redis Cluster).
+up *ARGS:
+    docker compose -f compose/docker-compose.yml up --build -d {{ARGS}}
+
+# Stop and remove the compose deployment (either profile).
+down:
+    docker compose -f compose/docker-compose.yml --profile redis --profile cluster down --remove-orphans
+
+# Run N gateway replicas in the running deployment; nginx re-resolves and uses them.
+scale N:
+    GATEWAY_REPLICAS={{N}} docker compose -f compose/docker-compose.yml up -d --no-build --no-recreate
