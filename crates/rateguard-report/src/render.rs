@@ -265,6 +265,16 @@ fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     };
     section(out, "Throughput", chart,
         "Completed requests per second through nginx and the gateway replicas (bar: median over repetitions; whiskers: min and max). Higher is better.");
+
+    let levels: Vec<_> = by_store(s, stores, "throughput")
+        .filter(|(_, r)| !r.rate_levels.is_empty())
+        .map(|(st, r)| (st.name.as_str(), st.color, r.rate_levels.as_slice()))
+        .collect();
+    if !levels.is_empty() {
+        let chart = charts::rate_levels("Offered vs achieved rate", &levels);
+        section(out, "Throughput steps", chart,
+            "Each fixed arrival rate of the throughput scenario (open model, first repetition): achieved 2xx per second against the offered rate. On the dashed line the store kept up; filled markers are levels the lab counts as sustained, hollow ones are not (see the table below).");
+    }
 }
 
 fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {

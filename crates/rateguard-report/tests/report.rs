@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use rateguard_report::{
-    accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, Record,
-    RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
+    accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, RateLevel,
+    Record, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
     REPORT_FILE, SCENARIOS, STORES, SUMMARY_FILE,
 };
 
@@ -68,6 +68,19 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                 .collect();
             r.compute_spread();
             r.latency_curve = vec![(50.0, 100 * k), (99.0, 400 * k), (99.99, 2_000 * k)];
+            // Store k keeps up to 1 500·k requests per second.
+            r.rate_levels = [1_000.0, 2_000.0, 4_000.0]
+                .map(|target: f64| {
+                    let achieved = target.min(1_500.0 * k as f64);
+                    RateLevel {
+                        target_rps: target,
+                        achieved_rps: achieved,
+                        errors: 0,
+                        latency_us: latency(100 * k),
+                        sustained: achieved >= 0.95 * target,
+                    }
+                })
+                .to_vec();
         }
         "distribution" => {
             r.per_replica = (1..=REPLICAS)
@@ -281,16 +294,16 @@ fn render_draws_every_chart_and_names_every_store() {
     let html = render(&s);
     let tags = check_balanced(&html);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    // latency, burst, sustained, throughput, commands, per replica,
-    // per backend, and one outage timeline per store that has one.
+    // latency, burst, sustained, throughput, throughput steps, commands,
+    // per replica, per backend, and one outage timeline per store that has one.
     let outages = s
         .records
         .iter()
         .filter(|r| r.scenario == "store-outage")
         .count();
     assert_eq!(outages, 3);
-    assert_eq!(html.matches("<svg").count(), 7 + outages);
-    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 7 + outages);
+    assert_eq!(html.matches("<svg").count(), 8 + outages);
+    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 8 + outages);
     assert!(!html.contains("class=\"error\""), "a chart failed to draw");
     assert!(!html.contains("class=\"nodata\""));
     for store in STORES {
@@ -325,6 +338,9 @@ fn findings_follow_the_data() {
     assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
     // Among the stores that held the limit, fred-cluster has the highest throughput in the fixture.
     assert!(html.contains("fred-cluster had the highest median throughput"));
+    // Store k sustains 1 500·k rps: memory only the 1 000 step, fred-cluster all three.
+    assert!(html.contains("memory 1\u{2009}000 rps"), "steps line");
+    assert!(html.contains("fred-cluster 4\u{2009}000 rps"));
 
     // Flip the data and the conclusion follows.
     let mut s2 = s.clone();

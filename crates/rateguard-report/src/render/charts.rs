@@ -12,11 +12,13 @@ use super::esc;
 mod accuracy;
 mod bars;
 mod latency;
+mod levels;
 mod timeline;
 
 pub(crate) use accuracy::allowed_over_time;
 pub(crate) use bars::{grouped_bars, Bar};
 pub(crate) use latency::latency_curves;
+pub(crate) use levels::rate_levels;
 pub(crate) use timeline::outage_timeline;
 
 /// The drawing area every chart draws on.

@@ -118,6 +118,28 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
             parts.join("; ")
         ));
     }
+    let steps: Vec<String> = tp
+        .iter()
+        .filter(|(_, r)| !r.rate_levels.is_empty())
+        .map(|(st, r)| {
+            let best = r
+                .rate_levels
+                .iter()
+                .filter(|l| l.sustained)
+                .map(|l| l.target_rps)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            match best {
+                Some(rps) => format!("{} {} rps", esc(&st.name), num(rps, 0)),
+                None => format!("{} none of the offered rates", esc(&st.name)),
+            }
+        })
+        .collect();
+    if !steps.is_empty() {
+        out.push(format!(
+            "<b>Highest offered rate sustained</b> (throughput steps): {}.",
+            steps.join("; ")
+        ));
+    }
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {

@@ -109,8 +109,43 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
         );
     }
     out.push_str("</table>\n");
+    levels_table(&mut out, s, stores);
     outage_table(&mut out, s, stores);
     out
+}
+
+/// Each throughput step per store.
+fn levels_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
+    let rows: Vec<_> = ordered(s, stores)
+        .into_iter()
+        .filter(|(_, r)| r.scenario == "throughput" && !r.rate_levels.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Throughput steps</h3>\n<table>\n<tr><th class=\"l\">store</th><th>offered rps</th>\
+         <th>achieved 2xx rps</th><th>errors</th><th>p50</th><th>p99</th><th>p99.9</th>\
+         <th>sustained</th></tr>\n",
+    );
+    for (st, r) in rows {
+        for l in &r.rate_levels {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                swatch(st),
+                num(l.target_rps, 0),
+                num(l.achieved_rps, 0),
+                num(l.errors as f64, 0),
+                num(l.latency_us.p50 as f64, 0),
+                num(l.latency_us.p99 as f64, 0),
+                num(l.latency_us.p999 as f64, 0),
+                if l.sustained { "yes" } else { "no" },
+            );
+        }
+    }
+    out.push_str("</table>\n");
 }
 
 /// What happened during each store's outage, from its timeline.
