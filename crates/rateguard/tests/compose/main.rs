@@ -218,6 +218,20 @@ fn ports_and_names_line_up() {
         "{upstream}"
     );
     assert_eq!(nginx_env["NGINX_RESOLVER"], "127.0.0.11", "Docker's DNS");
+    // `server NAME resolve` in an upstream needs nginx >= 1.27.3.
+    let image = c.scalar(&c.service("nginx")["image"]);
+    let version: Vec<u32> = image
+        .trim_start_matches("nginx:")
+        .split('-')
+        .next()
+        .unwrap()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(
+        version.as_slice() >= [1, 27, 3].as_slice(),
+        "{image} lacks upstream `resolve`"
+    );
 
     let nginx_ip: IpAddr = c
         .scalar(&c.service("nginx")["networks"]["default"]["ipv4_address"])
