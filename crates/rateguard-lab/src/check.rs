@@ -1,0 +1,192 @@
+//! `burst URL` and `distribution URL`: quick checks against any running
+//! gateway (or nginx in front of several), one colour-coded line per
+//! request and a summary.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anstyle::{AnsiColor, Style};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rateguard_loadtests::record::{API_KEY_HEADER, BACKEND_HEADER, REPLICA_HEADER};
+use rateguard_loadtests::Outcome;
+
+use crate::LabError;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+/// One answered (or failed) request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Request number, from 1.
+    pub n: usize,
+    /// Status code (0 for a transport error).
+    pub status: u16,
+    /// Classification.
+    pub outcome: Outcome,
+    /// `X-RateGuard-Replica`, if any.
+    pub replica: Option<String>,
+    /// `X-Backend`, if any.
+    pub backend: Option<String>,
+    /// Time to the full body.
+    pub latency: Duration,
+}
+
+/// Tallies of a check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckSummary {
+    /// 2xx.
+    pub allowed: usize,
+    /// 429.
+    pub throttled: usize,
+    /// Anything else.
+    pub errors: usize,
+    /// Responses per replica.
+    pub per_replica: BTreeMap<String, usize>,
+    /// Responses per backend.
+    pub per_backend: BTreeMap<String, usize>,
+}
+
+impl CheckSummary {
+    fn add(&mut self, l: &Line) {
+        match l.outcome {
+            Outcome::Allowed => self.allowed += 1,
+            Outcome::Denied => self.throttled += 1,
+            Outcome::Error => self.errors += 1,
+        }
+        if let Some(r) = &l.replica {
+            *self.per_replica.entry(r.clone()).or_insert(0) += 1;
+        }
+        if let Some(b) = &l.backend {
+            *self.per_backend.entry(b.clone()).or_insert(0) += 1;
+        }
+    }
+
+    /// The summary as printed.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "allowed {}  throttled {}  errors {}\n",
+            self.allowed, self.throttled, self.errors
+        );
+        for (name, map) in [
+            ("replica", &self.per_replica),
+            ("backend", &self.per_backend),
+        ] {
+            for (k, v) in map {
+                s.push_str(&format!("  {name} {k:<14} {v}\n"));
+            }
+        }
+        s
+    }
+}
+
+/// Sends `requests` at once with one API key: with capacity C, exactly C
+/// should be allowed across all replicas.
+pub async fn burst(url: &str, requests: usize, api_key: &str) -> Result<CheckSummary, LabError> {
+    let client = client();
+    let uri = parse(url)?;
+    let mut set = tokio::task::JoinSet::new();
+    for n in 1..=requests {
+        let (client, uri, key) = (client.clone(), uri.clone(), api_key.to_owned());
+        set.spawn(async move { send(&client, uri, &key, n).await });
+    }
+    let mut lines = Vec::new();
+    while let Some(line) = set.join_next().await {
+        lines.push(line.map_err(|e| LabError::Options(format!("request task failed: {e}")))?);
+    }
+    lines.sort_by_key(|l| l.n);
+    Ok(print_all(&lines))
+}
+
+/// Sends `requests` one after another and shows who answered each.
+pub async fn distribution(
+    url: &str,
+    requests: usize,
+    api_key: &str,
+) -> Result<CheckSummary, LabError> {
+    let client = client();
+    let uri = parse(url)?;
+    let mut lines = Vec::new();
+    for n in 1..=requests {
+        let line = send(&client, uri.clone(), api_key, n).await;
+        println!("{}", paint(&line));
+        lines.push(line);
+    }
+    let mut summary = CheckSummary::default();
+    lines.iter().for_each(|l| summary.add(l));
+    print!("{}", summary.render());
+    Ok(summary)
+}
+
+fn print_all(lines: &[Line]) -> CheckSummary {
+    let mut summary = CheckSummary::default();
+    for l in lines {
+        println!("{}", paint(l));
+        summary.add(l);
+    }
+    print!("{}", summary.render());
+    summary
+}
+
+/// One coloured line: green allowed, yellow throttled, red error.
+pub fn paint(l: &Line) -> String {
+    let (label, color) = match l.outcome {
+        Outcome::Allowed => ("ALLOWED  ", AnsiColor::Green),
+        Outcome::Denied => ("THROTTLED", AnsiColor::Yellow),
+        Outcome::Error => ("ERROR    ", AnsiColor::Red),
+    };
+    let style = Style::new().fg_color(Some(color.into())).bold();
+    format!(
+        "{:>4} {style}{label}{style:#} {:>3}  replica={:<10} backend={:<12} {:>7.1} ms",
+        l.n,
+        l.status,
+        l.replica.as_deref().unwrap_or("-"),
+        l.backend.as_deref().unwrap_or("-"),
+        l.latency.as_secs_f64() * 1000.0
+    )
+}
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn parse(url: &str) -> Result<http::Uri, LabError> {
+    url.parse()
+        .map_err(|e| LabError::Options(format!("bad URL {url:?}: {e}")))
+}
+
+async fn send(client: &HttpClient, uri: http::Uri, key: &str, n: usize) -> Line {
+    let started = Instant::now();
+    let mut line = Line {
+        n,
+        status: 0,
+        outcome: Outcome::Error,
+        replica: None,
+        backend: None,
+        latency: Duration::ZERO,
+    };
+    let request = http::Request::get(uri)
+        .header(API_KEY_HEADER, key)
+        .body(Empty::<Bytes>::new());
+    if let Ok(request) = request {
+        if let Ok(resp) = client.request(request).await {
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            line.replica = header(REPLICA_HEADER);
+            line.backend = header(BACKEND_HEADER);
+            line.status = resp.status().as_u16();
+            line.outcome = Outcome::from_status(line.status);
+            if resp.into_body().collect().await.is_err() {
+                line.outcome = Outcome::Error;
+            }
+        }
+    }
+    line.latency = started.elapsed();
+    line
+}

@@ -1,0 +1,100 @@
+//! Redis commands per request, from `INFO commandstats` before and after.
+
+use std::collections::BTreeMap;
+
+use rateguard_testkit::{RedisCluster, RedisServer};
+
+use crate::LabError;
+
+/// Commands the lab itself sends to read the stats (not the gateway's).
+const OWN_COMMANDS: [&str; 1] = ["info"];
+
+/// Calls per command name, summed over every node measured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandStats(pub BTreeMap<String, u64>);
+
+impl CommandStats {
+    /// Parses `INFO commandstats` output (`cmdstat_evalsha:calls=12,usec=...`).
+    pub fn parse(info: &str) -> Self {
+        let mut map = BTreeMap::new();
+        for line in info.lines() {
+            let Some(rest) = line.trim().strip_prefix("cmdstat_") else {
+                continue;
+            };
+            let Some((name, fields)) = rest.split_once(':') else {
+                continue;
+            };
+            let calls = fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(calls) = calls {
+                *map.entry(name.to_owned()).or_insert(0) += calls;
+            }
+        }
+        Self(map)
+    }
+
+    /// Adds another node's counts.
+    pub fn add(&mut self, other: &Self) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
+    /// Gateway commands since `before` (the lab's own `INFO` excluded).
+    pub fn calls_since(&self, before: &Self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| !OWN_COMMANDS.contains(&k.as_str()))
+            .map(|(k, v)| v.saturating_sub(before.0.get(k).copied().unwrap_or(0)))
+            .sum()
+    }
+}
+
+/// The current counts of the store behind `store`: the standalone server,
+/// the sum over every cluster node, or `None` for `memory`.
+pub fn snapshot(
+    store: &str,
+    redis: Option<&RedisServer>,
+    cluster: Option<&RedisCluster>,
+) -> Result<Option<CommandStats>, LabError> {
+    match store {
+        "redis-lua" | "redis-pipelined" => match redis {
+            Some(r) => Ok(Some(CommandStats::parse(
+                &r.cli(&["INFO", "commandstats"])?,
+            ))),
+            None => Ok(None),
+        },
+        "fred-cluster" => match cluster {
+            Some(c) => {
+                let mut total = CommandStats::default();
+                for i in 0..c.ports().len() {
+                    total.add(&CommandStats::parse(&c.cli(i, &["INFO", "commandstats"])?));
+                }
+                Ok(Some(total))
+            }
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_subtracts_without_info() {
+        let before = CommandStats::parse(
+            "# Commandstats\r\ncmdstat_evalsha:calls=10,usec=50,usec_per_call=5.00\r\ncmdstat_info:calls=1,usec=9\r\n",
+        );
+        let after = CommandStats::parse(
+            "cmdstat_evalsha:calls=110,usec=550\ncmdstat_script|load:calls=1,usec=3\ncmdstat_info:calls=2,usec=18\n",
+        );
+        assert_eq!(after.calls_since(&before), 101);
+        let mut sum = before.clone();
+        sum.add(&after);
+        assert_eq!(sum.0["evalsha"], 120);
+    }
+}

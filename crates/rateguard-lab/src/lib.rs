@@ -1,0 +1,58 @@
+//! The RateGuard lab: one command brings up the real topology on loopback
+//! (redis-server, a 3-master Redis Cluster, mock backends behind nginx,
+//! gateway replicas behind nginx), runs the load scenarios of
+//! `rateguard-loadtests` for every store, and writes
+//! `results/<run-id>/{report.html,summary.json}` with `rateguard-report`.
+//!
+//! # Layout
+//! - [`options`]: [`LabOptions`], what a run does.
+//! - [`topology`]: the processes, stopped by pid when their guards drop.
+//! - [`gateway_config`]: the replicas' TOML config per store.
+//! - [`runner`]: one scenario, once; [`summarize`]: repetitions to a record.
+//! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
+//! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
+//! - [`check`]: `burst URL` and `distribution URL` against any gateway.
+//! - [`machine`]: cores, CPU, versions, git commit.
+
+pub mod check;
+pub mod commandstats;
+pub mod gateway_config;
+pub mod lab;
+pub mod machine;
+pub mod options;
+pub mod progress;
+pub mod runner;
+pub mod summarize;
+pub mod topology;
+
+pub use lab::{run, LabOutcome};
+pub use options::LabOptions;
+
+/// Why a lab run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The options make no sense.
+    #[error("invalid options: {0}")]
+    Options(String),
+    /// A program the lab needs is missing.
+    #[error("{0}")]
+    Missing(String),
+    /// A test process (redis, cluster, nginx) could not be provided.
+    #[error(transparent)]
+    Testkit(#[from] rateguard_testkit::TestkitError),
+    /// A gateway replica or nginx did not come up.
+    #[error("gateway topology did not start: {0}")]
+    Gateway(String),
+    /// A scenario asked to kill a store the topology does not run.
+    #[error("the store-outage scenario needs a Redis store")]
+    NoStore,
+    /// The load driver failed (not the server: its answers are measured).
+    #[error(transparent)]
+    Load(#[from] rateguard_loadtests::LoadError),
+    /// The report could not be written.
+    #[error(transparent)]
+    Report(#[from] rateguard_report::ReportError),
+    /// Temp dirs, config files, logs.
+    #[error("lab I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}

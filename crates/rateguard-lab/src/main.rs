@@ -1,0 +1,200 @@
+//! `rateguard-lab`: the lab (`run`, behind `just loadtest`) and the two
+//! quick checks against a running gateway (`burst URL`, `distribution URL`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use rateguard_lab::{check, progress, LabOptions};
+use rateguard_loadtests::{Params, ScenarioId};
+
+/// The RateGuard lab: measure every bucket store behind nginx and write an HTML report.
+#[derive(Debug, Parser)]
+#[command(name = "rateguard-lab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring up the topology, run the scenarios for every store, write the report.
+    Run(RunArgs),
+    /// Send N requests at once with one API key; show who allowed/throttled each.
+    Burst {
+        /// Gateway (or nginx) URL, e.g. http://127.0.0.1:8080/api/data
+        url: String,
+        /// Requests to send at once.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        requests: usize,
+        /// API key (bucket identity) to send.
+        #[arg(long, default_value = "burst-check")]
+        api_key: String,
+    },
+    /// Send N sequential requests; show which replica and backend answered.
+    Distribution {
+        /// Gateway (or nginx) URL.
+        url: String,
+        /// Requests to send one after another.
+        #[arg(long, short = 'n', default_value_t = 12)]
+        requests: usize,
+        /// API key (bucket identity) to send.
+        #[arg(long, default_value = "distribution-check")]
+        api_key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Gateway replicas behind nginx.
+    #[arg(long, default_value_t = 3, env = "LAB_REPLICAS")]
+    replicas: u32,
+    /// Mock backends behind the gateways.
+    #[arg(long, default_value_t = 2, env = "LAB_BACKENDS")]
+    backends: u32,
+    /// Stores to measure (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "LAB_STORES",
+        default_value = "memory,redis-lua,redis-pipelined,fred-cluster"
+    )]
+    stores: Vec<String>,
+    /// Scenarios to run (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "LAB_SCENARIOS",
+        default_value = "burst,sustained,throughput,distribution,store-outage"
+    )]
+    scenarios: Vec<ScenarioId>,
+    /// Runs of each scenario per store (min/median/max over these).
+    #[arg(long, default_value_t = 3, env = "LAB_REPETITIONS")]
+    repetitions: u32,
+    /// Duration of the sustained scenario, seconds.
+    #[arg(long, env = "LAB_DURATION")]
+    duration: Option<u64>,
+    /// Throughput scenario arrival rates, req/s (comma-separated).
+    #[arg(long, value_delimiter = ',', env = "LAB_RATES")]
+    rates: Option<Vec<u32>>,
+    /// How long each throughput rate runs, ms.
+    #[arg(long, env = "LAB_RATE_STEP_MS")]
+    rate_step_ms: Option<u64>,
+    /// store-outage phases in seconds: before the kill, down, after the restart.
+    #[arg(long, value_delimiter = ',', env = "LAB_OUTAGE")]
+    outage: Option<Vec<u64>>,
+    /// A tiny run (seconds per scenario) to check the setup.
+    #[arg(long)]
+    tiny: bool,
+    /// Where `<run-id>/` and `latest` go.
+    #[arg(long, default_value = "results", env = "LAB_RESULTS")]
+    results: PathBuf,
+    /// Run id (default: the UTC start time).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// The `rateguard` binary (default: next to this one).
+    #[arg(long, env = "RATEGUARD_BIN")]
+    gateway_bin: Option<PathBuf>,
+    /// Criterion summary to link from the report.
+    #[arg(long)]
+    bench_summary: Option<String>,
+    /// No progress lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Burst {
+                url,
+                requests,
+                api_key,
+            } => {
+                check::burst(&url, requests, &api_key).await?;
+                Ok(())
+            }
+            Command::Distribution {
+                url,
+                requests,
+                api_key,
+            } => {
+                check::distribution(&url, requests, &api_key).await?;
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let opts = options(args)?;
+    // Ctrl-C: installed before goose's own handler (which then stands
+    // down), so it is ours that fires; dropping the lab future below drops
+    // every process guard, which kills each child by pid.
+    let interrupted = Arc::new(tokio::sync::Notify::new());
+    let notify = interrupted.clone();
+    ctrlc::set_handler(move || notify.notify_one()).context("installing the Ctrl-C handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let outcome = tokio::select! {
+        r = rateguard_lab::run(&opts) => r?,
+        _ = interrupted.notified() => bail!("interrupted: every lab process was stopped"),
+        _ = term.recv() => bail!("terminated: every lab process was stopped"),
+    };
+    print!("{}", progress::table(&outcome.summary));
+    let missing = outcome.summary.missing();
+    if !missing.is_empty() {
+        eprintln!("summary is incomplete: {}", missing.join("; "));
+    }
+    println!("report: {}", outcome.report.display());
+    Ok(())
+}
+
+fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
+    let gateway_bin = match a.gateway_bin {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("rateguard"),
+    };
+    let mut o = LabOptions::new(gateway_bin);
+    o.replicas = a.replicas;
+    o.backends = a.backends;
+    o.stores = a.stores;
+    o.scenarios = a.scenarios;
+    o.repetitions = a.repetitions;
+    o.results_dir = a.results;
+    o.run_id = a.run_id;
+    o.bench_summary = a.bench_summary;
+    o.verbose = !a.quiet;
+    o.params = if a.tiny {
+        Params::tiny()
+    } else {
+        Params::default()
+    };
+    if let Some(d) = a.duration {
+        o.params.sustained_secs = d.max(1);
+    }
+    if let Some(r) = a.rates {
+        o.params.throughput_rates = r;
+    }
+    if let Some(ms) = a.rate_step_ms {
+        o.params.throughput_step = Duration::from_millis(ms.max(100));
+    }
+    if let Some(p) = a.outage {
+        if p.len() != 3 {
+            bail!("--outage needs three seconds values: before,down,after (got {p:?})");
+        }
+        o.params.outage_phases_secs = [p[0].max(1), p[1].max(1), p[2].max(1)];
+    }
+    o.validate()?;
+    Ok(o)
+}

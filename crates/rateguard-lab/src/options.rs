@@ -1,0 +1,91 @@
+//! What a lab run does: [`LabOptions`] (the binary maps its flags onto it).
+
+use std::path::PathBuf;
+
+use rateguard_loadtests::{Params, ScenarioId};
+
+use crate::LabError;
+
+/// The store ids, in run order.
+pub const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
+
+/// One lab run's settings.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Gateway replicas behind nginx.
+    pub replicas: u32,
+    /// Mock backends behind the gateways (balanced by a second nginx).
+    pub backends: u32,
+    /// Store ids to measure, in order.
+    pub stores: Vec<String>,
+    /// Scenarios to run, in order.
+    pub scenarios: Vec<ScenarioId>,
+    /// Runs of every scenario per store (spread is over these).
+    pub repetitions: u32,
+    /// Scenario knobs.
+    pub params: Params,
+    /// Directory holding `<run-id>/` and `latest`.
+    pub results_dir: PathBuf,
+    /// The run's id (default: UTC time, `YYYYMMDD-HHMMSS`).
+    pub run_id: Option<String>,
+    /// The `rateguard` binary to run as gateway replicas and mock backends.
+    pub gateway_bin: PathBuf,
+    /// The criterion summary to link from the report, if any.
+    pub bench_summary: Option<String>,
+    /// Print the progress lines (the test keeps them quiet).
+    pub verbose: bool,
+}
+
+impl LabOptions {
+    /// Defaults for everything but where the gateway binary is.
+    pub fn new(gateway_bin: PathBuf) -> Self {
+        Self {
+            replicas: 3,
+            backends: 2,
+            stores: STORES.iter().map(|s| (*s).to_owned()).collect(),
+            scenarios: ScenarioId::ALL.to_vec(),
+            repetitions: 3,
+            params: Params::default(),
+            results_dir: PathBuf::from("results"),
+            run_id: None,
+            gateway_bin,
+            bench_summary: None,
+            verbose: true,
+        }
+    }
+
+    /// Rejects settings the lab cannot run.
+    pub fn validate(&self) -> Result<(), LabError> {
+        let bad = |m: String| Err(LabError::Options(m));
+        if self.replicas == 0 || self.backends == 0 || self.repetitions == 0 {
+            return bad("replicas, backends and repetitions must be at least 1".into());
+        }
+        if self.stores.is_empty() || self.scenarios.is_empty() {
+            return bad("at least one store and one scenario are needed".into());
+        }
+        for s in &self.stores {
+            if !STORES.contains(&s.as_str()) {
+                return bad(format!(
+                    "unknown store {s:?}, expected one of {}",
+                    STORES.join(", ")
+                ));
+            }
+        }
+        if self.params.throughput_rates.is_empty() {
+            return bad("at least one throughput rate is needed".into());
+        }
+        Ok(())
+    }
+
+    /// Whether any selected store needs the standalone `redis-server`.
+    pub fn needs_redis(&self) -> bool {
+        self.stores
+            .iter()
+            .any(|s| s == "redis-lua" || s == "redis-pipelined")
+    }
+
+    /// Whether any selected store needs the Redis Cluster.
+    pub fn needs_cluster(&self) -> bool {
+        self.stores.iter().any(|s| s == "fred-cluster")
+    }
+}

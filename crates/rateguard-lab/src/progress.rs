@@ -1,0 +1,92 @@
+//! Progress lines on stderr: one per phase with the elapsed time, and a
+//! one-line result per (store, scenario); the final table on stdout.
+
+use std::time::Instant;
+
+use rateguard_report::Summary;
+
+/// Prints phase lines with the time since the run started.
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    on: bool,
+}
+
+impl Progress {
+    /// Starts the clock; `on = false` prints nothing.
+    pub fn new(on: bool) -> Self {
+        Self {
+            started: Instant::now(),
+            on,
+        }
+    }
+
+    /// `[  12.3s] what`.
+    pub fn phase(&self, what: &str) {
+        if self.on {
+            eprintln!("[{:>7.1}s] {what}", self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// A record's headline figures.
+    pub fn result(&self, r: &rateguard_report::Record) {
+        self.phase(&format!(
+            "  -> {} {}: {} requests, {} allowed{}, {:.0} req/s, p50 {} µs, p99 {} µs",
+            r.store,
+            r.scenario,
+            r.requests,
+            r.allowed,
+            r.expected_allowed
+                .map(|e| format!(" (ideal {e})"))
+                .unwrap_or_default(),
+            r.throughput_rps,
+            r.latency_us.p50,
+            r.latency_us.p99
+        ));
+    }
+}
+
+/// The short table printed at the end of a run.
+pub fn table(summary: &Summary) -> String {
+    let mut out = format!(
+        "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}\n",
+        "store",
+        "scenario",
+        "requests",
+        "allowed",
+        "ideal",
+        "error%",
+        "req/s",
+        "p50 µs",
+        "p99 µs",
+        "cmd/req"
+    );
+    for r in &summary.records {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8}\n",
+            r.store,
+            r.scenario,
+            r.requests,
+            r.allowed,
+            opt(r.expected_allowed.map(|e| e.to_string())),
+            opt(r.accuracy_error_pct.map(|e| format!("{e:+.1}"))),
+            r.throughput_rps,
+            r.latency_us.p50,
+            r.latency_us.p99,
+            opt(r.store_commands_per_request.map(|c| format!("{c:.2}"))),
+        ));
+        if let Some(o) = r.outage {
+            out.push_str(&format!(
+                "{:<30} killed at {} ms, restarted at {} ms, enforcing again at {}\n",
+                "",
+                o.killed_at_ms,
+                o.restarted_at_ms,
+                o.enforcement_resumed_at_ms
+                    .map(|t| format!("{t} ms (+{} ms)", t.saturating_sub(o.restarted_at_ms)))
+                    .unwrap_or_else(|| "never".into())
+            ));
+        }
+    }
+    out
+}
