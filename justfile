@@ -40,3 +40,7 @@ down:
 # Run N gateway replicas in the running deployment; nginx re-resolves and uses them.
 scale N:
     GATEWAY_REPLICAS={{N}} docker compose -f compose/docker-compose.yml up -d --no-build --no-recreate
+
+# Render report.html again from a run's summary.json (default: results/latest).
+report SUMMARY="results/latest/summary.json":
+    cargo run -q -p rateguard-report -- {{SUMMARY}}

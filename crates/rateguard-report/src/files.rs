@@ -80,6 +80,18 @@ pub fn write_report(results_root: &Path, summary: &Summary) -> Result<PathBuf, R
     Ok(report)
 }
 
+/// Renders the summary at `summary_path` again into `report.html` beside it
+/// (e.g. after the renderer changed); returns the report's path.
+pub fn rerender(summary_path: &Path) -> Result<PathBuf, ReportError> {
+    let summary = Summary::read(summary_path)?;
+    let report = summary_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(REPORT_FILE);
+    fs::write(&report, crate::render(&summary)).map_err(io_err(&report))?;
+    Ok(report)
+}
+
 /// Points `results_root/latest` at `run_id` by renaming a fresh symlink over it.
 fn update_latest(results_root: &Path, run_id: &str) -> Result<(), ReportError> {
     let link = results_root.join(LATEST_LINK);

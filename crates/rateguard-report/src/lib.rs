@@ -8,8 +8,8 @@
 //! # Layout
 //! - [`model`]: [`Summary`], [`Record`] and their parts; [`Spread`],
 //!   [`accuracy_error_pct`], percentiles from an `hdrhistogram`.
-//! - `files`: [`Summary::write`], [`Summary::read`], [`write_report`] and
-//!   the `results/latest` symlink.
+//! - `files`: [`Summary::write`], [`Summary::read`], [`write_report`],
+//!   [`rerender`] and the `results/latest` symlink.
 //! - `render`: [`render`], the HTML page and its charts.
 //!
 //! # Example
@@ -28,7 +28,7 @@ pub mod model;
 mod files;
 mod render;
 
-pub use files::{write_report, ReportError, LATEST_LINK, REPORT_FILE, SUMMARY_FILE};
+pub use files::{rerender, write_report, ReportError, LATEST_LINK, REPORT_FILE, SUMMARY_FILE};
 pub use model::{
     accuracy_error_pct, applies, LatencyUs, Machine, Outage, RateLevel, Record, RecordSpread,
     RepetitionStats, SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions,

@@ -395,3 +395,77 @@ fn write_report_writes_both_files_and_points_latest_at_the_run() {
     let html = std::fs::read_to_string(latest.join(REPORT_FILE)).unwrap();
     assert!(html.contains("second-run"));
 }
+
+#[test]
+fn render_survives_degenerate_figures() {
+    let mut s = fixture();
+    for (i, r) in s.records.iter_mut().enumerate() {
+        match i % 4 {
+            0 => {
+                r.throughput_rps = f64::NAN;
+                r.latency_curve = vec![(50.0, 0)];
+                r.allowed_series = vec![SeriesPoint::default()];
+            }
+            1 => {
+                r.throughput_rps = 0.0;
+                r.latency_curve = vec![(99.99, u64::MAX / 4)];
+                r.timeline = vec![TimelinePoint::default()];
+            }
+            2 => {
+                r.accuracy_error_pct = Some(f64::INFINITY);
+                r.spread = None;
+                r.per_replica.clear();
+            }
+            _ => {
+                r.rate_levels
+                    .iter_mut()
+                    .for_each(|l| l.achieved_rps = f64::NAN);
+                r.outage = Some(Outage {
+                    killed_at_ms: 5_000,
+                    restarted_at_ms: 1_000,
+                    enforcement_resumed_at_ms: None,
+                });
+            }
+        }
+    }
+    let html = render(&s);
+    check_balanced(&html);
+    for store in STORES {
+        assert!(html.contains(store));
+    }
+}
+
+#[test]
+fn rerender_rewrites_the_report_beside_the_summary() {
+    let root = tempfile::tempdir().unwrap();
+    let s = fixture();
+    let report = write_report(root.path(), &s).unwrap();
+    std::fs::write(&report, "stale").unwrap();
+    let summary = report.with_file_name(SUMMARY_FILE);
+    assert_eq!(rateguard_report::rerender(&summary).unwrap(), report);
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), render(&s));
+    assert!(rateguard_report::rerender(&root.path().join("nope.json")).is_err());
+}
+
+#[test]
+fn the_cli_rerenders_a_run() {
+    let root = tempfile::tempdir().unwrap();
+    let report = write_report(root.path(), &fixture()).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateguard-report"))
+        .arg(report.with_file_name(SUMMARY_FILE))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.is_file());
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_rateguard-report"))
+        .arg(root.path().join("absent.json"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("absent.json"));
+}
