@@ -44,3 +44,17 @@ scale N:
 # Render report.html again from a run's summary.json (default: results/latest).
 report SUMMARY="results/latest/summary.json":
     cargo run -q -p rateguard-report -- {{SUMMARY}}
+
+# The lab (~10 min): redis, a Redis Cluster, nginx over 3 gateway replicas and 2 backends, every store × scenario; writes results/<run-id>/report.html. `just loadtest --help` lists the options.
+loadtest *ARGS:
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
+    cargo build --release -q -p rateguard -p rateguard-lab
+    target/release/rateguard-lab run {{ARGS}}
+
+# Send a burst of concurrent requests (one API key) to a running gateway: who allowed / throttled each.
+burst URL *ARGS:
+    cargo run --release -q -p rateguard-lab -- burst {{URL}} {{ARGS}}
+
+# Send sequential requests to a running gateway: which replica and backend answered each.
+distribution URL *ARGS:
+    cargo run --release -q -p rateguard-lab -- distribution {{URL}} {{ARGS}}
