@@ -336,24 +336,45 @@ fn findings_follow_the_data() {
     );
     assert!(html.contains("redis-lua allowed 100 of 100 (exact)"));
     assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
-    // Among the stores that held the limit, fred-cluster has the highest throughput in the fixture.
-    assert!(html.contains("fred-cluster had the highest median throughput"));
-    // Store k sustains 1 500·k rps: memory only the 1 000 step, fred-cluster all three.
+    // Store k sustains 1 500·k rps: memory only the 1 000 step, the others more.
     assert!(html.contains("memory 1\u{2009}000 rps"), "steps line");
     assert!(html.contains("fred-cluster 4\u{2009}000 rps"));
+    // redis-pipelined and fred-cluster both sustain the 4 000 step; between
+    // them, redis-pipelined has the lower p99 (1 200 vs 1 600 µs, no overlap).
+    assert!(
+        html.contains("fred-cluster, redis-pipelined were level on sustained offered rate"),
+        "tie line"
+    );
+    assert!(html.contains("Next: redis-lua (2\u{2009}000 rps)"));
+    assert!(
+        html.contains("the lowest p99 at the reference load: redis-pipelined (1\u{2009}200 µs).")
+    );
 
-    // Flip the data and the conclusion follows.
+    // Change the data and the conclusion follows.
     let mut s2 = s.clone();
     for r in &mut s2.records {
         if r.store == "redis-lua" && r.scenario == "throughput" {
-            r.throughput_rps = 1e6;
+            r.rate_levels.push(RateLevel {
+                target_rps: 8_000.0,
+                achieved_rps: 8_000.0,
+                sustained: true,
+                ..RateLevel::default()
+            });
         }
     }
-    assert!(render(&s2).contains("redis-lua had the highest median throughput"));
+    let html2 = render(&s2);
+    assert!(html2.contains("redis-lua had the highest sustained offered rate (8\u{2009}000 rps)."));
+    assert!(html2.contains("Next: fred-cluster (4\u{2009}000 rps)"));
+
+    // Without throughput steps, the median throughput and its spread decide.
+    let mut s3 = s.clone();
+    for r in &mut s3.records {
+        r.rate_levels.clear();
+    }
+    let html3 = render(&s3);
+    assert!(html3.contains("fred-cluster had the highest median throughput (4\u{2009}000 rps)."));
 }
 
-/// Writes the fixture's report where a person can look at it:
-/// `RATEGUARD_REPORT_FIXTURE_OUT=/tmp/x cargo test -p rateguard-report`.
 #[test]
 fn fixture_report_can_be_written_for_inspection() {
     let Some(dir) = std::env::var_os("RATEGUARD_REPORT_FIXTURE_OUT") else {

@@ -193,52 +193,118 @@ fn choice(
             s.settings.replicas, names.join(", ")
         ));
     }
-    let best: Vec<&(&StoreStyle, &Record)> = by_throughput
+    let candidates: Vec<(&StoreStyle, &Record)> = by_throughput
         .iter()
         .filter(|(st, _)| holding.iter().any(|h| h.name == st.name))
+        .copied()
         .collect();
-    match best.as_slice() {
-        [] if holding.is_empty() => {}
-        [] => out.push(format!(
-            "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.",
-            holding
-                .iter()
-                .map(|st| esc(&st.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        [(first, r1), rest @ ..] => {
-            let mut line = format!(
-                "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {} had the highest median throughput ({} rps).",
-                esc(&first.name), num(r1.throughput_rps, 0)
-            );
-            if let Some((second, r2)) = rest.first() {
-                let overlap = match (r1.spread, r2.spread) {
-                    (Some(a), Some(b)) => a.throughput_rps.min <= b.throughput_rps.max,
-                    _ => false,
-                };
-                let _ = write!(
-                    line,
-                    " Next: {} ({} rps){}.",
-                    esc(&second.name),
-                    num(r2.throughput_rps, 0),
-                    if overlap {
-                        ", within the run-to-run spread of the first, so treat them as equal on this machine"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            if let Some((low, r)) = best.iter().min_by_key(|(_, r)| r.latency_us.p99) {
-                let _ = write!(
-                    line,
-                    " Lowest p99 among them: {} ({} µs).",
-                    esc(&low.name),
-                    num(r.latency_us.p99 as f64, 0)
-                );
-            }
-            out.push(line);
+    if candidates.is_empty() {
+        if !holding.is_empty() {
+            let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
+            out.push(format!(
+                "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.",
+                names.join(", ")
+            ));
         }
+        return out;
     }
+    out.push(format!(
+        "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {}",
+        rank(&candidates)
+    ));
     out
+}
+
+/// How much load a store carried: the highest sustained offered rate when
+/// the run stepped rates, else the median throughput; with its (min, max)
+/// over repetitions when known.
+fn capacity(r: &Record) -> (f64, Option<(f64, f64)>) {
+    if r.rate_levels.is_empty() {
+        let spread = r
+            .spread
+            .map(|s| (s.throughput_rps.min, s.throughput_rps.max));
+        return (r.throughput_rps, spread);
+    }
+    let best = r
+        .rate_levels
+        .iter()
+        .filter(|l| l.sustained)
+        .map(|l| l.target_rps)
+        .fold(0.0, f64::max);
+    (best, None)
+}
+
+/// Two figures this run cannot tell apart: within 1 %, or overlapping spreads.
+fn level(a: (f64, Option<(f64, f64)>), b: (f64, Option<(f64, f64)>)) -> bool {
+    let close = (a.0 - b.0).abs() <= 0.01 * a.0.abs().max(b.0.abs());
+    let overlap = match (a.1, b.1) {
+        (Some((a_lo, a_hi)), Some((b_lo, b_hi))) => a_lo <= b_hi && b_lo <= a_hi,
+        _ => false,
+    };
+    close || overlap
+}
+
+/// The ranking sentence: the store(s) that carried the most load, then the
+/// tail latency among those this run cannot separate.
+fn rank(candidates: &[(&StoreStyle, &Record)]) -> String {
+    let metric = if candidates[0].1.rate_levels.is_empty() {
+        "median throughput"
+    } else {
+        "sustained offered rate"
+    };
+    type Cap = (f64, Option<(f64, f64)>);
+    let mut by_cap: Vec<(&StoreStyle, &Record, Cap)> = candidates
+        .iter()
+        .map(|&(st, r)| (st, r, capacity(r)))
+        .collect();
+    by_cap.sort_by(|a, b| b.2 .0.total_cmp(&a.2 .0));
+    let top = by_cap[0].2;
+    let (tied, rest): (Vec<&(&StoreStyle, &Record, Cap)>, Vec<_>) =
+        by_cap.iter().partition(|c| level(top, c.2));
+    let names: Vec<String> = tied.iter().map(|c| esc(&c.0.name)).collect();
+    let mut line = if tied.len() == 1 {
+        format!(
+            "{} had the highest {metric} ({} rps).",
+            names[0],
+            num(top.0, 0)
+        )
+    } else {
+        format!(
+            "{} were level on {metric} (about {} rps): this run cannot separate them on load.",
+            names.join(", "),
+            num(top.0, 0)
+        )
+    };
+    if let Some(next) = rest.first() {
+        let _ = write!(
+            line,
+            " Next: {} ({} rps).",
+            esc(&next.0.name),
+            num(next.2 .0, 0)
+        );
+    }
+    if tied.len() > 1 {
+        let mut by_p99: Vec<_> = tied.iter().map(|c| (c.0, c.1)).collect();
+        by_p99.sort_by_key(|(_, r)| r.latency_us.p99);
+        let (low, r) = by_p99[0];
+        let p99 = |r: &Record| {
+            (
+                r.latency_us.p99 as f64,
+                r.spread.map(|s| (s.p99_us.min, s.p99_us.max)),
+            )
+        };
+        let separated = !level(p99(r), p99(by_p99[1].1));
+        let _ = write!(
+            line,
+            " Among them, the lowest p99 at the reference load: {} ({} µs){}.",
+            esc(&low.name),
+            num(r.latency_us.p99 as f64, 0),
+            if separated {
+                ""
+            } else {
+                ", but within the spread of the next, so no clear winner"
+            }
+        );
+    }
+    line
 }

@@ -24,6 +24,23 @@ fn nines_label(x: i32) -> String {
     format!("p{s}")
 }
 
+/// Ticks at 1, 2 and 5 times the powers of ten within `[lo, hi]`, so a log
+/// axis spanning less than a decade still gets several labels.
+fn ticks_1_2_5(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1e-9).log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let v = decade * m;
+            if (lo..=hi).contains(&v) {
+                out.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
+}
+
 /// Latency percentile curves, one line per store.
 pub(crate) fn latency_curves(title: &str, curves: &[Curve<'_>]) -> String {
     svg(SIZE, |root| draw(root, title, curves))
@@ -43,7 +60,9 @@ fn draw(root: &super::Area<'_>, title: &str, curves: &[Curve<'_>]) -> DrawResult
         .y_label_area_size(80)
         .build_cartesian_2d(
             (200..4_100).with_key_points(x_keys),
-            ((lo / 1.5)..(hi * 1.5)).log_scale(),
+            ((lo / 1.5)..(hi * 1.5))
+                .log_scale()
+                .with_key_points(ticks_1_2_5(lo / 1.5, hi * 1.5)),
         )?;
     chart
         .configure_mesh()
@@ -74,6 +93,15 @@ fn draw(root: &super::Area<'_>, title: &str, curves: &[Curve<'_>]) -> DrawResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ticks() {
+        assert_eq!(
+            ticks_1_2_5(800.0, 12_000.0),
+            [1_000.0, 2_000.0, 5_000.0, 10_000.0]
+        );
+        assert_eq!(ticks_1_2_5(3.0, 4.0), Vec::<f64>::new());
+    }
 
     #[test]
     fn nines_axis_round_trips_labels() {
