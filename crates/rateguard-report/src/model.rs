@@ -143,6 +143,13 @@ pub struct Record {
     /// Redis commands per request from `INFO commandstats` deltas; `None`
     /// for the memory store.
     pub store_commands_per_request: Option<f64>,
+    /// Calls per Redis command name over all repetitions (the same
+    /// `INFO commandstats` deltas, summed over cluster nodes). Redis counts
+    /// the commands a Lua script runs (`TIME`, `GET`, `SET`) as well as the
+    /// `EVALSHA` that ran it, so round trips are the `evalsha` entry. Empty
+    /// for the memory store and for `store-outage`.
+    #[serde(default)]
+    pub store_command_calls: BTreeMap<String, u64>,
     /// Each repetition's own figures, in run order.
     #[serde(default)]
     pub repetitions: Vec<RepetitionStats>,
