@@ -42,13 +42,23 @@ impl CommandStats {
         }
     }
 
-    /// Gateway commands since `before` (the lab's own `INFO` excluded).
-    pub fn calls_since(&self, before: &Self) -> u64 {
+    /// Gateway calls per command since `before` (the lab's own `INFO`
+    /// excluded, commands with no new calls left out).
+    pub fn since(&self, before: &Self) -> BTreeMap<String, u64> {
         self.0
             .iter()
             .filter(|(k, _)| !OWN_COMMANDS.contains(&k.as_str()))
-            .map(|(k, v)| v.saturating_sub(before.0.get(k).copied().unwrap_or(0)))
-            .sum()
+            .map(|(k, v)| {
+                let d = v.saturating_sub(before.0.get(k).copied().unwrap_or(0));
+                (k.clone(), d)
+            })
+            .filter(|(_, d)| *d > 0)
+            .collect()
+    }
+
+    /// All gateway calls since `before`.
+    pub fn calls_since(&self, before: &Self) -> u64 {
+        self.since(before).values().sum()
     }
 }
 
@@ -93,6 +103,10 @@ mod tests {
             "cmdstat_evalsha:calls=110,usec=550\ncmdstat_script|load:calls=1,usec=3\ncmdstat_info:calls=2,usec=18\n",
         );
         assert_eq!(after.calls_since(&before), 101);
+        let by_name = after.since(&before);
+        assert_eq!(by_name.get("evalsha"), Some(&100));
+        assert_eq!(by_name.get("script|load"), Some(&1));
+        assert!(!by_name.contains_key("info"));
         let mut sum = before.clone();
         sum.add(&after);
         assert_eq!(sum.0["evalsha"], 120);

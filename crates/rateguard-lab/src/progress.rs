@@ -46,10 +46,23 @@ impl Progress {
     }
 }
 
+/// Script invocations (`EVALSHA`/`EVAL`, the round trips that carry
+/// decisions) per request, from the per-command calls.
+pub fn script_calls_per_request(r: &rateguard_report::Record) -> Option<f64> {
+    r.store_commands_per_request?;
+    let calls: u64 = r
+        .store_command_calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("eval"))
+        .map(|(_, v)| v)
+        .sum();
+    Some(calls as f64 / r.requests.max(1) as f64)
+}
+
 /// The short table printed at the end of a run.
 pub fn table(summary: &Summary) -> String {
     let mut out = format!(
-        "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}\n",
+        "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8}\n",
         "store",
         "scenario",
         "requests",
@@ -59,12 +72,13 @@ pub fn table(summary: &Summary) -> String {
         "req/s",
         "p50 µs",
         "p99 µs",
-        "cmd/req"
+        "cmd/req",
+        "eval/req"
     );
     for r in &summary.records {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8}\n",
+            "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8} {:>8}\n",
             r.store,
             r.scenario,
             r.requests,
@@ -75,6 +89,7 @@ pub fn table(summary: &Summary) -> String {
             r.latency_us.p50,
             r.latency_us.p99,
             opt(r.store_commands_per_request.map(|c| format!("{c:.2}"))),
+            opt(script_calls_per_request(r).map(|c| format!("{c:.2}"))),
         ));
         if let Some(o) = r.outage {
             out.push_str(&format!(

@@ -2,6 +2,7 @@
 //! was measured ([`RepResult`]); [`crate::summarize`] turns repetitions into
 //! a report record.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,9 +39,9 @@ pub struct RepResult {
     pub recording: Recording,
     /// throughput only: each level on its own.
     pub levels: Vec<Level>,
-    /// Store commands the gateways sent during the run (`None`: memory, or
-    /// not measurable as in store-outage).
-    pub store_commands: Option<u64>,
+    /// Store calls per command during the run (`None`: memory, or not
+    /// measurable as in store-outage).
+    pub store_commands: Option<BTreeMap<String, u64>>,
     /// store-outage only.
     pub outage: Option<OutageMarks>,
 }
@@ -87,7 +88,7 @@ pub async fn run_once(
     // A restarted Redis starts its stats from zero: no delta for the outage.
     let store_commands = match (scenario, before) {
         (ScenarioId::StoreOutage, _) | (_, None) => None,
-        (_, Some(before)) => stats(topo, store)?.map(|after| after.calls_since(&before)),
+        (_, Some(before)) => stats(topo, store)?.map(|after| after.since(&before)),
     };
     Ok(RepResult {
         recording,

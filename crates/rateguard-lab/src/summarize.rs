@@ -5,6 +5,8 @@
 //! series and timelines come from the first repetition (or, for latency
 //! curves, from all repetitions' samples merged).
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, ScenarioId};
@@ -45,6 +47,7 @@ pub fn record(
     };
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;
+    let mut by_name = BTreeMap::new();
     for rep in reps {
         let c = Counts::of(&rep.recording.samples);
         r.requests += c.requests;
@@ -57,14 +60,18 @@ pub fn record(
         for (k, v) in &rep.recording.per_backend {
             *r.per_backend.entry(k.clone()).or_insert(0) += v;
         }
-        if let Some(n) = rep.store_commands {
-            commands = Some(commands.unwrap_or(0) + n);
+        if let Some(calls) = &rep.store_commands {
+            commands = Some(commands.unwrap_or(0) + calls.values().sum::<u64>());
+            for (k, v) in calls {
+                *by_name.entry(k.clone()).or_insert(0) += v;
+            }
         }
         let (stats, hist) = rep_stats(scenario, params, rep);
         add(&mut merged, &hist);
         r.repetitions.push(stats);
     }
     r.store_commands_per_request = commands.map(|n| n as f64 / r.requests.max(1) as f64);
+    r.store_command_calls = by_name;
     r.latency_curve = LatencyUs::curve(&merged);
     r.compute_spread();
     if let Some(s) = r.spread {

@@ -66,6 +66,14 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         assert_eq!(burst.accuracy_error_pct, Some(0.0), "{store}");
         assert_eq!(burst.errors, 0, "{store}");
         assert!(burst.store_commands_per_request.unwrap() > 0.0, "{store}");
+        assert!(
+            burst
+                .store_command_calls
+                .keys()
+                .any(|k| k.starts_with("eval")),
+            "{store}: {:?}",
+            burst.store_command_calls
+        );
 
         let outage = summary.record(store, "store-outage").unwrap();
         let marks = outage.outage.expect("outage markers");
