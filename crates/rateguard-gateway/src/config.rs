@@ -21,8 +21,8 @@ use crate::error::{ConfigError, ConfigErrors};
 mod validate;
 
 pub use validate::{
-    IdentityConfig, OnError, PolicyConfig, ServerConfig, StoreConfig, StoreKind, UpstreamConfig,
-    ValidConfig,
+    IdentityConfig, OnError, PolicyConfig, RuntimeMode, ServerConfig, StoreConfig, StoreKind,
+    UpstreamConfig, ValidConfig,
 };
 
 /// The whole file, as written.
@@ -59,6 +59,11 @@ pub struct RawServer {
     pub shutdown_grace_ms: i64,
     /// Most client connections served at once; more wait in the accept queue.
     pub max_connections: i64,
+    /// `per-core` (one single-threaded runtime per core sharing the port
+    /// with `SO_REUSEPORT`) or `multi-thread` (one work-stealing runtime).
+    pub runtime: String,
+    /// Runtime threads; 0 = one per available core.
+    pub threads: i64,
 }
 
 impl Default for RawServer {
@@ -69,6 +74,8 @@ impl Default for RawServer {
             replica_id: None,
             shutdown_grace_ms: 10_000,
             max_connections: 20_000,
+            runtime: "per-core".into(),
+            threads: 0,
         }
     }
 }

@@ -69,8 +69,10 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Binds `addr` with a deep accept backlog (bursts of thousands of connections).
-pub fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+/// Binds `addr` with a deep accept backlog (bursts of thousands of
+/// connections). With `reuse_port`, several listeners (one per runtime in
+/// the per-core mode) can share the port and the kernel spreads connections.
+pub fn bind_socket(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, ServeError> {
     let bind_err = |source| ServeError::Bind { addr, source };
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -79,8 +81,17 @@ pub fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     }
     .map_err(bind_err)?;
     socket.set_reuseaddr(true).map_err(bind_err)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuseport(true).map_err(bind_err)?;
+    }
     socket.bind(addr).map_err(bind_err)?;
     socket.listen(4096).map_err(bind_err)
+}
+
+/// [`bind_socket`] without port sharing.
+pub fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    bind_socket(addr, false)
 }
 
 /// Binds both listeners of `server`.
@@ -102,40 +113,70 @@ pub async fn run<S: BucketStore>(
     let gateway = Arc::new(Gateway::new(config, store));
     log_startup(&listeners, config, gateway.store().name());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let admin_gateway = gateway.clone();
-    let mut admin_stop = stop_rx.clone();
-    let admin = tokio::spawn(serve_http(
-        listeners.admin,
-        move |req, _peer| admin::handle(admin_gateway.clone(), req),
-        async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        },
-        ServeOptions {
-            max_connections: 256,
-            ..ServeOptions::default()
-        },
-    ));
-    let handler_gateway = gateway.clone();
-    serve_http(
+    let admin = tokio::spawn(serve_admin(gateway.clone(), listeners.admin, async move {
+        let mut stop_rx = stop_rx;
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    serve_public(
+        gateway,
         listeners.public,
-        move |req, peer| {
-            let gateway = handler_gateway.clone();
-            async move { gateway.handle(req, peer).await }
-        },
+        &config.server,
+        config.server.max_connections,
         async move {
             shutdown.await;
             tracing::info!("Shutdown requested; draining in-flight requests.");
-        },
-        ServeOptions {
-            max_connections: config.server.max_connections,
-            grace: config.server.shutdown_grace,
-            connections: Some(gateway.metrics().connections().clone()),
         },
     )
     .await;
     let _ = stop_tx.send(true);
     let _ = admin.await;
     tracing::info!("Gateway stopped.");
+}
+
+/// Serves the public port with a shared `gateway` until `shutdown`, then
+/// drains. The per-core mode runs one of these per runtime, each on its own
+/// `SO_REUSEPORT` listener, all sharing one [`Gateway`] (store, pool, metrics).
+pub async fn serve_public<S: BucketStore>(
+    gateway: Arc<Gateway<S>>,
+    listener: TcpListener,
+    server: &ServerConfig,
+    max_connections: usize,
+    shutdown: impl Future<Output = ()>,
+) {
+    let connections = gateway.metrics().connections().clone();
+    serve_http(
+        listener,
+        move |req, peer| {
+            let gateway = gateway.clone();
+            async move { gateway.handle(req, peer).await }
+        },
+        shutdown,
+        ServeOptions {
+            max_connections,
+            grace: server.shutdown_grace,
+            connections: Some(connections),
+        },
+    )
+    .await;
+}
+
+/// Serves `/healthz` and `/metrics` for `gateway` until `shutdown`.
+pub async fn serve_admin<S: BucketStore>(
+    gateway: Arc<Gateway<S>>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_http(
+        listener,
+        move |req, _peer| admin::handle(gateway.clone(), req),
+        shutdown,
+        ServeOptions {
+            max_connections: 256,
+            grace: std::time::Duration::from_secs(1),
+            connections: None,
+        },
+    )
+    .await;
 }
 
 /// Runs the demo backend named `name` on `listener` until `shutdown` resolves.
@@ -157,7 +198,8 @@ pub async fn run_mock_backend(
     .await;
 }
 
-fn log_startup(listeners: &Listeners, config: &ValidConfig, store: &str) {
+/// Logs the effective config (passwords in URLs redacted) at `info`.
+pub fn log_startup(listeners: &Listeners, config: &ValidConfig, store: &str) {
     let public = listeners.public.local_addr().ok();
     let admin = listeners.admin.local_addr().ok();
     let urls: Vec<String> = config.store.urls.iter().map(|u| redact_url(u)).collect();

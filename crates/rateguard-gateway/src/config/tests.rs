@@ -116,3 +116,30 @@ fn overrides_replace_keys_and_split_lists() {
     let err = RawConfig::from_table(t).unwrap_err().to_string();
     assert!(err.starts_with("server.lisen: unknown key"), "{err}");
 }
+
+#[test]
+fn runtime_mode_is_checked() {
+    let c = load_str(GOOD).unwrap();
+    assert_eq!(c.server.runtime, RuntimeMode::PerCore);
+    assert_eq!(c.server.threads, 0);
+    let text = GOOD.replace(
+        "replica_id = \"gw-1\"",
+        "replica_id = \"gw-1\"\nruntime = \"multi-thread\"\nthreads = 3",
+    );
+    let c = load_str(&text).unwrap();
+    assert_eq!(
+        (c.server.runtime, c.server.threads),
+        (RuntimeMode::MultiThread, 3)
+    );
+    let text = GOOD.replace(
+        "replica_id = \"gw-1\"",
+        "replica_id = \"gw-1\"\nruntime = \"fast\"\nthreads = -1",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "server.runtime: expected \"per-core\" or \"multi-thread\", got \"fast\"",
+            "server.threads: must be between 0 (one per core) and 1024, got -1",
+        ]
+    );
+}
