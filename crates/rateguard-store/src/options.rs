@@ -23,8 +23,9 @@ pub struct RedisOptions {
     /// `redis-pipelined`: most script calls in one pipeline (default 128).
     pub batch_max: usize,
     /// `redis-pipelined`: longest extra wait to fill a batch (default 200 µs).
-    /// Only paid under concurrent load (when the previous batch held more than
-    /// one request); a lone caller never waits. Zero disables waiting.
+    /// Only under concurrent load (the previous batch held more than one
+    /// request), and only while waiting keeps bringing new requests; a lone
+    /// caller never waits. Zero disables waiting.
     pub batch_wait: Duration,
     /// Consecutive connection failures or timeouts that open the circuit (default 5).
     pub breaker_threshold: u32,

@@ -9,8 +9,8 @@
 //! arrival order: the first requests of a merged call get the tokens, as
 //! sequential calls would. Each key's update stays one atomic script call,
 //! so the limit is as exact as `redis-lua`'s, with fewer round trips and
-//! commands under load. Batches go out one at a time; requests that arrive
-//! meanwhile form the next one.
+//! commands under load. Up to four pipelines are in flight at once;
+//! requests that arrive while all four are out form the next batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rateguard_core::{BucketKey, Decision, Quota};
 use redis::aio::ConnectionManager;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
@@ -176,54 +176,82 @@ impl BucketStore for RedisPipelinedStore {
     }
 }
 
-/// Collects batches and decides them, one at a time, until every sender is gone.
+/// Pipelines in flight at once. While all are out, requests keep queueing
+/// and join the next batch, so batches grow with load by themselves.
+const IN_FLIGHT: usize = 4;
+
+/// Collects batches and hands each to its own task (at most [`IN_FLIGHT`]
+/// at once), until every sender is gone.
 ///
 /// A batch takes whole jobs (one per `acquire`/`acquire_many` call) while it
-/// holds fewer than `batch_max` requests, so one `acquire_many` is never split.
+/// holds fewer than `batch_max` requests, so one `acquire_many` is never
+/// split and its requests for one key are decided in order. Requests of
+/// different callers have no order to keep: they raced anyway.
 async fn batch_loop(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Vec<Pending>>,
     batch_max: usize,
     batch_wait: Duration,
 ) {
-    let mut batch = Vec::with_capacity(batch_max);
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut concurrent = false;
     while let Some(first) = rx.recv().await {
+        let mut batch = Vec::with_capacity(batch_max);
         batch.extend(first);
         fill(&mut rx, &mut batch, batch_max);
         if concurrent && !batch_wait.is_zero() {
             // Tokio's timers tick in whole milliseconds, too coarse for a
-            // 200 µs budget: yield to let other tasks queue, until the deadline.
+            // 200 µs budget. Instead, yield so that ready callers can queue,
+            // and keep going only while that brings new requests: spinning
+            // on an empty queue would take the CPU the callers need.
             let deadline = Instant::now() + batch_wait;
             while batch.len() < batch_max && Instant::now() < deadline {
                 tokio::task::yield_now().await;
-                fill(&mut rx, &mut batch, batch_max);
+                if fill(&mut rx, &mut batch, batch_max) == 0 {
+                    break;
+                }
             }
         }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        fill(&mut rx, &mut batch, batch_max);
         concurrent = batch.len() > 1;
-        shared.decide(&mut batch).await;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.decide(batch).await;
+            drop(slot);
+        });
     }
 }
 
-fn fill(rx: &mut mpsc::Receiver<Vec<Pending>>, batch: &mut Vec<Pending>, batch_max: usize) {
+/// Moves queued jobs into `batch` while it holds fewer than `batch_max`
+/// requests; returns how many requests were added.
+fn fill(
+    rx: &mut mpsc::Receiver<Vec<Pending>>,
+    batch: &mut Vec<Pending>,
+    batch_max: usize,
+) -> usize {
+    let before = batch.len();
     while batch.len() < batch_max {
         match rx.try_recv() {
             Ok(job) => batch.extend(job),
             Err(_) => break,
         }
     }
+    batch.len() - before
 }
 
 impl Shared {
-    /// Decides and answers every request of `batch`, leaving it empty.
-    async fn decide(&self, batch: &mut Vec<Pending>) {
+    /// Decides and answers every request of `batch`.
+    async fn decide(&self, mut batch: Vec<Pending>) {
         // A caller that timed out no longer waits: do not spend its tokens.
         batch.retain(|p| !p.reply.is_closed());
         if batch.is_empty() {
             return;
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|p| (p.request, p.reply)).unzip();
+            batch.into_iter().map(|p| (p.request, p.reply)).unzip();
         self.requests
             .fetch_add(requests.len() as u64, Ordering::Relaxed);
         let runs = plan::plan(&requests);
