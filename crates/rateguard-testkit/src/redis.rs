@@ -115,7 +115,7 @@ impl RedisServer {
     }
 }
 
-/// A Redis Cluster of `masters` master nodes (no replicas) on 127.0.0.1.
+/// A Redis Cluster on 127.0.0.1: `masters` masters, optionally with replicas.
 #[derive(Debug)]
 pub struct RedisCluster {
     // Declared before `dir` so the processes die before their dir is removed.
@@ -134,6 +134,13 @@ impl RedisCluster {
     /// `redis-cli --cluster create`, and waits until every node reports
     /// `cluster_state:ok`.
     pub fn start(masters: usize) -> Result<Self, TestkitError> {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// Like [`start`](Self::start), with `replicas` replicas per master
+    /// (`masters × (1 + replicas)` nodes), and waits until every replica's
+    /// link to its master is up, so a killed master can fail over.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self, TestkitError> {
         if masters < 3 {
             return Err(TestkitError::Invalid(format!(
                 "a Redis Cluster needs at least 3 masters, got {masters}"
@@ -142,8 +149,9 @@ impl RedisCluster {
         let dir = tempfile::Builder::new()
             .prefix("rateguard-cluster")
             .tempdir()?;
-        let mut nodes = Vec::with_capacity(masters);
-        while nodes.len() < masters {
+        let total = masters * (1 + replicas);
+        let mut nodes = Vec::with_capacity(total);
+        while nodes.len() < total {
             nodes.push(start_cluster_node(dir.path())?);
         }
         let mut create = REDIS_CLI.command();
@@ -151,11 +159,17 @@ impl RedisCluster {
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port));
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         run(&REDIS_CLI, &mut create)?;
         let cluster = Self { nodes, dir };
         cluster.wait_ok(CLUSTER_TIMEOUT)?;
+        cluster.wait_replicas_linked(CLUSTER_TIMEOUT)?;
         Ok(cluster)
+    }
+
+    /// Whether node `i` is currently a master (per its `ROLE`).
+    pub fn is_master(&self, i: usize) -> Result<bool, TestkitError> {
+        Ok(self.cli(i, &["ROLE"])?.starts_with("master"))
     }
 
     /// Seed URLs, `redis://127.0.0.1:port`, one per node.
@@ -206,6 +220,28 @@ impl RedisCluster {
         self.nodes
             .get_mut(i)
             .ok_or_else(|| TestkitError::Invalid(format!("no node {i} in {len} nodes")))
+    }
+
+    fn wait_replicas_linked(&self, timeout: Duration) -> Result<(), TestkitError> {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            loop {
+                // A replica's ROLE is `slave <host> <port> <state> <offset>`.
+                let role = self.cli(i, &["ROLE"])?;
+                if role.starts_with("master") || role.contains("connected") {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(TestkitError::NotReady {
+                        what: format!("replica 127.0.0.1:{}", self.nodes[i].port),
+                        timeout,
+                        detail: format!(": ROLE said {role:?}"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     fn wait_ok(&self, timeout: Duration) -> Result<(), TestkitError> {

@@ -118,3 +118,48 @@ async fn fred_cluster_fails_fast_when_no_seed_answers() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fred_cluster_follows_a_failover_to_the_replica() {
+    let mut cluster = RedisCluster::start_with_replicas(3, 1).expect("3 masters + 3 replicas");
+    let store = FredClusterStore::connect(&strict(cluster.urls()))
+        .await
+        .unwrap();
+    let quota = Quota::new(100, 0.001).unwrap();
+    let key = conformance::unique_key("failover");
+    assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 99);
+    let nodes = cluster.ports().len();
+    let owner = (0..nodes)
+        .find(|&i| cluster.is_master(i).unwrap() && cluster.cli(i, &["DBSIZE"]).unwrap() == "1")
+        .expect("one master holds the key");
+    // The write reached the replica before its master dies.
+    assert_eq!(cluster.cli(owner, &["WAIT", "1", "2000"]).unwrap(), "1");
+    cluster.kill_node(owner).unwrap();
+
+    let start = Instant::now();
+    let decision = loop {
+        let call = Instant::now();
+        match store.acquire(&key, &quota, 1).await {
+            Ok(d) => break d,
+            Err(e) => {
+                assert!(
+                    call.elapsed() < Duration::from_secs(1),
+                    "{e} after {:?}",
+                    call.elapsed()
+                );
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "no failover: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The promoted replica kept the bucket (a lost key would say 99). A call
+    // that timed out during the failover may still have run, hence a range.
+    assert!((95..=98).contains(&decision.remaining), "{decision:?}");
+    let masters = (0..nodes)
+        .filter(|&i| i != owner && cluster.is_master(i).unwrap())
+        .count();
+    assert_eq!(masters, 3, "a replica took over the dead master's slots");
+}
