@@ -31,8 +31,9 @@ pub struct OpenPlan {
     pub duration: Duration,
     /// Requests in flight at most; later ones wait (and that wait counts).
     pub max_in_flight: usize,
-    /// API key sent with every request.
-    pub api_key: String,
+    /// API keys, used in turn (request `i` sends key `i % len`); several
+    /// keys spread decisions over several buckets as real clients would.
+    pub api_keys: Vec<String>,
     /// Per-request timeout; a request that takes longer is an error.
     pub timeout: Duration,
 }
@@ -43,8 +44,10 @@ pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<(), LoadErr
         .url
         .parse()
         .map_err(|e| LoadError::Config(format!("bad URL {}: {e}", plan.url)))?;
-    if plan.rate_per_sec == 0 {
-        return Err(LoadError::Config("rate_per_sec must be > 0".into()));
+    if plan.rate_per_sec == 0 || plan.api_keys.is_empty() {
+        return Err(LoadError::Config(
+            "rate_per_sec and the API key list must not be empty".into(),
+        ));
     }
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(plan.max_in_flight)
@@ -58,7 +61,8 @@ pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<(), LoadErr
         let due = start + Duration::from_secs_f64(i as f64 * interval);
         tokio::time::sleep_until(due.into()).await;
         let (client, slots, recorder) = (client.clone(), slots.clone(), recorder.clone());
-        let (uri, key, timeout) = (uri.clone(), plan.api_key.clone(), plan.timeout);
+        let key = plan.api_keys[(i % plan.api_keys.len() as u64) as usize].clone();
+        let (uri, timeout) = (uri.clone(), plan.timeout);
         tasks.spawn(async move {
             let Ok(_permit) = slots.acquire_owned().await else {
                 return;

@@ -123,6 +123,8 @@ pub struct Params {
     pub throughput_step: Duration,
     /// throughput: requests in flight at most.
     pub throughput_max_in_flight: usize,
+    /// throughput: distinct clients (API keys) the requests rotate over.
+    pub throughput_clients: u32,
     /// distribution: sequential requests.
     pub distribution_requests: usize,
     /// store-outage: each client's bucket.
@@ -152,9 +154,10 @@ impl Default for Params {
             sustained_users_per_client: 2,
             sustained_pause: Duration::from_millis(20),
             sustained_secs: 8,
-            throughput_rates: vec![500, 1000, 2000, 4000],
+            throughput_rates: vec![1000, 2000, 4000, 6000, 8000],
             throughput_step: Duration::from_secs(3),
             throughput_max_in_flight: 256,
+            throughput_clients: 64,
             distribution_requests: 60,
             outage: BucketShape {
                 capacity: 5,
@@ -287,14 +290,18 @@ impl Params {
         }
     }
 
-    /// throughput: one fixed-rate step.
-    pub fn throughput_plan(&self, host: &str, key: &str, rate_per_sec: u32) -> OpenPlan {
+    /// throughput: one fixed-rate step, rotating over the clients' keys.
+    pub fn throughput_plan(&self, host: &str, key_prefix: &str, rate_per_sec: u32) -> OpenPlan {
+        let keys = ClientKeys {
+            prefix: key_prefix.to_owned(),
+            count: self.throughput_clients.max(1),
+        };
         OpenPlan {
             url: format!("{host}{}/item", ScenarioId::Throughput.path_prefix()),
             rate_per_sec,
             duration: self.throughput_step,
             max_in_flight: self.throughput_max_in_flight,
-            api_key: key.to_owned(),
+            api_keys: (0..keys.count).map(|i| keys.key(i)).collect(),
             timeout: Duration::from_secs(10),
         }
     }

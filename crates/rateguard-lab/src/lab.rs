@@ -157,8 +157,9 @@ fn settings(opts: &LabOptions) -> Settings {
     put(
         "throughput",
         format!(
-            "open model at {:?} req/s, {} ms each, ≤ {} in flight; latency at {} req/s",
+            "open model at {:?} req/s over {} client keys, {} ms each, ≤ {} in flight; latency at {} req/s",
             p.throughput_rates,
+            p.throughput_clients,
             ms(p.throughput_step),
             p.throughput_max_in_flight,
             summarize::reference_rate(p)
@@ -206,7 +207,7 @@ async fn warm_up(host: &str, key: &str) -> Result<(), LabError> {
         rate_per_sec: 200,
         duration: Duration::from_millis(500),
         max_in_flight: 64,
-        api_key: key.to_owned(),
+        api_keys: vec![key.to_owned()],
         timeout: Duration::from_secs(5),
     };
     open_model::run(&plan, Arc::new(Recorder::new())).await?;
