@@ -1,7 +1,9 @@
 //! Time sources. The bucket math takes "now" as an argument; a [`Clock`] is
 //! how the in-process store obtains it.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Arc;
 use std::time::Instant;
 
