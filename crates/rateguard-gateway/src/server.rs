@@ -60,6 +60,8 @@ pub async fn serve_http<H, F>(
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
+    // Tells connections that have not sent anything yet to close.
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -80,25 +82,46 @@ pub async fn serve_http<H, F>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let fut = handler(req, peer);
-            async move { Ok::<_, Infallible>(fut.await) }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stopping_rx.clone();
         let gauge = options.connections.clone();
-        if let Some(g) = &gauge {
-            g.inc();
-        }
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::trace!(%peer, error = %err, "Connection ended with an error.");
+        let task = async move {
+            if let Some(g) = &gauge {
+                g.inc();
+            }
+            // hyper allocates its buffers as soon as it serves a connection;
+            // a client that connects and stays silent costs only its socket
+            // until it sends something.
+            let mut first_byte = [0u8; 1];
+            let ready = tokio::select! {
+                // `readable()` reports a fresh socket ready at once; a
+                // one-byte peek really waits for the first byte (0 = EOF).
+                r = stream.peek(&mut first_byte) => matches!(r, Ok(n) if n > 0),
+                _ = stopping.wait_for(|s| *s) => false,
+            };
+            if ready {
+                // The request future is boxed: hyper keeps the service future
+                // inside each connection, so an unboxed one would make every
+                // idle keep-alive connection as large as the biggest
+                // in-flight request (store call + upstream call).
+                let service = service_fn(move |req| {
+                    let fut = Box::pin(handler(req, peer));
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                if let Err(err) = conn.await {
+                    tracing::trace!(%peer, error = %err, "Connection ended with an error.");
+                }
             }
             if let Some(g) = gauge {
                 g.dec();
             }
             drop(permit);
-        });
+        };
+        tokio::spawn(task);
     }
+    let _ = stopping_tx.send(true);
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => tracing::debug!("All connections drained."),

@@ -276,3 +276,26 @@ async fn malformed_requests_get_a_4xx_and_the_server_survives() {
     .await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn a_silent_connection_neither_blocks_requests_nor_shutdown() {
+    let b = backend("b1").await;
+    let mut gw = gateway(b.addr, POLICIES).await;
+    let addr = gw.public.addr;
+    // Connected but never sends a byte (the gateway holds no HTTP state for it).
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let r = get(
+        "127.0.0.2",
+        &format!("http://{addr}/x"),
+        &[("x-api-key", "q")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    gw.public.shutdown();
+    // The grace period is 5 s; a silent connection is closed at once.
+    tokio::time::timeout(Duration::from_secs(3), &mut gw.public.task)
+        .await
+        .expect("shutdown does not wait for a silent connection")
+        .unwrap();
+    drop(silent);
+}
