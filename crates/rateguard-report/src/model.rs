@@ -130,6 +130,12 @@ pub struct Record {
     pub denied: u64,
     /// Anything else: transport errors, 5xx.
     pub errors: u64,
+    /// Requests the gateways let through without a decision because the
+    /// store failed or timed out (fail-open), from the replicas'
+    /// `rateguard_decisions_total{decision="failed_open"}` deltas; they are
+    /// inside `allowed`. `None` when not measured.
+    #[serde(default)]
+    pub failed_open: Option<u64>,
     /// What an ideal single token bucket would have allowed, where defined
     /// (burst: capacity; sustained: `C + r·T` per client, summed).
     pub expected_allowed: Option<u64>,
