@@ -27,7 +27,14 @@ use tokio::sync::{oneshot, watch};
 fn main() -> ExitCode {
     // Before any thread exists: dotenvy sets process variables. Variables
     // already set win over the file.
-    let _ = dotenvy::dotenv();
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => {
+            eprintln!("error: cannot read .env: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match cli.command {

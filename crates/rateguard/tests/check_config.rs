@@ -139,3 +139,42 @@ fn environment_overrides_are_checked_too() {
         "a typo in a variable name is an error too: {stderr}"
     );
 }
+
+#[test]
+fn a_dot_env_file_in_the_working_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "RATEGUARD_STORE_ON_ERROR=maybe\nRATEGUARD_IDENTITY_TRUSTED_PROXIES=\"10.0.0.0/8, bogus\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
+        .args(["check-config", "--config"])
+        .arg(fixture("valid"))
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "store.on_error: expected \"allow\" or \"deny\", got \"maybe\"\n\
+         identity.trusted_proxies[1]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"bogus\"\n"
+    );
+}
+
+#[test]
+fn a_malformed_dot_env_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "RATEGUARD_STORE_KIND=redis lua\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
+        .args(["check-config", "--config"])
+        .arg(fixture("valid"))
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("error: cannot read .env: "), "{stderr}");
+}
