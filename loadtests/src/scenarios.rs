@@ -154,7 +154,7 @@ impl Default for Params {
             sustained_users_per_client: 2,
             sustained_pause: Duration::from_millis(20),
             sustained_secs: 8,
-            throughput_rates: vec![1000, 2000, 4000, 6000, 8000],
+            throughput_rates: vec![2000, 4000, 6000, 8000, 10000],
             throughput_step: Duration::from_secs(3),
             throughput_max_in_flight: 256,
             throughput_clients: 64,

@@ -49,13 +49,15 @@ struct PolicyEntry<'a> {
     refill_per_sec: f64,
 }
 
-/// The config of replica `replica_id`: `store` over `store_urls`, fail-open,
-/// the lab's policies, proxying to `upstream_url`. The listen addresses are
-/// placeholders: the testkit passes free ports on the command line.
+/// The config of replica `replica_id`: `store` over `store_urls` with a
+/// `store_timeout_ms` budget, fail-open, the lab's policies, proxying to
+/// `upstream_url`. The listen addresses are placeholders: the testkit passes
+/// free ports on the command line.
 pub fn render(
     replica_id: &str,
     store: &str,
     store_urls: &[String],
+    store_timeout_ms: u64,
     upstream_url: &str,
     policies: &[Policy],
 ) -> String {
@@ -72,7 +74,7 @@ pub fn render(
         store: Store {
             kind: store,
             urls: store_urls,
-            timeout_ms: 50,
+            timeout_ms: store_timeout_ms,
             on_error: "allow",
         },
         identity: Identity {
@@ -103,6 +105,7 @@ mod tests {
             "gw-1",
             "redis-lua",
             &["redis://127.0.0.1:6379".into()],
+            50,
             "http://127.0.0.1:9000",
             &Params::default().policies(),
         );

@@ -56,10 +56,10 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
             "store {store}: starting {} replicas",
             opts.replicas
         ));
-        let deployment =
-            tokio::task::block_in_place(|| topo.deploy(store, opts.replicas, &policies))?;
-        let host = deployment.url();
-        warm_up(&host, &format!("{store}-warmup-{run_id}")).await?;
+        let deployment = tokio::task::block_in_place(|| {
+            topo.deploy(store, opts.replicas, opts.store_timeout_ms, &policies)
+        })?;
+        warm_up(&deployment.url(), &format!("{store}-warmup-{run_id}")).await?;
         for &scenario in &opts.scenarios {
             if !applies(store, scenario.as_str()) {
                 continue;
@@ -72,7 +72,8 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
                 ));
                 let tag = format!("{run_id}-{rep}");
                 let result =
-                    runner::run_once(&mut topo, &host, store, scenario, &opts.params, &tag).await?;
+                    runner::run_once(&mut topo, &deployment, store, scenario, &opts.params, &tag)
+                        .await?;
                 reps.push(result);
             }
             let record = summarize::record(store, scenario, opts.replicas, &opts.params, &reps);

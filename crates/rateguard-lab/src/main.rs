@@ -100,6 +100,9 @@ struct RunArgs {
     /// Criterion summary to link from the report.
     #[arg(long)]
     bench_summary: Option<String>,
+    /// The gateways' store timeout, ms (past it a decision fails open).
+    #[arg(long, default_value_t = 50, env = "LAB_STORE_TIMEOUT_MS")]
+    store_timeout_ms: u64,
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -175,6 +178,7 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     o.run_id = a.run_id;
     o.bench_summary = a.bench_summary;
     o.verbose = !a.quiet;
+    o.store_timeout_ms = a.store_timeout_ms.max(1);
     o.params = if a.tiny {
         Params::tiny()
     } else {

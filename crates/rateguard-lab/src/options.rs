@@ -32,6 +32,8 @@ pub struct LabOptions {
     pub gateway_bin: PathBuf,
     /// The criterion summary to link from the report, if any.
     pub bench_summary: Option<String>,
+    /// The gateways' `store.timeout_ms`: past it a decision fails open.
+    pub store_timeout_ms: u64,
     /// Print the progress lines (the test keeps them quiet).
     pub verbose: bool,
 }
@@ -50,6 +52,7 @@ impl LabOptions {
             run_id: None,
             gateway_bin,
             bench_summary: None,
+            store_timeout_ms: 50,
             verbose: true,
         }
     }

@@ -62,11 +62,12 @@ pub fn script_calls_per_request(r: &rateguard_report::Record) -> Option<f64> {
 /// The short table printed at the end of a run.
 pub fn table(summary: &Summary) -> String {
     let mut out = format!(
-        "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8}\n",
+        "{:<16} {:<13} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8}\n",
         "store",
         "scenario",
         "requests",
         "allowed",
+        "fail-open",
         "ideal",
         "error%",
         "req/s",
@@ -78,11 +79,12 @@ pub fn table(summary: &Summary) -> String {
     for r in &summary.records {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<16} {:<13} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8} {:>8}\n",
+            "{:<16} {:<13} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8} {:>8}\n",
             r.store,
             r.scenario,
             r.requests,
             r.allowed,
+            opt(r.failed_open.map(|n| n.to_string())),
             opt(r.expected_allowed.map(|e| e.to_string())),
             opt(r.accuracy_error_pct.map(|e| format!("{e:+.1}"))),
             r.throughput_rps,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
 
 use crate::commandstats::{self, CommandStats};
-use crate::topology::Topology;
+use crate::topology::{Deployment, Topology};
 use crate::LabError;
 
 /// One fixed-rate step of the throughput scenario.
@@ -44,18 +44,23 @@ pub struct RepResult {
     pub store_commands: Option<BTreeMap<String, u64>>,
     /// store-outage only.
     pub outage: Option<OutageMarks>,
+    /// Requests the gateways let through without the store (fail-open).
+    pub failed_open: u64,
 }
 
 /// Runs `scenario` once for `store`; `tag` makes the API keys unique.
 pub async fn run_once(
     topo: &mut Topology,
-    host: &str,
+    deployment: &Deployment,
     store: &str,
     scenario: ScenarioId,
     params: &Params,
     tag: &str,
 ) -> Result<RepResult, LabError> {
+    let host = deployment.url();
+    let host = host.as_str();
     let prefix = format!("{store}-{scenario}-{tag}");
+    let decisions_before = deployment.decisions()?;
     let before = stats(topo, store)?;
     let mut levels = Vec::new();
     let mut outage = None;
@@ -90,12 +95,19 @@ pub async fn run_once(
         (ScenarioId::StoreOutage, _) | (_, None) => None,
         (_, Some(before)) => stats(topo, store)?.map(|after| after.since(&before)),
     };
+    let failed_open =
+        failed_open(&deployment.decisions()?).saturating_sub(failed_open(&decisions_before));
     Ok(RepResult {
         recording,
         levels,
         store_commands,
         outage,
+        failed_open,
     })
+}
+
+fn failed_open(decisions: &BTreeMap<String, u64>) -> u64 {
+    decisions.get("failed_open").copied().unwrap_or(0)
 }
 
 async fn goose(plan: &goose_driver::GoosePlan) -> Result<Recording, LabError> {

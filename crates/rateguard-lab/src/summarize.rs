@@ -54,6 +54,7 @@ pub fn record(
         r.allowed += c.allowed;
         r.denied += c.denied;
         r.errors += c.errors;
+        *r.failed_open.get_or_insert(0) += rep.failed_open;
         for (k, v) in &rep.recording.per_replica {
             *r.per_replica.entry(k.clone()).or_insert(0) += v;
         }
@@ -142,7 +143,17 @@ pub fn rate_level(level: &Level) -> RateLevel {
     let c = Counts::of(&level.recording.samples);
     let hist = latency_histogram(&level.recording.samples);
     let latency_us = LatencyUs::from_histogram(&hist);
-    let achieved_rps = c.allowed as f64 / level.duration.as_secs_f64().max(1e-3);
+    // Completions per second over the time they took: a backlog that drains
+    // after the offered window does not count as keeping up.
+    let last_done_us = level
+        .recording
+        .samples
+        .iter()
+        .map(|s| s.at_us + s.latency_us)
+        .max()
+        .unwrap_or(0);
+    let window = level.duration.as_secs_f64().max(last_done_us as f64 / 1e6);
+    let achieved_rps = c.allowed as f64 / window.max(1e-3);
     let target_rps = f64::from(level.rate_per_sec);
     RateLevel {
         target_rps,

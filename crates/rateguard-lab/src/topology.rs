@@ -6,6 +6,7 @@
 //! its own pid when its guard drops: at the end, on an error, or when Ctrl-C
 //! drops the running lab future.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,47 @@ impl Deployment {
     pub fn replicas(&self) -> usize {
         self.gateways.len()
     }
+
+    /// `rateguard_decisions_total` by `decision`, summed over every
+    /// replica's `/metrics` (and over policies).
+    pub fn decisions(&self) -> Result<BTreeMap<String, u64>, LabError> {
+        let mut total = BTreeMap::new();
+        for gw in &self.gateways {
+            let (status, body) = gw.admin_get("/metrics")?;
+            if status != 200 {
+                return Err(LabError::Gateway(format!("/metrics answered {status}")));
+            }
+            for (decision, n) in parse_decisions(&body) {
+                *total.entry(decision).or_insert(0) += n;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// `rateguard_decisions_total{policy="p",decision="d"} 12` lines, summed by `d`.
+pub fn parse_decisions(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("rateguard_decisions_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let decision = labels
+            .split(',')
+            .find_map(|l| l.trim().strip_prefix("decision=\""))
+            .map(|d| d.trim_end_matches('"'));
+        let value = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok());
+        if let (Some(d), Some(v)) = (decision, value) {
+            *out.entry(d.to_owned()).or_insert(0) += v as u64;
+        }
+    }
+    out
 }
 
 impl Topology {
@@ -95,6 +137,7 @@ impl Topology {
         &self,
         store: &str,
         replicas: u32,
+        store_timeout_ms: u64,
         policies: &[Policy],
     ) -> Result<Deployment, LabError> {
         let urls = self.store_urls(store);
@@ -104,6 +147,7 @@ impl Topology {
                     &format!("gw-{i}"),
                     store,
                     &urls,
+                    store_timeout_ms,
                     &self.back.url(),
                     policies,
                 );
@@ -113,5 +157,23 @@ impl Topology {
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
         let front = Nginx::start(&addrs)?;
         Ok(Deployment { front, gateways })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_decisions;
+
+    #[test]
+    fn sums_decisions_over_policies() {
+        let text = "# HELP rateguard_decisions_total x\n\
+            rateguard_decisions_total{policy=\"a\",decision=\"allowed\"} 5\n\
+            rateguard_decisions_total{policy=\"b\",decision=\"allowed\"} 2\n\
+            rateguard_decisions_total{policy=\"b\",decision=\"failed_open\"} 3\n\
+            rateguard_store_seconds_count 9\n";
+        let d = parse_decisions(text);
+        assert_eq!(d.get("allowed"), Some(&7));
+        assert_eq!(d.get("failed_open"), Some(&3));
+        assert_eq!(d.len(), 2);
     }
 }

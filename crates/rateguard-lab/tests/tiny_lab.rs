@@ -37,6 +37,9 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     opts.results_dir = results.path().to_path_buf();
     opts.run_id = Some("tiny".into());
     opts.verbose = false;
+    // Generous: a debug build on a busy CI machine must not fail open (and
+    // over-allow) merely because a decision took longer than 50 ms.
+    opts.store_timeout_ms = 1000;
     let capacity = u64::from(opts.params.burst.capacity);
 
     let outcome = rateguard_lab::run(&opts).await.expect("lab run");
@@ -60,11 +63,17 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         let burst = summary.record(store, "burst").unwrap();
         assert_eq!(
             burst.allowed, capacity,
-            "{store}: a shared bucket allows exactly C"
+            "{store}: a shared bucket allows exactly C (failed open: {:?})",
+            burst.failed_open
         );
         assert_eq!(burst.expected_allowed, Some(capacity), "{store}");
         assert_eq!(burst.accuracy_error_pct, Some(0.0), "{store}");
         assert_eq!(burst.errors, 0, "{store}");
+        assert_eq!(
+            burst.failed_open,
+            Some(0),
+            "{store}: every decision came from the store"
+        );
         assert!(burst.store_commands_per_request.unwrap() > 0.0, "{store}");
         assert!(
             burst
@@ -82,6 +91,10 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
             "{store}: {marks:?}"
         );
         assert!(!outage.timeline.is_empty());
+        assert!(
+            outage.failed_open.unwrap() > 0,
+            "{store}: requests during the outage fail open"
+        );
     }
 
     // Per-replica buckets: the memory store lets each replica allow C.
