@@ -1,9 +1,21 @@
-//! The admin listener: `GET /healthz` and `GET /metrics`, never on the
-//! public port.
+//! The admin listener: `GET /healthz`, `GET /readyz` and `GET /metrics`,
+//! never on the public port.
 //!
-//! `/healthz` answers `200` while the process serves, with the store's
-//! reachability in the body (a replica that fails open is still healthy):
-//! `{"status":"ok","replica":"gw-1","store":{"kind":"redis-lua","reachable":true}}`.
+//! - `/healthz` is **liveness**: `200` whenever the process serves, with the
+//!   store's reachability in the body (a replica that fails open is still
+//!   healthy, so restarting it would not help):
+//!   `{"status":"ok","replica":"gw-1","store":{"kind":"redis-lua","reachable":true,"error":null}}`.
+//! - `/readyz` is **store reachability**: `200`
+//!   `{"status":"ready","replica":"gw-1","store":{"kind":"redis-lua"}}` when
+//!   the store answers a ping within `store.timeout_ms` (the budget of one
+//!   decision), else `503`
+//!   `{"status":"not_ready","replica":"gw-1","store":{"kind":"redis-lua","error":"..."}}`.
+//!   Point a load balancer's or Kubernetes' readiness probe at it when
+//!   `on_error = "deny"`, so a replica that would answer 503 is taken out
+//!   of rotation. With `on_error = "allow"` the replica still serves (without
+//!   limits) while the store is down; probing `/readyz` then takes every
+//!   replica out at once when the shared store fails, so probe `/healthz`
+//!   instead unless unlimited traffic is worse than no traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +30,8 @@ use rateguard_store::BucketStore;
 use crate::response::{self, Body};
 use crate::service::Gateway;
 
-/// Longest wait for the store's ping in `/healthz`.
+/// Longest wait for the store's ping in `/healthz` (`/readyz` waits
+/// `store.timeout_ms`).
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Answers one admin request.
@@ -49,6 +62,37 @@ pub async fn handle<S: BucketStore>(
             });
             response::json_value(StatusCode::OK, &body)
         }
+        "/readyz" => {
+            let store = gateway.store();
+            let timeout = gateway.store_timeout();
+            let error = match tokio::time::timeout(timeout, store.ping()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer within {timeout:?}")),
+            };
+            let replica = gateway.replica().to_str().unwrap_or("");
+            match error {
+                None => response::json_value(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "status": "ready",
+                        "replica": replica,
+                        "store": { "kind": store.name() },
+                    }),
+                ),
+                Some(error) => {
+                    tracing::debug!(store = store.name(), %error, "Not ready: store ping failed.");
+                    response::json_value(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &serde_json::json!({
+                            "status": "not_ready",
+                            "replica": replica,
+                            "store": { "kind": store.name(), "error": error },
+                        }),
+                    )
+                }
+            }
+        }
         "/metrics" => {
             let mut res = Response::new(Either::Right(Full::new(Bytes::from(
                 gateway.metrics().encode(),
@@ -64,7 +108,7 @@ pub async fn handle<S: BucketStore>(
         _ => response::error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "try /healthz or /metrics",
+            "try /healthz, /readyz or /metrics",
         ),
     }
 }

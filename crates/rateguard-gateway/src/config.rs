@@ -164,6 +164,9 @@ pub struct RawPolicy {
     pub capacity: i64,
     /// Tokens added per second.
     pub refill_per_sec: f64,
+    /// Shadow mode: evaluate and consume as usual, but never block.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 /// Keys whose value is a list: an override given as plain text is split at commas.

@@ -5,6 +5,10 @@
 //! the store does itself, so a degraded store adds at most `store.timeout_ms`
 //! to a request. Every outcome is counted per policy; failures are logged at
 //! `warn`, at most once per [`WARN_EVERY`] with the number suppressed.
+//!
+//! A policy in shadow mode (`shadow = true`) consumes its bucket exactly like
+//! an enforcing one, but a denial becomes [`Verdict::ShadowDenied`]: counted
+//! as `decision="shadow_denied"`, logged at trace, and forwarded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::config::OnError;
 use crate::identity::Client;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NEAR_LIMIT_PERCENT};
 use crate::policy::Policy;
 
 /// Shortest interval between two store-failure warnings.
@@ -29,6 +33,9 @@ pub enum Verdict {
     Allowed(Decision),
     /// Over the limit: answer 429.
     Denied(Decision),
+    /// Over the limit of a shadow-mode policy: forward it anyway, with the
+    /// rate-limit headers of the denial (`r=0`).
+    ShadowDenied(Decision),
     /// Store failed, `on_error = "allow"`: forward it without rate-limit headers.
     FailedOpen,
     /// Store failed, `on_error = "deny"`: answer 503.
@@ -62,6 +69,11 @@ impl<S: BucketStore> Enforcer<S> {
         &self.store
     }
 
+    /// The time budget of one store call (`store.timeout_ms`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Decides one request of `client` under `policy`.
     pub async fn check(&self, policy: &Policy, client: &Client<'_>) -> Verdict {
         let key = BucketKey::new(policy.name(), &client.to_string());
@@ -76,8 +88,22 @@ impl<S: BucketStore> Enforcer<S> {
         match result {
             Ok(d) if d.allowed => {
                 counters.allowed.inc();
+                if u64::from(d.remaining) * 100
+                    <= u64::from(policy.quota().capacity()) * NEAR_LIMIT_PERCENT
+                {
+                    counters.near_limit.inc();
+                }
                 tracing::trace!(policy = policy.name(), remaining = d.remaining, "Allowed.");
                 Verdict::Allowed(d)
+            }
+            Ok(d) if policy.shadow() => {
+                counters.shadow_denied.inc();
+                tracing::trace!(
+                    policy = policy.name(),
+                    retry_after = ?d.retry_after,
+                    "Over the limit in shadow mode; forwarding."
+                );
+                Verdict::ShadowDenied(d)
             }
             Ok(d) => {
                 counters.denied.inc();

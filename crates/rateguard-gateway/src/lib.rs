@@ -10,7 +10,8 @@
 //! - [`proxy`]: the pooled upstream client and the reverse-proxy header rules.
 //! - [`service`]: [`Gateway`], one request's path through all of the above.
 //! - [`server`]: the accept loop with connection limit and graceful drain.
-//! - [`admin`] and [`metrics`]: `/healthz`, `/metrics` on their own port.
+//! - [`admin`] and [`metrics`]: `/healthz` (liveness), `/readyz` (store
+//!   reachability), `/metrics` on their own port.
 //! - [`mock_backend`]: the demo backend the tests and the lab run.
 //! - [`error`]: typed errors.
 //!
@@ -65,7 +66,7 @@ use server::{serve_http, ServeOptions};
 pub struct Listeners {
     /// The public (proxy) listener.
     pub public: TcpListener,
-    /// The admin (`/healthz`, `/metrics`) listener.
+    /// The admin (`/healthz`, `/readyz`, `/metrics`) listener.
     pub admin: TcpListener,
 }
 
@@ -160,7 +161,7 @@ pub async fn serve_public<S: BucketStore>(
     .await;
 }
 
-/// Serves `/healthz` and `/metrics` for `gateway` until `shutdown`.
+/// Serves `/healthz`, `/readyz` and `/metrics` for `gateway` until `shutdown`.
 pub async fn serve_admin<S: BucketStore>(
     gateway: Arc<Gateway<S>>,
     listener: TcpListener,
@@ -208,11 +209,12 @@ pub fn log_startup(listeners: &Listeners, config: &ValidConfig, store: &str) {
         .iter()
         .map(|p| {
             format!(
-                "{}({}: {}/{}s)",
+                "{}({}: {}/{}s{})",
                 p.name,
                 p.path_prefix.as_deref().unwrap_or("*"),
                 p.quota.capacity(),
-                p.quota.fill_time().as_secs_f64()
+                p.quota.fill_time().as_secs_f64(),
+                if p.shadow { ", shadow" } else { "" }
             )
         })
         .collect();

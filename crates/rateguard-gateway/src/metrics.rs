@@ -2,7 +2,8 @@
 //!
 //! | metric | labels | meaning |
 //! | --- | --- | --- |
-//! | `rateguard_decisions_total` | `policy`, `decision` ∈ `allowed`, `denied`, `failed_open`, `failed_closed` | one per request that matched a policy |
+//! | `rateguard_decisions_total` | `policy`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway) |
+//! | `rateguard_near_limit_total` | `policy` | allowed requests that left at most [`NEAR_LIMIT_PERCENT`] % of the capacity in the bucket (also counted as `allowed`) |
 //! | `rateguard_store_latency_seconds` | — | histogram of store decision time (timeouts included) |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures |
 //! | `rateguard_upstream_responses_total` | `class` ∈ `1xx`..`5xx`, `error`, `timeout` | upstream answers by status class |
@@ -28,6 +29,11 @@ struct DecisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     error: &'static str,
 }
@@ -44,11 +50,22 @@ pub struct DecisionCounters {
     pub allowed: Counter,
     /// Store said no (429).
     pub denied: Counter,
+    /// Store said no under a shadow policy (forwarded anyway).
+    pub shadow_denied: Counter,
+    /// Allowed with at most [`NEAR_LIMIT_PERCENT`] % of the capacity left
+    /// (`rateguard_near_limit_total`).
+    pub near_limit: Counter,
     /// Store failed; request let through.
     pub failed_open: Counter,
     /// Store failed; request refused (503).
     pub failed_closed: Counter,
 }
+
+/// An allowed request counts as near the limit when the tokens it leaves
+/// are at most this share of the capacity (`remaining * 100 <= capacity *
+/// NEAR_LIMIT_PERCENT`): for a capacity of 100, 10 or fewer left; for a
+/// capacity under 10, only the last token.
+pub const NEAR_LIMIT_PERCENT: u64 = 10;
 
 /// Upstream outcome classes, in label order.
 const CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error", "timeout"];
@@ -60,6 +77,7 @@ const STORE_ERRORS: [&str; 4] = ["timeout", "unavailable", "circuit_open", "back
 pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
+    near_limit: Family<PolicyLabels, Counter>,
     store_latency: Histogram,
     store_errors: [Counter; 4],
     upstream: [Counter; 7],
@@ -81,6 +99,12 @@ impl Metrics {
             "rateguard_decisions",
             "Rate-limit decisions by policy and outcome",
             decisions.clone(),
+        );
+        let near_limit = Family::<PolicyLabels, Counter>::default();
+        registry.register(
+            "rateguard_near_limit",
+            "Allowed requests that left at most 10% of the policy's capacity",
+            near_limit.clone(),
         );
         // 25 µs .. ~0.8 s: loopback Redis answers in tens of µs.
         let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
@@ -113,6 +137,7 @@ impl Metrics {
         Self {
             registry,
             decisions,
+            near_limit,
             store_latency,
             store_errors,
             upstream,
@@ -133,6 +158,13 @@ impl Metrics {
         DecisionCounters {
             allowed: get("allowed"),
             denied: get("denied"),
+            shadow_denied: get("shadow_denied"),
+            near_limit: self
+                .near_limit
+                .get_or_create(&PolicyLabels {
+                    policy: policy.to_owned(),
+                })
+                .clone(),
             failed_open: get("failed_open"),
             failed_closed: get("failed_closed"),
         }
@@ -200,6 +232,8 @@ mod tests {
         let c = m.decision_counters("data");
         c.denied.inc();
         c.denied.inc();
+        c.shadow_denied.inc();
+        c.near_limit.inc();
         m.upstream_status(204);
         m.store_error(&StoreError::Timeout(std::time::Duration::from_millis(5)));
         m.observe_store_latency(0.0001);
@@ -210,6 +244,16 @@ mod tests {
         );
         assert!(
             text.contains("rateguard_decisions_total{policy=\"data\",decision=\"failed_open\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "rateguard_decisions_total{policy=\"data\",decision=\"shadow_denied\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("rateguard_near_limit_total{policy=\"data\"} 1"),
             "{text}"
         );
         assert!(

@@ -22,6 +22,7 @@ pub struct Policy {
     name: String,
     prefix: Option<String>,
     quota: Quota,
+    shadow: bool,
     policy_header: HeaderValue,
     pub(crate) counters: DecisionCounters,
 }
@@ -40,6 +41,11 @@ impl Policy {
     /// Bucket shape.
     pub fn quota(&self) -> &Quota {
         &self.quota
+    }
+
+    /// Shadow mode: denials are counted and forwarded, never answered 429.
+    pub fn shadow(&self) -> bool {
+        self.shadow
     }
 
     /// The `RateLimit-Policy` header value, e.g. `"data";q=20;w=40`.
@@ -74,6 +80,7 @@ impl PolicyTable {
                 name: c.name.clone(),
                 prefix: c.path_prefix.clone(),
                 quota: c.quota,
+                shadow: c.shadow,
                 policy_header: response::policy_header(&c.name, &c.quota),
                 counters: metrics.decision_counters(&c.name),
             })
@@ -105,6 +112,7 @@ mod tests {
                 name: (*name).to_owned(),
                 path_prefix: prefix.map(str::to_owned),
                 quota: Quota::new(10, 1.0).unwrap(),
+                shadow: false,
             })
             .collect();
         PolicyTable::new(&configs, &Metrics::new())

@@ -1,5 +1,6 @@
 //! [`Gateway`]: one request's path through the gateway, in order:
 //! policy → client identity → store decision → 429/503 or proxy → headers.
+//! A denial under a shadow-mode policy is proxied like an allowed request.
 //!
 //! Nothing here touches sockets; [`crate::server`] feeds it requests.
 
@@ -16,7 +17,7 @@ use crate::enforce::{Enforcer, Verdict};
 use crate::error::ProxyError;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
-use crate::policy::PolicyTable;
+use crate::policy::{Policy, PolicyTable};
 use crate::proxy::Proxy;
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
@@ -64,6 +65,12 @@ impl<S: BucketStore> Gateway<S> {
         self.enforcer.store()
     }
 
+    /// The time budget of one store call (`store.timeout_ms`), also the
+    /// bound of `/readyz`'s ping.
+    pub fn store_timeout(&self) -> std::time::Duration {
+        self.enforcer.timeout()
+    }
+
     /// The `X-RateGuard-Replica` value.
     pub fn replica(&self) -> &HeaderValue {
         &self.replica
@@ -75,19 +82,9 @@ impl<S: BucketStore> Gateway<S> {
         let mut limit_headers = None;
         if let Some(policy) = self.policies.select(req.uri().path()) {
             let client = self.identity.identify(req.headers(), peer_ip);
-            match self.enforcer.check(policy, &client).await {
-                Verdict::Allowed(d) => {
-                    limit_headers = Some((
-                        policy.policy_header().clone(),
-                        response::ratelimit_header(policy.name(), &d),
-                    ));
-                }
-                Verdict::Denied(d) => {
-                    let res = response::rate_limited(policy.name(), policy.policy_header(), &d);
-                    return self.finish(res);
-                }
-                Verdict::FailedClosed => return self.finish(response::store_unavailable()),
-                Verdict::FailedOpen => {}
+            match step(policy, self.enforcer.check(policy, &client).await) {
+                Step::Forward(headers) => limit_headers = headers,
+                Step::Respond(res) => return self.finish(res),
             }
         }
         let mut res = match self.proxy.forward(req, peer_ip).await {
@@ -120,5 +117,88 @@ impl<S: BucketStore> Gateway<S> {
         res.headers_mut()
             .insert(X_RATEGUARD_REPLICA, self.replica.clone());
         res
+    }
+}
+
+/// What a verdict means for the request.
+#[derive(Debug)]
+enum Step {
+    /// Proxy it, adding `(RateLimit-Policy, RateLimit)` if there was a decision.
+    Forward(Option<(HeaderValue, HeaderValue)>),
+    /// Answer it ourselves (429, 503).
+    Respond(Response<Body>),
+}
+
+fn step(policy: &Policy, verdict: Verdict) -> Step {
+    match verdict {
+        // A shadow denial is forwarded with the headers as computed (r=0).
+        Verdict::Allowed(d) | Verdict::ShadowDenied(d) => Step::Forward(Some((
+            policy.policy_header().clone(),
+            response::ratelimit_header(policy.name(), &d),
+        ))),
+        Verdict::Denied(d) => Step::Respond(response::rate_limited(
+            policy.name(),
+            policy.policy_header(),
+            &d,
+        )),
+        Verdict::FailedClosed => Step::Respond(response::store_unavailable()),
+        Verdict::FailedOpen => Step::Forward(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rateguard_core::{Decision, Quota};
+
+    use super::*;
+    use crate::config::PolicyConfig;
+
+    fn policy_table(shadow: bool) -> PolicyTable {
+        let config = PolicyConfig {
+            name: "p".into(),
+            path_prefix: None,
+            quota: Quota::new(2, 0.5).unwrap(),
+            shadow,
+        };
+        PolicyTable::new(&[config], &Metrics::new())
+    }
+
+    fn denial() -> Decision {
+        Decision {
+            allowed: false,
+            limit: 2,
+            remaining: 0,
+            retry_after: Duration::from_millis(1500),
+            reset_after: Duration::from_secs(4),
+        }
+    }
+
+    #[test]
+    fn a_shadow_denial_is_forwarded_with_the_computed_headers() {
+        let t = policy_table(true);
+        let p = t.select("/").unwrap();
+        let Step::Forward(Some((policy, limit))) = step(p, Verdict::ShadowDenied(denial())) else {
+            panic!("a shadow denial must be forwarded with headers");
+        };
+        assert_eq!(policy, "\"p\";q=2;w=4");
+        assert_eq!(limit, "\"p\";r=0;t=2");
+    }
+
+    #[test]
+    fn a_real_denial_is_answered_429_and_failures_follow_on_error() {
+        let t = policy_table(false);
+        let p = t.select("/").unwrap();
+        let Step::Respond(res) = step(p, Verdict::Denied(denial())) else {
+            panic!("a denial is answered here");
+        };
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[RATELIMIT], "\"p\";r=0;t=2");
+        let Step::Respond(res) = step(p, Verdict::FailedClosed) else {
+            panic!("fail closed is answered here");
+        };
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(matches!(step(p, Verdict::FailedOpen), Step::Forward(None)));
     }
 }

@@ -66,6 +66,10 @@ const CASES: &[(&str, &str)] = &[
         "policies[0].capacity: invalid type: string \"lots\", expected an integer",
     ),
     (
+        "shadow_not_boolean",
+        "policies[0].shadow: invalid type: string \"yes\", expected a boolean",
+    ),
+    (
         "two_mistakes",
         "upstream.url: expected an http:// URL without query (e.g. http://127.0.0.1:9000), got \"https://127.0.0.1:9000\"\n\
          policies[1].refill_per_sec: must be a finite number > 0, got 0",

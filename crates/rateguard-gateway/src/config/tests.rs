@@ -143,3 +143,21 @@ fn runtime_mode_is_checked() {
         ]
     );
 }
+
+#[test]
+fn shadow_is_an_optional_boolean() {
+    let c = load_str(GOOD).unwrap();
+    assert!(c.policies.iter().all(|p| !p.shadow), "off by default");
+    let text = GOOD.replace("capacity = 20", "capacity = 20\nshadow = true");
+    let c = load_str(&text).unwrap();
+    assert_eq!(
+        c.policies.iter().map(|p| p.shadow).collect::<Vec<_>>(),
+        [false, true]
+    );
+    let text = GOOD.replace("capacity = 20", "capacity = 20\nshadow = \"yes\"");
+    let err = RawConfig::from_toml(&text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "policies[1].shadow: invalid type: string \"yes\", expected a boolean"
+    );
+}

@@ -147,6 +147,10 @@ pub struct PolicyConfig {
     pub path_prefix: Option<String>,
     /// Bucket shape.
     pub quota: Quota,
+    /// Shadow mode (`shadow = true`): the bucket is evaluated and consumed
+    /// as usual, but a denial is only counted (`decision="shadow_denied"`)
+    /// and the request is forwarded, for rolling out a new limit safely.
+    pub shadow: bool,
 }
 
 /// Collects errors while validating.
@@ -484,6 +488,7 @@ fn policies(check: &mut Check, raw: &[RawPolicy]) -> Option<Vec<PolicyConfig>> {
                 name: p.name.clone(),
                 path_prefix: p.path_prefix.clone(),
                 quota,
+                shadow: p.shadow,
             });
         }
     }

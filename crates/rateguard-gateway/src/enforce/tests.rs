@@ -43,11 +43,16 @@ impl BucketStore for BrokenStore {
 }
 
 fn table(metrics: &Metrics, capacity: u64) -> PolicyTable {
+    table_with(metrics, capacity, false)
+}
+
+fn table_with(metrics: &Metrics, capacity: u64, shadow: bool) -> PolicyTable {
     PolicyTable::new(
         &[PolicyConfig {
             name: "p".into(),
             path_prefix: None,
             quota: Quota::new(capacity, 0.001).unwrap(),
+            shadow,
         }],
         metrics,
     )
@@ -145,4 +150,88 @@ async fn warnings_are_rate_limited() {
     tokio::time::advance(WARN_EVERY).await;
     assert_eq!(w.should_warn(), Some(2));
     assert_eq!(w.should_warn(), None);
+}
+
+#[tokio::test]
+async fn shadow_mode_consumes_the_bucket_but_never_denies() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table_with(&metrics, 2, true);
+    let p = t.select("/").unwrap();
+    let e = Enforcer::new(
+        MemoryStore::new(),
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    );
+    let client = Client::ApiKey("k");
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(e.check(p, &client).await);
+    }
+    let kinds: Vec<&str> = verdicts
+        .iter()
+        .map(|v| match v {
+            Verdict::Allowed(_) => "allowed",
+            Verdict::ShadowDenied(_) => "shadow",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["allowed", "allowed", "shadow", "shadow", "shadow"]);
+    let Verdict::ShadowDenied(d) = verdicts[2] else {
+        unreachable!()
+    };
+    assert!(!d.allowed);
+    assert_eq!(d.remaining, 0);
+    assert!(d.retry_after > Duration::ZERO, "the denial as computed");
+    assert_eq!(p.counters.allowed.get(), 2);
+    assert_eq!(p.counters.shadow_denied.get(), 3);
+    assert_eq!(p.counters.denied.get(), 0, "nothing is really denied");
+}
+
+#[tokio::test]
+async fn shadow_mode_still_applies_on_error() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table_with(&metrics, 2, true);
+    let p = t.select("/").unwrap();
+    let e = Enforcer::new(
+        BrokenStore::default(),
+        Duration::from_millis(50),
+        OnError::Deny,
+        metrics.clone(),
+    );
+    assert_eq!(
+        e.check(p, &Client::ApiKey("k")).await,
+        Verdict::FailedClosed
+    );
+    assert_eq!(p.counters.shadow_denied.get(), 0);
+}
+
+#[tokio::test]
+async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
+    let metrics = Arc::new(Metrics::new());
+    let t = table(&metrics, 20);
+    let p = t.select("/").unwrap();
+    let e = Enforcer::new(
+        MemoryStore::new(),
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    );
+    let client = Client::ApiKey("k");
+    let mut near = Vec::new();
+    for _ in 0..22 {
+        let before = p.counters.near_limit.get();
+        e.check(p, &client).await;
+        near.push(p.counters.near_limit.get() - before);
+    }
+    // Remaining after each allowed request: 19, 18, .., 0. At most 10% of
+    // 20 is 2 or fewer: the 18th, 19th and 20th requests; denials never count.
+    let expected: Vec<u64> = (1..=22)
+        .map(|i| u64::from((18..=20).contains(&i)))
+        .collect();
+    assert_eq!(near, expected);
+    assert_eq!(p.counters.allowed.get(), 20);
+    assert!(metrics
+        .encode()
+        .contains("rateguard_near_limit_total{policy=\"p\"} 3"));
 }

@@ -299,3 +299,57 @@ async fn a_silent_connection_neither_blocks_requests_nor_shutdown() {
         .unwrap();
     drop(silent);
 }
+
+#[tokio::test]
+async fn a_shadow_policy_counts_denials_but_forwards_everything() {
+    let (b, seen) = counting_backend("b1").await;
+    let gw = gateway(
+        b.addr,
+        "[[policies]]\nname = \"trial\"\ncapacity = 2\nrefill_per_sec = 0.01\nshadow = true\n",
+    )
+    .await;
+    let mut limits = Vec::new();
+    for i in 0..5 {
+        let url = format!("http://{}/shadow?i={i}", gw.public.addr);
+        let r = get("127.0.0.2", &url, &[("x-api-key", "sh")]).await;
+        assert_eq!(r.status, 200, "request {i} is never blocked");
+        assert_eq!(
+            r.json()["query"],
+            format!("i={i}"),
+            "answered by the backend"
+        );
+        assert_eq!(r.header("ratelimit-policy"), Some("\"trial\";q=2;w=200"));
+        assert!(r.header("retry-after").is_none());
+        limits.push(r.header("ratelimit").unwrap().to_owned());
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 5);
+    // Allowed: r counts down; shadow-denied: r=0 and t = the retry delay.
+    assert_eq!(limits[0], "\"trial\";r=1;t=100");
+    assert_eq!(limits[1], "\"trial\";r=0;t=200");
+    for limit in &limits[2..] {
+        assert_eq!(limit, "\"trial\";r=0;t=100");
+    }
+    let metrics = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    for line in [
+        "rateguard_decisions_total{policy=\"trial\",decision=\"allowed\"} 2",
+        "rateguard_decisions_total{policy=\"trial\",decision=\"shadow_denied\"} 3",
+        "rateguard_decisions_total{policy=\"trial\",decision=\"denied\"} 0",
+        "rateguard_near_limit_total{policy=\"trial\"} 1",
+        "rateguard_upstream_responses_total{class=\"2xx\"} 5",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_ready_with_the_memory_store() {
+    let b = backend("b1").await;
+    let gw = gateway(b.addr, POLICIES).await;
+    let r = get("127.0.0.2", &format!("http://{}/readyz", gw.admin), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status": "ready", "replica": "gw-test", "store": {"kind": "memory"}})
+    );
+}

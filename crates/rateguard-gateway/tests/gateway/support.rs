@@ -2,6 +2,8 @@
 //! both through the library's `run` functions (no processes).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,7 +12,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rateguard_gateway::{bind_addr, config, run, run_mock_backend, Listeners};
+use rateguard_gateway::server::{serve_http, ServeOptions};
+use rateguard_gateway::{bind_addr, config, mock_backend, run, run_mock_backend, Listeners};
 use rateguard_store::MemoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -60,6 +63,36 @@ pub(crate) async fn backend(name: &str) -> Running {
         stop: Some(tx),
         task,
     }
+}
+
+/// Starts the mock backend `name` and counts the requests it receives.
+pub(crate) async fn counting_backend(name: &str) -> (Running, Arc<AtomicUsize>) {
+    let listener = bind_addr(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let name: Arc<str> = name.into();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let task = tokio::spawn(async move {
+        serve_http(
+            listener,
+            move |req, _peer| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                mock_backend::handle(name.clone(), req)
+            },
+            async {
+                let _ = rx.await;
+            },
+            ServeOptions::default(),
+        )
+        .await;
+    });
+    let running = Running {
+        addr,
+        stop: Some(tx),
+        task,
+    };
+    (running, seen)
 }
 
 /// A gateway with the memory store; `extra` is TOML appended after

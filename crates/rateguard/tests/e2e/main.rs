@@ -3,4 +3,5 @@
 
 mod cluster;
 mod failures;
+mod readiness;
 mod support;
