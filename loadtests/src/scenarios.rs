@@ -119,6 +119,9 @@ pub struct Params {
     pub sustained_secs: u64,
     /// throughput: arrival rates, requests per second.
     pub throughput_rates: Vec<u32>,
+    /// throughput: the rate whose latency stands for the scenario (the same
+    /// offered load for every store; the middle rate if not in the list).
+    pub throughput_reference_rate: u32,
     /// throughput: how long each rate runs.
     pub throughput_step: Duration,
     /// throughput: requests in flight at most.
@@ -154,7 +157,8 @@ impl Default for Params {
             sustained_users_per_client: 2,
             sustained_pause: Duration::from_millis(20),
             sustained_secs: 8,
-            throughput_rates: vec![2000, 4000, 6000, 8000, 10000],
+            throughput_rates: vec![2500, 5000, 7500, 10000, 12500, 15000],
+            throughput_reference_rate: 5000,
             throughput_step: Duration::from_secs(3),
             throughput_max_in_flight: 256,
             throughput_clients: 64,
@@ -184,6 +188,7 @@ impl Params {
             sustained_users_per_client: 2,
             sustained_secs: 2,
             throughput_rates: vec![200, 400],
+            throughput_reference_rate: 400,
             throughput_step: Duration::from_secs(1),
             distribution_requests: 12,
             outage_clients: 2,

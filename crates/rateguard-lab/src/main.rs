@@ -79,6 +79,10 @@ struct RunArgs {
     /// Throughput scenario arrival rates, req/s (comma-separated).
     #[arg(long, value_delimiter = ',', env = "LAB_RATES")]
     rates: Option<Vec<u32>>,
+    /// The throughput rate whose latency is reported per store (default 5000,
+    /// or the middle rate when it is not among --rates).
+    #[arg(long, env = "LAB_REFERENCE_RATE")]
+    reference_rate: Option<u32>,
     /// How long each throughput rate runs, ms.
     #[arg(long, env = "LAB_RATE_STEP_MS")]
     rate_step_ms: Option<u64>,
@@ -189,6 +193,9 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     }
     if let Some(r) = a.rates {
         o.params.throughput_rates = r;
+    }
+    if let Some(r) = a.reference_rate {
+        o.params.throughput_reference_rate = r;
     }
     if let Some(ms) = a.rate_step_ms {
         o.params.throughput_step = Duration::from_millis(ms.max(100));

@@ -25,10 +25,16 @@ pub const SUSTAIN_MIN_SHARE: f64 = 0.95;
 /// ... and its p99 latency (from the intended start) is at most this, µs.
 pub const SUSTAIN_MAX_P99_US: u64 = 100_000;
 
-/// The offered rate whose latency stands for the throughput scenario: the
-/// middle level, the same load for every store.
+/// The offered rate whose latency stands for the throughput scenario (the
+/// same load for every store): the configured one if it is among the
+/// rates, else the middle rate.
 pub fn reference_rate(params: &Params) -> u32 {
-    params.throughput_rates[params.throughput_rates.len() / 2]
+    let rates = &params.throughput_rates;
+    if rates.contains(&params.throughput_reference_rate) {
+        params.throughput_reference_rate
+    } else {
+        rates[rates.len() / 2]
+    }
 }
 
 /// Builds the record of `scenario` on `store` from its repetitions.
