@@ -83,8 +83,13 @@ impl CheckSummary {
 }
 
 /// Sends `requests` at once with one API key: with capacity C, exactly C
-/// should be allowed across all replicas.
-pub async fn burst(url: &str, requests: usize, api_key: &str) -> Result<CheckSummary, LabError> {
+/// should be allowed across all replicas. `color`: ANSI colours on.
+pub async fn burst(
+    url: &str,
+    requests: usize,
+    api_key: &str,
+    color: bool,
+) -> Result<CheckSummary, LabError> {
     let client = client();
     let uri = parse(url)?;
     let mut set = tokio::task::JoinSet::new();
@@ -97,7 +102,7 @@ pub async fn burst(url: &str, requests: usize, api_key: &str) -> Result<CheckSum
         lines.push(line.map_err(|e| LabError::Options(format!("request task failed: {e}")))?);
     }
     lines.sort_by_key(|l| l.n);
-    Ok(print_all(&lines))
+    Ok(print_all(&lines, color))
 }
 
 /// Sends `requests` one after another and shows who answered each.
@@ -105,13 +110,14 @@ pub async fn distribution(
     url: &str,
     requests: usize,
     api_key: &str,
+    color: bool,
 ) -> Result<CheckSummary, LabError> {
     let client = client();
     let uri = parse(url)?;
     let mut lines = Vec::new();
     for n in 1..=requests {
         let line = send(&client, uri.clone(), api_key, n).await;
-        println!("{}", paint(&line));
+        println!("{}", paint(&line, color));
         lines.push(line);
     }
     let mut summary = CheckSummary::default();
@@ -120,24 +126,29 @@ pub async fn distribution(
     Ok(summary)
 }
 
-fn print_all(lines: &[Line]) -> CheckSummary {
+fn print_all(lines: &[Line], color: bool) -> CheckSummary {
     let mut summary = CheckSummary::default();
     for l in lines {
-        println!("{}", paint(l));
+        println!("{}", paint(l, color));
         summary.add(l);
     }
     print!("{}", summary.render());
     summary
 }
 
-/// One coloured line: green allowed, yellow throttled, red error.
-pub fn paint(l: &Line) -> String {
-    let (label, color) = match l.outcome {
+/// One line: green allowed, yellow throttled, red error (plain text when
+/// `color` is off).
+pub fn paint(l: &Line, color: bool) -> String {
+    let (label, hue) = match l.outcome {
         Outcome::Allowed => ("ALLOWED  ", AnsiColor::Green),
         Outcome::Denied => ("THROTTLED", AnsiColor::Yellow),
         Outcome::Error => ("ERROR    ", AnsiColor::Red),
     };
-    let style = Style::new().fg_color(Some(color.into())).bold();
+    let style = if color {
+        Style::new().fg_color(Some(hue.into())).bold()
+    } else {
+        Style::new()
+    };
     format!(
         "{:>4} {style}{label}{style:#} {:>3}  replica={:<10} backend={:<12} {:>7.1} ms",
         l.n,
@@ -189,4 +200,45 @@ async fn send(client: &HttpClient, uri: http::Uri, key: &str, n: usize) -> Line 
     }
     line.latency = started.elapsed();
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(outcome: Outcome) -> Line {
+        Line {
+            n: 3,
+            status: 429,
+            outcome,
+            replica: Some("gw-2".into()),
+            backend: None,
+            latency: Duration::from_micros(1500),
+        }
+    }
+
+    #[test]
+    fn lines_are_coloured_only_when_asked() {
+        let plain = paint(&line(Outcome::Denied), false);
+        assert!(plain.contains("THROTTLED") && plain.contains("replica=gw-2"));
+        assert!(!plain.contains('\u{1b}'), "{plain:?}");
+        let coloured = paint(&line(Outcome::Denied), true);
+        assert!(coloured.contains("\u{1b}[33m"), "yellow: {coloured:?}");
+    }
+
+    #[test]
+    fn summary_counts_outcomes_and_answerers() {
+        let mut s = CheckSummary::default();
+        for o in [
+            Outcome::Allowed,
+            Outcome::Denied,
+            Outcome::Denied,
+            Outcome::Error,
+        ] {
+            s.add(&line(o));
+        }
+        assert_eq!((s.allowed, s.throttled, s.errors), (1, 2, 1));
+        assert_eq!(s.per_replica.get("gw-2"), Some(&4));
+        assert!(s.render().contains("throttled 2"));
+    }
 }

@@ -1,6 +1,7 @@
 //! `rateguard-lab`: the lab (`run`, behind `just loadtest`) and the two
 //! quick checks against a running gateway (`burst URL`, `distribution URL`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,7 +127,7 @@ fn main() -> anyhow::Result<()> {
                 requests,
                 api_key,
             } => {
-                check::burst(&url, requests, &api_key).await?;
+                check::burst(&url, requests, &api_key, color()).await?;
                 Ok(())
             }
             Command::Distribution {
@@ -134,11 +135,16 @@ fn main() -> anyhow::Result<()> {
                 requests,
                 api_key,
             } => {
-                check::distribution(&url, requests, &api_key).await?;
+                check::distribution(&url, requests, &api_key, color()).await?;
                 Ok(())
             }
         }
     })
+}
+
+/// Colours on a terminal, unless `NO_COLOR` is set.
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
