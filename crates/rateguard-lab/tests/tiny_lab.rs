@@ -84,6 +84,12 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
             burst.store_command_calls
         );
 
+        // Real time is involved (client send times vs. Redis TIME), so a
+        // tolerance; a store that leaked like the memory one would be far off.
+        let sustained = summary.record(store, "sustained").unwrap();
+        let err = sustained.accuracy_error_pct.unwrap();
+        assert!(err.abs() <= 5.0, "{store}: sustained off by {err} %");
+
         let outage = summary.record(store, "store-outage").unwrap();
         let marks = outage.outage.expect("outage markers");
         assert!(
@@ -105,6 +111,12 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         memory.allowed
     );
     assert_eq!(memory.store_commands_per_request, None);
+    let memory = summary.record("memory", "sustained").unwrap();
+    assert!(
+        memory.accuracy_error_pct.unwrap() > 50.0,
+        "memory sustained: {:?}",
+        memory.accuracy_error_pct
+    );
 
     let dist = summary.record("redis-lua", "distribution").unwrap();
     assert_eq!(dist.per_replica.len(), 2, "{:?}", dist.per_replica);
