@@ -174,7 +174,7 @@ pub fn rate_level(level: &Level) -> RateLevel {
 fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
     let mut expected = 0;
     for (i, rep) in reps.iter().enumerate() {
-        let acc = analysis::accuracy(&rep.recording.samples, shape, SLOT_MS);
+        let acc = analysis::accuracy(&rep.recording.samples, shape, series_slot_ms(rep));
         expected += acc.expected_allowed;
         if i == 0 {
             r.allowed_series = acc
@@ -190,6 +190,14 @@ fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
     }
     r.expected_allowed = Some(expected);
     r.accuracy_error_pct = accuracy_error_pct(r.allowed, expected);
+}
+
+/// About 200 points per allowed-over-time series: a burst lasts ~100 ms and
+/// would be two points at the timeline's 100 ms slots; a sustained run is
+/// seconds long.
+fn series_slot_ms(rep: &RepResult) -> u64 {
+    let span_ms = rep.recording.samples.iter().map(|s| s.at_us).max().unwrap_or(0) / 1000;
+    (span_ms / 200).clamp(1, SLOT_MS)
 }
 
 fn outage(r: &mut Record, rep: &RepResult) {

@@ -8,9 +8,10 @@ use crate::model::SeriesPoint;
 /// One store's series: name, colour, cumulative points.
 pub(crate) type Series<'a> = (&'a str, RGBColor, &'a [SeriesPoint]);
 
-/// Cumulative allowed responses per store, with the ideal bucket (taken
-/// from the first store's series; the lab computes it the same way for all)
-/// as a dashed black line.
+/// Cumulative allowed responses per store (solid), each with its own ideal
+/// bucket (dashed, same colour). The ideal is per store because it replays
+/// that store's own arrivals: requests reach each store at slightly different
+/// times, so one shared ideal line would put an exact store above it mid-run.
 pub(crate) fn allowed_over_time(title: &str, series: &[Series<'_>]) -> String {
     svg(SIZE, |root| draw(root, title, series))
 }
@@ -46,15 +47,19 @@ fn draw(root: &super::Area<'_>, title: &str, series: &[Series<'_>]) -> DrawResul
             .label(store)
             .legend(legend_line(color));
     }
-    if let Some(&(_, _, ideal)) = series.iter().find(|s| !s.2.is_empty()) {
+    for &(_, color, points) in series {
+        chart.draw_series(DashedLineSeries::new(
+            points.iter().map(|p| xy(p, p.ideal)),
+            8,
+            5,
+            color.mix(0.9).stroke_width(1),
+        ))?;
+    }
+    if !series.is_empty() {
+        // One legend entry for all the dashed lines.
         chart
-            .draw_series(DashedLineSeries::new(
-                ideal.iter().map(|p| xy(p, p.ideal)),
-                8,
-                5,
-                BLACK.stroke_width(2),
-            ))?
-            .label("ideal token bucket")
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
+            .label("ideal token bucket (dashed, per store)")
             .legend(legend_line(BLACK));
     }
     chart
