@@ -292,4 +292,20 @@ impl Record {
     pub fn compute_spread(&mut self) {
         self.spread = RecordSpread::of(&self.repetitions);
     }
+
+    /// Lua script calls (`evalsha` + `eval` in [`Record::store_command_calls`])
+    /// per request. Each call is one trip to Redis for a store that sends one
+    /// call per decision; a store that merges same-key requests into one call
+    /// shows fewer than 1. `None` when no commands were counted (the memory
+    /// store, `store-outage`) or there were no requests.
+    pub fn script_calls_per_request(&self) -> Option<f64> {
+        if self.store_command_calls.is_empty() || self.requests == 0 {
+            return None;
+        }
+        let calls: u64 = ["evalsha", "eval"]
+            .iter()
+            .filter_map(|c| self.store_command_calls.get(*c))
+            .sum();
+        Some(calls as f64 / self.requests as f64)
+    }
 }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - this file: the page skeleton, the run facts and the chart sections;
 //! - `charts`: the SVG charts (plotters);
+//! - `commands`: the Redis round trips and commands chart;
 //! - `table`: the table of every figure;
 //! - `guide`: "how to read this" and the data-driven findings.
 
@@ -14,6 +15,7 @@ use plotters::style::RGBColor;
 use crate::model::{Record, Summary};
 
 mod charts;
+mod commands;
 mod guide;
 mod table;
 
@@ -212,7 +214,7 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     }
 
     throughput_chart(out, s, stores);
-    commands_chart(out, s, stores);
+    commands::commands_chart(out, s, stores);
     distribution_charts(out, s, stores);
 
     let outages: Vec<_> = by_store(s, stores, "store-outage")
@@ -232,8 +234,12 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
             &r.timeline,
             r.outage.as_ref(),
         );
-        section(out, &format!("Store outage: {}", st.name), chart,
-            "Responses per time slot while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis.");
+        let failed_open = table::failed_open_text(r).map_or_else(
+            || "Failed open: not measured in this run.".to_owned(),
+            |t| format!("Failed open (requests the gateways let through without the store, counted over the whole scenario, not only while the store was down): {t}."),
+        );
+        section(out, &format!("Store outage: {}", st.name), chart, &format!(
+            "Responses per time slot of the first run while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis. {failed_open}"));
     }
 }
 
@@ -275,48 +281,6 @@ fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         section(out, "Throughput steps", chart,
             "Each fixed arrival rate of the throughput scenario (open model, first repetition): achieved 2xx per second against the offered rate. On the dashed line the store kept up; filled markers are levels the lab counts as sustained, hollow ones are not (see the table below).");
     }
-}
-
-fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
-    let scenarios: Vec<String> = s
-        .settings
-        .scenarios
-        .iter()
-        .filter(|sc| {
-            s.records
-                .iter()
-                .any(|r| &r.scenario == *sc && r.store_commands_per_request.is_some())
-        })
-        .cloned()
-        .collect();
-    let series: Vec<_> = stores
-        .iter()
-        .map(|st| {
-            let bars = scenarios
-                .iter()
-                .map(|sc| {
-                    let v = s.record(&st.name, sc)?.store_commands_per_request?;
-                    Some(Bar {
-                        value: v,
-                        whisker: None,
-                    })
-                })
-                .collect();
-            (st.name.as_str(), st.color, bars)
-        })
-        .collect();
-    let chart = if scenarios.is_empty() {
-        charts::no_data("Redis commands per request")
-    } else {
-        charts::grouped_bars(
-            "Redis commands per request",
-            "commands per request",
-            &scenarios,
-            &series,
-        )
-    };
-    section(out, "Redis commands per request", chart,
-        "Commands Redis executed per HTTP request (INFO commandstats deltas over the scenario, summed over cluster nodes). Fewer means less Redis CPU per decision; pipelining batches several decisions per round trip. The memory store has none.");
 }
 
 fn distribution_charts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {

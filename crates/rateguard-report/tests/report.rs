@@ -36,7 +36,6 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
         denied: 100,
         throughput_rps: 1_000.0 * k as f64,
         latency_us: latency(100 * k),
-        store_commands_per_request: shared.then_some(1.0 + k as f64 / 10.0),
         ..Record::default()
     };
     match scenario {
@@ -106,6 +105,27 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
             r.store_commands_per_request = None;
         }
         _ => unreachable!("unknown scenario {scenario}"),
+    }
+    r.failed_open = Some(0);
+    if scenario == "store-outage" {
+        // Store k failed open 700 + k times.
+        r.failed_open = Some(700 + k);
+    } else if shared {
+        // One script call per request, except redis-pipelined on the burst,
+        // which merges same-key requests: 400 calls for 1 000 requests.
+        let calls = if store == "redis-pipelined" && scenario == "burst" {
+            400
+        } else {
+            r.requests
+        };
+        r.store_command_calls = BTreeMap::from([
+            ("evalsha".into(), calls),
+            ("time".into(), calls),
+            ("get".into(), calls),
+            ("set".into(), r.allowed.min(calls)),
+        ]);
+        let total: u64 = r.store_command_calls.values().sum();
+        r.store_commands_per_request = Some(total as f64 / r.requests as f64);
     }
     r
 }
@@ -489,4 +509,136 @@ fn the_cli_rerenders_a_run() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("absent.json"));
+}
+
+/// The `<tr>` of the figures table for (`store`, `scenario`).
+fn figures_row<'a>(html: &'a str, store: &str, scenario: &str) -> &'a str {
+    let key = format!("{store}</td><td class=\"l\">{scenario}</td>");
+    let at = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no figures row for {store}/{scenario}"));
+    let start = html[..at].rfind("<tr>").unwrap();
+    let end = at + html[at..].find("</tr>").unwrap();
+    &html[start..end]
+}
+
+#[test]
+fn script_calls_per_request_counts_evalsha_and_eval() {
+    let s = fixture();
+    let r = s.record("redis-pipelined", "burst").unwrap();
+    assert_eq!(r.script_calls_per_request(), Some(0.4));
+    let mut r = r.clone();
+    r.store_command_calls.insert("eval".into(), 100);
+    assert_eq!(r.script_calls_per_request(), Some(0.5));
+    assert_eq!(
+        s.record("memory", "burst")
+            .unwrap()
+            .script_calls_per_request(),
+        None
+    );
+    r.requests = 0;
+    assert_eq!(r.script_calls_per_request(), None);
+}
+
+#[test]
+fn render_shows_round_trips_beside_all_commands() {
+    let html = render(&fixture());
+    // The table: one column each, per (store, scenario).
+    assert!(html.contains("<th>round trips / req</th>"));
+    assert!(html.contains("<th>all Redis cmds / req</th>"));
+    // redis-pipelined burst: 400 calls for 1 000 requests; 400·3 + 100 SETs.
+    let row = figures_row(&html, "redis-pipelined", "burst");
+    assert!(row.ends_with("<td>0.40</td><td>1.30</td>"), "{row}");
+    let row = figures_row(&html, "redis-lua", "burst");
+    assert!(row.ends_with("<td>1.00</td><td>3.10</td>"), "{row}");
+    let row = figures_row(&html, "memory", "burst");
+    assert!(row.ends_with("<td>–</td><td>–</td>"), "{row}");
+    // The chart: both bars per store, labelled apart.
+    let chart = &html[html
+        .find("<h2>Redis round trips and commands per request</h2>")
+        .expect("commands section")..];
+    let chart = &chart[..chart.find("</figure>").unwrap()];
+    assert_eq!(chart.matches("<svg").count(), 1);
+    for store in ["redis-lua", "redis-pipelined", "fred-cluster"] {
+        assert!(chart.contains(&format!("{store}: script calls (round trips)")));
+        assert!(chart.contains(&format!("{store}: all commands")));
+    }
+    assert!(!chart.contains("memory:"), "memory has no Redis commands");
+}
+
+#[test]
+fn render_shows_failed_open() {
+    let html = render(&fixture());
+    assert!(html.contains("<th>failed open</th>"));
+    // Figures table: the column before the two Redis columns.
+    let row = figures_row(&html, "redis-lua", "store-outage");
+    assert!(row.ends_with("<td>702</td><td>–</td><td>–</td>"), "{row}");
+    let row = figures_row(&html, "memory", "burst");
+    assert!(row.ends_with("<td>0</td><td>–</td><td>–</td>"), "{row}");
+    // Outage table, outage caption and findings, per store.
+    assert!(html.contains("<th>failed open (whole scenario)</th>"));
+    for (store, n) in [
+        ("redis-lua", 702),
+        ("redis-pipelined", 703),
+        ("fred-cluster", 704),
+    ] {
+        let section = &html[html
+            .find(&format!("<h2>Store outage: {store}</h2>"))
+            .unwrap_or_else(|| panic!("{store} outage section"))..];
+        let caption = &section[..section.find("</figcaption>").unwrap()];
+        assert!(
+            caption.contains(&format!("{n} in 1 run.")),
+            "{store} caption"
+        );
+        assert!(
+            html.contains(&format!("<td>{n} in 1 run</td></tr>")),
+            "{store} row"
+        );
+        assert!(html.contains(&format!(
+            "The gateways failed open (let requests through without the store) {n} in 1 run."
+        )));
+    }
+    // Not measured: said so, not shown as zero.
+    let mut s = fixture();
+    s.records.iter_mut().for_each(|r| r.failed_open = None);
+    let html = render(&s);
+    assert!(html.contains("Failed open: not measured in this run."));
+    assert!(!html.contains("in 1 run"));
+}
+
+#[test]
+fn choice_names_the_round_trip_difference_from_the_data() {
+    let s = fixture();
+    let html = render(&s);
+    let choice = &html[html.find("<b>Which store to choose</b>").unwrap()..];
+    let choice = &choice[..choice.find("</li>").unwrap()];
+    assert!(
+        choice.contains(
+            "Round trips to Redis differ (Lua script calls per request, fewest first, where they \
+             differ by more than 5 %): burst (redis-pipelined 0.40, redis-lua 1.00, fred-cluster 1.00)."
+        ),
+        "{choice}"
+    );
+    assert!(choice.contains("Level (within 5 %) on sustained, throughput, distribution."));
+
+    // One call per request everywhere: the finding says they are level.
+    let mut level = s.clone();
+    for r in &mut level.records {
+        if !r.store_command_calls.is_empty() {
+            r.store_command_calls.insert("evalsha".into(), r.requests);
+        }
+    }
+    let html = render(&level);
+    assert!(!html.contains("Round trips to Redis differ"));
+    assert!(html.contains(
+        "Round trips to Redis (Lua script calls per request) were level, within 5 %, in every \
+         scenario (burst, sustained, throughput, distribution)"
+    ));
+
+    // No per-command counts: nothing is claimed.
+    let mut none = s.clone();
+    none.records
+        .iter_mut()
+        .for_each(|r| r.store_command_calls.clear());
+    assert!(!render(&none).contains("Round trips to Redis"));
 }

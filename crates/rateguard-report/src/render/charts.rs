@@ -16,7 +16,7 @@ mod levels;
 mod timeline;
 
 pub(crate) use accuracy::allowed_over_time;
-pub(crate) use bars::{grouped_bars, Bar};
+pub(crate) use bars::{grouped_bars, tall_grouped_bars, Bar, BarSeries};
 pub(crate) use latency::latency_curves;
 pub(crate) use levels::rate_levels;
 pub(crate) use timeline::outage_timeline;
@@ -50,6 +50,13 @@ pub(crate) fn store_color(store: &str, position: usize) -> RGBColor {
         Some(i) => PALETTE[i],
         None => PALETTE[4 + position % (PALETTE.len() - 4)],
     }
+}
+
+/// `c` mixed with white: `amount` 0 keeps it, 1 gives white.
+pub(crate) fn lighter(c: RGBColor, amount: f64) -> RGBColor {
+    let mix =
+        |v: u8| (f64::from(v) + (255.0 - f64::from(v)) * amount.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
 /// The same colour as a CSS hex string, for the HTML table and legend.
@@ -127,6 +134,8 @@ mod tests {
         assert_eq!(store_color("redis-lua", 0), store_color("redis-lua", 3));
         assert_ne!(store_color("memory", 0), store_color("redis-lua", 1));
         assert_eq!(css_color(store_color("memory", 0)), "#d62728");
+        assert_eq!(lighter(RGBColor(0, 100, 255), 0.5), RGBColor(128, 178, 255));
+        assert_eq!(lighter(RGBColor(10, 20, 30), 0.0), RGBColor(10, 20, 30));
     }
 
     #[test]

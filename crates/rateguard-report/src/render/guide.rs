@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 
-use super::table::{num, outage_facts};
+use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
 use crate::model::{Record, Summary};
+
+mod round_trips;
 
 /// A store holds a limit when its burst error is within this many percent…
 const BURST_TOLERANCE_PCT: f64 = 1.0;
@@ -22,10 +24,14 @@ rate, so a slow response does not hide the ones queued behind it). Read the righ
 curves for the tail your users see.</li>\n\
 <li><b>Throughput</b> bars are medians over repetitions, with min–max whiskers: when whiskers of \
 two stores overlap, this machine cannot tell them apart.</li>\n\
-<li><b>Redis commands per request</b> is the store's cost per decision on the Redis side.</li>\n\
+<li><b>Redis round trips and commands per request</b>: the solid bars count Lua script calls \
+per request, each one trip to Redis (fewer than 1 when one call decides several requests); the \
+light bars count every command Redis ran, including the script's own TIME, GET and SET, which \
+cost Redis CPU but no round trip.</li>\n\
 <li><b>Requests per replica / backend</b> show nginx's round-robin spread.</li>\n\
 <li><b>Store outage</b> shows fail-open behaviour: while Redis is down requests are still served \
-(without limits); the markers show when limits are enforced again.</li>\n\
+(without limits: <i>failed open</i>, counted by the gateways); the markers show when limits \
+are enforced again.</li>\n\
 <li>All figures come from one machine (see <i>The run</i>); compare stores within a run, not \
 across machines.</li>\n</ul>\n";
 
@@ -143,13 +149,17 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let v = rec(s, &st.name, "throughput")?.store_commands_per_request?;
-            Some(format!("{} {v:.2}", esc(&st.name)))
+            let r = rec(s, &st.name, "throughput")?;
+            let all = r.store_commands_per_request?;
+            let trips = r.script_calls_per_request().map_or_else(String::new, |t| {
+                format!("{t:.2} script calls (round trips), ")
+            });
+            Some(format!("{} {trips}{all:.2} commands in all", esc(&st.name)))
         })
         .collect();
     if !cmds.is_empty() {
         out.push(format!(
-            "<b>Redis commands per request</b> (throughput scenario): {}.",
+            "<b>Redis per request</b> (throughput scenario): {}.",
             cmds.join("; ")
         ));
     }
@@ -162,8 +172,11 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
             || "limits were not seen enforced again within the run".to_owned(),
             |ms| format!("limits were enforced again {ms} ms after the restart"),
         );
+        let failed_open = failed_open_text(r).map_or_else(String::new, |t| {
+            format!(" The gateways failed open (let requests through without the store) {t}.")
+        });
         out.push(format!(
-            "<b>Outage, {}</b>: while the store was down, {} requests were served, {} denied and {} failed (worst slot p99 {} µs); {resumed}.",
+            "<b>Outage, {}</b>: while the store was down, {} requests were served, {} denied and {} failed (worst slot p99 {} µs); {resumed}.{failed_open}",
             esc(&st.name), num(f.during.0 as f64, 0), num(f.during.1 as f64, 0), num(f.during.2 as f64, 0), num(f.worst_p99_us as f64, 0)
         ));
     }
@@ -198,19 +211,22 @@ fn choice(
         .filter(|(st, _)| holding.iter().any(|h| h.name == st.name))
         .copied()
         .collect();
+    let trips = round_trips::sentence(s, &holding);
     if candidates.is_empty() {
         if !holding.is_empty() {
             let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
             out.push(format!(
-                "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.",
-                names.join(", ")
+                "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.{}",
+                names.join(", "),
+                trips.map_or_else(String::new, |t| format!(" {t}"))
             ));
         }
         return out;
     }
     out.push(format!(
-        "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {}",
-        rank(&candidates)
+        "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {}{}",
+        rank(&candidates),
+        trips.map_or_else(String::new, |t| format!(" {t}"))
     ));
     out
 }

@@ -75,11 +75,15 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
         "<h2>Every figure</h2>\n<p>Latency in µs as seen by the load generator. Where a scenario \
          was repeated, the value is the median and <span class=\"spread\">(min – max)</span> \
          follows. Accuracy error is 100·(allowed − expected)/expected: positive means more \
-         was allowed than an ideal bucket allows.</p>\n<table>\n<tr><th class=\"l\">store</th>\
+         was allowed than an ideal bucket allows. Failed open: requests the gateways let \
+         through without the store (counted inside allowed), summed over runs. Round trips / req: Lua script \
+         calls (EVALSHA + EVAL) per request, each one trip to Redis; all Redis cmds / req also \
+         counts the TIME, GET and SET each script runs inside Redis.</p>\n<table>\n<tr><th class=\"l\">store</th>\
          <th class=\"l\">scenario</th><th>replicas</th><th>runs</th><th>requests</th>\
          <th>allowed</th><th>denied</th><th>errors</th><th>expected allowed</th>\
          <th>accuracy error %</th><th>throughput rps</th><th>p50</th><th>p90</th><th>p99</th>\
-         <th>p99.9</th><th>max</th><th>Redis cmds / req</th></tr>\n",
+         <th>p99.9</th><th>max</th><th>failed open</th><th>round trips / req</th>\
+         <th>all Redis cmds / req</th></tr>\n",
     );
     for (st, r) in ordered(s, stores) {
         let sp = r.spread;
@@ -88,7 +92,7 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
             out,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             swatch(st),
             esc(&r.scenario),
             r.replicas,
@@ -105,6 +109,8 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
             with_spread(l.p99 as f64, sp.map(|x| x.p99_us), 0),
             num(l.p999 as f64, 0),
             num(l.max as f64, 0),
+            opt(r.failed_open, |v| num(v as f64, 0)),
+            opt(r.script_calls_per_request(), |v| format!("{v:.2}")),
             opt(r.store_commands_per_request, |v| format!("{v:.2}")),
         );
     }
@@ -148,6 +154,22 @@ fn levels_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     out.push_str("</table>\n");
 }
 
+/// `r.failed_open` as `N over K runs (about n per run)`; `None` when not
+/// measured.
+pub(super) fn failed_open_text(r: &Record) -> Option<String> {
+    let total = r.failed_open?;
+    let runs = r.repetitions.len().max(1);
+    Some(if runs == 1 {
+        format!("{} in 1 run", num(total as f64, 0))
+    } else {
+        format!(
+            "{} over {runs} runs (about {} per run)",
+            num(total as f64, 0),
+            num(total as f64 / runs as f64, 0)
+        )
+    })
+}
+
 /// What happened during each store's outage, from its timeline.
 pub(super) struct OutageFacts {
     /// Time from restart until limits were enforced again, ms.
@@ -180,7 +202,7 @@ pub(super) fn outage_facts(r: &Record) -> Option<OutageFacts> {
 fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     let rows: Vec<_> = ordered(s, stores)
         .into_iter()
-        .filter_map(|(st, r)| Some((st, r.outage?, outage_facts(r)?)))
+        .filter_map(|(st, r)| Some((st, r, r.outage?, outage_facts(r)?)))
         .collect();
     if rows.is_empty() {
         return;
@@ -188,14 +210,15 @@ fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     out.push_str(
         "<h3>Store outage</h3>\n<table>\n<tr><th class=\"l\">store</th><th>killed at</th>\
          <th>restarted at</th><th>enforcing again at</th><th>enforcing after restart</th>\
-         <th>ok / denied / errors while down</th><th>worst slot p99 while down</th></tr>\n",
+         <th>ok / denied / errors while down (first run)</th><th>worst slot p99 while down</th>\
+         <th>failed open (whole scenario)</th></tr>\n",
     );
     let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1e3);
-    for (st, o, f) in rows {
+    for (st, r, o, f) in rows {
         let _ = writeln!(
             out,
             "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{} / {} / {}</td><td>{} µs</td></tr>",
+             <td>{} / {} / {}</td><td>{} µs</td><td>{}</td></tr>",
             swatch(st),
             secs(o.killed_at_ms),
             secs(o.restarted_at_ms),
@@ -205,6 +228,7 @@ fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
             num(f.during.1 as f64, 0),
             num(f.during.2 as f64, 0),
             num(f.worst_p99_us as f64, 0),
+            opt(failed_open_text(r), |t| t),
         );
     }
     out.push_str("</table>\n");

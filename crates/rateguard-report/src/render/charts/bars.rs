@@ -24,7 +24,21 @@ pub(crate) fn grouped_bars(
     groups: &[String],
     series: &[BarSeries<'_>],
 ) -> String {
-    svg(SIZE, |root| draw(root, title, y_desc, groups, series))
+    tall_grouped_bars(title, y_desc, groups, series, 1.3)
+}
+
+/// [`grouped_bars`] with the y axis reaching `headroom` × the highest bar,
+/// leaving room above the bars for a long legend.
+pub(crate) fn tall_grouped_bars(
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[BarSeries<'_>],
+    headroom: f64,
+) -> String {
+    svg(SIZE, |root| {
+        draw(root, title, y_desc, groups, series, headroom)
+    })
 }
 
 fn draw(
@@ -33,12 +47,13 @@ fn draw(
     y_desc: &str,
     groups: &[String],
     series: &[BarSeries<'_>],
+    headroom: f64,
 ) -> DrawResult {
     let bars = series.iter().flat_map(|s| s.2.iter().flatten());
     let y_max = bars
         .map(|b| b.whisker.map_or(b.value, |(_, hi)| hi.max(b.value)))
         .fold(0.0, f64::max);
-    let y_max = if y_max > 0.0 { y_max * 1.3 } else { 1.0 };
+    let y_max = if y_max > 0.0 { y_max * headroom } else { 1.0 };
     let n_groups = groups.len().max(1);
     // x is in thousandths of a group (integers, so the axis can carry one
     // key point per group); group i is centred on i·1000.
