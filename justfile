@@ -58,3 +58,9 @@ burst URL *ARGS:
 # Send sequential requests to a running gateway: which replica and backend answered each.
 distribution URL *ARGS:
     cargo run --release -q -p rateguard-lab -- distribution {{URL}} {{ARGS}}
+
+# Bring up nginx :8080 over 3 gateway replicas sharing redis-server (no Docker) and keep it up until Ctrl-C; prints the URLs. `just demo --help` lists the options (--store, --replicas, --port, --config, --on-error).
+demo *ARGS:
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
+    cargo build --release -q -p rateguard -p rateguard-lab
+    target/release/rateguard-lab up {{ARGS}}

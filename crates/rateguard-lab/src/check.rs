@@ -50,6 +50,13 @@ pub struct CheckSummary {
 }
 
 impl CheckSummary {
+    /// The counts over `lines`.
+    pub fn of(lines: &[Line]) -> Self {
+        let mut summary = Self::default();
+        lines.iter().for_each(|l| summary.add(l));
+        summary
+    }
+
     fn add(&mut self, l: &Line) {
         match l.outcome {
             Outcome::Allowed => self.allowed += 1,
@@ -112,18 +119,32 @@ pub async fn distribution(
     api_key: &str,
     color: bool,
 ) -> Result<CheckSummary, LabError> {
+    let lines = sequential(url, requests, api_key, |line| {
+        println!("{}", paint(line, color));
+    })
+    .await?;
+    let summary = CheckSummary::of(&lines);
+    print!("{}", summary.render());
+    Ok(summary)
+}
+
+/// Sends `requests` one after another with one API key, calling `each` on
+/// every answer as it comes; the answers in order.
+pub async fn sequential(
+    url: &str,
+    requests: usize,
+    api_key: &str,
+    mut each: impl FnMut(&Line),
+) -> Result<Vec<Line>, LabError> {
     let client = client();
     let uri = parse(url)?;
     let mut lines = Vec::new();
     for n in 1..=requests {
         let line = send(&client, uri.clone(), api_key, n).await;
-        println!("{}", paint(&line, color));
+        each(&line);
         lines.push(line);
     }
-    let mut summary = CheckSummary::default();
-    lines.iter().for_each(|l| summary.add(l));
-    print!("{}", summary.render());
-    Ok(summary)
+    Ok(lines)
 }
 
 fn print_all(lines: &[Line], color: bool) -> CheckSummary {

@@ -12,10 +12,14 @@
 //! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
 //! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
 //! - [`check`]: `burst URL` and `distribution URL` against any gateway.
+//! - [`demo`]: `up`, the topology for one store kept up until shutdown;
+//!   [`front`]: the front nginx, on a free or a pinned port.
 //! - [`machine`]: cores, CPU, versions, git commit.
 
 pub mod check;
 pub mod commandstats;
+pub mod demo;
+pub mod front;
 pub mod gateway_config;
 pub mod lab;
 pub mod machine;
@@ -40,6 +44,17 @@ pub enum LabError {
     /// A test process (redis, cluster, nginx) could not be provided.
     #[error(transparent)]
     Testkit(#[from] rateguard_testkit::TestkitError),
+    /// The port asked for the front nginx is in use.
+    #[error("port {port} on 127.0.0.1 is taken ({reason}); pick another with --port N, or --port 0 for a free one")]
+    PortTaken {
+        /// The port asked for.
+        port: u16,
+        /// Why binding it failed.
+        reason: std::io::Error,
+    },
+    /// A gateway config file (`--config`) is unusable.
+    #[error("gateway config: {0}")]
+    Config(String),
     /// A gateway replica or nginx did not come up.
     #[error("gateway topology did not start: {0}")]
     Gateway(String),

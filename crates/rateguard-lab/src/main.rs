@@ -1,4 +1,5 @@
-//! `rateguard-lab`: the lab (`run`, behind `just loadtest`) and the two
+//! `rateguard-lab`: the lab (`run`, behind `just loadtest`), the demo
+//! topology kept up until Ctrl-C (`up`, behind `just demo`) and the two
 //! quick checks against a running gateway (`burst URL`, `distribution URL`).
 
 use std::io::IsTerminal;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use rateguard_lab::demo::{self, DemoOptions};
 use rateguard_lab::{check, progress, LabOptions};
 use rateguard_loadtests::{Params, ScenarioId};
 
@@ -23,6 +25,9 @@ struct Cli {
 enum Command {
     /// Bring up the topology, run the scenarios for every store, write the report.
     Run(RunArgs),
+    /// Bring up nginx over N gateway replicas sharing one store, print the
+    /// URLs, and keep it up until Ctrl-C/SIGTERM.
+    Up(UpArgs),
     /// Send N requests at once with one API key; show who allowed/throttled each.
     Burst {
         /// Gateway (or nginx) URL, e.g. http://127.0.0.1:8080/api/data
@@ -45,6 +50,36 @@ enum Command {
         #[arg(long, default_value = "distribution-check")]
         api_key: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// The store every replica uses.
+    #[arg(long, default_value = "redis-lua", value_parser = rateguard_lab::options::STORES)]
+    store: String,
+    /// Gateway replicas behind nginx.
+    #[arg(long, default_value_t = 3)]
+    replicas: u32,
+    /// Mock backends behind the gateways.
+    #[arg(long, default_value_t = 2)]
+    backends: u32,
+    /// nginx's public port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// A gateway config (TOML) to use instead of the generated one; the lab
+    /// still fills in listen ports, upstream and store kind/urls.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// On a store error: allow (fail open) or deny (fail closed). Default:
+    /// the config file's, else allow.
+    #[arg(long, value_parser = ["allow", "deny"])]
+    on_error: Option<String>,
+    /// The generated config's store timeout, ms.
+    #[arg(long, default_value_t = 50)]
+    store_timeout_ms: u64,
+    /// The `rateguard` binary (default: next to this one).
+    #[arg(long, env = "RATEGUARD_BIN")]
+    gateway_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +157,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run(args).await,
+            Command::Up(args) => up(args).await,
             Command::Burst {
                 url,
                 requests,
@@ -171,14 +207,45 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
-    let gateway_bin = match a.gateway_bin {
-        Some(p) => p,
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .with_file_name("rateguard"),
+async fn up(a: UpArgs) -> anyhow::Result<()> {
+    let mut opts = DemoOptions::new(gateway_bin(a.gateway_bin)?);
+    opts.store = a.store;
+    opts.replicas = a.replicas;
+    opts.backends = a.backends;
+    opts.port = a.port;
+    opts.config = a.config;
+    opts.on_error = a.on_error;
+    opts.store_timeout_ms = a.store_timeout_ms.max(1);
+    // Installed before anything starts, so a signal during start-up stops
+    // the demo as soon as it is up (and every process with it).
+    let interrupted = Arc::new(tokio::sync::Notify::new());
+    let notify = interrupted.clone();
+    ctrlc::set_handler(move || notify.notify_one()).context("installing the Ctrl-C handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = interrupted.notified() => {}
+            _ = term.recv() => {}
+        }
     };
-    let mut o = LabOptions::new(gateway_bin);
+    demo::up(&opts, shutdown, |d| print!("{}", d.banner())).await?;
+    println!("stopped: every process was stopped by pid");
+    Ok(())
+}
+
+/// `explicit`, else `rateguard` next to this binary.
+fn gateway_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(p) => Ok(p),
+        None => Ok(std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("rateguard")),
+    }
+}
+
+fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
+    let mut o = LabOptions::new(gateway_bin(a.gateway_bin)?);
     o.replicas = a.replicas;
     o.backends = a.backends;
     o.stores = a.stores;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rateguard_loadtests::Policy;
 use rateguard_testkit::{GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer};
 
+use crate::front::Front;
 use crate::gateway_config;
 use crate::LabError;
 
@@ -21,7 +22,7 @@ use crate::LabError;
 pub struct Topology {
     // Field order is drop order: the balancer first, the stores last.
     back: Nginx,
-    _backends: Vec<MockBackend>,
+    backends: Vec<MockBackend>,
     /// The standalone Redis (for `redis-lua` and `redis-pipelined`).
     pub redis: Option<RedisServer>,
     /// The Redis Cluster (for `fred-cluster`).
@@ -34,7 +35,7 @@ pub struct Topology {
 #[derive(Debug)]
 pub struct Deployment {
     // The front goes first so no request reaches a dying replica.
-    front: Nginx,
+    front: Front,
     gateways: Vec<GatewayProcess>,
 }
 
@@ -47,6 +48,21 @@ impl Deployment {
     /// Replicas running.
     pub fn replicas(&self) -> usize {
         self.gateways.len()
+    }
+
+    /// The replicas' admin addresses (`/healthz`, `/metrics`), in order.
+    pub fn admin_addrs(&self) -> Vec<SocketAddr> {
+        self.gateways
+            .iter()
+            .map(GatewayProcess::admin_addr)
+            .collect()
+    }
+
+    /// The pids of the front nginx's master and of every replica.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.front.pid()];
+        pids.extend(self.gateways.iter().map(GatewayProcess::pid));
+        pids
     }
 
     /// `rateguard_decisions_total` by `decision`, summed over every
@@ -115,11 +131,16 @@ impl Topology {
         let back = Nginx::start(&addrs)?;
         Ok(Self {
             back,
-            _backends: backends,
+            backends,
             redis,
             cluster,
             gateway_bin: gateway_bin.to_path_buf(),
         })
+    }
+
+    /// Mock backends running.
+    pub fn backends(&self) -> usize {
+        self.backends.len()
     }
 
     /// The Redis URLs `store` uses (empty for `memory`).
@@ -132,7 +153,7 @@ impl Topology {
     }
 
     /// Starts `replicas` gateways with `store` (each healthy before the
-    /// next), then a front nginx over them.
+    /// next), then a front nginx over them on a free port.
     pub fn deploy(
         &self,
         store: &str,
@@ -140,22 +161,39 @@ impl Topology {
         store_timeout_ms: u64,
         policies: &[Policy],
     ) -> Result<Deployment, LabError> {
+        self.deploy_with(store, replicas, None, |replica_id, urls, upstream| {
+            Ok(gateway_config::render(
+                replica_id,
+                store,
+                urls,
+                store_timeout_ms,
+                upstream,
+                policies,
+                "allow",
+            ))
+        })
+    }
+
+    /// Starts `replicas` gateways with `store`, the config of each from
+    /// `config(replica_id, store_urls, upstream_url)`, then a front nginx over
+    /// them on `front_port` (`None` or 0: a free port).
+    pub fn deploy_with(
+        &self,
+        store: &str,
+        replicas: u32,
+        front_port: Option<u16>,
+        config: impl Fn(&str, &[String], &str) -> Result<String, LabError>,
+    ) -> Result<Deployment, LabError> {
         let urls = self.store_urls(store);
+        let upstream = self.back.url();
         let gateways = (1..=replicas)
             .map(|i| {
-                let config = gateway_config::render(
-                    &format!("gw-{i}"),
-                    store,
-                    &urls,
-                    store_timeout_ms,
-                    &self.back.url(),
-                    policies,
-                );
-                GatewayProcess::start(&self.gateway_bin, &config)
+                let config = config(&format!("gw-{i}"), &urls, &upstream)?;
+                Ok(GatewayProcess::start(&self.gateway_bin, &config)?)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, LabError>>()?;
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
-        let front = Nginx::start(&addrs)?;
+        let front = Front::start(&addrs, front_port)?;
         Ok(Deployment { front, gateways })
     }
 }

@@ -3,29 +3,12 @@
 //! `rateguard` processes: `summary.json` must be complete, and the atomic
 //! stores' burst must be exact.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::gateway_bin;
 use rateguard_lab::LabOptions;
 use rateguard_loadtests::Params;
 use rateguard_report::Summary;
-
-/// `target/<profile>/rateguard`, next to this package's own binary; built
-/// with cargo if this run has not built it yet (`cargo test --workspace`
-/// normally has).
-fn gateway_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rateguard-lab")).with_file_name("rateguard");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "rateguard", "--bin", "rateguard"])
-            .status()
-            .expect("run cargo build -p rateguard");
-        assert!(status.success(), "cargo build -p rateguard failed");
-    }
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
