@@ -188,7 +188,7 @@ impl Demo {
         let mut b = String::new();
         let _ = writeln!(
             b,
-            "RateGuard is up: {} replicas ({} store) behind nginx, {} backends.\n",
+            "RateGuard is up: {} gateway replica(s) ({} store) behind nginx, {} mock backend(s).\n",
             self.deployment.replicas(),
             self.store,
             self.topo.backends()
