@@ -196,7 +196,14 @@ fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
 /// would be two points at the timeline's 100 ms slots; a sustained run is
 /// seconds long.
 fn series_slot_ms(rep: &RepResult) -> u64 {
-    let span_ms = rep.recording.samples.iter().map(|s| s.at_us).max().unwrap_or(0) / 1000;
+    let span_ms = rep
+        .recording
+        .samples
+        .iter()
+        .map(|s| s.at_us)
+        .max()
+        .unwrap_or(0)
+        / 1000;
     (span_ms / 200).clamp(1, SLOT_MS)
 }
 
