@@ -51,6 +51,12 @@ pub enum TestkitError {
         /// Extra context (e.g. the tail of the server's log), may be empty.
         detail: String,
     },
+    /// The port a process was asked to listen on is taken.
+    #[error("{what}: address already in use")]
+    AddrInUse {
+        /// What could not bind (e.g. `nginx on 127.0.0.1:8080`).
+        what: String,
+    },
     /// A helper command ran but failed.
     #[error("`{command}` failed ({status}): {output}")]
     CommandFailed {

@@ -69,8 +69,23 @@ fn nginx_path() -> PathBuf {
 }
 
 impl Nginx {
-    /// Starts nginx balancing round robin over `upstreams` and waits until it accepts.
+    /// Starts nginx balancing round robin over `upstreams` on a free port and
+    /// waits until it accepts.
     pub fn start(upstreams: &[SocketAddr]) -> Result<Self, TestkitError> {
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match Self::start_on(free_port(), upstreams) {
+                // Port taken between free_port and bind: retry on another.
+                Err(err @ TestkitError::AddrInUse { .. }) => last = Some(err),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| TestkitError::Invalid("no port attempts".into())))
+    }
+
+    /// Starts nginx on 127.0.0.1:`port` (a port the caller chose) and waits
+    /// until it accepts; [`TestkitError::AddrInUse`] if the port is taken.
+    pub fn start_on(port: u16, upstreams: &[SocketAddr]) -> Result<Self, TestkitError> {
         if upstreams.is_empty() {
             return Err(TestkitError::Invalid(
                 "nginx needs at least one upstream".into(),
@@ -80,58 +95,51 @@ impl Nginx {
             .iter()
             .map(|a| format!("server {a} max_fails=3 fail_timeout=5s;"))
             .collect();
-        let mut last = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let dir = prefix_dir()?;
-            let port = free_port();
-            let conf = render(
-                TEMPLATE,
-                &[
-                    ("NGINX_LISTEN", format!("127.0.0.1:{port}")),
-                    ("NGINX_UPSTREAM_SERVERS", servers.join("\n        ")),
-                    ("NGINX_RESOLVER", "127.0.0.1".into()),
-                    ("NGINX_WORKER_PROCESSES", "1".into()),
-                ],
-            )?;
-            let conf_path = dir.path().join("nginx.conf");
-            fs::write(&conf_path, conf)?;
-            let log = fs::File::create(dir.path().join("error.log"))?;
-            let mut cmd = Command::new(nginx_path());
-            cmd.arg("-p")
-                .arg(dir.path())
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-g")
-                .arg("daemon off; master_process on;")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log);
-            let child = cmd
-                .spawn()
-                .map(ChildGuard::new)
-                .map_err(|e| NGINX.spawn_error(e))?;
-            let mut nginx = Nginx { child, port, dir };
-            match wait_for_port(nginx.addr(), START_TIMEOUT) {
-                Ok(()) if nginx.child.is_running() => return Ok(nginx),
-                _ => {
-                    let log = nginx.error_log();
-                    let exited = !nginx.child.is_running();
-                    nginx.stop();
-                    let err = TestkitError::NotReady {
+        let dir = prefix_dir()?;
+        let conf = render(
+            TEMPLATE,
+            &[
+                ("NGINX_LISTEN", format!("127.0.0.1:{port}")),
+                ("NGINX_UPSTREAM_SERVERS", servers.join("\n        ")),
+                ("NGINX_RESOLVER", "127.0.0.1".into()),
+                ("NGINX_WORKER_PROCESSES", "1".into()),
+            ],
+        )?;
+        let conf_path = dir.path().join("nginx.conf");
+        fs::write(&conf_path, conf)?;
+        let log = fs::File::create(dir.path().join("error.log"))?;
+        let mut cmd = Command::new(nginx_path());
+        cmd.arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-g")
+            .arg("daemon off; master_process on;")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .map(ChildGuard::new)
+            .map_err(|e| NGINX.spawn_error(e))?;
+        let mut nginx = Nginx { child, port, dir };
+        match wait_for_port(nginx.addr(), START_TIMEOUT) {
+            Ok(()) if nginx.child.is_running() => Ok(nginx),
+            _ => {
+                let log = nginx.error_log();
+                nginx.stop();
+                if log.contains("Address already in use") {
+                    return Err(TestkitError::AddrInUse {
                         what: format!("nginx on 127.0.0.1:{port}"),
-                        timeout: START_TIMEOUT,
-                        detail: format!("; error.log: {}", log.trim()),
-                    };
-                    // Port taken between free_port and bind: retry on another.
-                    if exited && log.contains("Address already in use") {
-                        last = Some(err);
-                        continue;
-                    }
-                    return Err(err);
+                    });
                 }
+                Err(TestkitError::NotReady {
+                    what: format!("nginx on 127.0.0.1:{port}"),
+                    timeout: START_TIMEOUT,
+                    detail: format!("; error.log: {}", log.trim()),
+                })
             }
         }
-        Err(last.unwrap_or_else(|| TestkitError::Invalid("no port attempts".into())))
     }
 
     /// The listening port.
