@@ -21,9 +21,10 @@ clippy:
 test-all:
     cargo test --workspace
 
-# Criterion benches of the bucket math and the stores (HTML under target/criterion).
+# Criterion benches of the bucket math and the stores; writes target/criterion/summary.html (linked from the lab report).
 bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
+    cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:

@@ -137,7 +137,8 @@ struct RunArgs {
     /// The `rateguard` binary (default: next to this one).
     #[arg(long, env = "RATEGUARD_BIN")]
     gateway_bin: Option<PathBuf>,
-    /// Criterion summary to link from the report.
+    /// Criterion summary to link from the report [default:
+    /// target/criterion/summary.html when `just bench` has written it].
     #[arg(long)]
     bench_summary: Option<String>,
     /// The gateways' store timeout, ms (past it a decision fails open).
@@ -253,7 +254,11 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     o.repetitions = a.repetitions;
     o.results_dir = a.results;
     o.run_id = a.run_id;
-    o.bench_summary = a.bench_summary;
+    o.bench_summary = a.bench_summary.or_else(|| {
+        std::fs::canonicalize("target/criterion/summary.html")
+            .ok()
+            .map(|p| p.display().to_string())
+    });
     o.verbose = !a.quiet;
     o.store_timeout_ms = a.store_timeout_ms.max(1);
     o.params = if a.tiny {

@@ -26,8 +26,9 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
-    /// A summary file is not valid JSON of the expected shape.
-    #[error("{path}: not a valid summary: {source}")]
+    /// A results file (a summary, a criterion estimate) is not valid JSON of
+    /// the expected shape.
+    #[error("{path}: not valid JSON of the expected shape: {source}")]
     Json {
         /// The file.
         path: PathBuf,

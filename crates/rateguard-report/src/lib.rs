@@ -23,6 +23,7 @@
 //! println!("report: {}", report.display());
 //! ```
 
+pub mod bench;
 pub mod model;
 
 mod files;
