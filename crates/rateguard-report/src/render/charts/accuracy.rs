@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use super::{fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{draw_legend, fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
 use crate::model::SeriesPoint;
 
 /// One store's series: name, colour, cumulative points.
@@ -62,12 +62,5 @@ fn draw(root: &super::Area<'_>, title: &str, series: &[Series<'_>]) -> DrawResul
             .label("ideal token bucket (dashed, per store)")
             .legend(legend_line(BLACK));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }

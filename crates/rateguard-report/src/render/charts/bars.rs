@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{fmt_count, svg, DrawResult, FONT, SIZE};
+use super::{draw_legend, fmt_count, svg, DrawResult, FONT, SIZE};
 
 /// One bar: its height and, when repeated, the (min, max) whisker.
 #[derive(Debug, Clone, Copy)]
@@ -116,12 +116,5 @@ fn draw(
             ))
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }

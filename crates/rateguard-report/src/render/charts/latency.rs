@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use super::{fmt_us, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{draw_legend, fmt_us, legend_line, svg, DrawResult, FONT, SIZE};
 
 /// One store's curve: name, colour, `(percentile, µs)` points.
 pub(crate) type Curve<'a> = (&'a str, RGBColor, &'a [(f64, u64)]);
@@ -80,14 +80,7 @@ fn draw(root: &super::Area<'_>, title: &str, curves: &[Curve<'_>]) -> DrawResult
             .legend(legend_line(color));
         chart.draw_series(line.map(|xy| Circle::new(xy, 3, color.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{draw_legend, fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
 use crate::model::RateLevel;
 
 /// One store's levels: name, colour, levels (lowest first).
@@ -59,12 +59,5 @@ fn draw(root: &super::Area<'_>, title: &str, stores: &[Levels<'_>]) -> DrawResul
             Circle::new((l.target_rps, l.achieved_rps), 5, style)
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }

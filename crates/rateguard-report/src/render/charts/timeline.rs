@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{fmt_count, fmt_us, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{draw_legend, fmt_count, fmt_us, legend_line, svg, DrawResult, FONT, SIZE};
 use crate::model::{Outage, TimelinePoint};
 
 const OK: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
@@ -103,12 +103,5 @@ fn draw(
                 .legend(legend_line(color));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
