@@ -44,9 +44,12 @@ impl std::fmt::Debug for FredClusterStore {
 impl FredClusterStore {
     /// A store on the cluster reachable through the seed nodes `opts.urls`.
     ///
-    /// Fails fast: if no seed answers within about a second (or the URLs are
-    /// malformed), returns [`StoreError::Unavailable`] (or `Backend`). Once
-    /// connected, the client reconnects by itself to nodes that go away.
+    /// Malformed URLs are a [`StoreError::Backend`]. A cluster that is down
+    /// is not an error, as with the redis-rs stores: `connect` waits about a
+    /// second for a seed, then returns anyway (with a warning) while the
+    /// client keeps reconnecting in the background; until it is connected,
+    /// calls fail within `opts.timeout`, so a gateway replica that starts
+    /// during a Redis outage fails open instead of refusing to start.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
         let mut hosts = Vec::new();
         for url in &opts.urls {
@@ -64,6 +67,9 @@ impl FredClusterStore {
                 hosts,
                 policy: Default::default(),
             },
+            // Run the reconnect policy for the first connection too, so a
+            // cluster that is down at start is picked up when it comes back.
+            fail_fast: false,
             ..Config::default()
         };
         let setup = opts.timeout.max(Duration::from_secs(1));
@@ -80,19 +86,20 @@ impl FredClusterStore {
             .set_policy(ReconnectPolicy::new_exponential(0, 10, 1000, 2))
             .build()
             .map_err(|e| StoreError::Backend(format!("fred client: {e}")))?;
-        let connected = tokio::time::timeout(setup, client.init()).await;
-        match connected {
-            Ok(Ok(_task)) => {}
-            Ok(Err(e)) => return Err(StoreError::Unavailable(format!("Redis Cluster: {e}"))),
-            Err(_) => {
-                let _ = client.quit().await;
-                return Err(StoreError::Unavailable(format!(
-                    "Redis Cluster: no seed answered within {setup:?}"
-                )));
+        // The connection task runs (and reconnects) until the client quits.
+        drop(client.connect());
+        match tokio::time::timeout(setup, client.wait_for_connect()).await {
+            Ok(Ok(())) => {
+                if let Err(e) = FRED_SCRIPT.load(&client).await {
+                    tracing::warn!(error = %e, "Loading the script on the cluster failed; will retry.");
+                }
             }
-        }
-        if let Err(e) = FRED_SCRIPT.load(&client).await {
-            tracing::warn!(error = %e, "Loading the script on the cluster failed; will retry.");
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis Cluster not reachable at start; will keep retrying.");
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?setup, "No Redis Cluster seed answered at start; will keep retrying.");
+            }
         }
         Ok(Self {
             client,

@@ -207,6 +207,29 @@ impl RedisCluster {
         self.wait_ok(CLUSTER_TIMEOUT)
     }
 
+    /// Kills every node (SIGKILL by pid): the whole cluster is down.
+    pub fn kill_all(&mut self) -> Result<(), TestkitError> {
+        for node in &mut self.nodes {
+            node.child.kill()?;
+        }
+        Ok(())
+    }
+
+    /// Restarts every node on its port with its `nodes.conf`, then waits
+    /// until the cluster is `ok` again (after [`kill_all`](Self::kill_all),
+    /// one node alone can never report `ok`).
+    pub fn restart_all(&mut self) -> Result<(), TestkitError> {
+        let dir = self.dir.path().to_path_buf();
+        for node in &mut self.nodes {
+            node.child.kill()?;
+            node.child = spawn_redis(&dir, node.port, &cluster_args(node.port))?;
+        }
+        for node in &mut self.nodes {
+            wait_ready(&mut node.child, node.port, &dir, START_TIMEOUT)?;
+        }
+        self.wait_ok(CLUSTER_TIMEOUT)
+    }
+
     /// Runs `redis-cli -p <port of node i> <args>` and returns its trimmed stdout.
     pub fn cli(&self, i: usize, args: &[&str]) -> Result<String, TestkitError> {
         let port = self.nodes.get(i).map(|n| n.port).ok_or_else(|| {

@@ -5,10 +5,8 @@
 use std::time::{Duration, Instant};
 
 use rateguard_core::bucket;
-use rateguard_store::{
-    conformance, BucketStore, FredClusterStore, Quota, RedisOptions, StoreError,
-};
-use rateguard_testkit::{free_port, RedisCluster};
+use rateguard_store::{conformance, BucketStore, FredClusterStore, Quota};
+use rateguard_testkit::RedisCluster;
 
 use crate::{relaxed, strict};
 
@@ -103,20 +101,50 @@ async fn fred_cluster_recovers_from_script_flush_and_a_node_restart() {
     }
 }
 
+/// A replica that starts while the cluster is down must start (and fail
+/// open) rather than exit: `connect` returns, calls fail within the timeout,
+/// and decisions resume once the cluster is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fred_cluster_fails_fast_when_no_seed_answers() {
-    let opts = RedisOptions {
-        urls: vec![format!("redis://127.0.0.1:{}", free_port())],
-        ..strict(vec![])
-    };
+async fn fred_cluster_connects_while_the_cluster_is_down_and_recovers() {
+    let mut cluster = cluster();
+    cluster.kill_all().unwrap();
     let start = Instant::now();
-    let err = FredClusterStore::connect(&opts).await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    let store = FredClusterStore::connect(&strict(cluster.urls()))
+        .await
+        .expect("connect must not fail while the cluster is down");
     assert!(
         start.elapsed() < Duration::from_secs(3),
-        "took {:?}",
+        "connect took {:?}",
         start.elapsed()
     );
+
+    let quota = Quota::new(5, 0.001).unwrap();
+    let key = conformance::unique_key("late-cluster");
+    let call = Instant::now();
+    let err = store.acquire(&key, &quota, 1).await.unwrap_err();
+    assert!(
+        call.elapsed() < Duration::from_secs(1),
+        "{err} after {:?}",
+        call.elapsed()
+    );
+
+    cluster.restart_all().unwrap();
+    let back = Instant::now();
+    loop {
+        match store.acquire(&key, &quota, 1).await {
+            Ok(d) => {
+                assert!(d.allowed, "{d:?}");
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    back.elapsed() < Duration::from_secs(30),
+                    "never reconnected: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
