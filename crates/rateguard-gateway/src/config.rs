@@ -118,6 +118,10 @@ pub struct RawStore {
     pub batch_max: i64,
     /// `redis-pipelined`: how long a batch may wait to fill, in microseconds.
     pub batch_wait_us: i64,
+    /// Redis stores: longest pause between probes of a store that keeps
+    /// failing (the circuit breaker's cooldown doubles up to this). Bounds how
+    /// long enforcement takes to resume after Redis returns.
+    pub breaker_max_cooldown_ms: i64,
 }
 
 impl Default for RawStore {
@@ -129,6 +133,7 @@ impl Default for RawStore {
             on_error: "allow".into(),
             batch_max: 128,
             batch_wait_us: 200,
+            breaker_max_cooldown_ms: 2000,
         }
     }
 }

@@ -255,6 +255,7 @@ fn redis_options(config: &ValidConfig) -> RedisOptions {
         timeout: config.store.timeout,
         batch_max: config.store.batch_max,
         batch_wait: config.store.batch_wait,
+        breaker_max_cooldown: config.store.breaker_max_cooldown,
         ..RedisOptions::default()
     }
 }

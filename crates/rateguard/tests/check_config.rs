@@ -37,7 +37,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_key",
-        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`",
     ),
     ("bad_on_error", "store.on_error: expected \"allow\" or \"deny\", got \"fail-open\""),
     (

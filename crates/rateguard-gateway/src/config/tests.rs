@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 const GOOD: &str = r#"
 [server]
@@ -159,5 +160,25 @@ fn shadow_is_an_optional_boolean() {
     assert_eq!(
         err,
         "policies[1].shadow: invalid type: string \"yes\", expected a boolean"
+    );
+}
+
+#[test]
+fn breaker_max_cooldown_defaults_to_two_seconds_and_must_be_positive() {
+    let c = load_str(GOOD).unwrap();
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_secs(2));
+    let text = GOOD.replace(
+        "on_error = \"allow\"",
+        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 250",
+    );
+    let c = load_str(&text).unwrap();
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(250));
+    let text = GOOD.replace(
+        "on_error = \"allow\"",
+        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 0",
+    );
+    assert_eq!(
+        errors(&text),
+        ["store.breaker_max_cooldown_ms: must be > 0, got 0"]
     );
 }

@@ -127,6 +127,8 @@ pub struct StoreConfig {
     pub batch_max: usize,
     /// Pipelined store: how long a batch waits to fill.
     pub batch_wait: Duration,
+    /// Redis stores: longest pause between probes of a failing store.
+    pub breaker_max_cooldown: Duration,
 }
 
 /// `[identity]`, checked.
@@ -369,6 +371,8 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
             None
         }
     };
+    let breaker_max_cooldown =
+        check.millis("store.breaker_max_cooldown_ms", raw.breaker_max_cooldown_ms);
     Some(StoreConfig {
         kind: kind?,
         urls: raw.urls.clone(),
@@ -376,6 +380,7 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         on_error: on_error?,
         batch_max: batch_max?,
         batch_wait: batch_wait?,
+        breaker_max_cooldown: breaker_max_cooldown?,
     })
 }
 
