@@ -42,6 +42,16 @@ impl BucketStore for BrokenStore {
     }
 }
 
+/// An enforcer over a fresh `MemoryStore`, 50 ms budget, failing open.
+fn memory_enforcer(metrics: &Arc<Metrics>) -> Enforcer<MemoryStore> {
+    Enforcer::new(
+        MemoryStore::new(),
+        Duration::from_millis(50),
+        OnError::Allow,
+        metrics.clone(),
+    )
+}
+
 fn table(metrics: &Metrics, capacity: u64) -> PolicyTable {
     table_with(metrics, capacity, false)
 }
@@ -63,12 +73,7 @@ async fn memory_store_allows_capacity_then_denies_and_counts() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 3);
     let p = t.select("/").unwrap();
-    let e = Enforcer::new(
-        MemoryStore::new(),
-        Duration::from_millis(50),
-        OnError::Allow,
-        metrics.clone(),
-    );
+    let e = memory_enforcer(&metrics);
     let client = Client::ApiKey("k");
     let mut allowed = 0;
     for _ in 0..5 {
@@ -157,12 +162,7 @@ async fn shadow_mode_consumes_the_bucket_but_never_denies() {
     let metrics = Arc::new(Metrics::new());
     let t = table_with(&metrics, 2, true);
     let p = t.select("/").unwrap();
-    let e = Enforcer::new(
-        MemoryStore::new(),
-        Duration::from_millis(50),
-        OnError::Allow,
-        metrics.clone(),
-    );
+    let e = memory_enforcer(&metrics);
     let client = Client::ApiKey("k");
     let mut verdicts = Vec::new();
     for _ in 0..5 {
@@ -211,12 +211,7 @@ async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 20);
     let p = t.select("/").unwrap();
-    let e = Enforcer::new(
-        MemoryStore::new(),
-        Duration::from_millis(50),
-        OnError::Allow,
-        metrics.clone(),
-    );
+    let e = memory_enforcer(&metrics);
     let client = Client::ApiKey("k");
     let mut near = Vec::new();
     for _ in 0..22 {
