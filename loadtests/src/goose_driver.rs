@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
-use crate::record::{Outcome, Recorder, API_KEY_HEADER, BACKEND_HEADER, REPLICA_HEADER};
+use crate::record::{replica_and_backend, Outcome, Recorder, API_KEY_HEADER};
 use crate::LoadError;
 
 /// When a goose run ends.
@@ -122,13 +122,7 @@ pub async fn run(plan: &GoosePlan, recorder: Arc<Recorder>) -> Result<(), LoadEr
             let response = user.request(request).await?.response;
             match response {
                 Ok(resp) => {
-                    let header = |name: &str| {
-                        resp.headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned)
-                    };
-                    let (replica, backend) = (header(REPLICA_HEADER), header(BACKEND_HEADER));
+                    let (replica, backend) = replica_and_backend(resp.headers());
                     let mut outcome = Outcome::from_status(resp.status().as_u16());
                     // Read the body so the connection is reused and the
                     // latency covers the whole response.

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
-use crate::record::{Outcome, Recorder, API_KEY_HEADER, BACKEND_HEADER, REPLICA_HEADER};
+use crate::record::{replica_and_backend, Outcome, Recorder, API_KEY_HEADER};
 use crate::LoadError;
 
 /// A fixed-rate run.
@@ -76,13 +76,7 @@ pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<(), LoadErr
             };
             let exchange = async {
                 let resp = client.request(request).await.ok()?;
-                let header = |name: &str| {
-                    resp.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let (replica, backend) = (header(REPLICA_HEADER), header(BACKEND_HEADER));
+                let (replica, backend) = replica_and_backend(resp.headers());
                 let status = resp.status().as_u16();
                 let body_ok = resp.into_body().collect().await.is_ok();
                 Some((status, body_ok, replica, backend))

@@ -9,6 +9,18 @@ use std::time::{Duration, Instant};
 pub const REPLICA_HEADER: &str = "x-rateguard-replica";
 /// The response header naming the mock backend that answered.
 pub const BACKEND_HEADER: &str = "x-backend";
+
+/// The replica (`X-RateGuard-Replica`) and backend (`X-Backend`) that
+/// answered, from a response's headers.
+pub fn replica_and_backend(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    (header(REPLICA_HEADER), header(BACKEND_HEADER))
+}
 /// The request header carrying the client's API key (its bucket identity).
 pub const API_KEY_HEADER: &str = "x-api-key";
 
