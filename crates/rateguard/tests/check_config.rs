@@ -13,13 +13,20 @@ fn fixture(name: &str) -> PathBuf {
 /// Runs `rateguard check-config` on a fixture with a clean environment (no
 /// `RATEGUARD_*` overrides, no `.env`): (exit code, stdout, stderr).
 fn check(name: &str) -> (i32, String, String) {
+    check_with(name, None, &[])
+}
+
+/// Like [`check`], but in `cwd` (default: the fixtures' directory, which has
+/// no `.env`) and with only the variables `env` set.
+fn check_with(name: &str, cwd: Option<&Path>, env: &[(&str, &str)]) -> (i32, String, String) {
     let path = fixture(name);
     let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
         .arg("check-config")
         .arg("--config")
         .arg(&path)
         .env_clear()
-        .current_dir(path.parent().unwrap())
+        .envs(env.iter().copied())
+        .current_dir(cwd.unwrap_or_else(|| path.parent().unwrap()))
         .output()
         .unwrap();
     (
@@ -126,18 +133,15 @@ fn the_documented_example_passes() {
 
 #[test]
 fn environment_overrides_are_checked_too() {
-    let path = fixture("valid");
-    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env_clear()
-        .env("RATEGUARD_STORE_TIMEOUT_MS", "0")
-        .env("RATEGUARD_SERVER_LISTN", "127.0.0.1:1")
-        .current_dir(path.parent().unwrap())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, _, stderr) = check_with(
+        "valid",
+        None,
+        &[
+            ("RATEGUARD_STORE_TIMEOUT_MS", "0"),
+            ("RATEGUARD_SERVER_LISTN", "127.0.0.1:1"),
+        ],
+    );
+    assert_eq!(code, 1);
     assert!(
         stderr.starts_with("server.listn: unknown key `listn`"),
         "a typo in a variable name is an error too: {stderr}"
@@ -152,16 +156,10 @@ fn a_dot_env_file_in_the_working_directory_is_read() {
         "RATEGUARD_STORE_ON_ERROR=maybe\nRATEGUARD_IDENTITY_TRUSTED_PROXIES=\"10.0.0.0/8, bogus\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
-        .args(["check-config", "--config"])
-        .arg(fixture("valid"))
-        .env_clear()
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let (code, _, stderr) = check_with("valid", Some(dir.path()), &[]);
+    assert_eq!(code, 1);
     assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
+        stderr,
         "store.on_error: expected \"allow\" or \"deny\", got \"maybe\"\n\
          identity.trusted_proxies[1]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"bogus\"\n"
     );
@@ -171,14 +169,7 @@ fn a_dot_env_file_in_the_working_directory_is_read() {
 fn a_malformed_dot_env_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "RATEGUARD_STORE_KIND=redis lua\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
-        .args(["check-config", "--config"])
-        .arg(fixture("valid"))
-        .env_clear()
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, _, stderr) = check_with("valid", Some(dir.path()), &[]);
+    assert_eq!(code, 1);
     assert!(stderr.starts_with("error: cannot read .env: "), "{stderr}");
 }
