@@ -79,6 +79,28 @@ impl BucketKey {
         ))
     }
 
+    /// A well-mixed number for picking a shard or a cache slot without
+    /// hashing the key again: the last 16 hex digits of its identity hash
+    /// (SHA-256 output), read as a number.
+    ///
+    /// ```
+    /// use rateguard_core::BucketKey;
+    /// // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223...
+    /// assert_eq!(BucketKey::new("p", "abc").shard_hint(), 0x414140de5dae2223);
+    /// ```
+    pub fn shard_hint(&self) -> u64 {
+        // Every key ends with `<32 hex digits>}` (see the format above).
+        let bytes = self.0.as_bytes();
+        let digits = &bytes[bytes.len() - 17..bytes.len() - 1];
+        digits.iter().fold(0, |acc, &d| {
+            let nibble = match d {
+                b'0'..=b'9' => d - b'0',
+                _ => d - b'a' + 10,
+            };
+            (acc << 4) | u64::from(nibble)
+        })
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -155,6 +177,19 @@ mod tests {
         }
         let longest = BucketKey::for_limit(&"p".repeat(64), &"l".repeat(64), "");
         assert_eq!(longest.as_str().len(), 167);
+    }
+
+    #[test]
+    fn shard_hints_read_the_identity_hash() {
+        // SHA-256("") = e3b0c44298fc1c149afbf4c8996fb924...
+        assert_eq!(
+            BucketKey::for_limit("p", "l", "").shard_hint(),
+            0x9afb_f4c8_996f_b924
+        );
+        let hints: std::collections::HashSet<u64> = (0..64)
+            .map(|i| BucketKey::new("p", &i.to_string()).shard_hint() % 8)
+            .collect();
+        assert_eq!(hints.len(), 8, "64 keys cover 8 shards");
     }
 
     #[test]

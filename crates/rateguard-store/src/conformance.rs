@@ -166,11 +166,7 @@ pub async fn batch_decides_in_order<S: BucketStore>(store: &S) {
     let other = unique_key("batch");
     let requests: Vec<_> = [(&key, 1), (&other, 1), (&key, 1), (&key, 2), (&key, 1)]
         .into_iter()
-        .map(|(k, cost)| AcquireRequest {
-            key: k.clone(),
-            quota,
-            cost,
-        })
+        .map(|(k, cost)| AcquireRequest::new(k.clone(), quota, cost))
         .collect();
     let results: Vec<_> = store
         .acquire_many(&requests)

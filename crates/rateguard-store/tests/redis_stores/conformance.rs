@@ -66,11 +66,7 @@ async fn pipelined_batches_merge_same_key_requests_into_one_call() {
     let quota = rateguard_store::Quota::new(3, 0.001).unwrap();
     let key = conformance::unique_key("merge");
     let requests: Vec<_> = (0..5)
-        .map(|_| rateguard_store::AcquireRequest {
-            key: key.clone(),
-            quota,
-            cost: 1,
-        })
+        .map(|_| rateguard_store::AcquireRequest::new(key.clone(), quota, 1))
         .collect();
     let before = store.commands_sent();
     let results = store.acquire_many(&requests).await;
