@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use rateguard_core::bucket::Batch;
+use rateguard_core::bucket::{self, Batch};
 use rateguard_core::multi::{self, MultiBatch};
 use rateguard_core::{Decision, Limit, Quota};
 
@@ -60,8 +60,11 @@ pub(crate) fn batch_from_reply(
     count: u32,
 ) -> Result<Batch, StoreError> {
     let limit = Limit::enforced(*quota, cost);
-    let mut multi = multi_batch_from_reply(reply, std::slice::from_ref(&limit), count)?;
-    Ok(multi.buckets.remove(0))
+    let multi = multi_batch_from_reply(reply, std::slice::from_ref(&limit), count)?;
+    // The multi batch keeps only the allowed requests per bucket; this one
+    // answers all `count` of them.
+    let backlog = multi.buckets[0].backlog_us;
+    Ok(bucket::acquire_batch(backlog, 0, quota, cost, count))
 }
 
 /// Rebuilds the multi-limit batch the script decided from its reply
