@@ -9,6 +9,8 @@
 //! - [`redis_pipelined`]: [`RedisPipelinedStore`] (`redis-pipelined`), decisions
 //!   coalesced into one pipeline per round trip.
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
+//! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
+//!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
@@ -28,16 +30,19 @@ use std::time::Duration;
 pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
 mod breaker;
+pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
 mod options;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
+mod shards;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use memory::MemoryStore;
 pub use options::RedisOptions;

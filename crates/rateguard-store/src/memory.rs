@@ -12,11 +12,8 @@ use rateguard_core::{
     bucket, multi, BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock,
 };
 
+use crate::shards::Shards;
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, StoreError};
-
-mod shards;
-
-use shards::Shards;
 
 /// A sharded map from key to theoretical arrival time (see `rateguard_core::bucket`).
 ///
@@ -35,7 +32,7 @@ pub struct MemoryStore<C: Clock = SystemClock> {
 
 #[derive(Debug)]
 struct Inner<C> {
-    tats: Shards,
+    tats: Shards<u64>,
     clock: C,
 }
 
@@ -119,7 +116,7 @@ impl<C: Clock> MemoryStore<C> {
     /// Drops every bucket that is full again; returns how many were dropped.
     pub fn evict_idle(&self) -> usize {
         let now = self.inner.clock.now_us();
-        self.inner.tats.retain(|tat| tat > now)
+        self.inner.tats.retain(|&tat| tat > now)
     }
 
     /// Number of buckets held.

@@ -1,7 +1,8 @@
 //! The memory store passes the suite every store must pass, on a manual clock.
 
 use rateguard_store::conformance::{self, ManualClock, T0_US};
-use rateguard_store::MemoryStore;
+use rateguard_store::deny_cache::DEFAULT_CAPACITY;
+use rateguard_store::{DenyCache, MemoryStore};
 
 fn store() -> (MemoryStore<ManualClock>, ManualClock) {
     let clock = ManualClock::new(T0_US);
@@ -24,4 +25,20 @@ async fn clones_of_one_memory_store_share_buckets_exactly() {
         conformance::layered_limits_under_concurrency(&replicas, 10, 10).await,
         30
     );
+}
+
+/// The deny cache changes no decision: the whole suite passes through it,
+/// with the cache on the same manual clock as the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_passes_through_the_deny_cache() {
+    let (store, clock) = store();
+    let cached = DenyCache::with_clock(store, DEFAULT_CAPACITY, clock.clone());
+    conformance::run_all(&cached, &clock).await;
+    let replicas = [cached.clone(), cached.clone(), cached.clone()];
+    conformance::denials_never_speed_up_refill(&replicas, &clock, 12).await;
+    assert_eq!(
+        conformance::layered_limits_under_concurrency(&replicas, 10, 10).await,
+        30
+    );
+    assert!(cached.hits() > 100, "{} hits", cached.hits());
 }

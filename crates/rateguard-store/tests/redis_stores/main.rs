@@ -6,6 +6,7 @@
 
 mod cluster;
 mod conformance;
+mod deny_cache;
 mod equivalence;
 mod failures;
 
