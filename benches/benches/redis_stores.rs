@@ -4,6 +4,8 @@
 //! and a 3-master Redis Cluster for `fred-cluster`).
 //!
 //! `redis-pipelined-nowait` is `redis-pipelined` with `batch_wait = 0`.
+//! `redis-lua_acquire_all` compares one and two limits per `acquire_all`
+//! (one script call either way).
 //!
 //! After the criterion groups it prints, for each store, the Redis commands
 //! per decision (from `INFO commandstats` deltas, all nodes summed: the
@@ -18,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rateguard_benches::keys;
 use rateguard_core::{BucketKey, Quota};
 use rateguard_store::{
-    BucketStore, FredClusterStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
+    AcquireRequest, BucketStore, FredClusterStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
 };
 use rateguard_testkit::{RedisCluster, RedisServer};
 use tokio::runtime::Runtime;
@@ -98,6 +100,66 @@ fn bench_store<S: BucketStore + Clone>(c: &mut Criterion, rt: &Runtime, store: &
     group.finish();
 }
 
+/// `acquire_all` with one limit and with two (a per-client key of 1000 and
+/// one shared per-IP key), 1 caller and 64; requests are built beforehand.
+fn bench_acquire_all<S: BucketStore + Clone>(
+    c: &mut Criterion,
+    rt: &Runtime,
+    store: &S,
+    label: &str,
+) {
+    let mut group = c.benchmark_group(format!("{label}_acquire_all"));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    let ip = AcquireRequest::new(BucketKey::new("bench-ip", "203.0.113.7"), quota(), 1);
+    for n in [1usize, 2] {
+        let requests: Arc<Vec<Vec<AcquireRequest>>> = Arc::new(
+            keys(1000)
+                .into_iter()
+                .map(|k| {
+                    let client = AcquireRequest::new(k, quota(), 1);
+                    [client, ip.clone()].into_iter().take(n).collect()
+                })
+                .collect(),
+        );
+        let mut i = 0usize;
+        group.bench_function(format!("{n}_limits_1_caller"), |b| {
+            b.to_async(rt).iter(|| {
+                i = (i + 1) % requests.len();
+                let limits = &requests[i];
+                async move { store.acquire_all(limits).await.expect("store error") }
+            })
+        });
+        group.bench_function(format!("{n}_limits_64_callers"), |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let requests = requests.clone();
+                async move {
+                    let per_caller = iters.div_ceil(CALLERS as u64);
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..CALLERS)
+                        .map(|c| {
+                            let (store, requests) = (store.clone(), requests.clone());
+                            tokio::spawn(async move {
+                                for i in 0..per_caller as usize {
+                                    let limits = &requests[(c * 7919 + i) % requests.len()];
+                                    store.acquire_all(limits).await.expect("store error");
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    start.elapsed()
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 /// `calls=` of the `INFO commandstats` lines `keep` accepts, summed.
 fn calls(info: &str, keep: impl Fn(&str) -> bool) -> u64 {
     info.lines()
@@ -168,6 +230,7 @@ fn redis_stores(c: &mut Criterion) {
     };
     let pipelined_no_wait = rt.block_on(RedisPipelinedStore::connect(&no_wait)).unwrap();
     bench_store(c, &rt, &lua, "redis-lua");
+    bench_acquire_all(c, &rt, &lua, "redis-lua");
     bench_store(c, &rt, &pipelined, "redis-pipelined");
     bench_store(c, &rt, &pipelined_no_wait, "redis-pipelined-nowait");
     report_commands(&rt, &lua, "redis-lua", &info, &|| None);
