@@ -90,15 +90,8 @@ impl BucketKey {
     /// ```
     pub fn shard_hint(&self) -> u64 {
         // Every key ends with `<32 hex digits>}` (see the format above).
-        let bytes = self.0.as_bytes();
-        let digits = &bytes[bytes.len() - 17..bytes.len() - 1];
-        digits.iter().fold(0, |acc, &d| {
-            let nibble = match d {
-                b'0'..=b'9' => d - b'0',
-                _ => d - b'a' + 10,
-            };
-            (acc << 4) | u64::from(nibble)
-        })
+        let end = self.0.len() - 1;
+        u64::from_str_radix(&self.0[end - 16..end], 16).unwrap_or(0)
     }
 
     /// The key as stored.
@@ -177,6 +170,36 @@ mod tests {
         }
         let longest = BucketKey::for_limit(&"p".repeat(64), &"l".repeat(64), "");
         assert_eq!(longest.as_str().len(), 167);
+    }
+
+    #[test]
+    fn only_plain_names_are_kept_verbatim() {
+        let hash = short_hash("c");
+        for plain in ["a_b.c-D9", &"x".repeat(MAX_POLICY_LEN)] {
+            assert_eq!(
+                BucketKey::new(plain, "c").as_str(),
+                format!("rl:{{{plain}:{hash}}}")
+            );
+        }
+        for odd in [
+            "",
+            "a b",
+            "a/b",
+            "a:b",
+            "é",
+            &"x".repeat(MAX_POLICY_LEN + 1),
+        ] {
+            let expected = format!("rl:{{p{}:{hash}}}", short_hash(odd));
+            assert_eq!(BucketKey::new(odd, "c").as_str(), expected, "{odd:?}");
+        }
+        assert_eq!(
+            format!("{}", BucketKey::new("a", "c")),
+            format!("rl:{{a:{hash}}}")
+        );
+        assert_eq!(
+            BucketKey::new("a", "c").as_ref(),
+            format!("rl:{{a:{hash}}}")
+        );
     }
 
     #[test]
