@@ -19,7 +19,8 @@ mod multi_limit;
 
 pub use multi_limit::{
     denied_limit_spends_nothing_elsewhere, duplicate_keys_are_refused,
-    layered_limits_under_concurrency, shadow_limits_never_deny,
+    layered_limits_under_concurrency, overlapping_requests_account_exactly,
+    shadow_limits_never_deny,
 };
 
 /// Where [`ManualClock`]s for the checks start: a realistic Redis `TIME` in
@@ -198,4 +199,5 @@ pub async fn run_all<S: BucketStore + Clone>(store: &S, clock: &ManualClock) {
     denied_limit_spends_nothing_elsewhere(store).await;
     shadow_limits_never_deny(store).await;
     duplicate_keys_are_refused(store).await;
+    overlapping_requests_account_exactly(std::slice::from_ref(store)).await;
 }

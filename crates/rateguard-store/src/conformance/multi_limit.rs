@@ -134,3 +134,62 @@ pub async fn layered_limits_under_concurrency<S: BucketStore + Clone>(
     );
     allowed
 }
+
+/// Concurrent requests whose limits share some keys but not others
+/// (`[a, ip]`, `[b, ip]`, `[ip]`, `[a]`, `[a, b, ip]`, with a shadow limit
+/// in one kind): however they are batched, merged or ordered, every bucket
+/// ends up holding exactly its capacity minus what the allowed requests
+/// that name it spent, and no bucket admits more than its capacity.
+pub async fn overlapping_requests_account_exactly<S: BucketStore + Clone>(stores: &[S]) {
+    let (a, b, ip) = (unique_key("ov-a"), unique_key("ov-b"), unique_key("ov-ip"));
+    let caps = [(&a, 12u64), (&b, 9), (&ip, 25)];
+    let limit = |key: &BucketKey| {
+        let cap = caps.iter().find(|(k, _)| *k == key).unwrap().1;
+        AcquireRequest::new(key.clone(), quota(cap), 1)
+    };
+    let mut shadow_b = limit(&b);
+    shadow_b.enforced = false;
+    let kinds: Vec<Vec<AcquireRequest>> = vec![
+        vec![limit(&a), limit(&ip)],
+        vec![limit(&b), limit(&ip)],
+        vec![limit(&ip)],
+        vec![limit(&a)],
+        vec![limit(&a), limit(&b), limit(&ip)],
+        vec![shadow_b, limit(&a)],
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let store = stores[i % stores.len()].clone();
+        let limits = kinds[(i * 7) % kinds.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let d = store.acquire_all(&limits).await.expect("store error");
+            // What this request spent on each key.
+            let spent: Vec<(BucketKey, bool)> = limits
+                .iter()
+                .zip(d.limits())
+                .map(|(l, v)| {
+                    let fits = v.is_some_and(|v| v.allowed);
+                    (l.key.clone(), d.allowed() && (l.enforced || fits))
+                })
+                .collect();
+            spent
+        }));
+    }
+    let mut spent: HashMap<BucketKey, u64> = HashMap::new();
+    for task in tasks {
+        for (key, did) in task.await.expect("task") {
+            *spent.entry(key).or_default() += u64::from(did);
+        }
+    }
+    let name = stores[0].name();
+    for (key, cap) in caps {
+        let used = spent.get(key).copied().unwrap_or(0);
+        assert!(used <= cap, "{name}: {key} admitted {used} > {cap}");
+        let left = stores[0].acquire(key, &quota(cap), 0).await.unwrap();
+        assert_eq!(
+            u64::from(left.remaining),
+            cap - used,
+            "{name}: {key} holds what its allowed requests did not spend"
+        );
+    }
+}

@@ -80,6 +80,7 @@ async fn fred_cluster_layered_limits_never_over_admit_across_slots() {
         let allowed = conformance::layered_limits_under_concurrency(&stores, 20, 10).await;
         assert!(allowed <= 30, "round {round}: {allowed}");
     }
+    conformance::overlapping_requests_account_exactly(&stores).await;
     // Sequential requests see every refund: exact.
     conformance::denied_limit_spends_nothing_elsewhere(&stores[0]).await;
     conformance::shadow_limits_never_deny(&stores[0]).await;

@@ -233,23 +233,43 @@ async fn compare_multi(
         let (lua_d, core_d): (Vec<_>, Vec<_>) =
             (lua.decisions().collect(), core.decisions().collect());
         assert_eq!(lua_d, core_d, "{at}");
-        for (i, key) in keys.iter().enumerate() {
+        let stored = read_and_persist(redis, &keys);
+        for (i, stored) in stored.iter().enumerate() {
             let spent = core.buckets[i].allowed > 0;
             if spent {
                 tats[i] = core.buckets[i].tat;
             }
-            let stored = redis.cli(&["GET", key.as_str()]).unwrap();
             let expected = if tats[i] == 0 {
                 String::new()
             } else {
                 tats[i].to_string()
             };
             assert_eq!(
-                stored, expected,
+                *stored, expected,
                 "{at}: limit {i}'s stored tat (spent: {spent})"
             );
         }
     }
+}
+
+/// Each key's stored value ("" when absent), in one call, and drops the
+/// keys' TTLs: "now" is pinned here, so real time must not expire a key
+/// whose bucket is still in use in pinned time (the next script call that
+/// spends sets a fresh TTL anyway).
+fn read_and_persist(redis: &RedisServer, keys: &[BucketKey]) -> Vec<String> {
+    const READ: &str = "local r = {} for i, k in ipairs(KEYS) do \
+        r[i] = 'v' .. (redis.call('GET', k) or '') redis.call('PERSIST', k) end return r";
+    let n = keys.len().to_string();
+    let mut args = vec!["EVAL", READ, n.as_str()];
+    args.extend(keys.iter().map(BucketKey::as_str));
+    let out = redis.cli(&args).unwrap();
+    // Each value comes prefixed with "v", so empty ones keep their line.
+    let values: Vec<String> = out
+        .lines()
+        .map(|l| l.strip_prefix('v').unwrap_or(l).to_owned())
+        .collect();
+    assert_eq!(values.len(), keys.len(), "{out:?}");
+    values
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
