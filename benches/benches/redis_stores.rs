@@ -50,23 +50,22 @@ fn options(urls: Vec<String>) -> RedisOptions {
     }
 }
 
-/// `callers` tasks share `iters` decisions over `keys`; returns the wall time.
-async fn concurrent<S: BucketStore + Clone>(
-    store: &S,
-    keys: &Arc<Vec<BucketKey>>,
-    callers: usize,
-    iters: u64,
-) -> Duration {
-    let quota = quota();
+/// `callers` tasks share `iters` calls of `decide(store, i)` (`i` spread
+/// over the callers); returns the wall time.
+async fn concurrent<S, F, Fut>(store: &S, callers: usize, iters: u64, decide: F) -> Duration
+where
+    S: BucketStore + Clone,
+    F: Fn(S, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let per_caller = iters.div_ceil(callers as u64);
     let start = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|c| {
-            let (store, keys) = (store.clone(), keys.clone());
+            let (store, decide) = (store.clone(), decide.clone());
             tokio::spawn(async move {
                 for i in 0..per_caller as usize {
-                    let key = &keys[(c * 7919 + i) % keys.len()];
-                    store.acquire(key, &quota, 1).await.expect("store error");
+                    decide(store.clone(), c * 7919 + i).await;
                 }
             })
         })
@@ -75,6 +74,12 @@ async fn concurrent<S: BucketStore + Clone>(
         task.await.unwrap();
     }
     start.elapsed()
+}
+
+/// `acquire` of `keys[i % len]` with the bench quota, for [`concurrent`].
+async fn acquire_key<S: BucketStore>(store: S, keys: Arc<Vec<BucketKey>>, i: usize) {
+    let key = &keys[i % keys.len()];
+    store.acquire(key, &quota(), 1).await.expect("store error");
 }
 
 fn bench_store<S: BucketStore + Clone>(c: &mut Criterion, rt: &Runtime, store: &S, label: &str) {
@@ -94,8 +99,12 @@ fn bench_store<S: BucketStore + Clone>(c: &mut Criterion, rt: &Runtime, store: &
         })
     });
     group.bench_function("64_callers", |b| {
-        b.to_async(rt)
-            .iter_custom(|iters| concurrent(store, &keys, CALLERS, iters))
+        b.to_async(rt).iter_custom(|iters| {
+            let keys = keys.clone();
+            concurrent(store, CALLERS, iters, move |s, i| {
+                acquire_key(s, keys.clone(), i)
+            })
+        })
     });
     group.finish();
 }
@@ -135,25 +144,13 @@ fn bench_acquire_all<S: BucketStore + Clone>(
         group.bench_function(format!("{n}_limits_64_callers"), |b| {
             b.to_async(rt).iter_custom(|iters| {
                 let requests = requests.clone();
-                async move {
-                    let per_caller = iters.div_ceil(CALLERS as u64);
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..CALLERS)
-                        .map(|c| {
-                            let (store, requests) = (store.clone(), requests.clone());
-                            tokio::spawn(async move {
-                                for i in 0..per_caller as usize {
-                                    let limits = &requests[(c * 7919 + i) % requests.len()];
-                                    store.acquire_all(limits).await.expect("store error");
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
+                concurrent(store, CALLERS, iters, move |s, i| {
+                    let requests = requests.clone();
+                    async move {
+                        let limits = &requests[i % requests.len()];
+                        s.acquire_all(limits).await.expect("store error");
                     }
-                    start.elapsed()
-                }
+                })
             })
         });
     }
@@ -200,7 +197,9 @@ fn report_commands<S: BucketStore + Clone>(
         let decisions = (CALLERS * 500) as u64;
         let (client_before, all_before) = commands(&infos());
         let trips_before = round_trips();
-        let took = rt.block_on(concurrent(store, &keys, CALLERS, decisions));
+        let took = rt.block_on(concurrent(store, CALLERS, decisions, move |s, i| {
+            acquire_key(s, keys.clone(), i)
+        }));
         let (client_after, all_after) = commands(&infos());
         let per = |after: u64, before: u64| (after - before) as f64 / decisions as f64;
         let trips = round_trips()

@@ -7,9 +7,8 @@ use rateguard_store::conformance::{self, ManualClock, T0_US};
 use rateguard_store::{
     AcquireRequest, BucketStore, Quota, RedisLuaStore, RedisOptions, RedisPipelinedStore,
 };
-use rateguard_testkit::RedisServer;
 
-use crate::{relaxed, server};
+use crate::{evalsha_calls, relaxed, server};
 
 async fn replicas<S, F, Fut>(opts: &RedisOptions, connect: F) -> Vec<S>
 where
@@ -21,16 +20,6 @@ where
         stores.push(connect(opts.clone()).await.expect("connect"));
     }
     stores
-}
-
-/// `calls=` of `cmdstat_evalsha` in `INFO commandstats`: script calls the
-/// server ran (0 before the first).
-fn evalsha_calls(redis: &RedisServer) -> u64 {
-    let info = redis.cli(&["INFO", "commandstats"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|l| l.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// `callers` concurrent acquires of one hot key over `stores`.

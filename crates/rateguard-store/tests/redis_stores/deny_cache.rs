@@ -4,17 +4,8 @@
 use rateguard_store::conformance;
 use rateguard_store::deny_cache::DEFAULT_CAPACITY;
 use rateguard_store::{BucketStore, DenyCache, Quota, RedisLuaStore, RedisPipelinedStore};
-use rateguard_testkit::RedisServer;
 
-use crate::{relaxed, server};
-
-fn evalsha_calls(redis: &RedisServer) -> u64 {
-    let info = redis.cli(&["INFO", "commandstats"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|l| l.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
+use crate::{evalsha_calls, relaxed, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_on_a_denied_key_sends_a_handful_of_script_calls() {
