@@ -14,171 +14,25 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde_path_to_error::Segment;
 
 use crate::error::{ConfigError, ConfigErrors};
 
 mod validate;
 
-pub use validate::{
-    IdentityConfig, OnError, PolicyConfig, RuntimeMode, ServerConfig, StoreConfig, StoreKind,
-    UpstreamConfig, ValidConfig,
+pub use rateguard_contract::config::{
+    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
 };
-
-/// The whole file, as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    /// `[server]`: listeners and replica identity.
-    #[serde(default)]
-    pub server: RawServer,
-    /// `[upstream]`: where allowed requests go.
-    pub upstream: RawUpstream,
-    /// `[store]`: where buckets live.
-    #[serde(default)]
-    pub store: RawStore,
-    /// `[identity]`: how clients are told apart.
-    #[serde(default)]
-    pub identity: RawIdentity,
-    /// `[[policies]]`: the limits.
-    #[serde(default)]
-    pub policies: Vec<RawPolicy>,
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawServer {
-    /// Public listener, `host:port`.
-    pub listen: String,
-    /// Admin listener (`/healthz`, `/metrics`), `host:port`.
-    pub admin_listen: String,
-    /// Sent as `X-RateGuard-Replica`; defaults to the host name.
-    pub replica_id: Option<String>,
-    /// Longest time in-flight requests may take to finish on shutdown.
-    pub shutdown_grace_ms: i64,
-    /// Most client connections served at once; more wait in the accept queue.
-    pub max_connections: i64,
-    /// `per-core` (one single-threaded runtime per core sharing the port
-    /// with `SO_REUSEPORT`) or `multi-thread` (one work-stealing runtime).
-    pub runtime: String,
-    /// Runtime threads; 0 = one per available core.
-    pub threads: i64,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            admin_listen: "127.0.0.1:9090".into(),
-            replica_id: None,
-            shutdown_grace_ms: 10_000,
-            max_connections: 20_000,
-            runtime: "per-core".into(),
-            threads: 0,
-        }
-    }
-}
-
-/// `[upstream]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    /// `http://host:port` of the backend (or of its load balancer).
-    pub url: String,
-    /// Time allowed for the backend's response headers.
-    #[serde(default = "default_upstream_timeout")]
-    pub timeout_ms: i64,
-    /// Idle keep-alive connections kept open to the upstream.
-    #[serde(default = "default_pool_idle")]
-    pub pool_max_idle: i64,
-}
-
-fn default_upstream_timeout() -> i64 {
-    10_000
-}
-
-fn default_pool_idle() -> i64 {
-    512
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawStore {
-    /// `memory`, `redis-lua`, `redis-pipelined` or `fred-cluster`.
-    pub kind: String,
-    /// Redis URLs (cluster: any seed nodes); empty for `memory`.
-    pub urls: Vec<String>,
-    /// Time budget of one store decision.
-    pub timeout_ms: i64,
-    /// `allow` (fail open) or `deny` (fail closed, 503).
-    pub on_error: String,
-    /// `redis-pipelined`: most decisions per pipeline.
-    pub batch_max: i64,
-    /// `redis-pipelined`: how long a batch may wait to fill, in microseconds.
-    pub batch_wait_us: i64,
-    /// Redis stores: longest pause between probes of a store that keeps
-    /// failing (the circuit breaker's cooldown doubles up to this). Bounds how
-    /// long enforcement takes to resume after Redis returns.
-    pub breaker_max_cooldown_ms: i64,
-}
-
-impl Default for RawStore {
-    fn default() -> Self {
-        Self {
-            kind: "memory".into(),
-            urls: Vec::new(),
-            timeout_ms: 50,
-            on_error: "allow".into(),
-            batch_max: 128,
-            batch_wait_us: 200,
-            breaker_max_cooldown_ms: 2000,
-        }
-    }
-}
-
-/// `[identity]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawIdentity {
-    /// Header naming the client's API key.
-    pub api_key_header: String,
-    /// CIDRs (or plain addresses) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
-}
-
-impl Default for RawIdentity {
-    fn default() -> Self {
-        Self {
-            api_key_header: "x-api-key".into(),
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
-/// One `[[policies]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPolicy {
-    /// Name used in headers, metrics and bucket keys.
-    pub name: String,
-    /// Requests whose path starts with this (longest wins); none = the default policy.
-    pub path_prefix: Option<String>,
-    /// Bucket size (the burst).
-    pub capacity: i64,
-    /// Tokens added per second.
-    pub refill_per_sec: f64,
-    /// Shadow mode: evaluate and consume as usual, but never block.
-    #[serde(default)]
-    pub shadow: bool,
-}
+pub use rateguard_contract::StoreKind;
+pub use validate::{
+    validate, IdentityConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig, ValidConfig,
+};
 
 /// Keys whose value is a list: an override given as plain text is split at commas.
 const LIST_KEYS: &[&str] = &["store.urls", "identity.trusted_proxies"];
 
 /// Sets `key` (`section.name`, e.g. `store.timeout_ms`) to `value` in a parsed
-/// TOML table, before [`RawConfig::from_table`] reads it.
+/// TOML table, before [`from_table`] reads it.
 ///
 /// `value` is read as a TOML value when it is one (`50`, `true`,
 /// `["a", "b"]`) and as a string otherwise; for list keys, plain text is
@@ -227,49 +81,115 @@ pub fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     parse_table(&text)
 }
 
-impl RawConfig {
-    /// Reads the structs from a table; errors name the key path
-    /// (`server.listn: unknown field ...`).
-    pub fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            // The TOML deserializer appends "in `key`" lines; the path says it.
-            let inner = inner.lines().next().unwrap_or("").trim_end();
-            let key = |name: &str| {
-                if path == "." {
-                    name.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                }
-            };
-            if let Some(missing) = inner
-                .strip_prefix("missing field `")
-                .and_then(|rest| rest.strip_suffix('`'))
-            {
-                return ConfigError::invalid(key(missing), "required key is missing");
-            }
-            let message = inner
-                .replace("unknown field", "unknown key")
-                .replace("expected i64", "expected an integer")
-                .replace("expected f64", "expected a number");
-            if path == "." {
-                ConfigError::Syntax(message)
-            } else {
-                ConfigError::invalid(path, message)
-            }
-        })
-    }
+/// Most keys set aside in one read before giving up.
+const MAX_ERRORS: usize = 100;
 
-    /// Parses TOML text.
-    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Self::from_table(parse_table(text)?)
+/// Reads the raw structs from a table, keeping going past bad keys: a key
+/// that is unknown, of the wrong type or not one of the allowed names is
+/// reported with its path (`server.listn: unknown key ...`), set aside (so
+/// its default applies) and reading goes on. Returns the structs when every
+/// required key could be read, and every problem found.
+fn read(table: toml::Table) -> (Option<RawConfig>, Vec<ConfigError>) {
+    let mut value = toml::Value::Table(table);
+    let mut errors = Vec::new();
+    let mut set_aside = Vec::new();
+    while errors.len() < MAX_ERRORS {
+        let err = match serde_path_to_error::deserialize(value.clone()) {
+            Ok(raw) => return (Some(raw), errors),
+            Err(err) => err,
+        };
+        let path = err.path().clone();
+        let error = describe(&path.to_string(), &err.into_inner().to_string());
+        if let ConfigError::Invalid { key, .. } = &error {
+            if set_aside.contains(key) {
+                // A required key we set aside: already reported.
+                break;
+            }
+        }
+        let segments: Vec<&Segment> = path.iter().collect();
+        let removed = remove(&mut value, &segments);
+        errors.push(error);
+        if !removed {
+            break;
+        }
+        set_aside.push(path.to_string());
     }
+    (None, errors)
+}
+
+/// One serde error as a [`ConfigError`] naming the key.
+fn describe(path: &str, message: &str) -> ConfigError {
+    // The TOML deserializer appends "in `key`" lines; the path says it.
+    let message = message.lines().next().unwrap_or("").trim_end();
+    let key = |name: &str| {
+        if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return ConfigError::invalid(key(missing), "required key is missing");
+    }
+    let message = message
+        .replace("unknown field", "unknown key")
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number");
+    if path == "." {
+        ConfigError::Syntax(message)
+    } else {
+        ConfigError::invalid(path, message)
+    }
+}
+
+/// Removes the table key at `path` from `value`; whether there was one.
+fn remove(value: &mut toml::Value, path: &[&Segment]) -> bool {
+    match (path, value) {
+        ([Segment::Map { key }], toml::Value::Table(t)) => t.remove(key).is_some(),
+        ([Segment::Map { key }, rest @ ..], toml::Value::Table(t)) => {
+            t.get_mut(key).is_some_and(|v| remove(v, rest))
+        }
+        ([Segment::Seq { index }, rest @ ..], toml::Value::Array(a)) => {
+            a.get_mut(*index).is_some_and(|v| remove(v, rest))
+        }
+        _ => false,
+    }
+}
+
+/// Reads the raw structs from a table; every problem found, each naming
+/// its key path.
+pub fn from_table(table: toml::Table) -> Result<RawConfig, ConfigErrors> {
+    match read(table) {
+        (Some(raw), errors) if errors.is_empty() => Ok(raw),
+        (_, errors) => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Reads and validates a table: every problem found, reading and checking.
+pub fn load_table(table: toml::Table) -> Result<ValidConfig, ConfigErrors> {
+    let (raw, mut errors) = read(table);
+    let checked = raw.map(|raw| validate(&raw));
+    match checked {
+        Some(Ok(config)) if errors.is_empty() => Ok(config),
+        Some(Err(more)) => {
+            errors.extend(more.0);
+            Err(ConfigErrors(errors))
+        }
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Parses TOML text into the raw structs.
+pub fn from_toml(text: &str) -> Result<RawConfig, ConfigErrors> {
+    from_table(parse_table(text)?)
 }
 
 /// Parses and validates TOML text in one go (tests, `check-config`).
 pub fn load_str(text: &str) -> Result<ValidConfig, ConfigErrors> {
-    RawConfig::from_toml(text)?.validate()
+    load_table(parse_table(text)?)
 }
 
 #[cfg(test)]

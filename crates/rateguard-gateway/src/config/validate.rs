@@ -8,7 +8,10 @@ use http::uri::{Authority, Uri};
 use ipnet::IpNet;
 use rateguard_core::Quota;
 
-use super::{RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream};
+use super::{
+    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
+    StoreKind,
+};
 use crate::error::{ConfigError, ConfigErrors};
 
 /// A configuration that passed every check.
@@ -45,16 +48,6 @@ pub struct ServerConfig {
     pub threads: usize,
 }
 
-/// The binary's runtime layout (`server.runtime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeMode {
-    /// One current-thread runtime per core, each with its own
-    /// `SO_REUSEPORT` listener (measured faster for this proxy on 2 cores).
-    PerCore,
-    /// One multi-thread, work-stealing Tokio runtime.
-    MultiThread,
-}
-
 /// `[upstream]`, checked.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -68,48 +61,6 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Idle pooled connections kept.
     pub pool_max_idle: usize,
-}
-
-/// Which [`rateguard_store::BucketStore`] to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// In-process buckets (one limit per replica).
-    Memory,
-    /// One `EVALSHA` per decision.
-    RedisLua,
-    /// Decisions coalesced into pipelines.
-    RedisPipelined,
-    /// fred on Redis Cluster.
-    FredCluster,
-}
-
-impl StoreKind {
-    /// Every kind, in the order the error message lists them.
-    pub const ALL: [StoreKind; 4] = [
-        Self::Memory,
-        Self::RedisLua,
-        Self::RedisPipelined,
-        Self::FredCluster,
-    ];
-
-    /// The name used in config files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::RedisLua => "redis-lua",
-            Self::RedisPipelined => "redis-pipelined",
-            Self::FredCluster => "fred-cluster",
-        }
-    }
-}
-
-/// What to do when the store fails or times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Let the request through (fail open).
-    Allow,
-    /// Answer `503` (fail closed).
-    Deny,
 }
 
 /// `[store]`, checked.
@@ -195,29 +146,27 @@ impl Check {
     }
 }
 
-impl RawConfig {
-    /// Checks every key and returns the typed config, or every problem found.
-    pub fn validate(&self) -> Result<ValidConfig, ConfigErrors> {
-        let mut check = Check(Vec::new());
-        let server = server(&mut check, &self.server);
-        let upstream = upstream(&mut check, &self.upstream);
-        let store = store(&mut check, &self.store);
-        let identity = identity(&mut check, &self.identity);
-        let policies = policies(&mut check, &self.policies);
-        match (server, upstream, store, identity, policies) {
-            (Some(server), Some(upstream), Some(store), Some(identity), Some(policies))
-                if check.0.is_empty() =>
-            {
-                Ok(ValidConfig {
-                    server,
-                    upstream,
-                    store,
-                    identity,
-                    policies,
-                })
-            }
-            _ => Err(ConfigErrors(check.0)),
+/// Checks every key of `raw` and returns the typed config, or every problem found.
+pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
+    let mut check = Check(Vec::new());
+    let server = server(&mut check, &raw.server);
+    let upstream = upstream(&mut check, &raw.upstream);
+    let store = store(&mut check, &raw.store);
+    let identity = identity(&mut check, &raw.identity);
+    let policies = policies(&mut check, &raw.policies);
+    match (server, upstream, store, identity, policies) {
+        (Some(server), Some(upstream), Some(store), Some(identity), Some(policies))
+            if check.0.is_empty() =>
+        {
+            Ok(ValidConfig {
+                server,
+                upstream,
+                store,
+                identity,
+                policies,
+            })
         }
+        _ => Err(ConfigErrors(check.0)),
     }
 }
 
@@ -245,17 +194,6 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     };
     let grace = check.millis("server.shutdown_grace_ms", raw.shutdown_grace_ms);
     let max = check.positive("server.max_connections", raw.max_connections);
-    let runtime = match raw.runtime.as_str() {
-        "per-core" => Some(RuntimeMode::PerCore),
-        "multi-thread" => Some(RuntimeMode::MultiThread),
-        other => {
-            check.fail(
-                "server.runtime",
-                format!("expected \"per-core\" or \"multi-thread\", got {other:?}"),
-            );
-            None
-        }
-    };
     let threads = match usize::try_from(raw.threads) {
         Ok(n) if n <= 1024 => Some(n),
         _ => {
@@ -275,7 +213,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         replica_id,
         shutdown_grace: grace?,
         max_connections: max?,
-        runtime: runtime?,
+        runtime: raw.runtime,
         threads: threads?,
     })
 }
@@ -317,28 +255,14 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
 }
 
 fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
-    let kind = StoreKind::ALL.into_iter().find(|k| k.as_str() == raw.kind);
-    if kind.is_none() {
-        let names: Vec<&str> = StoreKind::ALL.iter().map(|k| k.as_str()).collect();
+    if raw.kind.needs_server() && raw.urls.is_empty() {
         check.fail(
-            "store.kind",
+            "store.urls",
             format!(
-                "unknown kind {:?}, expected one of {}",
-                raw.kind,
-                names.join(", ")
+                "must list at least one redis:// URL for kind {:?}",
+                raw.kind.as_str()
             ),
         );
-    }
-    if let Some(kind) = kind {
-        if kind != StoreKind::Memory && raw.urls.is_empty() {
-            check.fail(
-                "store.urls",
-                format!(
-                    "must list at least one redis:// URL for kind {:?}",
-                    raw.kind
-                ),
-            );
-        }
     }
     for (i, url) in raw.urls.iter().enumerate() {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -349,17 +273,6 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         }
     }
     let timeout = check.millis("store.timeout_ms", raw.timeout_ms);
-    let on_error = match raw.on_error.as_str() {
-        "allow" => Some(OnError::Allow),
-        "deny" => Some(OnError::Deny),
-        other => {
-            check.fail(
-                "store.on_error",
-                format!("expected \"allow\" or \"deny\", got {other:?}"),
-            );
-            None
-        }
-    };
     let batch_max = check.positive("store.batch_max", raw.batch_max);
     let batch_wait = match u64::try_from(raw.batch_wait_us) {
         Ok(us) => Some(Duration::from_micros(us)),
@@ -374,10 +287,10 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
     let breaker_max_cooldown =
         check.millis("store.breaker_max_cooldown_ms", raw.breaker_max_cooldown_ms);
     Some(StoreConfig {
-        kind: kind?,
+        kind: raw.kind,
         urls: raw.urls.clone(),
         timeout: timeout?,
-        on_error: on_error?,
+        on_error: raw.on_error,
         batch_max: batch_max?,
         batch_wait: batch_wait?,
         breaker_max_cooldown: breaker_max_cooldown?,
