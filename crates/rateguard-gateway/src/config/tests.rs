@@ -210,3 +210,57 @@ fn breaker_max_cooldown_defaults_to_two_seconds_and_must_be_positive() {
         ["store.breaker_max_cooldown_ms: must be > 0, got 0"]
     );
 }
+
+#[test]
+fn override_sections_and_env_keys_follow_the_raw_structs() {
+    let mut sections: Vec<&str> = override_sections().collect();
+    sections.sort_unstable();
+    assert_eq!(sections, ["identity", "server", "store", "upstream"]);
+    assert_eq!(
+        env_key("RATEGUARD_STORE_TIMEOUT_MS").as_deref(),
+        Some("store.timeout_ms")
+    );
+    for other in [
+        "RATEGUARD_CONFIG",
+        "RATEGUARD_POLICIES_X",
+        "RATEGUARD_STORE_",
+        "HOME",
+    ] {
+        assert_eq!(env_key(other), None, "{other}");
+    }
+}
+
+#[test]
+fn quota_problems_name_the_field_they_are_about() {
+    let errs = |capacity: &str, rate: &str| {
+        errors(
+            &GOOD
+                .replace("capacity = 20", &format!("capacity = {capacity}"))
+                .replace("refill_per_sec = 0.5", &format!("refill_per_sec = {rate}")),
+        )
+    };
+    assert_eq!(
+        errs("0", "1.0"),
+        ["policies[1].capacity: must be > 0, got 0"]
+    );
+    assert_eq!(
+        errs("5000000000", "1.0"),
+        ["policies[1].capacity: must be <= 4294967295, got 5000000000"]
+    );
+    assert_eq!(
+        errs("1", "-1.5"),
+        ["policies[1].refill_per_sec: must be a finite number > 0, got -1.5"]
+    );
+    assert_eq!(
+        errs("1", "2000000.0"),
+        ["policies[1].refill_per_sec: must be <= 1000000 (one token per microsecond), got 2000000"]
+    );
+    assert_eq!(
+        errs("4000000000", "0.0001"),
+        ["policies[1]: capacity / refill_per_sec must be at most 366 days, got 4000000000 / 0.0001"]
+    );
+    assert_eq!(
+        errors(&GOOD.replace("name = \"data\"", "name = \"da ta\"")),
+        ["policies[1].name: must be 1-64 characters of A-Z a-z 0-9 _ . -, got \"da ta\""]
+    );
+}

@@ -1,110 +1,22 @@
-//! [`RawConfig::validate`]: every check in one pass, into a [`ValidConfig`].
+//! [`validate`]: every check in one pass, from a [`RawConfig`] into a
+//! [`ValidConfig`]. Each section has its function; policies have their module.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::header::HeaderName;
-use http::uri::{Authority, Uri};
+use http::uri::Uri;
 use ipnet::IpNet;
-use rateguard_core::Quota;
 
 use super::{
-    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
-    StoreKind,
+    IdentityConfig, RawConfig, RawIdentity, RawServer, RawStore, RawUpstream, ServerConfig,
+    StoreConfig, UpstreamConfig, ValidConfig,
 };
 use crate::error::{ConfigError, ConfigErrors};
 
-/// A configuration that passed every check.
-#[derive(Debug, Clone)]
-pub struct ValidConfig {
-    /// Listeners and replica identity.
-    pub server: ServerConfig,
-    /// The backend.
-    pub upstream: UpstreamConfig,
-    /// The bucket store.
-    pub store: StoreConfig,
-    /// Client identification.
-    pub identity: IdentityConfig,
-    /// Policies in file order.
-    pub policies: Vec<PolicyConfig>,
-}
+mod policies;
 
-/// `[server]`, checked.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Public listener.
-    pub listen: SocketAddr,
-    /// Admin listener.
-    pub admin_listen: SocketAddr,
-    /// Value of `X-RateGuard-Replica`.
-    pub replica_id: String,
-    /// Drain bound on shutdown.
-    pub shutdown_grace: Duration,
-    /// Connection limit.
-    pub max_connections: usize,
-    /// How the binary runs its async runtime(s).
-    pub runtime: RuntimeMode,
-    /// Runtime threads (0 = one per core).
-    pub threads: usize,
-}
-
-/// `[upstream]`, checked.
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// The URL as written.
-    pub url: String,
-    /// `host:port` requests are sent to.
-    pub authority: Authority,
-    /// Path prepended to every request path (`""` for none).
-    pub base_path: String,
-    /// Time allowed for response headers.
-    pub timeout: Duration,
-    /// Idle pooled connections kept.
-    pub pool_max_idle: usize,
-}
-
-/// `[store]`, checked.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// The kind.
-    pub kind: StoreKind,
-    /// Redis URLs (empty for memory).
-    pub urls: Vec<String>,
-    /// Budget of one decision.
-    pub timeout: Duration,
-    /// Failure rule.
-    pub on_error: OnError,
-    /// Pipelined store: most decisions per pipeline.
-    pub batch_max: usize,
-    /// Pipelined store: how long a batch waits to fill.
-    pub batch_wait: Duration,
-    /// Redis stores: longest pause between probes of a failing store.
-    pub breaker_max_cooldown: Duration,
-}
-
-/// `[identity]`, checked.
-#[derive(Debug, Clone)]
-pub struct IdentityConfig {
-    /// The API-key header.
-    pub api_key_header: HeaderName,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
-}
-
-/// One policy, checked.
-#[derive(Debug, Clone)]
-pub struct PolicyConfig {
-    /// Name (1-64 of `[A-Za-z0-9_.-]`).
-    pub name: String,
-    /// Path prefix; `None` for the default policy.
-    pub path_prefix: Option<String>,
-    /// Bucket shape.
-    pub quota: Quota,
-    /// Shadow mode (`shadow = true`): the bucket is evaluated and consumed
-    /// as usual, but a denial is only counted (`decision="shadow_denied"`)
-    /// and the request is forwarded, for rolling out a new limit safely.
-    pub shadow: bool,
-}
+use policies::policies;
 
 /// Collects errors while validating.
 struct Check(Vec<ConfigError>);
@@ -323,92 +235,4 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
         api_key_header: header?,
         trusted_proxies: nets,
     })
-}
-
-fn policies(check: &mut Check, raw: &[RawPolicy]) -> Option<Vec<PolicyConfig>> {
-    if raw.is_empty() {
-        check.fail("policies", "at least one [[policies]] entry is required");
-        return None;
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut defaults = 0;
-    for (i, p) in raw.iter().enumerate() {
-        let key = format!("policies[{i}]");
-        let plain = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        };
-        if !plain(&p.name) {
-            check.fail(
-                format!("{key}.name"),
-                format!(
-                    "must be 1-64 characters of A-Z a-z 0-9 _ . -, got {:?}",
-                    p.name
-                ),
-            );
-        } else if raw[..i].iter().any(|q| q.name == p.name) {
-            check.fail(
-                format!("{key}.name"),
-                format!("duplicate policy name {:?}", p.name),
-            );
-        }
-        match &p.path_prefix {
-            None => {
-                defaults += 1;
-                if defaults > 1 {
-                    check.fail(
-                        format!("{key}.path_prefix"),
-                        "missing; only one policy may be the default (without path_prefix)",
-                    );
-                }
-            }
-            Some(prefix) if !prefix.starts_with('/') => check.fail(
-                format!("{key}.path_prefix"),
-                format!("must start with '/', got {prefix:?}"),
-            ),
-            Some(prefix)
-                if raw[..i]
-                    .iter()
-                    .any(|q| q.path_prefix.as_ref() == Some(prefix)) =>
-            {
-                check.fail(
-                    format!("{key}.path_prefix"),
-                    format!("duplicate path_prefix {prefix:?}"),
-                )
-            }
-            Some(_) => {}
-        }
-        let quota = if p.capacity <= 0 {
-            check.fail(
-                format!("{key}.capacity"),
-                format!("must be > 0, got {}", p.capacity),
-            );
-            None
-        } else if !p.refill_per_sec.is_finite() || p.refill_per_sec <= 0.0 {
-            check.fail(
-                format!("{key}.refill_per_sec"),
-                format!("must be a finite number > 0, got {}", p.refill_per_sec),
-            );
-            None
-        } else {
-            match Quota::new(p.capacity as u64, p.refill_per_sec) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    check.fail(key.clone(), e.to_string());
-                    None
-                }
-            }
-        };
-        if let Some(quota) = quota {
-            out.push(PolicyConfig {
-                name: p.name.clone(),
-                path_prefix: p.path_prefix.clone(),
-                quota,
-                shadow: p.shadow,
-            });
-        }
-    }
-    Some(out)
 }

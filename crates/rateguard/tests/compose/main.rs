@@ -13,8 +13,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use rateguard_gateway::config::env_key;
 use rateguard_gateway::config::{self, StoreKind, ValidConfig};
-use support::{env_key, read, repo, url_port, Compose};
+use support::{read, repo, url_port, Compose};
 
 /// The gateway services, the profile each runs in, and its store kind.
 const GATEWAYS: [(&str, &str, StoreKind); 2] = [
