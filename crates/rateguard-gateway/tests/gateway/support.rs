@@ -117,7 +117,10 @@ pub(crate) async fn gateway(upstream: SocketAddr, extra: &str) -> Gateway {
         let stop = async {
             let _ = rx.await;
         };
-        server.run_with_store(MemoryStore::new(), stop).await.unwrap();
+        server
+            .run_with_store(MemoryStore::new(), stop)
+            .await
+            .unwrap();
     });
     Gateway {
         public: Running {
