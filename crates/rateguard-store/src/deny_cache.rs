@@ -218,8 +218,8 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
 }
 
 impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
-    fn name(&self) -> &'static str {
-        self.store.name()
+    fn kind(&self) -> crate::StoreKind {
+        self.store.kind()
     }
 
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
