@@ -48,6 +48,7 @@ pub mod error;
 pub mod identity;
 pub mod metrics;
 pub mod mock_backend;
+pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod response;
