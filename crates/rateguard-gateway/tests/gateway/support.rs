@@ -90,8 +90,13 @@ pub(crate) struct Gateway {
 }
 
 pub(crate) async fn gateway(upstream: SocketAddr, extra: &str) -> Gateway {
+    gateway_to(&format!("http://{upstream}"), extra).await
+}
+
+/// [`gateway`] with the upstream given as a URL (e.g. with a base path).
+pub(crate) async fn gateway_to(upstream_url: &str, extra: &str) -> Gateway {
     let text = format!(
-        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n[upstream]\nurl = \"http://{upstream}\"\ntimeout_ms = 1000\n{extra}"
+        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n[upstream]\nurl = \"{upstream_url}\"\ntimeout_ms = 1000\n{extra}"
     );
     let mut config = config::load_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     config.server.listen = loopback();
@@ -189,6 +194,22 @@ pub(crate) async fn raw(addr: SocketAddr, request: &str) -> String {
 pub(crate) async fn dead_addr() -> SocketAddr {
     let l = TcpListener::bind(loopback()).await.unwrap();
     l.local_addr().unwrap()
+}
+
+/// The value of the sample `line_prefix` (e.g. `name{label="v"}`) in a
+/// gateway's `/metrics`, if exported.
+pub(crate) async fn metric(gw: &Gateway, line_prefix: &str) -> Option<f64> {
+    let r = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The whole `/metrics` text of a gateway.
+pub(crate) async fn metrics_text(gw: &Gateway) -> String {
+    let r = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
+    String::from_utf8_lossy(&r.body).into_owned()
 }
 
 pub(crate) const POLICIES: &str = r#"

@@ -1,0 +1,99 @@
+//! The canonical path: chosen policy, forwarded path, refused paths.
+//! (The ten spellings of issue 9 against real processes are in the
+//! `rateguard` crate's end-to-end tests.)
+
+use crate::support::*;
+
+const LOGIN: &str = r#"
+[[policies]]
+name = "default"
+capacity = 1000
+refill_per_sec = 100.0
+
+[[policies]]
+name = "login"
+path_prefix = "/api/login"
+capacity = 3
+refill_per_sec = 0.001
+"#;
+
+#[tokio::test]
+async fn the_normalized_path_picks_the_policy_and_is_forwarded_with_the_query_unchanged() {
+    let b = backend("b1").await;
+    let gw = gateway(b.addr, LOGIN).await;
+    let url = format!(
+        "http://{}/%61pi//./x/../%6cogin/caf%c3%a9?next=%2e%2e/a//b&x=%6c",
+        gw.public.addr
+    );
+    let r = get("127.0.0.2", &url, &[("x-api-key", "p1")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login\";q=3;w=3000"));
+    let json = r.json();
+    assert_eq!(json["path"], "/api/login/caf%C3%A9");
+    assert_eq!(json["query"], "next=%2e%2e/a//b&x=%6c");
+    // A canonical path is forwarded byte for byte.
+    let url = format!("http://{}/a%C3%A9/b%3B~?q=%2F", gw.public.addr);
+    let json = get("127.0.0.2", &url, &[("x-api-key", "p1")]).await.json();
+    assert_eq!(
+        (json["path"].as_str(), json["query"].as_str()),
+        (Some("/a%C3%A9/b%3B~"), Some("q=%2F"))
+    );
+}
+
+#[tokio::test]
+async fn the_upstream_base_path_goes_before_the_normalized_path() {
+    let b = backend("b1").await;
+    let gw = gateway_to(&format!("http://{}/base/", b.addr), LOGIN).await;
+    for path in ["/api/login?a=1", "/api/./login?a=1"] {
+        let url = format!("http://{}{path}", gw.public.addr);
+        let json = get("127.0.0.2", &url, &[("x-api-key", "p2")]).await.json();
+        assert_eq!(json["path"], "/base/api/login", "{path}");
+        assert_eq!(json["query"], "a=1");
+    }
+}
+
+#[tokio::test]
+async fn a_path_that_cannot_be_normalized_is_a_400_that_reaches_nothing() {
+    let b = backend("b1").await;
+    let gw = gateway(b.addr, LOGIN).await;
+    for (path, message) in [
+        ("/api/login;a=b", "invalid path: ';' at byte 10: path parameters are refused"),
+        (
+            "/api%2Flogin",
+            "invalid path: \"%2F\" at byte 4: encoded slashes and backslashes are refused (server.encoded_slashes = \"reject\")",
+        ),
+        ("/api/%5clogin", "invalid path: \"%5c\" at byte 5: encoded slashes and backslashes are refused (server.encoded_slashes = \"reject\")"),
+        ("/api/login%00", "invalid path: encoded NUL (%00) at byte 10"),
+        ("/../api/login", "invalid path: '..' climbs above the root"),
+        (
+            "/api/%zzlogin",
+            "invalid path: invalid percent-encoding at byte 5: '%' must be followed by two hex digits",
+        ),
+    ] {
+        let text = raw(
+            gw.public.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nx-api-key: bad\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(text.starts_with("HTTP/1.1 400"), "{path}: {text}");
+        assert!(text.to_ascii_lowercase().contains("x-rateguard-replica: gw-test"), "{text}");
+        let body: serde_json::Value =
+            serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "bad_request", "message": message}),
+            "{path}"
+        );
+    }
+    assert_eq!(b.backend.stats().received, 0, "nothing was forwarded");
+    // Refused requests spend no tokens.
+    let text = metrics_text(&gw).await;
+    assert!(
+        text.contains("rateguard_decisions_total{policy=\"login\",decision=\"allowed\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rateguard_decisions_total{policy=\"default\",decision=\"allowed\"} 0"),
+        "{text}"
+    );
+}
