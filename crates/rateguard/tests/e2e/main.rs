@@ -3,5 +3,6 @@
 
 mod cluster;
 mod failures;
+mod paths;
 mod readiness;
 mod support;

@@ -21,6 +21,15 @@ pub(crate) fn binary() -> &'static Path {
 /// A config for one replica: `store` is the `[store]` body, and one default
 /// policy of `capacity` tokens refilling so slowly that a test never sees a refill.
 pub(crate) fn config(upstream: SocketAddr, store: &str, capacity: u32) -> String {
+    let policy = format!(
+        "[[policies]]\nname = \"default\"\ncapacity = {capacity}\nrefill_per_sec = 0.001\n"
+    );
+    config_with_policies(upstream, store, &policy)
+}
+
+/// A config for one replica: `store` is the `[store]` body, `policies` the
+/// `[[policies]]` entries.
+pub(crate) fn config_with_policies(upstream: SocketAddr, store: &str, policies: &str) -> String {
     format!(
         r#"
 [server]
@@ -36,11 +45,7 @@ timeout_ms = 5000
 [identity]
 trusted_proxies = ["127.0.0.1/32"]
 
-[[policies]]
-name = "default"
-capacity = {capacity}
-refill_per_sec = 0.001
-"#
+{policies}"#
     )
 }
 
@@ -163,4 +168,56 @@ pub(crate) fn metric(gw: &GatewayProcess, line_prefix: &str) -> f64 {
         .find_map(|l| l.strip_prefix(line_prefix))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// One request on a fresh connection, written as is (no client library
+/// rewrites the path): (status, body).
+pub(crate) async fn raw_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("answer within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// The mock backend's counters (`GET /_mock/stats`), or waits for them
+/// (`GET /_mock/wait?...`, answered once every named counter is reached).
+pub(crate) async fn backend_stats(backend: &MockBackend, wait: &str) -> serde_json::Value {
+    let path = if wait.is_empty() {
+        "/_mock/stats".to_owned()
+    } else {
+        format!("/_mock/wait?{wait}")
+    };
+    let (status, body) = raw_get(backend.addr(), &path, &[]).await;
+    assert_eq!(status, 200, "backend {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Releases the mock backend's hold `id`.
+pub(crate) async fn release(backend: &MockBackend, id: &str) {
+    let (status, body) = raw_get(backend.addr(), &format!("/_mock/release?hold={id}"), &[]).await;
+    assert_eq!(status, 200, "{body}");
 }
