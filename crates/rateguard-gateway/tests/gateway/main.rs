@@ -5,6 +5,7 @@
 
 mod paths;
 mod support;
+mod upstream;
 
 use std::time::Duration;
 
@@ -185,7 +186,7 @@ async fn a_large_post_body_arrives_intact() {
 }
 
 #[tokio::test]
-async fn upstream_down_is_502_and_slow_is_504() {
+async fn upstream_down_is_502_and_slow_is_504_counted_as_error_and_timeout() {
     let dead = dead_addr().await;
     let gw = gateway(dead, POLICIES).await;
     let r = get(
@@ -197,13 +198,19 @@ async fn upstream_down_is_502_and_slow_is_504() {
     assert_eq!(r.status, 502);
     assert_eq!(r.json()["error"], "bad_gateway");
     assert_eq!(r.header("x-rateguard-replica"), Some("gw-test"));
+    let class = |c: &str| format!("rateguard_upstream_responses_total{{class=\"{c}\"}}");
+    assert_eq!(metric(&gw, &class("error")).await, Some(1.0));
+    assert_eq!(metric(&gw, &class("timeout")).await, Some(0.0));
 
     let b = backend("slow").await;
     let gw = gateway(b.addr, POLICIES).await; // upstream timeout_ms = 1000
-    let url = format!("http://{}/x?delay_ms=3000", gw.public.addr);
+                                              // Held until the test ends: the gateway gives up first.
+    let url = format!("http://{}/x?hold=never", gw.public.addr);
     let r = get("127.0.0.2", &url, &[("x-api-key", "u2")]).await;
     assert_eq!(r.status, 504);
     assert_eq!(r.json()["error"], "gateway_timeout");
+    assert_eq!(metric(&gw, &class("timeout")).await, Some(1.0));
+    assert_eq!(metric(&gw, &class("error")).await, Some(0.0));
 }
 
 #[tokio::test]
