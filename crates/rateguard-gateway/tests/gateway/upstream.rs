@@ -110,8 +110,16 @@ async fn upstream_statuses_pass_through_and_are_counted_by_class() {
         Some("7"),
         "an upstream 503 is not the gateway's"
     );
+    // A final 1xx (a 101 the gateway does not upgrade) is the only way to
+    // the `1xx` class; raw, since a client library would try to upgrade.
+    let text = raw(
+        gw.public.addr,
+        "GET /s?status=101 HTTP/1.1\r\nHost: x\r\nx-api-key: st\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
     for (class, count) in [
-        ("1xx", 0.0),
+        ("1xx", 1.0),
         ("2xx", 0.0),
         ("3xx", 3.0),
         ("4xx", 2.0),
