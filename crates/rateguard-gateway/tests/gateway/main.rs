@@ -3,6 +3,7 @@
 //! behaviour with Redis and nginx is covered by the `rateguard` crate's
 //! end-to-end tests.
 
+mod operations;
 mod paths;
 mod support;
 mod upstream;
