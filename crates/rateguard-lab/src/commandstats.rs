@@ -64,23 +64,22 @@ impl CommandStats {
 
 /// The current counts of the store behind `store`: the standalone server,
 /// the sum over every cluster node, or `None` for `memory`.
-pub fn snapshot(
+pub async fn snapshot(
     store: &str,
     redis: Option<&RedisServer>,
     cluster: Option<&RedisCluster>,
 ) -> Result<Option<CommandStats>, LabError> {
+    const INFO: [&str; 2] = ["INFO", "commandstats"];
     match store {
         "redis-lua" | "redis-pipelined" => match redis {
-            Some(r) => Ok(Some(CommandStats::parse(
-                &r.cli(&["INFO", "commandstats"])?,
-            ))),
+            Some(r) => Ok(Some(CommandStats::parse(&r.cli(&INFO).await?))),
             None => Ok(None),
         },
         "fred-cluster" => match cluster {
             Some(c) => {
                 let mut total = CommandStats::default();
                 for i in 0..c.ports().len() {
-                    total.add(&CommandStats::parse(&c.cli(i, &["INFO", "commandstats"])?));
+                    total.add(&CommandStats::parse(&c.cli(i, &INFO).await?));
                 }
                 Ok(Some(total))
             }

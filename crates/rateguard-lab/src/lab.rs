@@ -86,7 +86,8 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
                 opts.replicas, opts.replicas
             ));
         }
-        drop(deployment);
+        // Stopping waits for each process to exit: off the async workers.
+        tokio::task::block_in_place(move || drop(deployment));
     }
     if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
         notes.push(
@@ -114,7 +115,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         bench_summary_path: opts.bench_summary.clone(),
         notes,
     };
-    drop(topo);
+    tokio::task::block_in_place(move || drop(topo));
     let report = write_report(&opts.results_dir, &summary)?;
     progress.phase("done");
     Ok(LabOutcome { summary, report })

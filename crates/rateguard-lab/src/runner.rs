@@ -60,8 +60,8 @@ pub async fn run_once(
     let host = deployment.url();
     let host = host.as_str();
     let prefix = format!("{store}-{scenario}-{tag}");
-    let decisions_before = deployment.decisions()?;
-    let before = stats(topo, store)?;
+    let decisions_before = deployment.decisions().await?;
+    let before = stats(topo, store).await?;
     let mut levels = Vec::new();
     let mut outage = None;
     let recording = match scenario {
@@ -93,10 +93,10 @@ pub async fn run_once(
     // A restarted Redis starts its stats from zero: no delta for the outage.
     let store_commands = match (scenario, before) {
         (ScenarioId::StoreOutage, _) | (_, None) => None,
-        (_, Some(before)) => stats(topo, store)?.map(|after| after.since(&before)),
+        (_, Some(before)) => stats(topo, store).await?.map(|after| after.since(&before)),
     };
     let failed_open =
-        failed_open(&deployment.decisions()?).saturating_sub(failed_open(&decisions_before));
+        failed_open(&deployment.decisions().await?).saturating_sub(failed_open(&decisions_before));
     Ok(RepResult {
         recording,
         levels,
@@ -135,10 +135,11 @@ async fn store_outage(
     let started = recorder.started();
     tokio::time::sleep_until((started + Duration::from_secs(before)).into()).await;
     let killed_us = recorder.offset_us(Instant::now());
-    set_store_running(topo, store, false)?;
+    // Process control is synchronous (a kill reaps the child; a restart
+    // waits for PING / cluster ok): hand this worker's tasks to another
+    // thread meanwhile so the load keeps flowing.
+    tokio::task::block_in_place(|| set_store_running(topo, store, false))?;
     tokio::time::sleep_until((started + Duration::from_secs(before + down)).into()).await;
-    // Restarting blocks (it waits for PING / cluster ok): keep it off the
-    // runtime's worker threads so the load keeps flowing meanwhile.
     let restarted_us = tokio::task::block_in_place(|| {
         set_store_running(topo, store, true)?;
         Ok::<_, LabError>(recorder.offset_us(Instant::now()))
@@ -178,8 +179,8 @@ fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), L
     Ok(())
 }
 
-fn stats(topo: &Topology, store: &str) -> Result<Option<CommandStats>, LabError> {
-    commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref())
+async fn stats(topo: &Topology, store: &str) -> Result<Option<CommandStats>, LabError> {
+    commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref()).await
 }
 
 fn merge(all: &mut Recording, part: &Recording) {

@@ -42,10 +42,15 @@ async fn compare(
             (lua.decisions().collect(), core.decisions().collect());
         assert_eq!(lua_d, core_d, "{at}");
         tat = core.tat;
-        let stored = redis.cli(&["GET", key.as_str()]).unwrap();
+        let stored = redis.cli(&["GET", key.as_str()]).await.unwrap();
         if core.allowed > 0 {
             assert_eq!(stored, tat.to_string(), "{at}: stored tat");
-            let pttl: u64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+            let pttl: u64 = redis
+                .cli(&["PTTL", key.as_str()])
+                .await
+                .unwrap()
+                .parse()
+                .unwrap();
             let needed_ms = (tat - now) / 1000;
             assert!(
                 pttl > needed_ms && pttl <= needed_ms + 1000,
@@ -175,10 +180,15 @@ async fn keys_carry_a_ttl_and_never_the_raw_client_id() {
     let key = BucketKey::new("api", secret);
     let quota = Quota::new(10, 1.0).unwrap();
     assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
-    let keys = redis.cli(&["KEYS", "*"]).unwrap();
+    let keys = redis.cli(&["KEYS", "*"]).await.unwrap();
     assert_eq!(keys, key.as_str());
     assert!(!keys.contains(secret), "{keys}");
-    let pttl: i64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+    let pttl: i64 = redis
+        .cli(&["PTTL", key.as_str()])
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
     // One token spent at 1/s: full again in 1 s, plus 1 s of slack.
     assert!(pttl > 1000 && pttl <= 2000, "PTTL {pttl}");
 }
