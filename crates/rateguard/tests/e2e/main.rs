@@ -5,4 +5,5 @@ mod cluster;
 mod failures;
 mod paths;
 mod readiness;
+mod shutdown;
 mod support;

@@ -37,7 +37,7 @@ refill_per_sec = 0.001
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_a_path_escapes_its_policy() {
     let backend = MockBackend::start(binary(), "b1").unwrap();
-    let text = config_with_policies(backend.addr(), "kind = \"memory\"", POLICIES);
+    let text = config_text(backend.addr(), "", "kind = \"memory\"", POLICIES);
     let gw = GatewayProcess::start(binary(), &text).unwrap();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for spelling in SPELLINGS {

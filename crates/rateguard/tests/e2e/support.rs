@@ -21,19 +21,31 @@ pub(crate) fn binary() -> &'static Path {
 /// A config for one replica: `store` is the `[store]` body, and one default
 /// policy of `capacity` tokens refilling so slowly that a test never sees a refill.
 pub(crate) fn config(upstream: SocketAddr, store: &str, capacity: u32) -> String {
-    let policy = format!(
-        "[[policies]]\nname = \"default\"\ncapacity = {capacity}\nrefill_per_sec = 0.001\n"
-    );
-    config_with_policies(upstream, store, &policy)
+    config_text(
+        upstream,
+        "shutdown_grace_ms = 2000",
+        store,
+        &default_policy(capacity),
+    )
 }
 
-/// A config for one replica: `store` is the `[store]` body, `policies` the
-/// `[[policies]]` entries.
-pub(crate) fn config_with_policies(upstream: SocketAddr, store: &str, policies: &str) -> String {
+/// The one default policy of [`config`].
+pub(crate) fn default_policy(capacity: u32) -> String {
+    format!("[[policies]]\nname = \"default\"\ncapacity = {capacity}\nrefill_per_sec = 0.001\n")
+}
+
+/// A config for one replica from its `[server]`, `[store]` and
+/// `[[policies]]` bodies; the upstream is `upstream`, 127.0.0.1 is trusted.
+pub(crate) fn config_text(
+    upstream: SocketAddr,
+    server: &str,
+    store: &str,
+    policies: &str,
+) -> String {
     format!(
         r#"
 [server]
-shutdown_grace_ms = 2000
+{server}
 
 [upstream]
 url = "http://{upstream}"
@@ -49,11 +61,19 @@ trusted_proxies = ["127.0.0.1/32"]
     )
 }
 
-/// `[store]` body for a Redis kind.
-pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str) -> String {
+/// Store budget of tests about exactness: generous, so that one slow
+/// decision on a loaded 2-core CI is never mistaken for a store failure.
+pub(crate) const EXACT_BUDGET_MS: u64 = 5000;
+
+/// Store budget of tests that make the store fail: a request bounded by it
+/// must still be quick, and a decision with Redis up must never exceed it.
+pub(crate) const FAILURE_BUDGET_MS: u64 = 1000;
+
+/// `[store]` body for a Redis kind, deciding within `budget_ms`.
+pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str, budget_ms: u64) -> String {
     let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     format!(
-        "kind = \"{kind}\"\nurls = [{}]\ntimeout_ms = 200\non_error = \"{on_error}\"",
+        "kind = \"{kind}\"\nurls = [{}]\ntimeout_ms = {budget_ms}\non_error = \"{on_error}\"",
         urls.join(", ")
     )
 }
@@ -115,23 +135,38 @@ impl Reply {
 }
 
 pub(crate) async fn get(client: &HttpClient, url: &str, headers: &[(&str, &str)]) -> Reply {
+    try_get(client, url, headers)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// [`get`] that reports a failed exchange (refused, cut, 10 s without an
+/// answer) instead of panicking.
+pub(crate) async fn try_get(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply, String> {
     let mut req = Request::get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request(req.body(Empty::new()).unwrap()),
-    )
-    .await
-    .expect("answer within 10 s")
-    .expect("request sent");
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    let exchange = async {
+        let res = client
+            .request(req.body(Empty::new()).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "no answer within 10 s".to_owned())?
 }
 
 /// `n` concurrent `GET url` with `x-api-key: key`; returns (status → count,
