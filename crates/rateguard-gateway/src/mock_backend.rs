@@ -51,7 +51,7 @@ pub use body::MockBody;
 use crate::server::{serve_http, ServeOptions};
 
 /// `X-Backend`.
-pub const X_BACKEND: HeaderName = HeaderName::from_static("x-backend");
+pub const X_BACKEND: HeaderName = HeaderName::from_static(rateguard_contract::headers::X_BACKEND);
 
 /// Longest wait of `/_mock/wait`.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);

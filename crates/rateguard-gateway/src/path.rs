@@ -22,8 +22,8 @@
 //! - invalid percent-encoding (`%zz`, a `%` near the end);
 //! - an encoded NUL (`%00`);
 //! - an encoded slash or backslash (`%2F`, `%5C`, any case) or a raw `\`,
-//!   under [`EncodedSlashes::Reject`] (the default): some backends decode
-//!   them into separators, others do not. [`EncodedSlashes::Keep`] keeps
+//!   under `EncodedSlashes::Reject` (the default): some backends decode
+//!   them into separators, others do not. `EncodedSlashes::Keep` keeps
 //!   them as data inside a segment (`%2F`, `%5C` uppercased, `\` as is);
 //! - a `..` that would climb above the root (`/../etc`);
 //! - **any `;`** in the path. Java servlet containers strip `;` path
@@ -44,29 +44,9 @@
 
 use std::borrow::Cow;
 
-/// What to do with an encoded slash or backslash (`%2F`, `%5C`) or a raw
-/// `\` in a path: `[server] encoded_slashes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncodedSlashes {
-    /// Refuse the request with `400` (the default).
-    #[default]
-    Reject,
-    /// Keep them as data inside a segment (uppercased, never decoded).
-    Keep,
-}
-
-impl EncodedSlashes {
-    /// Every value, in the order error messages list them.
-    pub const ALL: [Self; 2] = [Self::Reject, Self::Keep];
-
-    /// The name used in config files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reject => "reject",
-            Self::Keep => "keep",
-        }
-    }
-}
+/// What to do with `%2F`, `%5C` and a raw `\` (`[server] encoded_slashes`;
+/// defined with the config schema in `rateguard-contract`).
+pub use rateguard_contract::EncodedSlashes;
 
 /// Why a path cannot be normalized safely (answered `400`). Byte offsets
 /// count from the start of the path as received.
@@ -87,7 +67,7 @@ pub enum PathError {
         /// Offset of the `%`.
         at: usize,
     },
-    /// `%2F`, `%5C` or `\` under [`EncodedSlashes::Reject`].
+    /// `%2F`, `%5C` or `\` under `EncodedSlashes::Reject`.
     #[error("{text:?} at byte {at}: encoded slashes and backslashes are refused (server.encoded_slashes = \"reject\")")]
     EncodedSlash {
         /// Offset of the escape or backslash.
