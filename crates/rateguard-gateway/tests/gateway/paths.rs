@@ -97,3 +97,40 @@ async fn a_path_that_cannot_be_normalized_is_a_400_that_reaches_nothing() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn encoded_slashes_keep_forwards_them_as_data() {
+    let b = backend("b1").await;
+    let gw = gateway_with(
+        &format!("http://{}", b.addr),
+        "encoded_slashes = \"keep\"",
+        LOGIN,
+    )
+    .await;
+    let url = format!("http://{}/api/login%2fx/%5c/./y", gw.public.addr);
+    let r = get("127.0.0.2", &url, &[("x-api-key", "k1")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/api/login%2Fx/%5C/y");
+    // `/api/login%2Fx` is one segment, not `/api/login/x`: the default policy.
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"default\";q=1000;w=10")
+    );
+    let url = format!("http://{}/api/login;a", gw.public.addr);
+    assert_eq!(
+        get("127.0.0.2", &url, &[("x-api-key", "k1")]).await.status,
+        400
+    );
+}
+
+#[test]
+fn encoded_slashes_names_its_values_when_misspelt() {
+    let text = "[server]\nencoded_slashes = \"decode\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n[[policies]]\nname = \"d\"\ncapacity = 1\nrefill_per_sec = 1.0\n";
+    let err = rateguard_gateway::config::load_str(text)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "server.encoded_slashes: unknown value \"decode\", expected one of reject, keep"
+    );
+}

@@ -95,8 +95,13 @@ pub(crate) async fn gateway(upstream: SocketAddr, extra: &str) -> Gateway {
 
 /// [`gateway`] with the upstream given as a URL (e.g. with a base path).
 pub(crate) async fn gateway_to(upstream_url: &str, extra: &str) -> Gateway {
+    gateway_with(upstream_url, "", extra).await
+}
+
+/// [`gateway_to`] with extra `[server]` lines.
+pub(crate) async fn gateway_with(upstream_url: &str, server: &str, extra: &str) -> Gateway {
     let text = format!(
-        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n[upstream]\nurl = \"{upstream_url}\"\ntimeout_ms = 1000\n{extra}"
+        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n{server}\n[upstream]\nurl = \"{upstream_url}\"\ntimeout_ms = 1000\n{extra}"
     );
     let mut config = config::load_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     config.server.listen = loopback();
