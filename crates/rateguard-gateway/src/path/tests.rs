@@ -13,24 +13,24 @@ fn borrowed(path: &str, slashes: EncodedSlashes) -> bool {
     matches!(normalize(path, slashes), Ok(Cow::Borrowed(_)))
 }
 
-/// The spellings of issue 9 (and a few more): each is `/api/login` or refused.
+/// Spellings of `/api/login` beyond issue 9's ten (those run end to end in
+/// `crates/rateguard/tests/e2e/paths.rs`, and through [`spelled`] here).
 #[test]
 fn every_spelling_of_the_login_route_is_the_login_route_or_refused() {
     for spelling in [
-        "/api/login",
-        "/api//login",
-        "/api/./login",
-        "//api/login",
-        "/api/%6cogin",
-        "/api/%6Cogin",
-        "/%61pi/login",
-        "/api/x/../login",
         "/api/x/%2e%2E/login",
         "/api/.%2e/api/login",
         "///api///.//login",
         "/%61%70%69/%6C%6F%67%69%6E",
+        "/a/b/../../api/./x/y/../../login",
+        "/api/login/.",
     ] {
-        assert_eq!(n(spelling).as_deref(), Ok("/api/login"), "{spelling}");
+        let want = if spelling.ends_with('.') {
+            "/api/login/"
+        } else {
+            "/api/login"
+        };
+        assert_eq!(n(spelling).as_deref(), Ok(want), "{spelling}");
     }
     assert_eq!(
         n("/api/login;a=b"),

@@ -4,23 +4,15 @@
 
 use crate::support::*;
 
-const LOGIN: &str = r#"
-[[policies]]
-name = "default"
-capacity = 1000
-refill_per_sec = 100.0
-
-[[policies]]
-name = "login"
-path_prefix = "/api/login"
-capacity = 3
-refill_per_sec = 0.001
-"#;
+/// [`GENEROUS`] and a `login` policy of 3 tokens on `/api/login`.
+fn login() -> String {
+    format!("{GENEROUS}[[policies]]\nname = \"login\"\npath_prefix = \"/api/login\"\ncapacity = 3\nrefill_per_sec = 0.001\n")
+}
 
 #[tokio::test]
 async fn the_normalized_path_picks_the_policy_and_is_forwarded_with_the_query_unchanged() {
     let b = backend("b1").await;
-    let gw = gateway(b.addr, LOGIN).await;
+    let gw = gateway(b.addr, &login()).await;
     let url = format!(
         "http://{}/%61pi//./x/../%6cogin/caf%c3%a9?next=%2e%2e/a//b&x=%6c",
         gw.public.addr
@@ -43,7 +35,7 @@ async fn the_normalized_path_picks_the_policy_and_is_forwarded_with_the_query_un
 #[tokio::test]
 async fn the_upstream_base_path_goes_before_the_normalized_path() {
     let b = backend("b1").await;
-    let gw = gateway_to(&format!("http://{}/base/", b.addr), LOGIN).await;
+    let gw = gateway_to(&format!("http://{}/base/", b.addr), &login()).await;
     for path in ["/api/login?a=1", "/api/./login?a=1"] {
         let url = format!("http://{}{path}", gw.public.addr);
         let json = get("127.0.0.2", &url, &[("x-api-key", "p2")]).await.json();
@@ -55,7 +47,7 @@ async fn the_upstream_base_path_goes_before_the_normalized_path() {
 #[tokio::test]
 async fn a_path_that_cannot_be_normalized_is_a_400_that_reaches_nothing() {
     let b = backend("b1").await;
-    let gw = gateway(b.addr, LOGIN).await;
+    let gw = gateway(b.addr, &login()).await;
     for (path, message) in [
         ("/api/login;a=b", "invalid path: ';' at byte 10: path parameters are refused"),
         (
@@ -104,7 +96,7 @@ async fn encoded_slashes_keep_forwards_them_as_data() {
     let gw = gateway_with(
         &format!("http://{}", b.addr),
         "encoded_slashes = \"keep\"",
-        LOGIN,
+        &login(),
     )
     .await;
     let url = format!("http://{}/api/login%2fx/%5c/./y", gw.public.addr);

@@ -217,6 +217,10 @@ pub(crate) async fn metrics_text(gw: &Gateway) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
+/// One default policy nothing in a test exhausts.
+pub(crate) const GENEROUS: &str =
+    "[[policies]]\nname = \"default\"\ncapacity = 1000\nrefill_per_sec = 100.0\n";
+
 pub(crate) const POLICIES: &str = r#"
 [identity]
 trusted_proxies = ["127.0.0.1/32"]

@@ -14,13 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
-const GENEROUS: &str = r#"
-[[policies]]
-name = "default"
-capacity = 1000
-refill_per_sec = 100.0
-"#;
-
 #[tokio::test]
 async fn hop_by_hop_response_headers_are_dropped_and_end_to_end_ones_kept() {
     let b = backend("b1").await;

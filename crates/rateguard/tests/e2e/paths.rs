@@ -21,23 +21,13 @@ const SPELLINGS: [&str; 10] = [
     "/api/x/%2E%2e/login",
 ];
 
-const POLICIES: &str = r#"
-[[policies]]
-name = "default"
-capacity = 1000
-refill_per_sec = 100.0
-
-[[policies]]
-name = "login"
-path_prefix = "/api/login"
-capacity = 3
-refill_per_sec = 0.001
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_a_path_escapes_its_policy() {
     let backend = MockBackend::start(binary(), "b1").unwrap();
-    let text = config_text(backend.addr(), "", "kind = \"memory\"", POLICIES);
+    // A generous default, and 3 tokens for the login route.
+    let policies =
+        policy("default", None, 1000, 100.0) + &policy("login", Some("/api/login"), 3, 0.001);
+    let text = config_text(backend.addr(), "", "kind = \"memory\"", &policies);
     let gw = GatewayProcess::start(binary(), &text).unwrap();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for spelling in SPELLINGS {

@@ -31,7 +31,18 @@ pub(crate) fn config(upstream: SocketAddr, store: &str, capacity: u32) -> String
 
 /// The one default policy of [`config`].
 pub(crate) fn default_policy(capacity: u32) -> String {
-    format!("[[policies]]\nname = \"default\"\ncapacity = {capacity}\nrefill_per_sec = 0.001\n")
+    policy("default", None, capacity, 0.001)
+}
+
+/// One `[[policies]]` entry.
+pub(crate) fn policy(
+    name: &str,
+    prefix: Option<&str>,
+    capacity: u32,
+    refill_per_sec: f64,
+) -> String {
+    let prefix = prefix.map_or(String::new(), |p| format!("path_prefix = {p:?}\n"));
+    format!("[[policies]]\nname = {name:?}\n{prefix}capacity = {capacity}\nrefill_per_sec = {refill_per_sec:?}\n")
 }
 
 /// A config for one replica from its `[server]`, `[store]` and
