@@ -127,10 +127,6 @@ fn is_canonical_escape(hi: u8, lo: u8, slashes: EncodedSlashes) -> bool {
         && (!slash || slashes == EncodedSlashes::Keep)
 }
 
-fn is_dot_segment(segment: &str) -> bool {
-    segment == "." || segment == ".."
-}
-
 /// One pass, no allocation: true when [`rewrite`] would return `path`
 /// unchanged. May say false for a canonical path (then `rewrite` copies it);
 /// must never say true for a path that is not canonical.
@@ -139,9 +135,19 @@ fn is_canonical(path: &str, slashes: EncodedSlashes) -> bool {
     if bytes.first() != Some(&b'/') {
         return false;
     }
-    let mut i = 0;
+    // Every segment but the last must be non-empty; none may be a dot segment.
+    let plain = |segment: &[u8]| !segment.is_empty() && segment != b"." && segment != b"..";
+    let mut segment_start = 1;
+    let mut i = 1;
     while i < bytes.len() {
         match bytes[i] {
+            b'/' => {
+                if !plain(&bytes[segment_start..i]) {
+                    return false;
+                }
+                segment_start = i + 1;
+                i += 1;
+            }
             b'%' => {
                 let escape = bytes.get(i + 1).zip(bytes.get(i + 2));
                 if !escape.is_some_and(|(&hi, &lo)| is_canonical_escape(hi, lo, slashes)) {
@@ -154,9 +160,8 @@ fn is_canonical(path: &str, slashes: EncodedSlashes) -> bool {
             _ => i += 1,
         }
     }
-    let mut segments = path[1..].split('/');
-    let last = segments.next_back().unwrap_or("");
-    !is_dot_segment(last) && segments.all(|s| !s.is_empty() && !is_dot_segment(s))
+    let last = &bytes[segment_start..];
+    last.is_empty() || plain(last)
 }
 
 /// Steps 1-3 of the module documentation into a new string.

@@ -145,6 +145,10 @@ fn keep_leaves_encoded_slashes_as_data_inside_a_segment() {
     );
 }
 
+fn is_dot_segment(segment: &str) -> bool {
+    segment == "." || segment == ".."
+}
+
 /// Pieces that random paths are made of: every rule's trigger, in many cases.
 fn piece() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
