@@ -7,4 +7,5 @@ mod failures;
 mod paths;
 mod readiness;
 mod shutdown;
+mod streaming;
 mod support;

@@ -93,8 +93,8 @@ pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str, budget_ms
 pub(crate) struct Stack {
     pub(crate) nginx: Nginx,
     pub(crate) gateways: Vec<GatewayProcess>,
-    /// Kept alive for the replicas.
-    pub(crate) _backend: MockBackend,
+    /// The replicas' upstream.
+    pub(crate) backend: MockBackend,
 }
 
 pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
@@ -112,7 +112,7 @@ pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
     Stack {
         nginx,
         gateways,
-        _backend: backend,
+        backend,
     }
 }
 
@@ -234,7 +234,7 @@ pub(crate) async fn raw_get(
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
         .await
-        .expect("answer within 10 s")
+        .unwrap_or_else(|_| panic!("GET {path} on {addr}: no answer within 10 s"))
         .expect("read");
     let text = String::from_utf8_lossy(&out).into_owned();
     let status = text
