@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 mod missing;
 mod stats;
 
-pub use stats::{accuracy_error_pct, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
+pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
 
 /// Store ids, in the order the lab runs them and the report lists them.
 pub const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
