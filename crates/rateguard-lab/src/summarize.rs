@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use rateguard_contract::StoreKind;
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, ScenarioId};
 use rateguard_report::{
@@ -39,17 +40,15 @@ pub fn reference_rate(params: &Params) -> u32 {
 
 /// Builds the record of `scenario` on `store` from its repetitions.
 pub fn record(
-    store: &str,
+    store: StoreKind,
     scenario: ScenarioId,
     replicas: u32,
     params: &Params,
     reps: &[RepResult],
 ) -> Record {
     let mut r = Record {
-        store: store.to_owned(),
-        scenario: scenario.as_str().to_owned(),
         replicas,
-        ..Record::default()
+        ..Record::new(store, scenario)
     };
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;

@@ -33,6 +33,6 @@ pub use files::{rerender, write_report, ReportError, LATEST_LINK, REPORT_FILE, S
 pub use model::{
     accuracy_error_pct, applies, median, LatencyUs, Machine, Outage, RateLevel, Record,
     RecordSpread, RepetitionStats, SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions,
-    CURVE_PERCENTILES, SCENARIOS, STORES,
+    CURVE_PERCENTILES,
 };
 pub use render::render;
