@@ -96,6 +96,7 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         let shape = opts.params.sustained;
         let bound = opts.params.sustained_clients as f64 * (1.0 + shape.refill_per_sec * skew_secs);
         let off = sustained.allowed as f64 - expected;
+        println!("{store}: sustained {off:+} of {expected} (bound {bound:.1})");
         assert!(
             off.abs() <= bound,
             "{store}: sustained allowed {} of an ideal {expected}: off by more than {bound:.1} \
