@@ -43,7 +43,7 @@ const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
 
 /// The colour of `store` in every chart.
 pub(crate) fn store_color(store: StoreKind) -> RGBColor {
-    PALETTE[store as usize]
+    PALETTE[store.index()]
 }
 
 /// `c` mixed with white: `amount` 0 keeps it, 1 gives white.
