@@ -66,6 +66,7 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         } else {
             assert_eq!(calls, 1.0, "{store}: script calls/request");
         }
+        println!("{store}: burst {calls:.3} script calls/request");
         assert_eq!(
             burst.allowed, capacity,
             "{store}: a shared bucket allows exactly C (failed open: {:?})",
