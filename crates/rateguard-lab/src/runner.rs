@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rateguard_contract::{Backend, StoreKind};
 use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
 
 use crate::commandstats::{self, CommandStats};
@@ -52,7 +53,7 @@ pub struct RepResult {
 pub async fn run_once(
     topo: &mut Topology,
     deployment: &Deployment,
-    store: &str,
+    store: StoreKind,
     scenario: ScenarioId,
     params: &Params,
     tag: &str,
@@ -120,7 +121,7 @@ async fn goose(plan: &goose_driver::GoosePlan) -> Result<Recording, LabError> {
 /// restarted after the second, and the run goes on for the third.
 async fn store_outage(
     topo: &mut Topology,
-    store: &str,
+    store: StoreKind,
     params: &Params,
     host: &str,
     prefix: &str,
@@ -157,9 +158,10 @@ async fn store_outage(
 
 /// Kills or restarts the store's process: the standalone server, or the
 /// first cluster node (a master without a replica: its slots go dark).
-fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), LabError> {
-    match store {
-        "fred-cluster" => {
+fn set_store_running(topo: &mut Topology, store: StoreKind, up: bool) -> Result<(), LabError> {
+    match store.backend() {
+        Backend::InProcess => return Err(LabError::NoStore),
+        Backend::RedisCluster => {
             let c = topo.cluster.as_mut().ok_or(LabError::NoStore)?;
             if up {
                 c.restart_node(0)?;
@@ -167,7 +169,7 @@ fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), L
                 c.kill_node(0)?;
             }
         }
-        _ => {
+        Backend::Redis => {
             let r = topo.redis.as_mut().ok_or(LabError::NoStore)?;
             if up {
                 r.restart()?;
@@ -179,7 +181,7 @@ fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), L
     Ok(())
 }
 
-async fn stats(topo: &Topology, store: &str) -> Result<Option<CommandStats>, LabError> {
+async fn stats(topo: &Topology, store: StoreKind) -> Result<Option<CommandStats>, LabError> {
     commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref()).await
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rateguard_loadtests::Policy;
+use rateguard_contract::{Backend, RawConfig, StoreKind};
 use rateguard_testkit::{GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer};
 
 use crate::front::Front;
@@ -143,53 +143,37 @@ impl Topology {
         self.backends.len()
     }
 
-    /// The Redis URLs `store` uses (empty for `memory`).
-    pub fn store_urls(&self, store: &str) -> Vec<String> {
-        match store {
-            "redis-lua" | "redis-pipelined" => self.redis.iter().map(RedisServer::url).collect(),
-            "fred-cluster" => self.cluster.iter().flat_map(RedisCluster::urls).collect(),
-            _ => Vec::new(),
+    /// The Redis URLs `store` uses (none for an in-process store).
+    pub fn store_urls(&self, store: StoreKind) -> Vec<String> {
+        match store.backend() {
+            Backend::Redis => self.redis.iter().map(RedisServer::url).collect(),
+            Backend::RedisCluster => self.cluster.iter().flat_map(RedisCluster::urls).collect(),
+            Backend::InProcess => Vec::new(),
         }
     }
 
-    /// Starts `replicas` gateways with `store` (each healthy before the
-    /// next), then a front nginx over them on a free port.
+    /// Starts `replicas` gateways running `config` with `store`
+    /// [placed](gateway_config::place) on this topology's servers, as
+    /// `gw-1`, `gw-2`, ... (each healthy before the next), then a front nginx
+    /// over them on `front_port` (`None` or 0: a free port).
     pub fn deploy(
         &self,
-        store: &str,
-        replicas: u32,
-        store_timeout_ms: u64,
-        policies: &[Policy],
-    ) -> Result<Deployment, LabError> {
-        self.deploy_with(store, replicas, None, |replica_id, urls, upstream| {
-            Ok(gateway_config::render(
-                replica_id,
-                store,
-                urls,
-                store_timeout_ms,
-                upstream,
-                policies,
-                "allow",
-            ))
-        })
-    }
-
-    /// Starts `replicas` gateways with `store`, the config of each from
-    /// `config(replica_id, store_urls, upstream_url)`, then a front nginx over
-    /// them on `front_port` (`None` or 0: a free port).
-    pub fn deploy_with(
-        &self,
-        store: &str,
+        store: StoreKind,
+        config: &RawConfig,
         replicas: u32,
         front_port: Option<u16>,
-        config: impl Fn(&str, &[String], &str) -> Result<String, LabError>,
     ) -> Result<Deployment, LabError> {
-        let urls = self.store_urls(store);
-        let upstream = self.back.url();
+        let mut config = config.clone();
+        gateway_config::place(
+            &mut config,
+            store,
+            &self.store_urls(store),
+            &self.back.url(),
+        );
         let gateways = (1..=replicas)
             .map(|i| {
-                let config = config(&format!("gw-{i}"), &urls, &upstream)?;
-                Ok(GatewayProcess::start(&self.gateway_bin, &config)?)
+                let file = gateway_config::for_replica(&config, &format!("gw-{i}"));
+                Ok(GatewayProcess::start(&self.gateway_bin, &file)?)
             })
             .collect::<Result<Vec<_>, LabError>>()?;
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
