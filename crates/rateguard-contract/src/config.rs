@@ -305,6 +305,25 @@ impl RawPolicy {
         }
     }
 
+    /// Its limits in the layered form: `limits` as written, or the
+    /// single-limit form as one limit keyed by client (none when either
+    /// `capacity` or `refill_per_sec` is missing).
+    ///
+    /// ```
+    /// use rateguard_contract::{LimitKey, RawLimit, RawPolicy};
+    ///
+    /// let single = RawPolicy::new("data", 20, 0.5);
+    /// assert_eq!(single.limit_list(), [RawLimit::new(LimitKey::Client, 20, 0.5)]);
+    /// ```
+    pub fn limit_list(&self) -> Vec<RawLimit> {
+        match (self.limits.is_empty(), self.capacity, self.refill_per_sec) {
+            (true, Some(capacity), Some(rate)) => {
+                vec![RawLimit::new(LimitKey::Client, capacity, rate)]
+            }
+            _ => self.limits.clone(),
+        }
+    }
+
     fn default_cost() -> i64 {
         1
     }

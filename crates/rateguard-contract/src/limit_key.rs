@@ -115,7 +115,11 @@ mod tests {
             ("ip", LimitKey::Ip, "ip"),
             ("api_key", LimitKey::ApiKey, "api_key"),
             ("global", LimitKey::Global, "global"),
-            ("header:x-tenant", LimitKey::Header("x-tenant".into()), "header-x-tenant"),
+            (
+                "header:x-tenant",
+                LimitKey::Header("x-tenant".into()),
+                "header-x-tenant",
+            ),
         ] {
             assert_eq!(text.parse::<LimitKey>().unwrap(), key);
             assert_eq!(key.to_string(), text);
@@ -137,6 +141,9 @@ mod tests {
             );
         }
         let err = serde_json::from_str::<LimitKey>("\"ipp\"").unwrap_err();
-        assert!(err.to_string().starts_with("unknown key kind \"ipp\""), "{err}");
+        assert!(
+            err.to_string().starts_with("unknown key kind \"ipp\""),
+            "{err}"
+        );
     }
 }

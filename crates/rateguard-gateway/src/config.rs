@@ -24,14 +24,16 @@ mod parse;
 mod validate;
 
 pub use model::{
-    IdentityConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig, ValidConfig,
+    IdentityConfig, LimitConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig,
+    ValidConfig,
 };
 pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
 pub use parse::{from_table, from_toml, load_str, load_table, parse_table, read_table};
 pub use rateguard_contract::config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream,
-    RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawServer, RawStore,
+    RawUpstream, RuntimeMode,
 };
+pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;
 pub use validate::validate;
 
