@@ -3,6 +3,7 @@
 //! behaviour with Redis and nginx is covered by the `rateguard` crate's
 //! end-to-end tests.
 
+mod layered;
 mod operations;
 mod paths;
 mod support;
@@ -75,11 +76,15 @@ async fn over_the_limit_is_a_429_that_never_reaches_the_backend() {
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 3"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 3"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"denied\"} 2"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"denied\"} 2"
+        ),
         "{text}"
     );
     // Another key has its own bucket.
