@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rateguard_core::{BucketKey, Decision, MultiDecision};
-use rateguard_store::{AcquireRequest, BucketStore, DenyCache, StoreError};
+use rateguard_store::{AcquireRequest, BucketStore, DenyCache, StoreError, StoreKind};
 use tokio::time::Instant;
 
 use crate::config::OnError;
@@ -71,10 +71,16 @@ enum Store<S> {
 }
 
 impl<S: BucketStore> Store<S> {
-    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+    /// Decides `limits`, through the cache unless `direct`.
+    async fn acquire_all(
+        &self,
+        limits: &[AcquireRequest],
+        direct: bool,
+    ) -> Result<MultiDecision, StoreError> {
         match self {
+            Self::Cached(cache) if !direct => cache.acquire_all(limits).await,
+            Self::Cached(cache) => cache.store().acquire_all(limits).await,
             Self::Direct(store) => store.acquire_all(limits).await,
-            Self::Cached(cache) => cache.acquire_all(limits).await,
         }
     }
 
@@ -157,8 +163,13 @@ impl<S: BucketStore> Enforcer<S> {
             tracing::trace!(policy = policy.name(), "No limit applies.");
             return Verdict::Allowed(None);
         }
+        // fred-cluster gives tokens back when a later slot denies, so a
+        // denial of a layered policy's bucket can be undone after the cache
+        // saw it; those policies skip the cache (see `refunds`).
+        let direct = policy.limits().len() > 1 && refunds(self.store().kind());
         let start = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.store.acquire_all(&requests))
+        let acquire = self.store.acquire_all(&requests, direct);
+        let result = tokio::time::timeout(self.timeout, acquire)
             .await
             .unwrap_or(Err(StoreError::Timeout(self.timeout)));
         self.metrics
@@ -192,6 +203,16 @@ impl<S: BucketStore> Enforcer<S> {
             }
         }
     }
+}
+
+/// Whether `kind` decides a request's limits slot by slot and refunds the
+/// earlier slots when a later one denies (`fred-cluster`): a bucket a
+/// layered policy shares may then get tokens back after a denial, which a
+/// cached denial would not know of. The deny cache is exact only for
+/// buckets nothing refunds, so for this kind it serves single-limit
+/// policies only (whose buckets no layered request touches).
+fn refunds(kind: StoreKind) -> bool {
+    kind == StoreKind::FredCluster
 }
 
 /// The verdict on the store's `decision` over the policy's limits

@@ -4,6 +4,7 @@
 mod binary;
 mod cluster;
 mod failures;
+mod layered;
 mod paths;
 mod readiness;
 mod shutdown;

@@ -98,10 +98,15 @@ pub(crate) struct Stack {
 }
 
 pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
+    stack_with(store, replicas, &default_policy(capacity))
+}
+
+/// [`stack`] with the given `[[policies]]` text.
+pub(crate) fn stack_with(store: &str, replicas: usize, policies: &str) -> Stack {
     let backend = MockBackend::start(binary(), "b1").expect("mock backend");
     let gateways: Vec<GatewayProcess> = (0..replicas)
         .map(|i| {
-            let text = config(backend.addr(), store, capacity);
+            let text = config_text(backend.addr(), "shutdown_grace_ms = 2000", store, policies);
             let id = format!("gw-{}", i + 1);
             GatewayProcess::start_with_env(binary(), &text, &[("RATEGUARD_SERVER_REPLICA_ID", &id)])
                 .expect("gateway replica")

@@ -206,3 +206,82 @@ async fn repeated_denials_come_from_the_deny_cache_and_are_counted() {
     assert_eq!(p.limits()[0].counters.denied.get(), 3);
     assert!(!memory_enforcer(&metrics).has_deny_cache());
 }
+
+/// A store of any kind that denies every limit (each bucket empty: its
+/// backlog is the whole fill time), counting its calls.
+#[derive(Debug)]
+struct Denying {
+    kind: rateguard_store::StoreKind,
+    calls: AtomicUsize,
+}
+
+impl BucketStore for Denying {
+    fn kind(&self) -> rateguard_store::StoreKind {
+        self.kind
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let denial = |r: &AcquireRequest| {
+            Some(Decision {
+                allowed: false,
+                limit: r.quota.capacity(),
+                remaining: 0,
+                retry_after: r.quota.fill_time() / r.quota.capacity(),
+                reset_after: r.quota.fill_time(),
+            })
+        };
+        let enforced: Vec<bool> = limits.iter().map(|r| r.enforced).collect();
+        Ok(MultiDecision::new(
+            limits.iter().map(denial).collect(),
+            &enforced,
+        ))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Store calls for 4 requests of one key under `t`'s policy, through the
+/// deny cache, on a store of `kind`.
+async fn calls_through_the_cache(kind: rateguard_store::StoreKind, t: &PolicyTable) -> usize {
+    let metrics = Arc::new(Metrics::new());
+    let store = Denying {
+        kind,
+        calls: AtomicUsize::new(0),
+    };
+    let e =
+        Enforcer::new(store, Duration::from_secs(1), OnError::Deny, metrics).with_deny_cache(10);
+    for _ in 0..4 {
+        assert!(matches!(
+            check(&e, select(t), "k").await,
+            Verdict::Denied(_)
+        ));
+    }
+    e.store().calls.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn on_fred_cluster_only_single_limit_policies_use_the_deny_cache() {
+    use rateguard_store::StoreKind;
+    let metrics = Metrics::new();
+    let single = table(&metrics, 3);
+    let two = per_client_and_ip(&metrics, false);
+    // Elsewhere the cache answers after the first denial, layered or not.
+    assert_eq!(
+        calls_through_the_cache(StoreKind::RedisLua, &single).await,
+        1
+    );
+    assert_eq!(calls_through_the_cache(StoreKind::RedisLua, &two).await, 1);
+    // fred-cluster refunds layered buckets after a later slot denies: a
+    // cached denial of one could outlive the refund, so those go to the store.
+    assert_eq!(
+        calls_through_the_cache(StoreKind::FredCluster, &single).await,
+        1
+    );
+    assert_eq!(
+        calls_through_the_cache(StoreKind::FredCluster, &two).await,
+        4
+    );
+}
