@@ -243,38 +243,30 @@ fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision) -> Verdic
         limit: indices[i],
         decision: d,
     };
-    if shadow_denial {
-        limit.counters.shadow_denied.inc();
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            retry_after = ?d.retry_after,
-            "Over the limit in shadow mode; forwarding."
-        );
-        Verdict::ShadowDenied(reported)
+    let (verdict, counter) = if shadow_denial {
+        (
+            Verdict::ShadowDenied(reported),
+            &limit.counters.shadow_denied,
+        )
     } else if decision.allowed() {
-        limit.counters.allowed.inc();
         if u64::from(d.remaining) * 100 <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
         {
             counters.near_limit.inc();
         }
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            remaining = d.remaining,
-            "Allowed."
-        );
-        Verdict::Allowed(Some(reported))
+        (Verdict::Allowed(Some(reported)), &limit.counters.allowed)
     } else {
-        limit.counters.denied.inc();
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            retry_after = ?d.retry_after,
-            "Denied."
-        );
-        Verdict::Denied(reported)
-    }
+        (Verdict::Denied(reported), &limit.counters.denied)
+    };
+    counter.inc();
+    tracing::trace!(
+        policy = policy.name(),
+        limit = limit.name(),
+        remaining = d.remaining,
+        retry_after = ?d.retry_after,
+        verdict = ?verdict,
+        "Decided."
+    );
+    verdict
 }
 
 /// Lets one warning through per [`WARN_EVERY`], counting the rest.

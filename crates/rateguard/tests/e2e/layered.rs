@@ -16,64 +16,18 @@ use crate::support::*;
 /// A generous default; `login` with a per-client limit of 5 and a per-ip
 /// limit of 8; `export` spending 5 of a per-ip 12 per request. No refill a
 /// test could see.
-const POLICIES: &str = r#"
-[[policies]]
-name = "default"
-capacity = 1000
-refill_per_sec = 100.0
-
-[[policies]]
-name = "login"
-path_prefix = "/api/login"
-
-  [[policies.limits]]
-  name = "per-client"
-  key = "client"
-  capacity = 5
-  refill_per_sec = 0.001
-
-  [[policies.limits]]
-  name = "per-ip"
-  key = "ip"
-  capacity = 8
-  refill_per_sec = 0.001
-
-[[policies]]
-name = "export"
-path_prefix = "/api/export"
-cost = 5
-
-  [[policies.limits]]
-  name = "per-ip"
-  key = "ip"
-  capacity = 12
-  refill_per_sec = 0.001
-"#;
-
-/// `n` concurrent `GET url` from `source` with API key `key(i)`: status →
-/// count, and replica → count.
-async fn concurrent(
-    source: &str,
-    url: &str,
-    n: usize,
-    key: impl Fn(usize) -> String,
-) -> (BTreeMap<u16, usize>, BTreeMap<String, usize>) {
-    let client = client_from(source);
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (client, url, key) = (client.clone(), url.to_owned(), key(i));
-            tokio::spawn(async move { get(&client, &url, &[("x-api-key", &key)]).await })
-        })
-        .collect();
-    let mut statuses = BTreeMap::new();
-    let mut replicas = BTreeMap::new();
-    for t in tasks {
-        let r = t.await.unwrap();
-        *statuses.entry(r.status.as_u16()).or_default() += 1;
-        let replica = r.header("x-rateguard-replica").unwrap_or("none").to_owned();
-        *replicas.entry(replica).or_default() += 1;
-    }
-    (statuses, replicas)
+fn policies() -> String {
+    let login = layered_policy(
+        "login",
+        "path_prefix = \"/api/login\"\n",
+        &[("per-client", "client", 5), ("per-ip", "ip", 8)],
+    );
+    let export = layered_policy(
+        "export",
+        "path_prefix = \"/api/export\"\ncost = 5\n",
+        &[("per-ip", "ip", 12)],
+    );
+    policy("default", None, 1000, 100.0) + &login + &export
 }
 
 /// `rateguard_decisions_total{policy="login",limit,decision}` summed over replicas.
@@ -96,9 +50,9 @@ async fn login_decisions(stack: &Stack, limit: &str, decision: &str) -> f64 {
 /// fred-cluster, whose slot-by-slot spends and refunds let either limit
 /// look tighter for a moment; the counts are exact all the same).
 async fn layered_limits_hold_across_three_replicas(store: &str, exact_labels: bool) {
-    let stack = stack_with(store, 3, POLICIES);
+    let stack = stack_with(store, 3, &policies());
     let url = format!("{}/api/login", stack.nginx.url());
-    let (a, replicas) = concurrent("127.0.0.2", &url, 200, |_| "A".into()).await;
+    let (a, replicas) = burst_from("127.0.0.2", &url, 200, |_| "A".into()).await;
     assert_eq!(a, BTreeMap::from([(200, 5), (429, 195)]), "{store}: key A");
     assert_eq!(
         replicas.keys().cloned().collect::<Vec<_>>(),
@@ -122,7 +76,7 @@ async fn layered_limits_hold_across_three_replicas(store: &str, exact_labels: bo
         }
     };
     denied("A", "login.per-client").await;
-    let (b, _) = concurrent("127.0.0.2", &url, 200, |_| "B".into()).await;
+    let (b, _) = burst_from("127.0.0.2", &url, 200, |_| "B".into()).await;
     assert_eq!(b, BTreeMap::from([(200, 3), (429, 197)]), "{store}: key B");
     let mut totals = [0.0; 2];
     for (total, decision) in totals.iter_mut().zip(["allowed", "denied"]) {
@@ -144,14 +98,14 @@ async fn layered_limits_hold_across_three_replicas(store: &str, exact_labels: bo
         }
     }
     denied("B", "login.per-ip").await;
-    let (invented, _) = concurrent("127.0.0.3", &url, 30, |i| format!("invented-{i}")).await;
+    let (invented, _) = burst_from("127.0.0.3", &url, 30, |i| format!("invented-{i}")).await;
     assert_eq!(
         invented,
         BTreeMap::from([(200, 8), (429, 22)]),
         "{store}: invented keys"
     );
     let export = format!("{}/api/export", stack.nginx.url());
-    let (cost, _) = concurrent("127.0.0.4", &export, 6, |i| format!("e{i}")).await;
+    let (cost, _) = burst_from("127.0.0.4", &export, 6, |i| format!("e{i}")).await;
     assert_eq!(
         cost,
         BTreeMap::from([(200, 2), (429, 4)]),

@@ -58,16 +58,23 @@ async fn send<S: BucketStore>(e: &Enforcer<S>, p: &Policy, key: &str, n: usize) 
     out
 }
 
+/// Key A's `n` requests under a per-client 5 / per-ip 8 policy (shadow or
+/// not): their outcomes, the table (for its counters) and the enforcer.
+async fn key_a_sends(n: usize, shadow: bool) -> (Vec<String>, PolicyTable, Enforcer<MemoryStore>) {
+    let metrics = Arc::new(Metrics::new());
+    let t = per_client_and_ip(&metrics, shadow);
+    let e = memory_enforcer(&metrics);
+    let a = send(&e, select(&t), "A", n).await;
+    // per-client has the fewest tokens left in each of the first 5.
+    assert_eq!(a[..5], ["ok:per-client"; 5]);
+    (a, t, e)
+}
+
 #[tokio::test]
 async fn a_denial_by_one_limit_spends_nothing_on_the_other() {
-    let metrics = Arc::new(Metrics::new());
-    let t = per_client_and_ip(&metrics, false);
+    // Key A: 5 allowed, the 6th denied by per-client, spending nothing on per-ip.
+    let (a, t, e) = key_a_sends(6, false).await;
     let p = select(&t);
-    let e = memory_enforcer(&metrics);
-    // Key A: 5 allowed (per-client has the fewest tokens left), the 6th
-    // denied by per-client, spending nothing on per-ip.
-    let a = send(&e, p, "A", 6).await;
-    assert_eq!(a[..5], ["ok:per-client"; 5]);
     assert_eq!(a[5], "429:per-client");
     // Key B from the same IP: per-ip has 8 - 5 = 3 left.
     let b = send(&e, p, "B", 6).await;
@@ -162,14 +169,10 @@ async fn limits_that_do_not_apply_are_left_out_and_none_means_no_store_call() {
 
 #[tokio::test]
 async fn a_shadow_policy_reports_the_denying_limit_with_the_longest_wait() {
-    let metrics = Arc::new(Metrics::new());
-    let t = per_client_and_ip(&metrics, true);
+    let (a, t, _) = key_a_sends(9, true).await;
     let p = select(&t);
-    let e = memory_enforcer(&metrics);
-    let a = send(&e, p, "A", 9).await;
     // Forwarded every time; the 6th to 8th are over per-client only (per-ip
     // still spends: shadow limits spend whenever they fit), the 9th over both.
-    assert_eq!(a[..5], ["ok:per-client"; 5]);
     assert_eq!(a[5..8], ["shadow:per-client"; 3]);
     assert_eq!(
         a[8], "shadow:per-client",
