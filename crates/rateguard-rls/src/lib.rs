@@ -1,0 +1,1 @@
+//! RateGuard as an Envoy Rate Limit Service.
