@@ -12,6 +12,7 @@
 //! gateway and the store know nothing of gRPC.
 
 pub mod limits;
+pub mod plan;
 pub mod unit;
 
 pub use limits::{Limit, Limits, LimitsError, LimitsErrors, Rule, RuleKind};

@@ -78,8 +78,8 @@ impl Limit {
             None => None,
             Some(capacity) => {
                 let unit_us = unit.duration().as_micros() as u64;
-                let interval = (unit_us + u64::from(requests_per_unit) / 2)
-                    / u64::from(requests_per_unit);
+                let interval =
+                    (unit_us + u64::from(requests_per_unit) / 2) / u64::from(requests_per_unit);
                 let quota = std::num::NonZeroU64::new(interval)
                     .and_then(|interval| Quota::from_interval(capacity, interval));
                 Some(quota.ok_or_else(|| {

@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn override_units_map_and_unknown_is_none() {
-        assert_eq!(Unit::from_override(RateLimitUnit::Minute as i32), Some(Unit::Minute));
+        assert_eq!(
+            Unit::from_override(RateLimitUnit::Minute as i32),
+            Some(Unit::Minute)
+        );
         assert_eq!(Unit::from_override(0), None);
         assert_eq!(Unit::from_override(99), None);
     }

@@ -159,10 +159,7 @@ impl FileParser<'_> {
                 ),
                 Some(k) => self.error(
                     join(path, k),
-                    format!(
-                        "unknown key {k:?}, expected one of {}",
-                        allowed.join(", ")
-                    ),
+                    format!("unknown key {k:?}, expected one of {}", allowed.join(", ")),
                 ),
                 None => self.error(path, format!("keys must be strings, got {}", describe(key))),
             }
@@ -236,7 +233,10 @@ impl FileParser<'_> {
                     continue;
                 }
                 None => {
-                    self.error(join(&item_path, "key"), "missing (every descriptor has a key)");
+                    self.error(
+                        join(&item_path, "key"),
+                        "missing (every descriptor has a key)",
+                    );
                     continue;
                 }
             };
@@ -368,7 +368,9 @@ impl FileParser<'_> {
             };
             self.check_keys(entry, &item_path, REPLACES_KEYS);
             match self.string(entry, &item_path, "name") {
-                Some(n) if n.is_empty() => self.error(join(&item_path, "name"), "must not be empty"),
+                Some(n) if n.is_empty() => {
+                    self.error(join(&item_path, "name"), "must not be empty")
+                }
                 None => self.error(join(&item_path, "name"), "missing"),
                 Some(n) if name.as_ref() == Some(&n) => self.error(
                     join(&item_path, "name"),

@@ -150,7 +150,8 @@ fn whole_file_problems_are_reported() {
 fn missing_files_are_errors() {
     let err = Limits::load_files(&["/nonexistent/limits.yaml"]).unwrap_err();
     assert!(
-        err.to_string().starts_with("/nonexistent/limits.yaml: cannot read: "),
+        err.to_string()
+            .starts_with("/nonexistent/limits.yaml: cannot read: "),
         "{err}"
     );
 }
