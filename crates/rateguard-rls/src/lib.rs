@@ -5,6 +5,13 @@
 //! # Layout
 //! - [`limits`]: envoyproxy/ratelimit's YAML limits files, loaded and
 //!   checked into one lookup tree per domain.
+//! - [`plan`]: one request → its steps (rule, cost, bucket key per
+//!   descriptor; `replaces`, `unlimited`, overrides). Pure.
+//! - [`service`]: [`RateLimiter`], `ShouldRateLimit` over any `BucketStore`,
+//!   one all-or-nothing store call per request, fail-open / fail-closed.
+//! - [`response`]: descriptor statuses and the optional IETF headers.
+//! - [`server`]: the gRPC listener with `grpc.health.v1.Health`.
+//! - [`metrics`]: decisions per domain and rule, store latency and errors.
 //! - [`unit`]: [`Unit`], a limit's time unit.
 //!
 //! # Invariants
@@ -12,8 +19,16 @@
 //! gateway and the store know nothing of gRPC.
 
 pub mod limits;
+pub mod metrics;
 pub mod plan;
+pub mod response;
+pub mod server;
+pub mod service;
+mod store_call;
 pub mod unit;
 
 pub use limits::{Limit, Limits, LimitsError, LimitsErrors, Rule, RuleKind};
+pub use response::ResponseHeaders;
+pub use server::serve_grpc;
+pub use service::{RateLimiter, RlsOptions};
 pub use unit::Unit;
