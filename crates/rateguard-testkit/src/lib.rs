@@ -7,6 +7,7 @@
 //! - [`redis`]: [`RedisServer`] and [`RedisCluster`];
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
+//! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`.
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -20,10 +21,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+pub mod envoy;
 pub mod gateway;
 pub mod nginx;
 pub mod redis;
 
+pub use envoy::{Envoy, EnvoyOptions};
 pub use gateway::{GatewayProcess, MockBackend};
 pub use nginx::Nginx;
 pub use redis::{RedisCluster, RedisServer};
