@@ -106,7 +106,9 @@ fn name(value: &str, prefix: char) -> String {
     }
 }
 
-fn is_plain(policy: &str) -> bool {
+/// Whether `policy` is kept verbatim in keys: 1 to [`MAX_POLICY_LEN`] bytes
+/// of `[A-Za-z0-9_.-]` (the gateway requires policy names to be plain).
+pub fn is_plain(policy: &str) -> bool {
     !policy.is_empty()
         && policy.len() <= MAX_POLICY_LEN
         && policy

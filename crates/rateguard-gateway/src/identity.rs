@@ -13,11 +13,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::header::{HeaderMap, HeaderName};
 use ipnet::IpNet;
+use rateguard_contract::headers;
 
 use crate::config::IdentityConfig;
 
 /// `X-Forwarded-For`.
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
 
 /// A client identity, borrowed from the request where possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +119,7 @@ mod tests {
 
     fn identifier(trusted: &[&str]) -> Identifier {
         Identifier::new(&IdentityConfig {
-            api_key_header: HeaderName::from_static("x-api-key"),
+            api_key_header: HeaderName::from_static(headers::DEFAULT_API_KEY),
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
         })
     }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::response::Body;
 
 /// `X-Backend`.
-pub const X_BACKEND: HeaderName = HeaderName::from_static("x-backend");
+pub const X_BACKEND: HeaderName = HeaderName::from_static(rateguard_contract::headers::X_BACKEND);
 
 fn query_param(query: &str, name: &str) -> Option<u64> {
     query

@@ -14,17 +14,18 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use rateguard_contract::headers;
 use rateguard_core::{Decision, Quota};
 
 /// Body of every gateway response: streamed from the upstream, or our own.
 pub type Body = Either<Incoming, Full<Bytes>>;
 
 /// `RateLimit-Policy`.
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static(headers::RATELIMIT_POLICY);
 /// `RateLimit`.
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub const RATELIMIT: HeaderName = HeaderName::from_static(headers::RATELIMIT);
 /// `X-RateGuard-Replica`.
-pub const X_RATEGUARD_REPLICA: HeaderName = HeaderName::from_static("x-rateguard-replica");
+pub const X_RATEGUARD_REPLICA: HeaderName = HeaderName::from_static(headers::X_RATEGUARD_REPLICA);
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 

@@ -160,8 +160,8 @@ fn from_fred(err: &FredError, timeout: Duration) -> StoreError {
 }
 
 impl BucketStore for FredClusterStore {
-    fn name(&self) -> &'static str {
-        "fred-cluster"
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::FredCluster
     }
 
     async fn acquire(

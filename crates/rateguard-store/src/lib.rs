@@ -20,6 +20,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub use rateguard_contract::StoreKind;
 pub use rateguard_core::{BucketKey, Decision, Quota};
 
 mod breaker;
@@ -79,9 +80,13 @@ pub struct AcquireRequest {
 /// The gateway is generic over this trait (`Gateway<S: BucketStore>`), so the
 /// futures are concrete and nothing on the hot path is boxed.
 pub trait BucketStore: Send + Sync + 'static {
-    /// The store's name as used in config files and reports
-    /// (`memory`, `redis-lua`, `redis-pipelined`, `fred-cluster`).
-    fn name(&self) -> &'static str;
+    /// Which kind of store this is.
+    fn kind(&self) -> StoreKind;
+
+    /// The kind's id as used in config files and reports (`redis-lua`, ...).
+    fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
 
     /// Spends `cost` tokens from `key`'s bucket, or says when they will be there.
     fn acquire(

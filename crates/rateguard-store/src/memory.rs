@@ -112,8 +112,8 @@ impl<C: Clock> MemoryStore<C> {
 }
 
 impl<C: Clock> BucketStore for MemoryStore<C> {
-    fn name(&self) -> &'static str {
-        "memory"
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::Memory
     }
 
     async fn acquire(

@@ -140,8 +140,8 @@ pub(crate) async fn ping(
 }
 
 impl BucketStore for RedisLuaStore {
-    fn name(&self) -> &'static str {
-        "redis-lua"
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::RedisLua
     }
 
     async fn acquire(

@@ -148,8 +148,8 @@ fn stopped() -> StoreError {
 }
 
 impl BucketStore for RedisPipelinedStore {
-    fn name(&self) -> &'static str {
-        "redis-pipelined"
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::RedisPipelined
     }
 
     async fn acquire(

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use rateguard_gateway::config::env_key;
 
 /// RateGuard: a distributed rate-limiting HTTP gateway.
 #[derive(Debug, Parser)]
@@ -64,19 +65,11 @@ pub(crate) enum Command {
     },
 }
 
-/// Config sections that `RATEGUARD_<SECTION>_<KEY>` variables may set.
-const SECTIONS: [&str; 4] = ["server", "upstream", "store", "identity"];
-
-/// Maps `RATEGUARD_STORE_TIMEOUT_MS=75` to `("store.timeout_ms", "75")`;
-/// other variables (`RATEGUARD_CONFIG`, `RATEGUARD_LOG_FORMAT`, ...) are not config keys.
+/// The `RATEGUARD_<SECTION>_<KEY>` variables among `vars` as sorted config
+/// overrides: `RATEGUARD_STORE_TIMEOUT_MS=75` → `("store.timeout_ms", "75")`.
 pub(crate) fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vars
-        .filter_map(|(name, value)| {
-            let rest = name.strip_prefix("RATEGUARD_")?.to_ascii_lowercase();
-            let (section, key) = rest.split_once('_')?;
-            (SECTIONS.contains(&section) && !key.is_empty())
-                .then(|| (format!("{section}.{key}"), value))
-        })
+        .filter_map(|(name, value)| Some((env_key(&name)?, value)))
         .collect();
     out.sort();
     out

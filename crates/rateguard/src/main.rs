@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use rateguard_gateway::config::{self, RawConfig, RuntimeMode, StoreKind, ValidConfig};
+use rateguard_gateway::config::{self, RuntimeMode, StoreKind, ValidConfig};
 use rateguard_gateway::{
     bind, bind_addr, bind_socket, log_startup, run, run_mock_backend, serve_admin, serve_public,
     ConfigErrors, Gateway, Listeners,
@@ -91,7 +91,7 @@ fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidCon
             config::apply_override(&mut table, key, value)?;
         }
     }
-    RawConfig::from_table(table)?.validate()
+    config::load_table(table)
 }
 
 fn check_config(path: &Path) -> ExitCode {

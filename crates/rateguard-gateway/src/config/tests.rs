@@ -76,7 +76,7 @@ fn bad_values_name_key_and_value() {
         errors(&text),
         [
             "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
-            "store.on_error: expected \"allow\" or \"deny\", got \"maybe\"",
+            "store.on_error: unknown value \"maybe\", expected one of allow, deny",
             "identity.trusted_proxies[0]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"10.0.0.300/8\"",
             "policies[1].capacity: must be > 0, got -5",
         ]
@@ -101,20 +101,48 @@ fn unknown_keys_are_errors_with_their_path() {
 }
 
 #[test]
+fn reading_goes_on_past_bad_keys_and_reports_each() {
+    let text = GOOD
+        .replace("replica_id", "replica_idd")
+        .replace("\"redis-lua\"", "5")
+        .replace("capacity = 20", "capacity = 20\nburst = 3");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("policies[1].burst: unknown key"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("server.replica_idd: unknown key"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("store.kind: invalid type: integer `5`, expected one of memory"),
+        "{errs:?}"
+    );
+    // A required key with a bad value is reported once, not also as missing.
+    let errs = errors(&GOOD.replace("capacity = 20", "capacity = \"lots\""));
+    assert_eq!(
+        errs,
+        ["policies[1].capacity: invalid type: string \"lots\", expected an integer"]
+    );
+}
+
+#[test]
 fn overrides_replace_keys_and_split_lists() {
     let mut t = parse_table(GOOD).unwrap();
     apply_override(&mut t, "server.listen", "127.0.0.1:7000").unwrap();
     apply_override(&mut t, "store.timeout_ms", "75").unwrap();
     apply_override(&mut t, "store.urls", "redis://a:1, redis://b:2").unwrap();
     apply_override(&mut t, "identity.trusted_proxies", "[\"10.0.0.0/8\"]").unwrap();
-    let c = RawConfig::from_table(t).unwrap().validate().unwrap();
+    let c = validate(&from_table(t).unwrap()).unwrap();
     assert_eq!(c.server.listen.port(), 7000);
     assert_eq!(c.store.timeout.as_millis(), 75);
     assert_eq!(c.store.urls, ["redis://a:1", "redis://b:2"]);
     assert_eq!(c.identity.trusted_proxies[0].to_string(), "10.0.0.0/8");
     let mut t = parse_table(GOOD).unwrap();
     apply_override(&mut t, "server.lisen", "x").unwrap();
-    let err = RawConfig::from_table(t).unwrap_err().to_string();
+    let err = from_table(t).unwrap_err().to_string();
     assert!(err.starts_with("server.lisen: unknown key"), "{err}");
 }
 
@@ -139,7 +167,7 @@ fn runtime_mode_is_checked() {
     assert_eq!(
         errors(&text),
         [
-            "server.runtime: expected \"per-core\" or \"multi-thread\", got \"fast\"",
+            "server.runtime: unknown value \"fast\", expected one of per-core, multi-thread",
             "server.threads: must be between 0 (one per core) and 1024, got -1",
         ]
     );
@@ -156,7 +184,7 @@ fn shadow_is_an_optional_boolean() {
         [false, true]
     );
     let text = GOOD.replace("capacity = 20", "capacity = 20\nshadow = \"yes\"");
-    let err = RawConfig::from_toml(&text).unwrap_err().to_string();
+    let err = from_toml(&text).unwrap_err().to_string();
     assert_eq!(
         err,
         "policies[1].shadow: invalid type: string \"yes\", expected a boolean"
@@ -180,5 +208,59 @@ fn breaker_max_cooldown_defaults_to_two_seconds_and_must_be_positive() {
     assert_eq!(
         errors(&text),
         ["store.breaker_max_cooldown_ms: must be > 0, got 0"]
+    );
+}
+
+#[test]
+fn override_sections_and_env_keys_follow_the_raw_structs() {
+    let mut sections: Vec<&str> = override_sections().collect();
+    sections.sort_unstable();
+    assert_eq!(sections, ["identity", "server", "store", "upstream"]);
+    assert_eq!(
+        env_key("RATEGUARD_STORE_TIMEOUT_MS").as_deref(),
+        Some("store.timeout_ms")
+    );
+    for other in [
+        "RATEGUARD_CONFIG",
+        "RATEGUARD_POLICIES_X",
+        "RATEGUARD_STORE_",
+        "HOME",
+    ] {
+        assert_eq!(env_key(other), None, "{other}");
+    }
+}
+
+#[test]
+fn quota_problems_name_the_field_they_are_about() {
+    let errs = |capacity: &str, rate: &str| {
+        errors(
+            &GOOD
+                .replace("capacity = 20", &format!("capacity = {capacity}"))
+                .replace("refill_per_sec = 0.5", &format!("refill_per_sec = {rate}")),
+        )
+    };
+    assert_eq!(
+        errs("0", "1.0"),
+        ["policies[1].capacity: must be > 0, got 0"]
+    );
+    assert_eq!(
+        errs("5000000000", "1.0"),
+        ["policies[1].capacity: must be <= 4294967295, got 5000000000"]
+    );
+    assert_eq!(
+        errs("1", "-1.5"),
+        ["policies[1].refill_per_sec: must be a finite number > 0, got -1.5"]
+    );
+    assert_eq!(
+        errs("1", "2000000.0"),
+        ["policies[1].refill_per_sec: must be <= 1000000 (one token per microsecond), got 2000000"]
+    );
+    assert_eq!(
+        errs("4000000000", "0.0001"),
+        ["policies[1]: capacity / refill_per_sec must be at most 366 days, got 4000000000 / 0.0001"]
+    );
+    assert_eq!(
+        errors(&GOOD.replace("name = \"data\"", "name = \"da ta\"")),
+        ["policies[1].name: must be 1-64 characters of A-Z a-z 0-9 _ . -, got \"da ta\""]
     );
 }

@@ -1,159 +1,22 @@
-//! [`RawConfig::validate`]: every check in one pass, into a [`ValidConfig`].
+//! [`validate`]: every check in one pass, from a [`RawConfig`] into a
+//! [`ValidConfig`]. Each section has its function; policies have their module.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::header::HeaderName;
-use http::uri::{Authority, Uri};
+use http::uri::Uri;
 use ipnet::IpNet;
-use rateguard_core::Quota;
 
-use super::{RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream};
+use super::{
+    IdentityConfig, RawConfig, RawIdentity, RawServer, RawStore, RawUpstream, ServerConfig,
+    StoreConfig, UpstreamConfig, ValidConfig,
+};
 use crate::error::{ConfigError, ConfigErrors};
 
-/// A configuration that passed every check.
-#[derive(Debug, Clone)]
-pub struct ValidConfig {
-    /// Listeners and replica identity.
-    pub server: ServerConfig,
-    /// The backend.
-    pub upstream: UpstreamConfig,
-    /// The bucket store.
-    pub store: StoreConfig,
-    /// Client identification.
-    pub identity: IdentityConfig,
-    /// Policies in file order.
-    pub policies: Vec<PolicyConfig>,
-}
+mod policies;
 
-/// `[server]`, checked.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Public listener.
-    pub listen: SocketAddr,
-    /// Admin listener.
-    pub admin_listen: SocketAddr,
-    /// Value of `X-RateGuard-Replica`.
-    pub replica_id: String,
-    /// Drain bound on shutdown.
-    pub shutdown_grace: Duration,
-    /// Connection limit.
-    pub max_connections: usize,
-    /// How the binary runs its async runtime(s).
-    pub runtime: RuntimeMode,
-    /// Runtime threads (0 = one per core).
-    pub threads: usize,
-}
-
-/// The binary's runtime layout (`server.runtime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeMode {
-    /// One current-thread runtime per core, each with its own
-    /// `SO_REUSEPORT` listener (measured faster for this proxy on 2 cores).
-    PerCore,
-    /// One multi-thread, work-stealing Tokio runtime.
-    MultiThread,
-}
-
-/// `[upstream]`, checked.
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// The URL as written.
-    pub url: String,
-    /// `host:port` requests are sent to.
-    pub authority: Authority,
-    /// Path prepended to every request path (`""` for none).
-    pub base_path: String,
-    /// Time allowed for response headers.
-    pub timeout: Duration,
-    /// Idle pooled connections kept.
-    pub pool_max_idle: usize,
-}
-
-/// Which [`rateguard_store::BucketStore`] to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// In-process buckets (one limit per replica).
-    Memory,
-    /// One `EVALSHA` per decision.
-    RedisLua,
-    /// Decisions coalesced into pipelines.
-    RedisPipelined,
-    /// fred on Redis Cluster.
-    FredCluster,
-}
-
-impl StoreKind {
-    /// Every kind, in the order the error message lists them.
-    pub const ALL: [StoreKind; 4] = [
-        Self::Memory,
-        Self::RedisLua,
-        Self::RedisPipelined,
-        Self::FredCluster,
-    ];
-
-    /// The name used in config files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::RedisLua => "redis-lua",
-            Self::RedisPipelined => "redis-pipelined",
-            Self::FredCluster => "fred-cluster",
-        }
-    }
-}
-
-/// What to do when the store fails or times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Let the request through (fail open).
-    Allow,
-    /// Answer `503` (fail closed).
-    Deny,
-}
-
-/// `[store]`, checked.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// The kind.
-    pub kind: StoreKind,
-    /// Redis URLs (empty for memory).
-    pub urls: Vec<String>,
-    /// Budget of one decision.
-    pub timeout: Duration,
-    /// Failure rule.
-    pub on_error: OnError,
-    /// Pipelined store: most decisions per pipeline.
-    pub batch_max: usize,
-    /// Pipelined store: how long a batch waits to fill.
-    pub batch_wait: Duration,
-    /// Redis stores: longest pause between probes of a failing store.
-    pub breaker_max_cooldown: Duration,
-}
-
-/// `[identity]`, checked.
-#[derive(Debug, Clone)]
-pub struct IdentityConfig {
-    /// The API-key header.
-    pub api_key_header: HeaderName,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
-}
-
-/// One policy, checked.
-#[derive(Debug, Clone)]
-pub struct PolicyConfig {
-    /// Name (1-64 of `[A-Za-z0-9_.-]`).
-    pub name: String,
-    /// Path prefix; `None` for the default policy.
-    pub path_prefix: Option<String>,
-    /// Bucket shape.
-    pub quota: Quota,
-    /// Shadow mode (`shadow = true`): the bucket is evaluated and consumed
-    /// as usual, but a denial is only counted (`decision="shadow_denied"`)
-    /// and the request is forwarded, for rolling out a new limit safely.
-    pub shadow: bool,
-}
+use policies::policies;
 
 /// Collects errors while validating.
 struct Check(Vec<ConfigError>);
@@ -195,29 +58,27 @@ impl Check {
     }
 }
 
-impl RawConfig {
-    /// Checks every key and returns the typed config, or every problem found.
-    pub fn validate(&self) -> Result<ValidConfig, ConfigErrors> {
-        let mut check = Check(Vec::new());
-        let server = server(&mut check, &self.server);
-        let upstream = upstream(&mut check, &self.upstream);
-        let store = store(&mut check, &self.store);
-        let identity = identity(&mut check, &self.identity);
-        let policies = policies(&mut check, &self.policies);
-        match (server, upstream, store, identity, policies) {
-            (Some(server), Some(upstream), Some(store), Some(identity), Some(policies))
-                if check.0.is_empty() =>
-            {
-                Ok(ValidConfig {
-                    server,
-                    upstream,
-                    store,
-                    identity,
-                    policies,
-                })
-            }
-            _ => Err(ConfigErrors(check.0)),
+/// Checks every key of `raw` and returns the typed config, or every problem found.
+pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
+    let mut check = Check(Vec::new());
+    let server = server(&mut check, &raw.server);
+    let upstream = upstream(&mut check, &raw.upstream);
+    let store = store(&mut check, &raw.store);
+    let identity = identity(&mut check, &raw.identity);
+    let policies = policies(&mut check, &raw.policies);
+    match (server, upstream, store, identity, policies) {
+        (Some(server), Some(upstream), Some(store), Some(identity), Some(policies))
+            if check.0.is_empty() =>
+        {
+            Ok(ValidConfig {
+                server,
+                upstream,
+                store,
+                identity,
+                policies,
+            })
         }
+        _ => Err(ConfigErrors(check.0)),
     }
 }
 
@@ -245,17 +106,6 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     };
     let grace = check.millis("server.shutdown_grace_ms", raw.shutdown_grace_ms);
     let max = check.positive("server.max_connections", raw.max_connections);
-    let runtime = match raw.runtime.as_str() {
-        "per-core" => Some(RuntimeMode::PerCore),
-        "multi-thread" => Some(RuntimeMode::MultiThread),
-        other => {
-            check.fail(
-                "server.runtime",
-                format!("expected \"per-core\" or \"multi-thread\", got {other:?}"),
-            );
-            None
-        }
-    };
     let threads = match usize::try_from(raw.threads) {
         Ok(n) if n <= 1024 => Some(n),
         _ => {
@@ -275,7 +125,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         replica_id,
         shutdown_grace: grace?,
         max_connections: max?,
-        runtime: runtime?,
+        runtime: raw.runtime,
         threads: threads?,
     })
 }
@@ -317,28 +167,14 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
 }
 
 fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
-    let kind = StoreKind::ALL.into_iter().find(|k| k.as_str() == raw.kind);
-    if kind.is_none() {
-        let names: Vec<&str> = StoreKind::ALL.iter().map(|k| k.as_str()).collect();
+    if raw.kind.needs_server() && raw.urls.is_empty() {
         check.fail(
-            "store.kind",
+            "store.urls",
             format!(
-                "unknown kind {:?}, expected one of {}",
-                raw.kind,
-                names.join(", ")
+                "must list at least one redis:// URL for kind {:?}",
+                raw.kind.as_str()
             ),
         );
-    }
-    if let Some(kind) = kind {
-        if kind != StoreKind::Memory && raw.urls.is_empty() {
-            check.fail(
-                "store.urls",
-                format!(
-                    "must list at least one redis:// URL for kind {:?}",
-                    raw.kind
-                ),
-            );
-        }
     }
     for (i, url) in raw.urls.iter().enumerate() {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -349,17 +185,6 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         }
     }
     let timeout = check.millis("store.timeout_ms", raw.timeout_ms);
-    let on_error = match raw.on_error.as_str() {
-        "allow" => Some(OnError::Allow),
-        "deny" => Some(OnError::Deny),
-        other => {
-            check.fail(
-                "store.on_error",
-                format!("expected \"allow\" or \"deny\", got {other:?}"),
-            );
-            None
-        }
-    };
     let batch_max = check.positive("store.batch_max", raw.batch_max);
     let batch_wait = match u64::try_from(raw.batch_wait_us) {
         Ok(us) => Some(Duration::from_micros(us)),
@@ -374,10 +199,10 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
     let breaker_max_cooldown =
         check.millis("store.breaker_max_cooldown_ms", raw.breaker_max_cooldown_ms);
     Some(StoreConfig {
-        kind: kind?,
+        kind: raw.kind,
         urls: raw.urls.clone(),
         timeout: timeout?,
-        on_error: on_error?,
+        on_error: raw.on_error,
         batch_max: batch_max?,
         batch_wait: batch_wait?,
         breaker_max_cooldown: breaker_max_cooldown?,
@@ -410,92 +235,4 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
         api_key_header: header?,
         trusted_proxies: nets,
     })
-}
-
-fn policies(check: &mut Check, raw: &[RawPolicy]) -> Option<Vec<PolicyConfig>> {
-    if raw.is_empty() {
-        check.fail("policies", "at least one [[policies]] entry is required");
-        return None;
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut defaults = 0;
-    for (i, p) in raw.iter().enumerate() {
-        let key = format!("policies[{i}]");
-        let plain = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        };
-        if !plain(&p.name) {
-            check.fail(
-                format!("{key}.name"),
-                format!(
-                    "must be 1-64 characters of A-Z a-z 0-9 _ . -, got {:?}",
-                    p.name
-                ),
-            );
-        } else if raw[..i].iter().any(|q| q.name == p.name) {
-            check.fail(
-                format!("{key}.name"),
-                format!("duplicate policy name {:?}", p.name),
-            );
-        }
-        match &p.path_prefix {
-            None => {
-                defaults += 1;
-                if defaults > 1 {
-                    check.fail(
-                        format!("{key}.path_prefix"),
-                        "missing; only one policy may be the default (without path_prefix)",
-                    );
-                }
-            }
-            Some(prefix) if !prefix.starts_with('/') => check.fail(
-                format!("{key}.path_prefix"),
-                format!("must start with '/', got {prefix:?}"),
-            ),
-            Some(prefix)
-                if raw[..i]
-                    .iter()
-                    .any(|q| q.path_prefix.as_ref() == Some(prefix)) =>
-            {
-                check.fail(
-                    format!("{key}.path_prefix"),
-                    format!("duplicate path_prefix {prefix:?}"),
-                )
-            }
-            Some(_) => {}
-        }
-        let quota = if p.capacity <= 0 {
-            check.fail(
-                format!("{key}.capacity"),
-                format!("must be > 0, got {}", p.capacity),
-            );
-            None
-        } else if !p.refill_per_sec.is_finite() || p.refill_per_sec <= 0.0 {
-            check.fail(
-                format!("{key}.refill_per_sec"),
-                format!("must be a finite number > 0, got {}", p.refill_per_sec),
-            );
-            None
-        } else {
-            match Quota::new(p.capacity as u64, p.refill_per_sec) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    check.fail(key.clone(), e.to_string());
-                    None
-                }
-            }
-        };
-        if let Some(quota) = quota {
-            out.push(PolicyConfig {
-                name: p.name.clone(),
-                path_prefix: p.path_prefix.clone(),
-                quota,
-                shadow: p.shadow,
-            });
-        }
-    }
-    Some(out)
 }

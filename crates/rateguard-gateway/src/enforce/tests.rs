@@ -17,8 +17,8 @@ struct BrokenStore {
 }
 
 impl BucketStore for BrokenStore {
-    fn name(&self) -> &'static str {
-        "broken"
+    fn kind(&self) -> rateguard_store::StoreKind {
+        rateguard_store::StoreKind::RedisLua
     }
 
     fn acquire(

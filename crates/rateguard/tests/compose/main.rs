@@ -13,8 +13,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use rateguard_gateway::config::{self, RawConfig, StoreKind, ValidConfig};
-use support::{env_key, read, repo, url_port, Compose};
+use rateguard_gateway::config::env_key;
+use rateguard_gateway::config::{self, StoreKind, ValidConfig};
+use support::{read, repo, url_port, Compose};
 
 /// The gateway services, the profile each runs in, and its store kind.
 const GATEWAYS: [(&str, &str, StoreKind); 2] = [
@@ -47,10 +48,7 @@ fn effective_config(c: &Compose, service: &str) -> ValidConfig {
             config::apply_override(&mut table, &key, &value).unwrap();
         }
     }
-    RawConfig::from_table(table)
-        .unwrap()
-        .validate()
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    config::load_table(table).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]

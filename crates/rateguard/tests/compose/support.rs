@@ -216,13 +216,3 @@ pub(crate) fn url_port(text: &str) -> u16 {
         .parse()
         .expect("a port")
 }
-
-/// `RATEGUARD_STORE_TIMEOUT_MS` -> `store.timeout_ms`, as the binary maps
-/// section variables (other names are not config keys).
-pub(crate) fn env_key(name: &str) -> Option<String> {
-    let rest = name.strip_prefix("RATEGUARD_")?.to_ascii_lowercase();
-    let (section, key) = rest.split_once('_')?;
-    ["server", "upstream", "store", "identity"]
-        .contains(&section)
-        .then(|| format!("{section}.{key}"))
-}

@@ -1,0 +1,8 @@
+//! The paths of the gateway's admin listener.
+
+/// Liveness: `200` whenever the process serves (store reachability in the body).
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: `200` when the store answers a ping in time, else `503`.
+pub const READYZ: &str = "/readyz";
+/// Prometheus/OpenMetrics text exposition.
+pub const METRICS: &str = "/metrics";

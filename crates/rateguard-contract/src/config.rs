@@ -1,0 +1,278 @@
+//! The gateway's TOML file as written: raw serde structs, both ways.
+//!
+//! Every struct is `deny_unknown_fields`, so a typo in a key is an error,
+//! never silently ignored. Numbers and addresses stay loose (`i64`,
+//! `String`) so the gateway's validation can report the offending value
+//! (`policies[1].capacity: must be > 0, got -5`); closed sets of names
+//! ([`StoreKind`], [`OnError`], [`RuntimeMode`]) are enums, parsed by serde
+//! with an error listing the valid names.
+//!
+//! Adding a key is one field here with its default (in the section's
+//! `Default` impl, or a `default = ...` function for `[upstream]` and
+//! `[[policies]]`); the gateway's overrides (`RATEGUARD_STORE_URLS`, ...)
+//! and the list of expected keys in error messages follow from the struct.
+//!
+//! ```
+//! use rateguard_contract::{RawConfig, RawPolicy, StoreKind};
+//!
+//! let mut config = RawConfig::new("http://127.0.0.1:9000");
+//! config.store.kind = StoreKind::RedisLua;
+//! config.store.urls = vec!["redis://127.0.0.1:6379".into()];
+//! config.policies.push(RawPolicy::new("default", 100, 50.0));
+//! assert_eq!(config.server.listen, "127.0.0.1:8080");
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::headers;
+use crate::StoreKind;
+
+vocabulary! {
+    /// What to do when the store fails or times out (`store.on_error`).
+    pub enum OnError ("value") {
+        /// Let the request through (fail open).
+        Allow = "allow",
+        /// Answer `503` (fail closed).
+        Deny = "deny",
+    }
+}
+
+vocabulary! {
+    /// How the gateway lays out its async runtime(s) (`server.runtime`).
+    pub enum RuntimeMode ("value") {
+        /// One current-thread runtime per core, each with its own
+        /// `SO_REUSEPORT` listener (measured faster for this proxy on 2 cores).
+        PerCore = "per-core",
+        /// One multi-thread, work-stealing Tokio runtime.
+        MultiThread = "multi-thread",
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: listeners and replica identity.
+    #[serde(default)]
+    pub server: RawServer,
+    /// `[upstream]`: where allowed requests go.
+    pub upstream: RawUpstream,
+    /// `[store]`: where buckets live.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[identity]`: how clients are told apart.
+    #[serde(default)]
+    pub identity: RawIdentity,
+    /// `[[policies]]`: the limits.
+    #[serde(default)]
+    pub policies: Vec<RawPolicy>,
+}
+
+impl RawConfig {
+    /// Every section at its defaults, forwarding to `upstream_url`, no policies.
+    pub fn new(upstream_url: impl Into<String>) -> Self {
+        Self {
+            server: RawServer::default(),
+            upstream: RawUpstream::new(upstream_url),
+            store: RawStore::default(),
+            identity: RawIdentity::default(),
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Public listener, `host:port`.
+    pub listen: String,
+    /// Admin listener (`/healthz`, `/readyz`, `/metrics`), `host:port`.
+    pub admin_listen: String,
+    /// Sent as `X-RateGuard-Replica`; defaults to the host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_id: Option<String>,
+    /// Longest time in-flight requests may take to finish on shutdown.
+    pub shutdown_grace_ms: i64,
+    /// Most client connections served at once; more wait in the accept queue.
+    pub max_connections: i64,
+    /// The runtime layout.
+    pub runtime: RuntimeMode,
+    /// Runtime threads; 0 = one per available core.
+    pub threads: i64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            replica_id: None,
+            shutdown_grace_ms: 10_000,
+            max_connections: 20_000,
+            runtime: RuntimeMode::PerCore,
+            threads: 0,
+        }
+    }
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `http://host:port` of the backend (or of its load balancer).
+    pub url: String,
+    /// Time allowed for the backend's response headers.
+    #[serde(default = "RawUpstream::default_timeout_ms")]
+    pub timeout_ms: i64,
+    /// Idle keep-alive connections kept open to the upstream.
+    #[serde(default = "RawUpstream::default_pool_max_idle")]
+    pub pool_max_idle: i64,
+}
+
+impl RawUpstream {
+    /// `url` with every other key at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            timeout_ms: Self::default_timeout_ms(),
+            pool_max_idle: Self::default_pool_max_idle(),
+        }
+    }
+
+    fn default_timeout_ms() -> i64 {
+        10_000
+    }
+
+    fn default_pool_max_idle() -> i64 {
+        512
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    /// Which store.
+    pub kind: StoreKind,
+    /// Redis URLs (cluster: any seed nodes); empty for `memory`.
+    pub urls: Vec<String>,
+    /// Time budget of one store decision.
+    pub timeout_ms: i64,
+    /// Fail open or closed.
+    pub on_error: OnError,
+    /// `redis-pipelined`: most decisions per pipeline.
+    pub batch_max: i64,
+    /// `redis-pipelined`: how long a batch may wait to fill, in microseconds.
+    pub batch_wait_us: i64,
+    /// Redis stores: longest pause between probes of a store that keeps
+    /// failing (the circuit breaker's cooldown doubles up to this). Bounds how
+    /// long enforcement takes to resume after Redis returns.
+    pub breaker_max_cooldown_ms: i64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            urls: Vec::new(),
+            timeout_ms: 50,
+            on_error: OnError::Allow,
+            batch_max: 128,
+            batch_wait_us: 200,
+            breaker_max_cooldown_ms: 2000,
+        }
+    }
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIdentity {
+    /// Header naming the client's API key.
+    pub api_key_header: String,
+    /// CIDRs (or plain addresses) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RawIdentity {
+    fn default() -> Self {
+        Self {
+            api_key_header: headers::DEFAULT_API_KEY.into(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// One `[[policies]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Name used in headers, metrics and bucket keys.
+    pub name: String,
+    /// Requests whose path starts with this (longest wins); none = the default policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Bucket size (the burst).
+    pub capacity: i64,
+    /// Tokens added per second.
+    pub refill_per_sec: f64,
+    /// Shadow mode: evaluate and consume as usual, but never block.
+    #[serde(default)]
+    pub shadow: bool,
+}
+
+impl RawPolicy {
+    /// The default policy (no `path_prefix`) `name`, enforced.
+    pub fn new(name: impl Into<String>, capacity: i64, refill_per_sec: f64) -> Self {
+        Self {
+            name: name.into(),
+            path_prefix: None,
+            capacity,
+            refill_per_sec,
+            shadow: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_survives_toml_both_ways() {
+        let mut config = RawConfig::new("http://127.0.0.1:9000");
+        config.server.replica_id = Some("gw-1".into());
+        config.server.runtime = RuntimeMode::MultiThread;
+        config.store.kind = StoreKind::FredCluster;
+        config.store.on_error = OnError::Deny;
+        config.store.urls = vec!["redis://127.0.0.1:7000".into()];
+        config.policies.push(RawPolicy::new("default", 100, 50.0));
+        config.policies.push(RawPolicy {
+            path_prefix: Some("/api".into()),
+            shadow: true,
+            ..RawPolicy::new("api", 5, 0.5)
+        });
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("kind = \"fred-cluster\""), "{text}");
+        assert!(text.contains("runtime = \"multi-thread\""), "{text}");
+        assert_eq!(toml::from_str::<RawConfig>(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn a_minimal_file_takes_the_defaults() {
+        let text = "[upstream]\nurl = \"http://127.0.0.1:9000\"\n";
+        let config: RawConfig = toml::from_str(text).unwrap();
+        assert_eq!(config, RawConfig::new("http://127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn enum_values_are_checked_by_serde() {
+        let text = "[upstream]\nurl = \"u\"\n[store]\non_error = \"maybe\"\n";
+        let err = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown value \"maybe\", expected one of allow, deny"),
+            "{err}"
+        );
+    }
+}

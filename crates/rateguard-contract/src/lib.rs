@@ -1,0 +1,48 @@
+//! RateGuard's contract: the vocabulary every crate shares, defined once.
+//!
+//! - [`StoreKind`]: which bucket store a gateway runs, and what each kind
+//!   needs to run (a Redis server, a Redis Cluster, nothing).
+//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`.
+//! - [`headers`]: the HTTP header names the gateway writes and reads.
+//! - [`admin`]: the admin listener's paths.
+//! - [`config`]: the gateway's TOML file as raw serde structs
+//!   ([`RawConfig`]), both ways, so the lab can write a gateway config by
+//!   serializing them and the gateway reads the very same schema.
+//!
+//! Every name is a type or a constant: an enum's ids, `Display`, `FromStr`
+//! and serde all come from one list (see [`UnknownName`] for the error), so
+//! a typo does not compile and adding a value is a one-line change.
+//!
+//! This crate is a leaf: plain data, `serde` and `thiserror`, no I/O, no
+//! async runtime, no HTTP types.
+//!
+//! # Example
+//! ```
+//! use rateguard_contract::{ScenarioId, StoreKind};
+//!
+//! let kind: StoreKind = "redis-lua".parse().unwrap();
+//! assert!(kind.needs_redis() && kind.shared_across_replicas());
+//! assert_eq!(kind.to_string(), "redis-lua");
+//! let err = "redis-lau".parse::<StoreKind>().unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster"
+//! );
+//! assert_eq!(ScenarioId::StoreOutage.as_str(), "store-outage");
+//! ```
+
+#[macro_use]
+mod vocabulary;
+
+pub mod admin;
+pub mod config;
+pub mod headers;
+mod scenario;
+mod store_kind;
+
+pub use config::{
+    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
+};
+pub use scenario::ScenarioId;
+pub use store_kind::{Backend, StoreKind};
+pub use vocabulary::UnknownName;
