@@ -25,10 +25,11 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use rateguard_contract::admin as paths;
 use rateguard_store::BucketStore;
 
 use crate::response::{self, Body};
-use crate::service::Gateway;
+use crate::service::Shared;
 
 /// Longest wait for the store's ping in `/healthz` (`/readyz` waits
 /// `store.timeout_ms`).
@@ -36,7 +37,7 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Answers one admin request.
 pub async fn handle<S: BucketStore>(
-    gateway: Arc<Gateway<S>>,
+    gateway: Arc<Shared<S>>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -47,7 +48,7 @@ pub async fn handle<S: BucketStore>(
         );
     }
     match req.uri().path() {
-        "/healthz" => {
+        paths::HEALTHZ => {
             let store = gateway.store();
             let ping = tokio::time::timeout(PING_TIMEOUT, store.ping()).await;
             let (reachable, error) = match ping {
@@ -58,11 +59,11 @@ pub async fn handle<S: BucketStore>(
             let body = serde_json::json!({
                 "status": "ok",
                 "replica": gateway.replica().to_str().unwrap_or(""),
-                "store": { "kind": store.name(), "reachable": reachable, "error": error },
+                "store": { "kind": store.kind(), "reachable": reachable, "error": error },
             });
             response::json_value(StatusCode::OK, &body)
         }
-        "/readyz" => {
+        paths::READYZ => {
             let store = gateway.store();
             let timeout = gateway.store_timeout();
             let error = match tokio::time::timeout(timeout, store.ping()).await {
@@ -77,23 +78,23 @@ pub async fn handle<S: BucketStore>(
                     &serde_json::json!({
                         "status": "ready",
                         "replica": replica,
-                        "store": { "kind": store.name() },
+                        "store": { "kind": store.kind() },
                     }),
                 ),
                 Some(error) => {
-                    tracing::debug!(store = store.name(), %error, "Not ready: store ping failed.");
+                    tracing::debug!(store = %store.kind(), %error, "Not ready: store ping failed.");
                     response::json_value(
                         StatusCode::SERVICE_UNAVAILABLE,
                         &serde_json::json!({
                             "status": "not_ready",
                             "replica": replica,
-                            "store": { "kind": store.name(), "error": error },
+                            "store": { "kind": store.kind(), "error": error },
                         }),
                     )
                 }
             }
         }
-        "/metrics" => {
+        paths::METRICS => {
             let mut res = Response::new(Either::Right(Full::new(Bytes::from(
                 gateway.metrics().encode(),
             ))));

@@ -8,6 +8,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use rateguard_store::{StoreError, StoreKind};
+
 /// One thing wrong with a configuration. Messages name the key and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -86,6 +88,20 @@ pub enum ServeError {
         /// The cause.
         source: io::Error,
     },
+    /// The configured store could not be connected at start-up.
+    #[error("cannot connect the {kind} store: {source}")]
+    Store {
+        /// The store kind.
+        kind: StoreKind,
+        /// The cause.
+        source: StoreError,
+    },
+    /// A Tokio runtime or a runtime thread could not be started.
+    #[error("cannot start a Tokio runtime: {0}")]
+    Runtime(#[source] io::Error),
+    /// A per-core runtime thread ended without reporting (it panicked).
+    #[error("a runtime thread died")]
+    RuntimeDied,
     /// Any other I/O error of the server itself.
     #[error("server I/O error: {0}")]
     Io(#[from] io::Error),

@@ -22,10 +22,14 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rateguard_store::StoreError;
 
+mod labels;
+
+pub use labels::{Outcome, StoreErrorKind, UpstreamClass};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     policy: String,
-    decision: &'static str,
+    decision: Outcome,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,12 +39,12 @@ struct PolicyLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
-    error: &'static str,
+    error: StoreErrorKind,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
-    class: &'static str,
+    class: UpstreamClass,
 }
 
 /// One policy's decision counters.
@@ -67,11 +71,6 @@ pub struct DecisionCounters {
 /// capacity under 10, only the last token.
 pub const NEAR_LIMIT_PERCENT: u64 = 10;
 
-/// Upstream outcome classes, in label order.
-const CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error", "timeout"];
-/// Store error kinds, in label order.
-const STORE_ERRORS: [&str; 4] = ["timeout", "unavailable", "circuit_open", "backend"];
-
 /// Every metric of one gateway process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -79,8 +78,8 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     near_limit: Family<PolicyLabels, Counter>,
     store_latency: Histogram,
-    store_errors: [Counter; 4],
-    upstream: [Counter; 7],
+    store_errors: [Counter; StoreErrorKind::ALL.len()],
+    upstream: [Counter; UpstreamClass::ALL.len()],
     connections: Gauge,
 }
 
@@ -120,14 +119,15 @@ impl Metrics {
             errors.clone(),
         );
         let store_errors =
-            STORE_ERRORS.map(|error| errors.get_or_create(&ErrorLabels { error }).clone());
+            StoreErrorKind::ALL.map(|error| errors.get_or_create(&ErrorLabels { error }).clone());
         let classes = Family::<ClassLabels, Counter>::default();
         registry.register(
             "rateguard_upstream_responses",
             "Upstream responses by status class (error: unreachable, timeout: no headers in time)",
             classes.clone(),
         );
-        let upstream = CLASSES.map(|class| classes.get_or_create(&ClassLabels { class }).clone());
+        let upstream =
+            UpstreamClass::ALL.map(|class| classes.get_or_create(&ClassLabels { class }).clone());
         let connections = Gauge::default();
         registry.register(
             "rateguard_connections_active",
@@ -156,17 +156,17 @@ impl Metrics {
                 .clone()
         };
         DecisionCounters {
-            allowed: get("allowed"),
-            denied: get("denied"),
-            shadow_denied: get("shadow_denied"),
+            allowed: get(Outcome::Allowed),
+            denied: get(Outcome::Denied),
+            shadow_denied: get(Outcome::ShadowDenied),
             near_limit: self
                 .near_limit
                 .get_or_create(&PolicyLabels {
                     policy: policy.to_owned(),
                 })
                 .clone(),
-            failed_open: get("failed_open"),
-            failed_closed: get("failed_closed"),
+            failed_open: get(Outcome::FailedOpen),
+            failed_closed: get(Outcome::FailedClosed),
         }
     }
 
@@ -177,35 +177,27 @@ impl Metrics {
 
     /// Counts one store failure.
     pub fn store_error(&self, err: &StoreError) {
-        let i = match err {
-            StoreError::Timeout(_) => 0,
-            StoreError::Unavailable(_) => 1,
-            StoreError::CircuitOpen(_) => 2,
-            StoreError::Backend(_) => 3,
-        };
-        self.store_errors[i].inc();
+        self.store_errors[StoreErrorKind::of(err).index()].inc();
+    }
+
+    /// Counts an upstream answer of `class`.
+    pub fn upstream(&self, class: UpstreamClass) {
+        self.upstream[class.index()].inc();
     }
 
     /// Counts an upstream response by status.
     pub fn upstream_status(&self, status: u16) {
-        let i = match status {
-            100..=199 => 0,
-            200..=299 => 1,
-            300..=399 => 2,
-            400..=499 => 3,
-            _ => 4,
-        };
-        self.upstream[i].inc();
+        self.upstream(UpstreamClass::of_status(status));
     }
 
     /// Counts an unreachable upstream.
     pub fn upstream_error(&self) {
-        self.upstream[5].inc();
+        self.upstream(UpstreamClass::Error);
     }
 
     /// Counts an upstream timeout.
     pub fn upstream_timeout(&self) {
-        self.upstream[6].inc();
+        self.upstream(UpstreamClass::Timeout);
     }
 
     /// The open-connections gauge.

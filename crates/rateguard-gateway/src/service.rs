@@ -21,21 +21,19 @@ use crate::policy::{Policy, PolicyTable};
 use crate::proxy::Proxy;
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
-/// A gateway replica's request handler, generic over its store (no boxing:
-/// the binary instantiates one per store kind).
+/// What every runtime of a replica shares: policies, identity rules, the
+/// store (behind its time budget), metrics and the replica's name.
 #[derive(Debug)]
-pub struct Gateway<S> {
+pub struct Shared<S> {
     policies: PolicyTable,
     identity: Identifier,
     enforcer: Enforcer<S>,
-    proxy: Proxy,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
 }
 
-impl<S: BucketStore> Gateway<S> {
-    /// Builds the handler. Must be called inside a Tokio runtime (the
-    /// upstream client's pool needs one).
+impl<S: BucketStore> Shared<S> {
+    /// Builds the shared part from the config and a connected store.
     pub fn new(config: &ValidConfig, store: S) -> Self {
         let metrics = Arc::new(Metrics::new());
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
@@ -49,7 +47,6 @@ impl<S: BucketStore> Gateway<S> {
                 config.store.on_error,
                 metrics.clone(),
             ),
-            proxy: Proxy::new(&config.upstream),
             replica,
             metrics,
         }
@@ -75,31 +72,54 @@ impl<S: BucketStore> Gateway<S> {
     pub fn replica(&self) -> &HeaderValue {
         &self.replica
     }
+}
+
+/// A gateway replica's request handler on one runtime: the [`Shared`] part
+/// and an upstream client. Generic over its store (no boxing: one
+/// instantiation per store kind).
+#[derive(Debug)]
+pub struct Gateway<S> {
+    shared: Arc<Shared<S>>,
+    proxy: Proxy,
+}
+
+impl<S: BucketStore> Gateway<S> {
+    /// A handler on `shared` forwarding through `proxy` (a clone shares its
+    /// connection pool; a runtime may also get a [`Proxy`] of its own).
+    pub fn new(shared: Arc<Shared<S>>, proxy: Proxy) -> Self {
+        Self { shared, proxy }
+    }
+
+    /// The shared part.
+    pub fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
 
     /// Answers one request received from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let peer_ip = peer.ip();
         let mut limit_headers = None;
-        if let Some(policy) = self.policies.select(req.uri().path()) {
-            let client = self.identity.identify(req.headers(), peer_ip);
-            match step(policy, self.enforcer.check(policy, &client).await) {
+        let shared = &*self.shared;
+        if let Some(policy) = shared.policies.select(req.uri().path()) {
+            let client = shared.identity.identify(req.headers(), peer_ip);
+            match step(policy, shared.enforcer.check(policy, &client).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
             }
         }
         let mut res = match self.proxy.forward(req, peer_ip).await {
             Ok(res) => {
-                self.metrics.upstream_status(res.status().as_u16());
+                shared.metrics.upstream_status(res.status().as_u16());
                 res.map(Either::Left)
             }
             Err(err @ ProxyError::Timeout(_)) => {
                 tracing::trace!(error = %err, "Upstream timed out.");
-                self.metrics.upstream_timeout();
+                shared.metrics.upstream_timeout();
                 response::gateway_timeout()
             }
             Err(err @ ProxyError::Unreachable(_)) => {
                 tracing::trace!(error = %err, "Upstream unreachable.");
-                self.metrics.upstream_error();
+                shared.metrics.upstream_error();
                 response::bad_gateway()
             }
             Err(err @ ProxyError::BadRequest(_)) => {
@@ -115,7 +135,7 @@ impl<S: BucketStore> Gateway<S> {
 
     fn finish(&self, mut res: Response<Body>) -> Response<Body> {
         res.headers_mut()
-            .insert(X_RATEGUARD_REPLICA, self.replica.clone());
+            .insert(X_RATEGUARD_REPLICA, self.shared.replica.clone());
         res
     }
 }

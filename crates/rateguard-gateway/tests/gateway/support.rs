@@ -1,5 +1,5 @@
 //! In-process harness: a mock backend and a gateway on `127.0.0.1:0`,
-//! both through the library's `run` functions (no processes).
+//! both through the library's serving API (no processes).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rateguard_gateway::server::{serve_http, ServeOptions};
-use rateguard_gateway::{bind_addr, config, mock_backend, run, run_mock_backend, Listeners};
+use rateguard_gateway::{bind_addr, config, mock_backend, run_mock_backend, Server};
 use rateguard_store::MemoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -109,18 +109,18 @@ pub(crate) async fn gateway(upstream: SocketAddr, extra: &str) -> Gateway {
     let mut config = config::load_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     config.server.listen = loopback();
     config.server.admin_listen = loopback();
-    let listeners = Listeners {
-        public: bind_addr(loopback()).unwrap(),
-        admin: bind_addr(loopback()).unwrap(),
-    };
-    let addr = listeners.public.local_addr().unwrap();
-    let admin = listeners.admin.local_addr().unwrap();
+    let server = Server::bind(config).unwrap();
+    let addr = server.public_addr();
+    let admin = server.admin_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        run(listeners, &config, MemoryStore::new(), async {
+        let stop = async {
             let _ = rx.await;
-        })
-        .await;
+        };
+        server
+            .run_with_store(MemoryStore::new(), stop)
+            .await
+            .unwrap();
     });
     Gateway {
         public: Running {

@@ -6,25 +6,60 @@
 //! `CRITERION_DIR/summary.html` (default `target/criterion`), one table of
 //! every criterion benchmark's latest run; `just bench` runs it.
 
+use std::fmt::Display;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// Renders the lab's report again, or the criterion bench summary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rateguard-report",
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// The run's summary.json to render report.html from (written beside it).
+    #[arg(default_value = "results/latest/summary.json")]
+    summary: PathBuf,
+    /// Something else than re-rendering a run.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write CRITERION_DIR/summary.html: every criterion benchmark's latest run.
+    BenchSummary {
+        /// Criterion's output directory.
+        #[arg(default_value = "target/criterion")]
+        criterion_dir: PathBuf,
+        /// A line about the machine, shown above the table.
+        #[arg(default_value = "")]
+        about: String,
+    },
+}
+
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("bench-summary") {
-        return bench_summary();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::BenchSummary {
+            criterion_dir,
+            about,
+        }) => print_path(rateguard_report::bench::write_bench_summary(
+            &criterion_dir,
+            &about,
+        )),
+        None => print_path(rateguard_report::rerender(&cli.summary)),
     }
-    let mut args = std::env::args_os().skip(1);
-    let path = args.next().map_or_else(
-        || PathBuf::from("results/latest/summary.json"),
-        PathBuf::from,
-    );
-    if path == *"--help" || path == *"-h" || args.next().is_some() {
-        eprintln!("usage: rateguard-report [SUMMARY_JSON]  (default results/latest/summary.json)");
-        return ExitCode::from(2);
-    }
-    match rateguard_report::rerender(&path) {
-        Ok(report) => {
-            println!("{}", report.display());
+}
+
+/// Prints the written file, or the error.
+fn print_path(result: Result<PathBuf, impl Display>) -> ExitCode {
+    match result {
+        Ok(path) => {
+            println!("{}", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -34,18 +69,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench_summary() -> ExitCode {
-    let mut args = std::env::args().skip(2);
-    let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
-    let about = args.next().unwrap_or_default();
-    match rateguard_report::bench::write_bench_summary(&dir, &about) {
-        Ok(path) => {
-            println!("{}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_summary_path_or_the_bench_summary_subcommand() {
+        let cli = Cli::try_parse_from(["rateguard-report"]).unwrap();
+        assert_eq!(cli.summary, PathBuf::from("results/latest/summary.json"));
+        let cli = Cli::try_parse_from(["rateguard-report", "r/summary.json"]).unwrap();
+        assert_eq!(cli.summary, PathBuf::from("r/summary.json"));
+        assert!(cli.command.is_none());
+        let cli =
+            Cli::try_parse_from(["rateguard-report", "bench-summary", "d", "2 cores"]).unwrap();
+        let Some(Command::BenchSummary {
+            criterion_dir,
+            about,
+        }) = cli.command
+        else {
+            panic!("bench-summary parsed as a path");
+        };
+        assert_eq!(
+            (criterion_dir, about.as_str()),
+            (PathBuf::from("d"), "2 cores")
+        );
+        assert!(Cli::try_parse_from(["rateguard-report", "a.json", "b.json"]).is_err());
     }
 }

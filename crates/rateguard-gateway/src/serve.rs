@@ -1,0 +1,312 @@
+//! Serving a replica: [`serve`] (the binary's one call) and [`Server`].
+//!
+//! [`serve`] owns everything between a checked config and a stopped
+//! process: the runtime layout (`server.runtime`: one current-thread runtime
+//! per core sharing the port with `SO_REUSEPORT`, or one multi-thread
+//! runtime), the listeners, the store (`store.kind` → a monomorphised
+//! [`Gateway<S>`]), the admin listener, the start-up log and the drain.
+//!
+//! A replica is two parts: [`Shared`] (policies, identity rules, store,
+//! metrics), built once, and per runtime a [`Gateway`] holding the shared
+//! part and an upstream client. Today every runtime clones one client (one
+//! connection pool); giving each runtime its own pool is a change to
+//! `runtime_gateway` in [`Server::run_with_store`] only.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rateguard_store::BucketStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{RuntimeMode, ValidConfig};
+use crate::error::ServeError;
+use crate::listen::{bind_addr, bind_socket, Listeners};
+use crate::proxy::Proxy;
+use crate::server::{serve_http, ServeOptions};
+use crate::service::{Gateway, Shared};
+use crate::{admin, mock_backend};
+
+mod runtimes;
+mod startup;
+mod stores;
+
+use runtimes::Layout;
+pub use startup::redact_url;
+pub use stores::redis_options;
+
+/// Runs one replica as `config.server` lays it out, until `shutdown`
+/// resolves, then drains in-flight requests (bounded by
+/// `server.shutdown_grace_ms`). Blocks the calling thread; `shutdown` is
+/// polled on the replica's first runtime (see [`shutdown_signal`]).
+pub fn serve(
+    config: ValidConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let threads = runtimes::thread_count(config.server.threads);
+    match config.server.runtime {
+        RuntimeMode::MultiThread => runtimes::multi_thread(threads)?
+            .block_on(async { Server::bind(config)?.run(shutdown).await }),
+        RuntimeMode::PerCore => runtimes::current_thread()?.block_on(async {
+            let mut server = Server::bind_shared_port(config)?;
+            server.layout = Layout::PerCore { threads };
+            server.run(shutdown).await
+        }),
+    }
+}
+
+/// A replica with its listeners bound, ready to run on the current runtime.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use rateguard_gateway::{config, Server};
+///
+/// let mut config = config::load_str(r#"
+///     [upstream]
+///     url = "http://127.0.0.1:9000"
+///     [[policies]]
+///     name = "default"
+///     capacity = 100
+///     refill_per_sec = 50.0
+/// "#)?;
+/// config.server.listen = "127.0.0.1:0".parse()?;
+/// config.server.admin_listen = "127.0.0.1:0".parse()?;
+/// let server = Server::bind(config)?;
+/// println!("serving on {}", server.public_addr());
+/// server.run(std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    config: ValidConfig,
+    listeners: Listeners,
+    layout: Layout,
+}
+
+impl Server {
+    /// Binds `config.server`'s listeners. Must be called inside a Tokio runtime.
+    pub fn bind(config: ValidConfig) -> Result<Self, ServeError> {
+        let listeners = Listeners {
+            public: bind_addr(config.server.listen)?,
+            admin: bind_addr(config.server.admin_listen)?,
+        };
+        Ok(Self::with_listeners(config, listeners))
+    }
+
+    /// Like [`bind`](Self::bind), the public port open to sharing with the
+    /// per-core runtimes.
+    fn bind_shared_port(config: ValidConfig) -> Result<Self, ServeError> {
+        let listeners = Listeners {
+            public: bind_socket(config.server.listen, true)?,
+            admin: bind_addr(config.server.admin_listen)?,
+        };
+        Ok(Self::with_listeners(config, listeners))
+    }
+
+    /// A server on listeners bound by the caller (`config.server.listen`
+    /// and `admin_listen` are then not used).
+    pub fn with_listeners(config: ValidConfig, listeners: Listeners) -> Self {
+        Self {
+            config,
+            listeners,
+            layout: Layout::OneRuntime,
+        }
+    }
+
+    /// The bound public address (the real port when the config said 0).
+    pub fn public_addr(&self) -> SocketAddr {
+        local_addr(&self.listeners.public)
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        local_addr(&self.listeners.admin)
+    }
+
+    /// Connects the configured store, then serves until `shutdown` resolves
+    /// and drains.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        stores::connect_and_run(self, shutdown).await
+    }
+
+    /// Serves with `store` (of any kind; tests pass their own) until
+    /// `shutdown` resolves, then drains.
+    pub async fn run_with_store<S: BucketStore>(
+        self,
+        store: S,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Self {
+            config,
+            listeners,
+            layout,
+        } = self;
+        startup::log_startup(&listeners, &config, store.kind());
+        let runtimes = layout.runtimes();
+        if let Layout::PerCore { threads } = layout {
+            tracing::info!(threads, "Runtime: one current-thread runtime per core.");
+        }
+        let shared = Arc::new(Shared::new(&config, store));
+        let proxy = Proxy::new(&config.upstream);
+        // Each runtime's handler: the shared part and an upstream client.
+        let runtime_gateway = || Arc::new(Gateway::new(shared.clone(), proxy.clone()));
+        let options = PublicOptions {
+            max_connections: (config.server.max_connections / runtimes).max(1),
+            grace: config.server.shutdown_grace,
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Port 0 in the config: every runtime joins the port the first one got.
+        let addr = listeners.public.local_addr()?;
+        let others = runtimes::spawn_runtimes(runtimes, addr, runtime_gateway, &options, &stop_rx)?;
+        let admin = tokio::spawn(serve_admin(
+            shared.clone(),
+            listeners.admin,
+            stopped(stop_rx.clone()),
+        ));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("Shutdown requested; draining in-flight requests.");
+            let _ = stop_tx.send(true);
+        });
+        serve_public(
+            runtime_gateway(),
+            listeners.public,
+            options,
+            stopped(stop_rx),
+        )
+        .await;
+        let mut result = Ok(());
+        for finished in others {
+            let outcome = finished.await.unwrap_or(Err(ServeError::RuntimeDied));
+            if let Err(err) = outcome {
+                tracing::error!(error = %err, "A runtime thread failed.");
+                result = Err(err);
+            }
+        }
+        let _ = admin.await;
+        tracing::info!("Gateway stopped.");
+        result
+    }
+}
+
+fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound TCP listener has an address")
+}
+
+/// One runtime's share of the public listener's settings.
+#[derive(Debug, Clone)]
+struct PublicOptions {
+    max_connections: usize,
+    grace: Duration,
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Serves the public port with `gateway` until `shutdown`, then drains.
+async fn serve_public<S: BucketStore>(
+    gateway: Arc<Gateway<S>>,
+    listener: TcpListener,
+    options: PublicOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let connections = gateway.shared().metrics().connections().clone();
+    serve_http(
+        listener,
+        move |req, peer| {
+            let gateway = gateway.clone();
+            async move { gateway.handle(req, peer).await }
+        },
+        shutdown,
+        ServeOptions {
+            max_connections: options.max_connections,
+            grace: options.grace,
+            connections: Some(connections),
+        },
+    )
+    .await;
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics` for `shared` until `shutdown`.
+async fn serve_admin<S: BucketStore>(
+    shared: Arc<Shared<S>>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_http(
+        listener,
+        move |req, _peer| admin::handle(shared.clone(), req),
+        shutdown,
+        ServeOptions {
+            max_connections: 256,
+            grace: Duration::from_secs(1),
+            connections: None,
+        },
+    )
+    .await;
+}
+
+/// Runs the demo backend `name` on `listener` until `shutdown` resolves.
+pub async fn run_mock_backend(
+    listener: TcpListener,
+    name: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let name: Arc<str> = name.into();
+    serve_http(
+        listener,
+        move |req, _peer| mock_backend::handle(name.clone(), req),
+        shutdown,
+        ServeOptions {
+            max_connections: 100_000,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+}
+
+/// Runs the demo backend `name` on `listen` on its own multi-thread runtime
+/// until `shutdown` resolves. Blocks the calling thread.
+pub fn serve_mock_backend(
+    listen: SocketAddr,
+    name: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    runtimes::multi_thread(runtimes::thread_count(0))?.block_on(async {
+        let listener = bind_addr(listen)?;
+        tracing::info!(%listen, %name, "Mock backend started.");
+        run_mock_backend(listener, name, shutdown).await;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere). Poll it inside a runtime.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,96 @@
+//! Runtime layout: the Tokio runtimes a replica runs on, and the extra
+//! per-core runtime threads.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rateguard_store::BucketStore;
+use tokio::sync::{oneshot, watch};
+
+use super::{serve_public, stopped, PublicOptions};
+use crate::error::ServeError;
+use crate::listen::bind_socket;
+use crate::service::Gateway;
+
+/// Where a replica's public listener is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// On the runtime that calls [`Server::run`](super::Server::run)
+    /// (multi-thread, or a test's runtime).
+    OneRuntime,
+    /// On the calling current-thread runtime plus `threads - 1` threads, each
+    /// with its own current-thread runtime and `SO_REUSEPORT` listener.
+    PerCore {
+        /// Runtimes in all, the caller's included.
+        threads: usize,
+    },
+}
+
+impl Layout {
+    /// Runtimes serving the public port.
+    pub(super) fn runtimes(self) -> usize {
+        match self {
+            Self::OneRuntime => 1,
+            Self::PerCore { threads } => threads.max(1),
+        }
+    }
+}
+
+/// `threads`, or one per available core for 0.
+pub(super) fn thread_count(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// A single-threaded runtime.
+pub(super) fn current_thread() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)
+}
+
+/// A work-stealing runtime with `threads` workers.
+pub(super) fn multi_thread(threads: usize) -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)
+}
+
+/// One runtime thread's outcome.
+pub(super) type Finished = oneshot::Receiver<Result<(), ServeError>>;
+
+/// Starts runtime threads `1..runtimes`, each serving `gateway()` on its own
+/// `SO_REUSEPORT` listener on `addr` until `stop` turns true.
+pub(super) fn spawn_runtimes<S: BucketStore>(
+    runtimes: usize,
+    addr: SocketAddr,
+    gateway: impl Fn() -> Arc<Gateway<S>>,
+    options: &PublicOptions,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<Finished>, ServeError> {
+    let mut finished = Vec::new();
+    for i in 1..runtimes {
+        let (gateway, options, stop) = (gateway(), options.clone(), stop.clone());
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("rateguard-rt-{i}"))
+            .spawn(move || {
+                let result = current_thread().and_then(|rt| {
+                    rt.block_on(async move {
+                        let listener = bind_socket(addr, true)?;
+                        serve_public(gateway, listener, options, stopped(stop)).await;
+                        Ok(())
+                    })
+                });
+                let _ = done_tx.send(result);
+            })
+            .map_err(ServeError::Runtime)?;
+        finished.push(done_rx);
+    }
+    Ok(finished)
+}
