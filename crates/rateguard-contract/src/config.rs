@@ -48,15 +48,27 @@ vocabulary! {
     }
 }
 
-/// The whole file.
+vocabulary! {
+    /// What `rateguard rls` asks Envoy to add to responses (`rls.response_headers`).
+    pub enum ResponseHeaders ("value") {
+        /// Nothing beyond what Envoy derives from the statuses itself.
+        None = "none",
+        /// `RateLimit-Policy` and `RateLimit` (the IETF draft, as `serve` sends them).
+        Ietf = "ietf",
+    }
+}
+
+/// The whole file. `serve` reads every section but `[rls]`; `rls` reads
+/// `[server]`, `[store]` and `[rls]`, so one file can hold both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// `[server]`: listeners and replica identity.
     #[serde(default)]
     pub server: RawServer,
-    /// `[upstream]`: where allowed requests go.
-    pub upstream: RawUpstream,
+    /// `[upstream]`: where allowed requests go (required by `serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<RawUpstream>,
     /// `[store]`: where buckets live.
     #[serde(default)]
     pub store: RawStore,
@@ -66,6 +78,9 @@ pub struct RawConfig {
     /// `[[policies]]`: the limits.
     #[serde(default)]
     pub policies: Vec<RawPolicy>,
+    /// `[rls]`: the Envoy Rate Limit Service (`rateguard rls`).
+    #[serde(default)]
+    pub rls: RawRls,
 }
 
 impl RawConfig {
@@ -73,10 +88,11 @@ impl RawConfig {
     pub fn new(upstream_url: impl Into<String>) -> Self {
         Self {
             server: RawServer::default(),
-            upstream: RawUpstream::new(upstream_url),
+            upstream: Some(RawUpstream::new(upstream_url)),
             store: RawStore::default(),
             identity: RawIdentity::default(),
             policies: Vec::new(),
+            rls: RawRls::default(),
         }
     }
 }
@@ -200,6 +216,26 @@ impl Default for RawIdentity {
         Self {
             api_key_header: headers::DEFAULT_API_KEY.into(),
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `[rls]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRls {
+    /// Limits files in envoyproxy/ratelimit's YAML format, one domain per
+    /// file; relative paths are relative to the config file's directory.
+    pub limits: Vec<String>,
+    /// Extra response headers.
+    pub response_headers: ResponseHeaders,
+}
+
+impl Default for RawRls {
+    fn default() -> Self {
+        Self {
+            limits: Vec::new(),
+            response_headers: ResponseHeaders::None,
         }
     }
 }

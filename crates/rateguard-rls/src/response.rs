@@ -17,19 +17,9 @@ use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
 use rateguard_core::{Decision, Quota};
 use rateguard_gateway::response::{policy_header, ratelimit_header, RATELIMIT, RATELIMIT_POLICY};
 
-use crate::limits::Limit;
+pub use rateguard_contract::ResponseHeaders;
 
-/// `[rls] response_headers`: extra headers for Envoy to add to the response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ResponseHeaders {
-    /// Only what Envoy derives from the statuses (`x-ratelimit-*`, when its
-    /// filter enables them). The default.
-    #[default]
-    None,
-    /// Also `RateLimit-Policy` and `RateLimit` (the IETF draft, as `serve`
-    /// sends them) for the descriptor closest to its limit.
-    Ietf,
-}
+use crate::limits::Limit;
 
 /// `OK` for a descriptor without a limit (no rule, or replaced).
 pub fn no_limit() -> DescriptorStatus {

@@ -21,7 +21,7 @@ use crate::response::{self, ResponseHeaders};
 use crate::store_call::{acquire_all, Want};
 
 /// How the service treats the store and what it adds to answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RlsOptions {
     /// The time budget of one store call (`store.timeout_ms`).
     pub store_timeout: Duration,
@@ -30,6 +30,8 @@ pub struct RlsOptions {
     pub fail_open: bool,
     /// `[rls] response_headers`.
     pub response_headers: ResponseHeaders,
+    /// `server.replica_id` (reported by the admin listener).
+    pub replica_id: String,
 }
 
 /// The Rate Limit Service: limits, a store, metrics.

@@ -26,6 +26,7 @@ async fn should_rate_limit_and_health_over_http2() {
         store_timeout: Duration::from_millis(100),
         fail_open: true,
         response_headers: ResponseHeaders::None,
+        replica_id: "rls-1".into(),
     };
     let limiter = Arc::new(RateLimiter::new(limits, MemoryStore::new(), options));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,6 @@
 //! `rateguard`: the binary. Parses the command line, reads `.env` and the
 //! `RATEGUARD_*` environment, sets up tracing, and hands over to
-//! `rateguard_gateway::serve`. The only place that knows about clap, anyhow
+//! `rateguard_gateway::serve` (or `rateguard_rls::serve`). The only place that knows about clap, anyhow
 //! and the environment.
 
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rateguard_gateway::config::{self, ValidConfig};
 use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigErrors};
+use rateguard_rls::RlsConfig;
 
 mod cli;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             listen,
             replica_id,
         } => report(serve(&config, listen, replica_id)),
+        Command::Rls { config, listen } => report(rls(&config, listen)),
         Command::MockBackend { listen, name } => {
             report(serve_mock_backend(listen, &name, shutdown_signal()).map_err(Into::into))
         }
@@ -66,8 +68,8 @@ fn init_tracing(format: LogFormat) {
 }
 
 /// The config file, then `RATEGUARD_*` variables (`.env` included), then
-/// flags; validated.
-fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidConfig, ConfigErrors> {
+/// flags, as a table.
+fn read_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<toml::Table, ConfigErrors> {
     let mut table = config::read_table(path)?;
     for (key, value) in cli::env_overrides(std::env::vars()) {
         config::apply_override(&mut table, &key, &value)?;
@@ -77,28 +79,70 @@ fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidCon
             config::apply_override(&mut table, key, value)?;
         }
     }
-    config::load_table(table)
+    Ok(table)
 }
 
+/// [`read_config`], validated for `serve`.
+fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidConfig, ConfigErrors> {
+    config::load_table(read_config(path, flags)?)
+}
+
+/// [`read_config`], validated for `rls` (limits files relative to the
+/// config file's directory).
+fn load_rls_config(
+    path: &Path,
+    flags: &[(&str, Option<String>)],
+) -> Result<RlsConfig, ConfigErrors> {
+    let raw = config::from_table(read_config(path, flags)?)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    rateguard_rls::config::validate(&raw, base)
+}
+
+/// Checks what the file configures: the gateway (`[upstream]`, or no
+/// `[rls]` limits), the Rate Limit Service (`[rls] limits`), or both.
 fn check_config(path: &Path) -> ExitCode {
-    match load_config(path, &[]) {
-        Ok(c) => {
-            println!(
+    let raw = match read_config(path, &[]).and_then(config::from_table) {
+        Ok(raw) => raw,
+        Err(errors) => return print_errors(&errors),
+    };
+    let mut failed = false;
+    if raw.upstream.is_some() || raw.rls.limits.is_empty() {
+        match config::validate(&raw) {
+            Ok(c) => println!(
                 "{}: ok (store {}, {} policies, upstream {})",
                 path.display(),
                 c.store.kind,
                 c.policies.len(),
                 c.upstream.url
-            );
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            ExitCode::FAILURE
+            ),
+            Err(errors) => failed |= print_errors(&errors) == ExitCode::FAILURE,
         }
     }
+    if !raw.rls.limits.is_empty() {
+        match rateguard_rls::config::validate(&raw, path.parent().unwrap_or(Path::new("."))) {
+            Ok(c) => println!(
+                "{}: ok (rls: store {}, {} domains, {} rules in {} limits files)",
+                path.display(),
+                c.store.kind,
+                c.limits.domains().count(),
+                c.limits.rules().len(),
+                c.limit_files.len()
+            ),
+            Err(errors) => failed |= print_errors(&errors) == ExitCode::FAILURE,
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_errors(errors: &ConfigErrors) -> ExitCode {
+    for e in &errors.0 {
+        eprintln!("{e}");
+    }
+    ExitCode::FAILURE
 }
 
 fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> anyhow::Result<()> {
@@ -108,4 +152,10 @@ fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> any
     )
     .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
     Ok(rateguard_gateway::serve(config, shutdown_signal())?)
+}
+
+fn rls(path: &Path, listen: Option<String>) -> anyhow::Result<()> {
+    let config = load_rls_config(path, &[("server.listen", listen)])
+        .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
+    Ok(rateguard_rls::serve(config, shutdown_signal())?)
 }

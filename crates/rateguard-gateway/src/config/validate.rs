@@ -62,7 +62,13 @@ impl Check {
 pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     let mut check = Check(Vec::new());
     let server = server(&mut check, &raw.server);
-    let upstream = upstream(&mut check, &raw.upstream);
+    let upstream = match &raw.upstream {
+        Some(raw) => upstream(&mut check, raw),
+        None => {
+            check.fail("upstream", "required key is missing");
+            None
+        }
+    };
     let store = store(&mut check, &raw.store);
     let identity = identity(&mut check, &raw.identity);
     let policies = policies(&mut check, &raw.policies);
@@ -78,6 +84,20 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
                 policies,
             })
         }
+        _ => Err(ConfigErrors(check.0)),
+    }
+}
+
+/// Checks the sections every command reads (`[server]`, `[store]`), as
+/// `rateguard rls` needs them.
+pub fn validate_server_and_store(
+    raw: &RawConfig,
+) -> Result<(ServerConfig, StoreConfig), ConfigErrors> {
+    let mut check = Check(Vec::new());
+    let server = server(&mut check, &raw.server);
+    let store = store(&mut check, &raw.store);
+    match (server, store) {
+        (Some(server), Some(store)) if check.0.is_empty() => Ok((server, store)),
         _ => Err(ConfigErrors(check.0)),
     }
 }

@@ -34,6 +34,7 @@ fn options() -> RlsOptions {
         store_timeout: Duration::from_millis(100),
         fail_open: true,
         response_headers: ResponseHeaders::None,
+        replica_id: "rls-1".into(),
     }
 }
 
@@ -254,8 +255,8 @@ async fn invalid_requests_are_invalid_argument() {
 struct DownStore;
 
 impl BucketStore for DownStore {
-    fn name(&self) -> &'static str {
-        "down"
+    fn kind(&self) -> rateguard_store::StoreKind {
+        rateguard_store::StoreKind::RedisLua
     }
 
     fn acquire(
