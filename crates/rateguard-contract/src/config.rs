@@ -66,9 +66,10 @@ pub struct RawConfig {
     /// `[server]`: listeners and replica identity.
     #[serde(default)]
     pub server: RawServer,
-    /// `[upstream]`: where allowed requests go (required by `serve`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<RawUpstream>,
+    /// `[upstream]`: where allowed requests go (`serve` requires `url`;
+    /// `rls` does not read it).
+    #[serde(default)]
+    pub upstream: RawUpstream,
     /// `[store]`: where buckets live.
     #[serde(default)]
     pub store: RawStore,
@@ -88,7 +89,7 @@ impl RawConfig {
     pub fn new(upstream_url: impl Into<String>) -> Self {
         Self {
             server: RawServer::default(),
-            upstream: Some(RawUpstream::new(upstream_url)),
+            upstream: RawUpstream::new(upstream_url),
             store: RawStore::default(),
             identity: RawIdentity::default(),
             policies: Vec::new(),
@@ -137,6 +138,7 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     /// `http://host:port` of the backend (or of its load balancer).
+    #[serde(default)]
     pub url: String,
     /// Time allowed for the backend's response headers.
     #[serde(default = "RawUpstream::default_timeout_ms")]
@@ -144,6 +146,13 @@ pub struct RawUpstream {
     /// Idle keep-alive connections kept open to the upstream.
     #[serde(default = "RawUpstream::default_pool_max_idle")]
     pub pool_max_idle: i64,
+}
+
+impl Default for RawUpstream {
+    /// No `url` (which `serve` reports as missing).
+    fn default() -> Self {
+        Self::new("")
+    }
 }
 
 impl RawUpstream {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rateguard_gateway::config::{self, ValidConfig};
-use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigErrors};
+use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigError, ConfigErrors};
 use rateguard_rls::RlsConfig;
 
 mod cli;
@@ -93,53 +93,73 @@ fn load_rls_config(
     path: &Path,
     flags: &[(&str, Option<String>)],
 ) -> Result<RlsConfig, ConfigErrors> {
-    let raw = config::from_table(read_config(path, flags)?)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    rateguard_rls::config::validate(&raw, base)
+    let (raw, mut errors) = config::read(read_config(path, flags)?);
+    let checked = raw.map(|raw| rateguard_rls::config::validate(&raw, config_dir(path)));
+    match checked {
+        Some(Ok(config)) if errors.is_empty() => Ok(config),
+        Some(Err(more)) => {
+            errors.extend(more.0);
+            Err(ConfigErrors(errors))
+        }
+        _ => Err(ConfigErrors(errors)),
+    }
 }
 
-/// Checks what the file configures: the gateway (`[upstream]`, or no
-/// `[rls]` limits), the Rate Limit Service (`[rls] limits`), or both.
+fn config_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// Checks what the file configures: the gateway (`upstream.url`, or no
+/// `[rls]` limits), the Rate Limit Service (`[rls] limits`), or both;
+/// every problem found, reading and checking.
 fn check_config(path: &Path) -> ExitCode {
-    let raw = match read_config(path, &[]).and_then(config::from_table) {
-        Ok(raw) => raw,
-        Err(errors) => return print_errors(&errors),
+    let (raw, read_errors) = match read_config(path, &[]) {
+        Ok(table) => config::read(table),
+        Err(errors) => return print_errors(&errors.0),
     };
-    let mut failed = false;
-    if raw.upstream.is_some() || raw.rls.limits.is_empty() {
-        match config::validate(&raw) {
-            Ok(c) => println!(
-                "{}: ok (store {}, {} policies, upstream {})",
-                path.display(),
-                c.store.kind,
-                c.policies.len(),
-                c.upstream.url
-            ),
-            Err(errors) => failed |= print_errors(&errors) == ExitCode::FAILURE,
+    let mut errors = read_errors;
+    let mut ok = Vec::new();
+    if let Some(raw) = raw {
+        if !raw.upstream.url.is_empty() || raw.rls.limits.is_empty() {
+            match config::validate(&raw) {
+                Ok(c) => ok.push(format!(
+                    "store {}, {} policies, upstream {}",
+                    c.store.kind,
+                    c.policies.len(),
+                    c.upstream.url
+                )),
+                Err(more) => errors.extend(more.0),
+            }
+        }
+        if !raw.rls.limits.is_empty() {
+            match rateguard_rls::config::validate(&raw, config_dir(path)) {
+                Ok(c) => ok.push(format!(
+                    "rls: store {}, {} domains, {} rules in {} limits files",
+                    c.store.kind,
+                    c.limits.domains().count(),
+                    c.limits.rules().len(),
+                    c.limit_files.len()
+                )),
+                Err(more) => {
+                    // [server] and [store] problems were reported above already.
+                    let fresh: Vec<ConfigError> =
+                        more.0.into_iter().filter(|e| !errors.contains(e)).collect();
+                    errors.extend(fresh);
+                }
+            }
         }
     }
-    if !raw.rls.limits.is_empty() {
-        match rateguard_rls::config::validate(&raw, path.parent().unwrap_or(Path::new("."))) {
-            Ok(c) => println!(
-                "{}: ok (rls: store {}, {} domains, {} rules in {} limits files)",
-                path.display(),
-                c.store.kind,
-                c.limits.domains().count(),
-                c.limits.rules().len(),
-                c.limit_files.len()
-            ),
-            Err(errors) => failed |= print_errors(&errors) == ExitCode::FAILURE,
-        }
+    if !errors.is_empty() {
+        return print_errors(&errors);
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    for line in ok {
+        println!("{}: ok ({line})", path.display());
     }
+    ExitCode::SUCCESS
 }
 
-fn print_errors(errors: &ConfigErrors) -> ExitCode {
-    for e in &errors.0 {
+fn print_errors(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
         eprintln!("{e}");
     }
     ExitCode::FAILURE

@@ -30,7 +30,7 @@ const MAX_ERRORS: usize = 100;
 /// reported with its path (`server.listn: unknown key ...`), set aside (so
 /// its default applies) and reading goes on. Returns the structs when every
 /// required key could be read, and every problem found.
-fn read(table: toml::Table) -> (Option<RawConfig>, Vec<ConfigError>) {
+pub fn read(table: toml::Table) -> (Option<RawConfig>, Vec<ConfigError>) {
     let mut value = toml::Value::Table(table);
     let mut errors = Vec::new();
     let mut set_aside = Vec::new();

@@ -62,13 +62,7 @@ impl Check {
 pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     let mut check = Check(Vec::new());
     let server = server(&mut check, &raw.server);
-    let upstream = match &raw.upstream {
-        Some(raw) => upstream(&mut check, raw),
-        None => {
-            check.fail("upstream", "required key is missing");
-            None
-        }
-    };
+    let upstream = upstream(&mut check, &raw.upstream);
     let store = store(&mut check, &raw.store);
     let identity = identity(&mut check, &raw.identity);
     let policies = policies(&mut check, &raw.policies);
@@ -162,6 +156,11 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
             None
         }
     };
+    if raw.url.is_empty() {
+        // A file without [upstream] (it is optional for `rateguard rls`).
+        check.fail("upstream.url", "required key is missing");
+        return None;
+    }
     let parsed = raw.url.parse::<Uri>().ok().and_then(|uri| {
         let ok = uri.scheme_str() == Some("http") && uri.query().is_none();
         let authority = uri.authority()?.clone();
