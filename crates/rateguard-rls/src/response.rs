@@ -5,7 +5,8 @@
 //! from `current_limit`, `limit_remaining` and `duration_until_reset`, so
 //! those are filled for every descriptor a bucket decided:
 //! `duration_until_reset` is the time until the bucket is full again when
-//! `OK`, and until a retry can succeed when `OVER_LIMIT`.
+//! `OK`, and until a retry can succeed when `OVER_LIMIT`, in whole seconds
+//! rounded up.
 
 use std::time::Duration;
 
@@ -112,9 +113,12 @@ pub fn ietf_headers(name: &str, quota: &Quota, decision: &Decision) -> Vec<Heade
     ]
 }
 
+/// Whole seconds, rounded up: Envoy reads only `seconds` (for
+/// `x-ratelimit-reset`), and a rounded-down wait would be too short.
 fn proto_duration(d: Duration) -> ProtoDuration {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     ProtoDuration {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: d.subsec_nanos() as i32,
+        seconds: i64::try_from(secs).unwrap_or(i64::MAX),
+        nanos: 0,
     }
 }

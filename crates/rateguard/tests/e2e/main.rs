@@ -1,7 +1,8 @@
 //! End-to-end: the `rateguard` binary as real processes, with real
-//! `redis-server` / Redis Cluster and real nginx, all on loopback.
+//! `redis-server` / Redis Cluster, real nginx and real Envoy, all on loopback.
 
 mod cluster;
+mod envoy;
 mod failures;
 mod readiness;
 mod support;
