@@ -26,6 +26,13 @@ bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
     cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
+# Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy and response modules (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
+mutants *ARGS:
+    command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
+    mkdir -p target/mutants
+    cargo mutants --package rateguard-core --output target/mutants/core {{ARGS}}
+    cargo mutants --package rateguard-gateway --file crates/rateguard-gateway/src/identity.rs --file crates/rateguard-gateway/src/policy.rs --file crates/rateguard-gateway/src/response.rs --output target/mutants/gateway {{ARGS}} -- --lib
+
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:
     bash .ci/install-deps

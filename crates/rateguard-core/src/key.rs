@@ -79,6 +79,21 @@ impl BucketKey {
         ))
     }
 
+    /// A well-mixed number for picking a shard or a cache slot without
+    /// hashing the key again: the last 16 hex digits of its identity hash
+    /// (SHA-256 output), read as a number.
+    ///
+    /// ```
+    /// use rateguard_core::BucketKey;
+    /// // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223...
+    /// assert_eq!(BucketKey::new("p", "abc").shard_hint(), 0x414140de5dae2223);
+    /// ```
+    pub fn shard_hint(&self) -> u64 {
+        // Every key ends with `<32 hex digits>}` (see the format above).
+        let end = self.0.len() - 1;
+        u64::from_str_radix(&self.0[end - 16..end], 16).unwrap_or(0)
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -157,6 +172,49 @@ mod tests {
         }
         let longest = BucketKey::for_limit(&"p".repeat(64), &"l".repeat(64), "");
         assert_eq!(longest.as_str().len(), 167);
+    }
+
+    #[test]
+    fn only_plain_names_are_kept_verbatim() {
+        let hash = short_hash("c");
+        for plain in ["a_b.c-D9", &"x".repeat(MAX_POLICY_LEN)] {
+            assert_eq!(
+                BucketKey::new(plain, "c").as_str(),
+                format!("rl:{{{plain}:{hash}}}")
+            );
+        }
+        for odd in [
+            "",
+            "a b",
+            "a/b",
+            "a:b",
+            "é",
+            &"x".repeat(MAX_POLICY_LEN + 1),
+        ] {
+            let expected = format!("rl:{{p{}:{hash}}}", short_hash(odd));
+            assert_eq!(BucketKey::new(odd, "c").as_str(), expected, "{odd:?}");
+        }
+        assert_eq!(
+            format!("{}", BucketKey::new("a", "c")),
+            format!("rl:{{a:{hash}}}")
+        );
+        assert_eq!(
+            BucketKey::new("a", "c").as_ref(),
+            format!("rl:{{a:{hash}}}")
+        );
+    }
+
+    #[test]
+    fn shard_hints_read_the_identity_hash() {
+        // SHA-256("") = e3b0c44298fc1c149afbf4c8996fb924...
+        assert_eq!(
+            BucketKey::for_limit("p", "l", "").shard_hint(),
+            0x9afb_f4c8_996f_b924
+        );
+        let hints: std::collections::HashSet<u64> = (0..64)
+            .map(|i| BucketKey::new("p", &i.to_string()).shard_hint() % 8)
+            .collect();
+        assert_eq!(hints.len(), 8, "64 keys cover 8 shards");
     }
 
     #[test]

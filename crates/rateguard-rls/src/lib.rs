@@ -28,7 +28,6 @@ pub mod response;
 pub mod serve;
 pub mod server;
 pub mod service;
-mod store_call;
 pub mod unit;
 
 pub use config::RlsConfig;

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
-use rateguard_store::{BucketStore, StoreError};
+use rateguard_core::MultiDecision;
+use rateguard_store::{AcquireRequest, BucketStore, StoreError};
 use tonic::{Request, Response, Status};
 
 use crate::limits::Limits;
 use crate::metrics::{Metrics, Outcome, RuleCounters, UNKNOWN_DOMAIN};
 use crate::plan::{plan, Spend, Step};
 use crate::response::{self, ResponseHeaders};
-use crate::store_call::{acquire_all, Want};
 
 /// How the service treats the store and what it adds to answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,20 +82,34 @@ impl<S: BucketStore> RateLimiter<S> {
         let blocked = steps.iter().any(
             |s| matches!(s, Step::Bucket(spend) if spend.limit.quota.is_none() && !spend.shadow),
         );
-        let mut wants = Vec::new();
+        // One store request per bucket: a descriptor repeated in one
+        // request (same entries, same bucket) spends its costs together.
+        let mut wants: Vec<AcquireRequest> = Vec::new();
         let mut slots = vec![None; steps.len()];
         for (i, step) in steps.iter().enumerate() {
-            if let Step::Bucket(spend) = step {
-                if let Some(quota) = spend.limit.quota {
-                    slots[i] = Some(wants.len());
-                    wants.push(Want {
+            let Step::Bucket(spend) = step else { continue };
+            let Some(quota) = spend.limit.quota else {
+                continue;
+            };
+            let cost = if blocked { 0 } else { spend.cost };
+            let slot = match wants.iter().position(|w| w.key == spend.key) {
+                Some(slot) => {
+                    let want = &mut wants[slot];
+                    want.cost = want.cost.saturating_add(cost);
+                    want.enforced |= !spend.shadow;
+                    slot
+                }
+                None => {
+                    wants.push(AcquireRequest {
                         key: spend.key.clone(),
                         quota,
-                        cost: if blocked { 0 } else { spend.cost },
+                        cost,
                         enforced: !spend.shadow,
                     });
+                    wants.len() - 1
                 }
-            }
+            };
+            slots[i] = Some(slot);
         }
         let decided = if wants.is_empty() {
             None
@@ -176,13 +190,10 @@ impl<S: BucketStore> RateLimiter<S> {
         Ok(response)
     }
 
-    async fn call_store(
-        &self,
-        wants: &[Want],
-    ) -> Result<rateguard_core::MultiDecision, StoreError> {
+    async fn call_store(&self, wants: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
         let started = Instant::now();
         let timeout = self.options.store_timeout;
-        let result = match tokio::time::timeout(timeout, acquire_all(&self.store, wants)).await {
+        let result = match tokio::time::timeout(timeout, self.store.acquire_all(wants)).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(timeout)),
         };

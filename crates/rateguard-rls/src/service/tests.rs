@@ -5,7 +5,6 @@ use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescript
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::DescriptorStatus;
 use envoy_types::pb::google::protobuf::UInt64Value;
 use rateguard_core::clock::ManualClock;
-use rateguard_core::{BucketKey, Decision, Quota};
 use rateguard_store::MemoryStore;
 
 use crate::Unit;
@@ -259,12 +258,10 @@ impl BucketStore for DownStore {
         rateguard_store::StoreKind::RedisLua
     }
 
-    fn acquire(
+    fn acquire_all(
         &self,
-        _: &BucketKey,
-        _: &Quota,
-        _: u32,
-    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
+        _: &[AcquireRequest],
+    ) -> impl Future<Output = Result<MultiDecision, StoreError>> + Send {
         std::future::ready(Err(StoreError::Unavailable("connection refused".into())))
     }
 
@@ -304,4 +301,17 @@ async fn a_failed_store_answers_ok_or_unavailable_per_on_error() {
     // Descriptors that need no store still answer.
     let res = closed.decide(&request(&[("internal", "x")])).await.unwrap();
     assert_eq!(res.overall_code(), Code::Ok);
+}
+
+#[tokio::test]
+async fn a_descriptor_named_twice_spends_twice_on_one_bucket() {
+    let (rl, _clock) = limiter();
+    let twice = request(&[("client", "c"), ("client", "c")]);
+    let res = rl.decide(&twice).await.unwrap();
+    assert_eq!(brief(&res.statuses), [(Code::Ok, 1, 40), (Code::Ok, 1, 40)]);
+    // 2 more do not fit in the 1 left: refused, nothing spent.
+    let res = rl.decide(&twice).await.unwrap();
+    assert_eq!(res.overall_code(), Code::OverLimit);
+    let once = rl.decide(&request(&[("client", "c")])).await.unwrap();
+    assert_eq!(brief(&once.statuses), [(Code::Ok, 0, 60)]);
 }
