@@ -242,6 +242,6 @@ async fn a_denial_of_a_cost_above_capacity_is_not_cached() {
         .unwrap()
         .allowed());
     assert!(cache.is_empty(), "a full bucket tells nothing certain");
-    assert_eq!(cache.name(), "counted");
+    assert_eq!(cache.kind(), StoreKind::Memory, "the wrapped store's kind");
     cache.ping().await.unwrap();
 }
