@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::headers;
 use crate::StoreKind;
 
-vocabulary! {
+crate::vocabulary! {
     /// What to do when the store fails or times out (`store.on_error`).
     pub enum OnError ("value") {
         /// Let the request through (fail open).
@@ -37,7 +37,7 @@ vocabulary! {
     }
 }
 
-vocabulary! {
+crate::vocabulary! {
     /// How the gateway lays out its async runtime(s) (`server.runtime`).
     pub enum RuntimeMode ("value") {
         /// One current-thread runtime per core, each with its own
@@ -48,7 +48,7 @@ vocabulary! {
     }
 }
 
-vocabulary! {
+crate::vocabulary! {
     /// What `rateguard rls` asks Envoy to add to responses (`rls.response_headers`).
     pub enum ResponseHeaders ("value") {
         /// Nothing beyond what Envoy derives from the statuses itself.

@@ -31,7 +31,6 @@
 //! assert_eq!(ScenarioId::StoreOutage.as_str(), "store-outage");
 //! ```
 
-#[macro_use]
 mod vocabulary;
 
 pub mod admin;
@@ -47,3 +46,9 @@ pub use config::{
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};
 pub use vocabulary::UnknownName;
+
+// For `vocabulary!` expansions in other crates.
+#[doc(hidden)]
+pub use serde as __serde;
+#[doc(hidden)]
+pub use vocabulary::List as __List;

@@ -1,6 +1,7 @@
-//! The [`vocabulary!`] macro: a closed set of names as a `Copy` enum, with
-//! its ids, `Display`, `FromStr` and serde (both ways) generated from one
-//! list, and [`UnknownName`], the error for a name not in the list.
+//! The [`vocabulary!`](crate::vocabulary) macro: a closed set of names as a
+//! `Copy` enum, with its ids, `Display`, `FromStr` and serde (both ways)
+//! generated from one list, and [`UnknownName`], the error for a name not
+//! in the list.
 
 use std::fmt;
 
@@ -17,8 +18,9 @@ pub struct UnknownName {
     pub expected: &'static [&'static str],
 }
 
-/// Ids joined with `", "`.
-pub(crate) struct List<'a>(pub(crate) &'a [&'a str]);
+/// Ids joined with `", "` (used by the macro's serde messages).
+#[doc(hidden)]
+pub struct List<'a>(pub &'a [&'a str]);
 
 impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -33,8 +35,55 @@ impl fmt::Display for List<'_> {
 }
 
 /// Declares a vocabulary enum: `Variant = "id"` per value, in the order
-/// error messages list them. `$what` names the thing in [`UnknownName`].
+/// error messages list them; `$what` names the thing in [`UnknownName`].
+/// Generates `ALL`, `IDS`, `as_str`, `index` (the position in `ALL`, for
+/// arrays indexed by the enum), `Display`, `FromStr` and serde both ways.
+///
+/// A variant may carry a constant, `Variant = "id" => value`, returned by
+/// the `fn name -> Type;` declared after the list: a new value is then
+/// still one line, with everything known about it.
+///
+/// ```
+/// rateguard_contract::vocabulary! {
+///     /// A colour.
+///     pub enum Colour ("colour") {
+///         /// Red.
+///         Red = "red" => 0xff0000,
+///         /// Green.
+///         Green = "green" => 0x00ff00,
+///     }
+///     /// The RGB value.
+///     fn rgb -> u32;
+/// }
+/// assert_eq!("green".parse::<Colour>().unwrap().rgb(), 0x00ff00);
+/// assert_eq!(Colour::Green.index(), 1);
+/// ```
+#[macro_export]
 macro_rules! vocabulary {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident = $id:literal => $data:expr, )+
+        }
+        $(#[$fmeta:meta])*
+        fn $data_fn:ident -> $data_ty:ty;
+    ) => {
+        $crate::vocabulary! {
+            $(#[$meta])*
+            $vis enum $name ($what) {
+                $( $(#[$vmeta])* $variant = $id, )+
+            }
+        }
+
+        impl $name {
+            $(#[$fmeta])*
+            pub const fn $data_fn(self) -> $data_ty {
+                match self {
+                    $( Self::$variant => $data, )+
+                }
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident ($what:literal) {
@@ -54,11 +103,16 @@ macro_rules! vocabulary {
             /// Every id, in the order of [`ALL`](Self::ALL).
             pub const IDS: [&'static str; [$($id),+].len()] = [$($id),+];
 
-            /// The id, as written in files, flags and reports.
+            /// The id, as written in files, flags, labels and reports.
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $( Self::$variant => $id, )+
                 }
+            }
+
+            /// The position in [`ALL`](Self::ALL).
+            pub const fn index(self) -> usize {
+                self as usize
             }
         }
 
@@ -83,23 +137,32 @@ macro_rules! vocabulary {
             }
         }
 
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl $crate::__serde::Serialize for $name {
+            fn serialize<S>(&self, s: S) -> Result<S::Ok, S::Error>
+            where
+                S: $crate::__serde::Serializer,
+            {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        impl<'de> $crate::__serde::Deserialize<'de> for $name {
+            fn deserialize<D>(d: D) -> Result<Self, D::Error>
+            where
+                D: $crate::__serde::Deserializer<'de>,
+            {
                 struct Visitor;
-                impl ::serde::de::Visitor<'_> for Visitor {
+                impl $crate::__serde::de::Visitor<'_> for Visitor {
                     type Value = $name;
 
                     fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                        write!(f, "one of {}", $crate::vocabulary::List(&$name::IDS))
+                        write!(f, "one of {}", $crate::__List(&$name::IDS))
                     }
 
-                    fn visit_str<E: ::serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                    fn visit_str<E>(self, s: &str) -> Result<$name, E>
+                    where
+                        E: $crate::__serde::de::Error,
+                    {
                         s.parse().map_err(E::custom)
                     }
                 }
@@ -107,4 +170,59 @@ macro_rules! vocabulary {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::{Debug, Display};
+    use std::str::FromStr;
+
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    use crate::{OnError, RuntimeMode, ScenarioId, StoreKind};
+
+    /// Every value survives text and serde, and sits at its index.
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + Eq + Debug + Display + FromStr + Serialize + DeserializeOwned,
+        T::Err: Debug,
+    {
+        for value in all {
+            assert_eq!(value.to_string().parse::<T>().unwrap(), *value);
+            let json = serde_json::to_string(value).unwrap();
+            assert_eq!(json, format!("\"{value}\""));
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *value);
+        }
+    }
+
+    #[test]
+    fn every_vocabulary_round_trips() {
+        round_trips(&StoreKind::ALL);
+        round_trips(&ScenarioId::ALL);
+        round_trips(&OnError::ALL);
+        round_trips(&RuntimeMode::ALL);
+        for (i, id) in ScenarioId::ALL.into_iter().enumerate() {
+            assert_eq!(id.index(), i);
+        }
+    }
+
+    #[test]
+    fn errors_list_the_ids() {
+        assert_eq!(
+            "bursts".parse::<ScenarioId>().unwrap_err().to_string(),
+            "unknown scenario \"bursts\", expected one of burst, sustained, throughput, distribution, store-outage"
+        );
+        let err = serde_json::from_str::<StoreKind>("\"redis-lau\"").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster at line 1 column 11"
+        );
+        let err = serde_json::from_str::<OnError>("5").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid type: integer `5`, expected one of allow, deny"),
+            "{err}"
+        );
+    }
 }

@@ -4,12 +4,12 @@
 //! - `/healthz` is **liveness**: `200` whenever the process serves, with the
 //!   store's reachability in the body (a replica that fails open is still
 //!   healthy, so restarting it would not help):
-//!   `{"status":"ok","replica":"gw-1","store":{"kind":"redis-lua","reachable":true,"error":null}}`.
+//!   `{"status":"ok","replica":"gw-1","store":{"kind":"memory","reachable":true,"error":null}}`.
 //! - `/readyz` is **store reachability**: `200`
-//!   `{"status":"ready","replica":"gw-1","store":{"kind":"redis-lua"}}` when
+//!   `{"status":"ready","replica":"gw-1","store":{"kind":"memory"}}` when
 //!   the store answers a ping within `store.timeout_ms` (the budget of one
 //!   decision), else `503`
-//!   `{"status":"not_ready","replica":"gw-1","store":{"kind":"redis-lua","error":"..."}}`.
+//!   `{"status":"not_ready","replica":"gw-1","store":{"kind":"memory","error":"..."}}`.
 //!   Point a load balancer's or Kubernetes' readiness probe at it when
 //!   `on_error = "deny"`, so a replica that would answer 503 is taken out
 //!   of rotation. With `on_error = "allow"` the replica still serves (without

@@ -15,14 +15,13 @@
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::gateway::http_get;
 use crate::nginx::render;
-use crate::{free_port, Binary, ChildGuard, TestkitError};
+use crate::{block_on, free_port, http_get, Binary, ChildGuard, TestkitError};
 
 /// `envoy`, overridable with `RATEGUARD_ENVOY`.
 pub const ENVOY: Binary = Binary {
@@ -35,6 +34,9 @@ pub const ENVOY: Binary = Binary {
 pub const TEMPLATE: &str = include_str!("envoy.yaml");
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often admin `/ready` is probed while Envoy starts.
+const READY_POLL: Duration = Duration::from_millis(20);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const PORT_ATTEMPTS: usize = 5;
 
 /// What to put in front of what.
@@ -196,18 +198,28 @@ impl Envoy {
 
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if !self.child.is_running() {
-                return Err("envoy exited".into());
+        let (admin, listener) = (self.admin_addr(), self.addr());
+        let child = &mut self.child;
+        // `None`: ready; `Some(why)`: gave up.
+        let outcome = block_on(async {
+            loop {
+                if !child.is_running() {
+                    return Ok(Some("envoy exited"));
+                }
+                let ready = matches!(http_get(admin, "/ready").await, Ok((200, _)));
+                if ready && tokio::net::TcpStream::connect(listener).await.is_ok() {
+                    return Ok(None);
+                }
+                if Instant::now() >= deadline {
+                    return Ok(Some("admin /ready never answered 200"));
+                }
+                tokio::time::sleep(READY_POLL).await;
             }
-            let ready = matches!(http_get(self.admin_addr(), "/ready"), Ok((200, _)));
-            if ready && std::net::TcpStream::connect(self.addr()).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err("admin /ready never answered 200".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        match outcome {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(why.to_owned()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -243,20 +255,7 @@ impl Envoy {
 
     /// SIGTERM by pid; SIGKILL after 5 s.
     pub fn stop(&mut self) {
-        if !self.child.is_running() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.pid().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
+        self.child.terminate(STOP_TIMEOUT);
     }
 }
 

@@ -1,53 +1,32 @@
-//! The fixed label values of the gateway's metrics, as enums: each one's
-//! text is written once, and counters live in arrays indexed by the enum.
+//! The fixed label values of the gateway's metrics, as vocabulary enums
+//! (`rateguard_contract::vocabulary!`): each value's text is written once,
+//! and counters live in arrays indexed by the enum.
+
+use std::ops::RangeInclusive;
 
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+use rateguard_contract::vocabulary;
 use rateguard_store::StoreError;
 
-/// Declares a label enum: `Variant = "value"` per label value, its `ALL`,
-/// `as_str`, `EncodeLabelValue` and [`index`](Outcome::index).
-macro_rules! label_values {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-        }
-
-        impl $name {
-            /// Every value, in label order.
-            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
-
-            /// The label value.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $( Self::$variant => $text, )+
+/// `EncodeLabelValue` for vocabulary enums: the label value is the id.
+macro_rules! encode_as_id {
+    ($($name:ident),+) => {
+        $(
+            impl EncodeLabelValue for $name {
+                fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                    self.as_str().encode(encoder)
                 }
             }
-
-            /// The position in [`ALL`](Self::ALL), for arrays of counters.
-            pub const fn index(self) -> usize {
-                self as usize
-            }
-        }
-
-        impl EncodeLabelValue for $name {
-            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-                self.as_str().encode(encoder)
-            }
-        }
+        )+
     };
 }
 
-label_values! {
+encode_as_id!(Outcome, StoreErrorKind, UpstreamClass);
+
+vocabulary! {
     /// `rateguard_decisions_total{decision}`: what happened to a request
     /// that matched a policy.
-    pub enum Outcome {
+    pub enum Outcome ("decision") {
         /// The store said yes.
         Allowed = "allowed",
         /// The store said no (429).
@@ -61,62 +40,61 @@ label_values! {
     }
 }
 
-label_values! {
+vocabulary! {
     /// `rateguard_store_errors_total{error}`: why a store call failed.
-    pub enum StoreErrorKind {
+    pub enum StoreErrorKind ("store error") {
         /// No answer within the time budget.
-        Timeout = "timeout",
+        Timeout = "timeout" => |e| matches!(e, StoreError::Timeout(_)),
         /// Not reachable.
-        Unavailable = "unavailable",
+        Unavailable = "unavailable" => |e| matches!(e, StoreError::Unavailable(_)),
         /// Refused locally by the circuit breaker.
-        CircuitOpen = "circuit_open",
+        CircuitOpen = "circuit_open" => |e| matches!(e, StoreError::CircuitOpen(_)),
         /// An error reply.
-        Backend = "backend",
+        Backend = "backend" => |e| matches!(e, StoreError::Backend(_)),
     }
+    /// Whether a store error is of this kind.
+    fn recognises -> fn(&StoreError) -> bool;
 }
 
-label_values! {
+vocabulary! {
     /// `rateguard_upstream_responses_total{class}`: how the upstream answered.
-    pub enum UpstreamClass {
+    pub enum UpstreamClass ("class") {
         /// 1xx.
-        Informational = "1xx",
+        Informational = "1xx" => Some(100..=199),
         /// 2xx.
-        Success = "2xx",
+        Success = "2xx" => Some(200..=299),
         /// 3xx.
-        Redirection = "3xx",
+        Redirection = "3xx" => Some(300..=399),
         /// 4xx.
-        ClientError = "4xx",
-        /// 5xx (and anything out of range).
-        ServerError = "5xx",
+        ClientError = "4xx" => Some(400..=499),
+        /// 5xx (and any status out of range).
+        ServerError = "5xx" => Some(500..=599),
         /// Unreachable or broke the connection.
-        Error = "error",
+        Error = "error" => None,
         /// No response headers in time.
-        Timeout = "timeout",
+        Timeout = "timeout" => None,
     }
+    /// The status codes of the class; `None` for the failures.
+    fn statuses -> Option<RangeInclusive<u16>>;
 }
 
 impl StoreErrorKind {
     /// The kind of `err`.
     pub fn of(err: &StoreError) -> Self {
-        match err {
-            StoreError::Timeout(_) => Self::Timeout,
-            StoreError::Unavailable(_) => Self::Unavailable,
-            StoreError::CircuitOpen(_) => Self::CircuitOpen,
-            StoreError::Backend(_) => Self::Backend,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.recognises()(err))
+            .unwrap_or(Self::Backend)
     }
 }
 
 impl UpstreamClass {
     /// The class of an HTTP status code.
     pub fn of_status(status: u16) -> Self {
-        match status {
-            100..=199 => Self::Informational,
-            200..=299 => Self::Success,
-            300..=399 => Self::Redirection,
-            400..=499 => Self::ClientError,
-            _ => Self::ServerError,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|class| class.statuses().is_some_and(|r| r.contains(&status)))
+            .unwrap_or(Self::ServerError)
     }
 }
 
@@ -130,10 +108,28 @@ mod tests {
             assert_eq!(class.index(), i);
         }
         assert_eq!(UpstreamClass::of_status(204).as_str(), "2xx");
+        assert_eq!(UpstreamClass::of_status(499).as_str(), "4xx");
         assert_eq!(UpstreamClass::of_status(99).as_str(), "5xx");
-        assert_eq!(
-            StoreErrorKind::of(&StoreError::CircuitOpen(Default::default())).as_str(),
-            "circuit_open"
-        );
+    }
+
+    #[test]
+    fn every_store_error_has_its_own_kind() {
+        let d = std::time::Duration::ZERO;
+        let errors = [
+            StoreError::Timeout(d),
+            StoreError::Unavailable(String::new()),
+            StoreError::CircuitOpen(d),
+            StoreError::Backend(String::new()),
+        ];
+        for err in &errors {
+            // Exhaustive: a new StoreError variant must be given a kind here.
+            let expected = match err {
+                StoreError::Timeout(_) => StoreErrorKind::Timeout,
+                StoreError::Unavailable(_) => StoreErrorKind::Unavailable,
+                StoreError::CircuitOpen(_) => StoreErrorKind::CircuitOpen,
+                StoreError::Backend(_) => StoreErrorKind::Backend,
+            };
+            assert_eq!(StoreErrorKind::of(err), expected, "{err}");
+        }
     }
 }

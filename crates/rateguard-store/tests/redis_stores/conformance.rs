@@ -63,11 +63,11 @@ async fn redis_lua_passes_the_suite_and_replicas_share_one_limit() {
 
     // The README's "1 round trip per request": exactly one script call per
     // decision, a one-limit or a two-limit one.
-    let before = evalsha_calls(&redis);
+    let before = evalsha_calls(&redis).await;
     hot_key(&stores, 300).await;
     conformance::denied_limit_spends_nothing_elsewhere(&store).await; // 12 requests
     assert_eq!(
-        evalsha_calls(&redis) - before,
+        evalsha_calls(&redis).await - before,
         312,
         "script calls per request"
     );
@@ -109,7 +109,7 @@ async fn redis_pipelined_passes_the_suite_and_replicas_share_one_limit() {
         one[0].commands_sent(),
         one[0].round_trips(),
     );
-    let server_before = evalsha_calls(&redis);
+    let server_before = evalsha_calls(&redis).await;
     hot_key(one, 300).await;
     let requests = one[0].requests() - requests;
     let commands = one[0].commands_sent() - commands;
@@ -117,7 +117,7 @@ async fn redis_pipelined_passes_the_suite_and_replicas_share_one_limit() {
     assert_eq!(requests, 300);
     assert_eq!(commands, trips, "one script call per pipeline on a hot key");
     assert_eq!(
-        evalsha_calls(&redis) - server_before,
+        evalsha_calls(&redis).await - server_before,
         commands,
         "the store counts what Redis ran"
     );
@@ -138,7 +138,7 @@ async fn pipelined_batches_merge_same_key_requests_into_one_call() {
     let requests: Vec<_> = (0..5)
         .map(|_| AcquireRequest::new(key.clone(), quota, 1))
         .collect();
-    let before = (store.commands_sent(), evalsha_calls(&redis));
+    let before = (store.commands_sent(), evalsha_calls(&redis).await);
     let results = store.acquire_many(&requests).await;
     let allowed: Vec<bool> = results
         .iter()
@@ -156,5 +156,5 @@ async fn pipelined_batches_merge_same_key_requests_into_one_call() {
         1,
         "one merged batch, one script call"
     );
-    assert_eq!(evalsha_calls(&redis) - before.1, 1);
+    assert_eq!(evalsha_calls(&redis).await - before.1, 1);
 }

@@ -16,7 +16,7 @@ async fn a_flood_on_a_denied_key_sends_a_handful_of_script_calls() {
     let store = DenyCache::new(lua, DEFAULT_CAPACITY);
     let quota = Quota::new(1, 0.01).unwrap(); // back after 100 s
     let key = conformance::unique_key("flood");
-    let before = evalsha_calls(&redis);
+    let before = evalsha_calls(&redis).await;
     assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -36,7 +36,7 @@ async fn a_flood_on_a_denied_key_sends_a_handful_of_script_calls() {
         denied += task.await.unwrap();
     }
     assert_eq!(denied, 5_000);
-    let calls = evalsha_calls(&redis) - before;
+    let calls = evalsha_calls(&redis).await - before;
     // One allowed, then at most one denial per task before the cache knows.
     assert!(calls <= 9, "{calls} script calls for 5 001 requests");
     assert!(store.hits() >= 4_992, "{} hits", store.hits());

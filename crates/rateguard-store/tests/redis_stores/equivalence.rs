@@ -18,6 +18,19 @@ type Arrival = (u64, u32, u32);
 /// A realistic Redis `TIME` in µs (late 2026), far below 2^53.
 const T0: u64 = 1_795_000_000_000_000;
 
+/// The key's `PTTL` in ms.
+async fn pttl_ms<T: std::str::FromStr>(redis: &RedisServer, key: &BucketKey) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    redis
+        .cli(&["PTTL", key.as_str()])
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Drives one key through `arrivals` (µs since the previous one, cost,
 /// count) on both sides and compares every field of every decision, the
 /// stored `tat` and its TTL.
@@ -43,10 +56,10 @@ async fn compare(
             (lua.decisions().collect(), core.decisions().collect());
         assert_eq!(lua_d, core_d, "{at}");
         tat = core.tat;
-        let stored = redis.cli(&["GET", key.as_str()]).unwrap();
+        let stored = redis.cli(&["GET", key.as_str()]).await.unwrap();
         if core.allowed > 0 {
             assert_eq!(stored, tat.to_string(), "{at}: stored tat");
-            let pttl: u64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+            let pttl: u64 = pttl_ms(redis, key).await;
             let needed_ms = (tat - now) / 1000;
             assert!(
                 pttl > needed_ms && pttl <= needed_ms + 1000,
@@ -176,10 +189,10 @@ async fn keys_carry_a_ttl_and_never_the_raw_client_id() {
     let key = BucketKey::new("api", secret);
     let quota = Quota::new(10, 1.0).unwrap();
     assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
-    let keys = redis.cli(&["KEYS", "*"]).unwrap();
+    let keys = redis.cli(&["KEYS", "*"]).await.unwrap();
     assert_eq!(keys, key.as_str());
     assert!(!keys.contains(secret), "{keys}");
-    let pttl: i64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+    let pttl: i64 = pttl_ms(&redis, &key).await;
     // One token spent at 1/s: full again in 1 s, plus 1 s of slack.
     assert!(pttl > 1000 && pttl <= 2000, "PTTL {pttl}");
 }
@@ -233,7 +246,7 @@ async fn compare_multi(
         let (lua_d, core_d): (Vec<_>, Vec<_>) =
             (lua.decisions().collect(), core.decisions().collect());
         assert_eq!(lua_d, core_d, "{at}");
-        let stored = read_and_persist(redis, &keys);
+        let stored = read_and_persist(redis, &keys).await;
         for (i, stored) in stored.iter().enumerate() {
             let spent = core.buckets[i].allowed > 0;
             if spent {
@@ -256,13 +269,13 @@ async fn compare_multi(
 /// keys' TTLs: "now" is pinned here, so real time must not expire a key
 /// whose bucket is still in use in pinned time (the next script call that
 /// spends sets a fresh TTL anyway).
-fn read_and_persist(redis: &RedisServer, keys: &[BucketKey]) -> Vec<String> {
+async fn read_and_persist(redis: &RedisServer, keys: &[BucketKey]) -> Vec<String> {
     const READ: &str = "local r = {} for i, k in ipairs(KEYS) do \
         r[i] = 'v' .. (redis.call('GET', k) or '') redis.call('PERSIST', k) end return r";
     let n = keys.len().to_string();
     let mut args = vec!["EVAL", READ, n.as_str()];
     args.extend(keys.iter().map(BucketKey::as_str));
-    let out = redis.cli(&args).unwrap();
+    let out = redis.cli(&args).await.unwrap();
     // Each value comes prefixed with "v", so empty ones keep their line.
     let values: Vec<String> = out
         .lines()

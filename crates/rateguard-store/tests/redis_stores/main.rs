@@ -40,8 +40,8 @@ pub(crate) fn server() -> RedisServer {
 
 /// `calls=` of `cmdstat_evalsha` in `INFO commandstats`: script calls the
 /// server ran (0 before the first).
-pub(crate) fn evalsha_calls(redis: &RedisServer) -> u64 {
-    let info = redis.cli(&["INFO", "commandstats"]).unwrap();
+pub(crate) async fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let info = redis.cli(&["INFO", "commandstats"]).await.unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
         .and_then(|l| l.split(',').next())

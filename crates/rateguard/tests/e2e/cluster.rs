@@ -27,16 +27,14 @@ async fn exactly_capacity_across_three_replicas(store: &str) {
         "nginx spreads the burst over every replica: {replicas:?}"
     );
     // The decisions really were split between replicas.
-    let allowed: f64 = stack
-        .gateways
-        .iter()
-        .map(|g| {
-            metric(
-                g,
-                "rateguard_decisions_total{policy=\"default\",decision=\"allowed\"}",
-            )
-        })
-        .sum();
+    let mut allowed = 0.0;
+    for g in &stack.gateways {
+        allowed += metric(
+            g,
+            "rateguard_decisions_total{policy=\"default\",decision=\"allowed\"}",
+        )
+        .await;
+    }
     assert_eq!(allowed, f64::from(CAPACITY));
 }
 

@@ -138,7 +138,7 @@ async fn envoy_admits_exactly_requests_per_unit_then_answers_429() {
             row(429, "0", "720"),
         ]
     );
-    let (_, metrics) = service.admin_get("/metrics").unwrap();
+    let (_, metrics) = service.admin_get("/metrics").await.unwrap();
     assert!(
         metrics.contains(
             "rateguard_rls_decisions_total{domain=\"edge\",limit=\"per_user\",decision=\"over_limit\"} 2"
@@ -172,7 +172,7 @@ async fn three_replicas_on_redis_share_the_limit_behind_envoy() {
     assert_eq!(codes, [200, 200, 200, 200, 200, 429, 429]);
     // Envoy spread the calls round robin: every replica decided some.
     for replica in &replicas {
-        let (_, metrics) = replica.admin_get("/metrics").unwrap();
+        let (_, metrics) = replica.admin_get("/metrics").await.unwrap();
         let calls: u64 = metrics
             .lines()
             .filter(|l| l.starts_with("rateguard_rls_requests_total{"))
@@ -217,12 +217,12 @@ async fn with_redis_down_envoy_fails_open_or_closed_as_rls_says() {
     let r = get(&client, &format!("{}/x", via_closed.url()), &[]).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 
-    let (_, metrics) = open.admin_get("/metrics").unwrap();
+    let (_, metrics) = open.admin_get("/metrics").await.unwrap();
     assert!(
         metrics.contains("rateguard_rls_requests_total{outcome=\"failed_open\"} 1"),
         "{metrics}"
     );
-    let (_, metrics) = closed.admin_get("/metrics").unwrap();
+    let (_, metrics) = closed.admin_get("/metrics").await.unwrap();
     assert!(
         metrics.contains("rateguard_rls_requests_total{outcome=\"failed_closed\"} 1"),
         "{metrics}"

@@ -67,9 +67,10 @@ async fn fail_open_then_recover(kind: &str) {
     let failed_open = metric(
         &gw,
         "rateguard_decisions_total{policy=\"default\",decision=\"failed_open\"}",
-    );
+    )
+    .await;
     assert_eq!(failed_open, 10.0);
-    let (status, health) = gw.admin_get("/healthz").unwrap();
+    let (status, health) = gw.admin_get("/healthz").await.unwrap();
     assert_eq!(status, 200);
     assert!(health.contains("\"reachable\":false"), "{health}");
 
@@ -81,7 +82,7 @@ async fn fail_open_then_recover(kind: &str) {
     assert_eq!(second.header("ratelimit"), Some("\"default\";r=0;t=2000"));
     let third = get(&client, &url, &[("x-api-key", "b")]).await;
     assert_eq!(third.status, 429, "{kind}: limit enforced after recovery");
-    let (_, health) = gw.admin_get("/healthz").unwrap();
+    let (_, health) = gw.admin_get("/healthz").await.unwrap();
     assert!(health.contains("\"reachable\":true"), "{health}");
 }
 
@@ -114,7 +115,8 @@ async fn fail_closed_answers_503_until_redis_is_back() {
     let closed = metric(
         &gw,
         "rateguard_decisions_total{policy=\"default\",decision=\"failed_closed\"}",
-    );
+    )
+    .await;
     assert_eq!(closed, 1.0);
     redis.restart().unwrap();
     let r = until_enforced(&client, &url, "c").await;

@@ -9,20 +9,20 @@ use crate::support::*;
 
 /// Polls `/readyz` until it answers `want`, for at most 15 s; returns the
 /// last (status, body).
-fn readyz_until(gw: &GatewayProcess, want: u16) -> (u16, serde_json::Value) {
+async fn readyz_until(gw: &GatewayProcess, want: u16) -> (u16, serde_json::Value) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, body) = gw.admin_get("/readyz").expect("admin port answers");
+        let (status, body) = gw.admin_get("/readyz").await.expect("admin port answers");
         let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
         if status == want || Instant::now() > deadline {
             return (status, json);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-#[test]
-fn readyz_follows_the_store_and_healthz_stays_200() {
+#[tokio::test]
+async fn readyz_follows_the_store_and_healthz_stays_200() {
     let mut redis = RedisServer::start().unwrap();
     let backend = MockBackend::start(binary(), "b1").unwrap();
     let text = config(
@@ -32,24 +32,24 @@ fn readyz_follows_the_store_and_healthz_stays_200() {
     );
     let gw = GatewayProcess::start(binary(), &text).unwrap();
 
-    let (status, ready) = readyz_until(&gw, 200);
+    let (status, ready) = readyz_until(&gw, 200).await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["store"]["kind"], "redis-lua");
 
     redis.kill().unwrap();
-    let (status, not_ready) = readyz_until(&gw, 503);
+    let (status, not_ready) = readyz_until(&gw, 503).await;
     assert_eq!(status, 503, "store down: not ready");
     assert_eq!(not_ready["status"], "not_ready");
     assert_eq!(not_ready["store"]["kind"], "redis-lua");
     let error = not_ready["store"]["error"].as_str().unwrap_or("");
     assert!(!error.is_empty(), "{not_ready}");
-    let (status, health) = gw.admin_get("/healthz").unwrap();
+    let (status, health) = gw.admin_get("/healthz").await.unwrap();
     assert_eq!(status, 200, "still alive: {health}");
     assert!(health.contains("\"reachable\":false"), "{health}");
 
     redis.restart().unwrap();
-    let (status, ready) = readyz_until(&gw, 200);
+    let (status, ready) = readyz_until(&gw, 200).await;
     assert_eq!(status, 200, "ready again once Redis is back: {ready}");
     assert_eq!(ready["status"], "ready");
 }

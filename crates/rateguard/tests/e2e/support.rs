@@ -157,8 +157,8 @@ pub(crate) async fn burst(
 }
 
 /// Reads one sample from a replica's `/metrics` (0 if absent).
-pub(crate) fn metric(gw: &GatewayProcess, line_prefix: &str) -> f64 {
-    let (_, text) = gw.admin_get("/metrics").expect("metrics");
+pub(crate) async fn metric(gw: &GatewayProcess, line_prefix: &str) -> f64 {
+    let (_, text) = gw.admin_get("/metrics").await.expect("metrics");
     text.lines()
         .find_map(|l| l.strip_prefix(line_prefix))
         .and_then(|v| v.trim().parse().ok())
