@@ -228,3 +228,42 @@ async fn with_redis_down_envoy_fails_open_or_closed_as_rls_says() {
         "{metrics}"
     );
 }
+
+/// The first fenced block after the line `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../../../README.md");
+    let after = &readme[readme.find(marker).expect("marker in README")..];
+    let start = after.find("```").expect("a fenced block");
+    let body = &after[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").expect("closing fence")].to_owned()
+}
+
+#[test]
+fn readme_envoy_config_is_valid() {
+    if !envoy_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("envoy.yaml");
+    std::fs::write(&path, readme_block("<!-- envoy-config -->")).unwrap();
+    let out = rateguard_testkit::envoy::ENVOY
+        .command()
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn readme_limits_file_loads() {
+    let yaml = readme_block("<!-- limits-file -->");
+    let limits = rateguard_rls::Limits::load_sources(&[("README limits/edge.yaml", yaml)]).unwrap();
+    assert_eq!(limits.rules().len(), 3);
+}
