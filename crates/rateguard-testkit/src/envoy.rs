@@ -87,6 +87,37 @@ impl Envoy {
         }
     }
 
+    /// Has Envoy check `bootstrap` (`envoy --mode validate`) without
+    /// starting it; the error carries Envoy's complaint.
+    pub fn validate(bootstrap: &str) -> Result<(), TestkitError> {
+        let dir = tempfile::Builder::new()
+            .prefix("rateguard-envoy")
+            .tempdir()?;
+        let conf = dir.path().join("envoy.yaml");
+        fs::write(&conf, bootstrap)?;
+        let mut cmd = ENVOY.command();
+        cmd.args(["--mode", "validate", "--disable-hot-restart", "-c"])
+            .arg(&conf)
+            .stdin(Stdio::null());
+        let out = cmd.output().map_err(|e| ENVOY.spawn_error(e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(TestkitError::CommandFailed {
+            command: format!(
+                "{} --mode validate -c {}",
+                ENVOY.path().display(),
+                conf.display()
+            ),
+            status: out.status.to_string(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
     /// Renders the bootstrap for `options` on the given ports.
     pub fn bootstrap(
         options: &EnvoyOptions,
@@ -306,24 +337,8 @@ mod tests {
             eprintln!("skipped: {why}");
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("envoy.yaml");
-        fs::write(
-            &conf,
-            Envoy::bootstrap(&options(), free_port(), free_port()).unwrap(),
-        )
-        .unwrap();
-        let out = ENVOY
-            .command()
-            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-            .arg(&conf)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let bootstrap = Envoy::bootstrap(&options(), free_port(), free_port()).unwrap();
+        Envoy::validate(&bootstrap).unwrap();
+        assert!(Envoy::validate("static_resources: { listeners: 3 }").is_err());
     }
 }

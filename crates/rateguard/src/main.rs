@@ -93,16 +93,9 @@ fn load_rls_config(
     path: &Path,
     flags: &[(&str, Option<String>)],
 ) -> Result<RlsConfig, ConfigErrors> {
-    let (raw, mut errors) = config::read(read_config(path, flags)?);
-    let checked = raw.map(|raw| rateguard_rls::config::validate(&raw, config_dir(path)));
-    match checked {
-        Some(Ok(config)) if errors.is_empty() => Ok(config),
-        Some(Err(more)) => {
-            errors.extend(more.0);
-            Err(ConfigErrors(errors))
-        }
-        _ => Err(ConfigErrors(errors)),
-    }
+    config::load_table_with(read_config(path, flags)?, |raw| {
+        rateguard_rls::config::validate(raw, config_dir(path))
+    })
 }
 
 fn config_dir(path: &Path) -> &Path {

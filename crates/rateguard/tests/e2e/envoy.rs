@@ -244,21 +244,7 @@ fn readme_envoy_config_is_valid() {
     if !envoy_installed() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("envoy.yaml");
-    std::fs::write(&path, readme_block("<!-- envoy-config -->")).unwrap();
-    let out = rateguard_testkit::envoy::ENVOY
-        .command()
-        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Envoy::validate(&readme_block("<!-- envoy-config -->")).unwrap();
 }
 
 #[test]
@@ -266,4 +252,46 @@ fn readme_limits_file_loads() {
     let yaml = readme_block("<!-- limits-file -->");
     let limits = rateguard_rls::Limits::load_sources(&[("README limits/edge.yaml", yaml)]).unwrap();
     assert_eq!(limits.rules().len(), 3);
+}
+
+#[test]
+fn check_config_checks_the_limits_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("edge.yaml"), LIMITS).unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "domain: edge2\ndescriptors:\n  - key: k\n    rate_limit: { unit: minutes, requests_per_unit: 1 }\n",
+    )
+    .unwrap();
+    let check = |limits: &str| {
+        let config = dir.path().join("rls.toml");
+        std::fs::write(&config, format!("[rls]\nlimits = [{limits}]\n")).unwrap();
+        let out = std::process::Command::new(binary())
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .env_clear()
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, _) = check("\"edge.yaml\"");
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.ends_with("ok (rls: store memory, 1 domains, 3 rules in 1 limits files)\n"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check("\"edge.yaml\", \"bad.yaml\"");
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "rls.limits: {}: descriptors[0].rate_limit.unit: expected one of second, minute, hour, \
+             day, week, month, year (or unlimited: true), got \"minutes\"\n",
+            dir.path().join("bad.yaml").display()
+        )
+    );
 }
