@@ -121,8 +121,9 @@ fn name(value: &str, prefix: char) -> String {
     }
 }
 
-/// Whether `policy` is kept verbatim in keys: 1 to [`MAX_POLICY_LEN`] bytes
-/// of `[A-Za-z0-9_.-]` (the gateway requires policy names to be plain).
+/// Whether `policy` (or a limit name) is kept verbatim in keys: 1 to
+/// [`MAX_POLICY_LEN`] bytes of `[A-Za-z0-9_.-]` (the gateway requires
+/// policy names to be plain).
 pub fn is_plain(policy: &str) -> bool {
     !policy.is_empty()
         && policy.len() <= MAX_POLICY_LEN

@@ -42,7 +42,7 @@ use std::time::Duration;
 use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock};
 
 use crate::shards::{Shards, SHARDS};
-use crate::{AcquireRequest, BucketStore, StoreError, StoreKind};
+use crate::{AcquireRequest, BucketStore, StoreError};
 
 /// Entries a [`DenyCache`] holds at most unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -218,7 +218,7 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
 }
 
 impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
-    fn kind(&self) -> StoreKind {
+    fn kind(&self) -> crate::StoreKind {
         self.store.kind()
     }
 

@@ -81,6 +81,12 @@ impl<C: Clock> MemoryStore<C> {
     /// [`BucketStore::acquire_all`] is this, wrapped.
     pub fn acquire_all_now(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
         check_distinct_keys(limits)?;
+        if let [one] = limits {
+            // One limit spends when it fits, enforced or not: the
+            // single-key path, one lock and no allocation but the result.
+            let decision = self.acquire_now(&one.key, &one.quota, one.cost);
+            return Ok(MultiDecision::new(vec![Some(decision)], &[one.enforced]));
+        }
         let now = self.inner.clock.now_us();
         let tats = &self.inner.tats;
         let shard_ids: Vec<usize> = limits.iter().map(|r| tats.shard_of(&r.key)).collect();

@@ -24,8 +24,8 @@ impl Counted {
 }
 
 impl BucketStore for Counted {
-    fn kind(&self) -> StoreKind {
-        StoreKind::Memory
+    fn kind(&self) -> crate::StoreKind {
+        crate::StoreKind::Memory
     }
 
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
@@ -242,6 +242,6 @@ async fn a_denial_of_a_cost_above_capacity_is_not_cached() {
         .unwrap()
         .allowed());
     assert!(cache.is_empty(), "a full bucket tells nothing certain");
-    assert_eq!(cache.kind(), StoreKind::Memory, "the wrapped store's kind");
+    assert_eq!(cache.name(), "memory");
     cache.ping().await.unwrap();
 }

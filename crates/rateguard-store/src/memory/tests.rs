@@ -178,3 +178,20 @@ fn overlapping_requests_in_any_order_never_deadlock_and_stay_exact() {
     });
     assert_eq!(allowed.into_inner(), 3_000);
 }
+
+#[test]
+fn a_lone_shadow_limit_spends_when_it_fits_and_never_denies() {
+    let (store, _) = store();
+    let key = BucketKey::new("p", "shadow");
+    let shadow = [AcquireRequest::shadow(
+        key.clone(),
+        Quota::new(1, 1.0).unwrap(),
+        1,
+    )];
+    let first = store.acquire_all_now(&shadow).unwrap();
+    assert!(first.allowed() && first.limits()[0].unwrap().allowed);
+    let second = store.acquire_all_now(&shadow).unwrap();
+    assert!(second.allowed(), "a shadow limit never denies");
+    assert!(!second.limits()[0].unwrap().allowed);
+    assert_eq!(second.retry_after(), Duration::ZERO);
+}
