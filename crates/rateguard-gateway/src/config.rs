@@ -31,8 +31,8 @@ pub use parse::{
     from_table, from_toml, load_str, load_table, load_table_with, parse_table, read, read_table,
 };
 pub use rateguard_contract::config::{
-    OnError, RawConfig, RawIdentity, RawPolicy, RawRls, RawServer, RawStore, RawUpstream,
-    ResponseHeaders, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawRls, RawServer, RawStore,
+    RawUpstream, ResponseHeaders, RuntimeMode,
 };
 pub use rateguard_contract::StoreKind;
 pub use validate::{validate, validate_server_and_store};

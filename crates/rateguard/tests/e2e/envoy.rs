@@ -155,7 +155,7 @@ async fn three_replicas_on_redis_share_the_limit_behind_envoy() {
     let redis = RedisServer::start().unwrap();
     let (_dir, limits) = limits_file();
     let backend = MockBackend::start(binary(), "b1").unwrap();
-    let store = redis_store("redis-lua", &[redis.url()], "deny");
+    let store = redis_store("redis-lua", &[redis.url()], "deny", EXACT_BUDGET_MS);
     let replicas: Vec<GatewayProcess> = (1..=3)
         .map(|i| rls(&limits, &store, &format!("rls-{i}")))
         .collect();
@@ -192,12 +192,12 @@ async fn with_redis_down_envoy_fails_open_or_closed_as_rls_says() {
     let backend = MockBackend::start(binary(), "b1").unwrap();
     let open = rls(
         &limits,
-        &redis_store("redis-lua", &[redis.url()], "allow"),
+        &redis_store("redis-lua", &[redis.url()], "allow", FAILURE_BUDGET_MS),
         "open",
     );
     let closed = rls(
         &limits,
-        &redis_store("redis-lua", &[redis.url()], "deny"),
+        &redis_store("redis-lua", &[redis.url()], "deny", FAILURE_BUDGET_MS),
         "closed",
     );
     let via_open = envoy(&backend, &[&open], true);

@@ -1,8 +1,12 @@
 //! End-to-end: the `rateguard` binary as real processes, with real
 //! `redis-server` / Redis Cluster, real nginx and real Envoy, all on loopback.
 
+mod binary;
 mod cluster;
 mod envoy;
 mod failures;
+mod paths;
 mod readiness;
+mod shutdown;
+mod streaming;
 mod support;
