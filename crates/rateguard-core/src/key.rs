@@ -80,18 +80,20 @@ impl BucketKey {
     }
 
     /// A well-mixed number for picking a shard or a cache slot without
-    /// hashing the key again: the last 16 hex digits of its identity hash
-    /// (SHA-256 output), read as a number.
+    /// hashing the key again: the last 8 hex digits of its identity hash
+    /// (SHA-256 output), as bytes, times an odd constant (use the high bits).
     ///
     /// ```
     /// use rateguard_core::BucketKey;
-    /// // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223...
-    /// assert_eq!(BucketKey::new("p", "abc").shard_hint(), 0x414140de5dae2223);
+    /// let (a, b) = (BucketKey::new("p", "a"), BucketKey::new("p", "b"));
+    /// assert_ne!(a.shard_hint() >> 58, b.shard_hint() >> 58);
     /// ```
     pub fn shard_hint(&self) -> u64 {
         // Every key ends with `<32 hex digits>}` (see the format above).
         let end = self.0.len() - 1;
-        u64::from_str_radix(&self.0[end - 16..end], 16).unwrap_or(0)
+        let mut digits = [0u8; 8];
+        digits.copy_from_slice(&self.0.as_bytes()[end - 8..end]);
+        u64::from_le_bytes(digits).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     /// The key as stored.
@@ -207,15 +209,18 @@ mod tests {
 
     #[test]
     fn shard_hints_read_the_identity_hash() {
-        // SHA-256("") = e3b0c44298fc1c149afbf4c8996fb924...
+        // SHA-256("") = e3b0c44298fc1c149afbf4c8996fb924...: digits "996fb924".
+        let expected = u64::from_le_bytes(*b"996fb924").wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        assert_eq!(BucketKey::for_limit("p", "l", "").shard_hint(), expected);
         assert_eq!(
-            BucketKey::for_limit("p", "l", "").shard_hint(),
-            0x9afb_f4c8_996f_b924
+            BucketKey::new("other", "").shard_hint(),
+            expected,
+            "only the identity hash counts"
         );
-        let hints: std::collections::HashSet<u64> = (0..64)
-            .map(|i| BucketKey::new("p", &i.to_string()).shard_hint() % 8)
+        let shards: std::collections::HashSet<u64> = (0..1024)
+            .map(|i| BucketKey::new("p", &i.to_string()).shard_hint() >> 58)
             .collect();
-        assert_eq!(hints.len(), 8, "64 keys cover 8 shards");
+        assert_eq!(shards.len(), 64, "1024 keys cover all 64 shards");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rateguard_core::BucketKey;
 
-/// Enough shards that two cores rarely meet on one lock.
+/// Enough shards that two cores rarely meet on one lock (a power of two:
+/// the top bits of `BucketKey::shard_hint` pick one).
 pub(crate) const SHARDS: usize = 64;
 
 /// Key → `V`, sharded.
@@ -31,7 +32,7 @@ impl<V> Shards<V> {
     pub(crate) fn shard_of(&self, key: &BucketKey) -> usize {
         // Bits of the key's SHA-256 part: no second hash of the key (the
         // map inside still hashes with its own random seed).
-        (key.shard_hint() % SHARDS as u64) as usize
+        (key.shard_hint() >> (64 - SHARDS.trailing_zeros())) as usize
     }
 
     /// Locks shard `index`. Hold several only when taken in ascending index.
