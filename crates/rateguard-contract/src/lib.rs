@@ -43,8 +43,8 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawServer, RawStore,
-    RawUpstream, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
+    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
 pub use limit_key::LimitKey;
 pub use scenario::ScenarioId;

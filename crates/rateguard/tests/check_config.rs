@@ -114,7 +114,7 @@ const CASES: &[(&str, &str)] = &[
         "deny_cache_size_zero",
         "store.deny_cache_size: must be > 0, got 0",
     ),
-    ("missing_upstream", "upstream: required key is missing"),
+    ("missing_upstream", "upstream.url: required key is missing"),
     (
         "wrong_type",
         "policies[0].capacity: invalid type: string \"lots\", expected an integer",
