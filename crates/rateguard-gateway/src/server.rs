@@ -1,9 +1,15 @@
-//! The accept loop: bounded, HTTP/1.1 keep-alive, graceful drain.
+//! The accept loop: bounded, HTTP/1.1 keep-alive, graceful drain, idle
+//! connections closed.
 //!
 //! [`serve_http`] takes a listener that is already bound (tests bind
 //! `127.0.0.1:0` and read the port) and a shutdown future. On shutdown it
 //! stops accepting, lets in-flight requests finish (idle keep-alive
 //! connections are closed at once), and gives up after the grace period.
+//!
+//! A connection that sends no complete request head for
+//! [`ServeOptions::idle_timeout`] is closed: before its first byte (the
+//! first-byte wait below), and between requests (hyper's header-read
+//! timeout, which starts again as each response is done).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,6 +38,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Open-connections gauge to maintain, if any.
     pub connections: Option<Gauge>,
+    /// How long a connection may stay without sending a request head
+    /// (`server.idle_timeout_ms`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +49,7 @@ impl Default for ServeOptions {
             max_connections: 10_000,
             grace: Duration::from_secs(10),
             connections: None,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -59,7 +69,10 @@ pub async fn serve_http<H, F>(
     let graceful = GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(options.idle_timeout);
     // Tells connections that have not sent anything yet to close.
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -86,6 +99,7 @@ pub async fn serve_http<H, F>(
         let watcher = graceful.watcher();
         let mut stopping = stopping_rx.clone();
         let gauge = options.connections.clone();
+        let idle_timeout = options.idle_timeout;
         let task = async move {
             if let Some(g) = &gauge {
                 g.inc();
@@ -99,6 +113,7 @@ pub async fn serve_http<H, F>(
                 // one-byte peek really waits for the first byte (0 = EOF).
                 r = stream.peek(&mut first_byte) => matches!(r, Ok(n) if n > 0),
                 _ = stopping.wait_for(|s| *s) => false,
+                () = tokio::time::sleep(idle_timeout) => false,
             };
             if ready {
                 // The request future is boxed: hyper keeps the service future
@@ -130,3 +145,6 @@ pub async fn serve_http<H, F>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! Every process of a perf run, up at once for all rounds: the nginx
+//! backend, the nginx ceiling, the stores the cases need and one gateway
+//! per gateway case. Dropping a [`Topology`] stops them all by pid.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use rateguard_testkit::{GatewayProcess, RedisCluster, RedisServer};
+
+use super::case::{Case, Target};
+use super::nginx::{NginxProcess, Role};
+use super::PerfError;
+
+/// The running processes.
+#[derive(Debug)]
+pub struct Topology {
+    // Targets first: they stop before what they forward to.
+    gateways: Vec<(Case, GatewayProcess)>,
+    proxy: Option<NginxProcess>,
+    redis: Option<RedisServer>,
+    cluster: Option<RedisCluster>,
+    backend: NginxProcess,
+}
+
+impl Topology {
+    /// Starts what `cases` need; gateways run the `rateguard` at `binary`.
+    pub fn start(binary: &Path, cases: &[Case]) -> Result<Self, PerfError> {
+        let backend = NginxProcess::start(Role::Backend)?;
+        let needs = |pred: fn(&rateguard_contract::StoreKind) -> bool| {
+            cases.iter().filter_map(|c| c.store()).any(|k| pred(&k))
+        };
+        let redis = needs(|k| k.needs_redis())
+            .then(RedisServer::start)
+            .transpose()?;
+        let cluster = needs(|k| k.needs_cluster())
+            .then(|| RedisCluster::start(3))
+            .transpose()?;
+        let proxy = cases
+            .contains(&Case::NginxProxy)
+            .then(|| NginxProcess::start(Role::Proxy(backend.addr())))
+            .transpose()?;
+        let upstream = format!("http://{}", backend.addr());
+        let mut gateways = Vec::new();
+        for &case in cases {
+            let urls = match case.store() {
+                Some(kind) if kind.needs_redis() => redis.iter().map(RedisServer::url).collect(),
+                Some(kind) if kind.needs_cluster() => {
+                    cluster.as_ref().map(RedisCluster::urls).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            if let Some(config) = case.gateway_config(&upstream, &urls) {
+                let toml = toml::to_string(&config).expect("a RawConfig always serializes");
+                gateways.push((case, GatewayProcess::start(binary, &toml)?));
+            }
+        }
+        Ok(Self {
+            gateways,
+            proxy,
+            redis,
+            cluster,
+            backend,
+        })
+    }
+
+    fn gateway(&self, case: Case) -> Option<&GatewayProcess> {
+        self.gateways
+            .iter()
+            .find(|(c, _)| *c == case)
+            .map(|(_, g)| g)
+    }
+
+    /// Where `wrk` sends `case`'s requests.
+    pub fn addr(&self, case: Case) -> Option<SocketAddr> {
+        match case.target() {
+            Target::Nginx => self.proxy.as_ref().map(NginxProcess::addr),
+            Target::Gateway(..) => self.gateway(case).map(GatewayProcess::addr),
+        }
+    }
+
+    /// The pids whose CPU time is `case`'s cost (nginx: the master, whose
+    /// workers are counted as its children).
+    pub fn target_pids(&self, case: Case) -> Vec<u32> {
+        match case.target() {
+            Target::Nginx => self.proxy.iter().map(NginxProcess::pid).collect(),
+            Target::Gateway(..) => self
+                .gateway(case)
+                .map(GatewayProcess::pid)
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The pids of the store `case` talks to (none for memory and nginx).
+    pub fn store_pids(&self, case: Case) -> Vec<u32> {
+        match case.store() {
+            Some(kind) if kind.needs_redis() => self.redis.iter().map(RedisServer::pid).collect(),
+            Some(kind) if kind.needs_cluster() => self
+                .cluster
+                .as_ref()
+                .map(RedisCluster::node_pids)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The backend's master pid.
+    pub fn backend_pid(&self) -> u32 {
+        self.backend.pid()
+    }
+}

@@ -1,0 +1,78 @@
+//! The accept loop closes idle connections after `idle_timeout`: silent
+//! from the start, and silent after a keep-alive response.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::{Either, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{serve_http, ServeOptions};
+
+const IDLE: Duration = Duration::from_millis(300);
+/// Only a bound on a broken server: the tests wait for the close itself.
+const HANG: Duration = Duration::from_secs(20);
+
+/// Serves "ok" with `idle_timeout = IDLE`; the server stops when the
+/// returned sender drops.
+async fn server() -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve_http(
+        listener,
+        |_req, _peer| async { Response::new(Either::Right(Full::new(Bytes::from_static(b"ok")))) },
+        async {
+            let _ = stopped.await;
+        },
+        ServeOptions {
+            idle_timeout: IDLE,
+            ..ServeOptions::default()
+        },
+    ));
+    (addr, stop)
+}
+
+/// Reads until the server closes the connection; what it sent, and when.
+async fn read_until_closed(stream: &mut TcpStream) -> (String, Instant) {
+    let mut got = Vec::new();
+    tokio::time::timeout(HANG, stream.read_to_end(&mut got))
+        .await
+        .expect("the server closes an idle connection")
+        .expect("a clean close");
+    (String::from_utf8_lossy(&got).into_owned(), Instant::now())
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_is_closed_once_idle_for_the_timeout() {
+    let (addr, _stop) = server().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let answered = Instant::now();
+    let (rest, closed) = read_until_closed(&mut stream).await;
+    assert!(
+        rest.ends_with("ok"),
+        "the response, then the close: {rest:?}"
+    );
+    assert!(closed - answered >= IDLE - Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_is_closed_after_the_timeout() {
+    let (addr, _stop) = server().await;
+    let opened = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let (got, closed) = read_until_closed(&mut stream).await;
+    assert_eq!(got, "", "nothing is sent to a silent connection");
+    assert!(closed - opened >= IDLE);
+}
