@@ -89,13 +89,14 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&script, wrk::SCRIPT)?;
     let runs = rounds::run(&topology, &script, &plan, |run| {
         eprintln!(
-            "round {} {:<16} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req",
+            "round {} {:<16} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
             run.round,
             run.case.as_str(),
             run.wrk.rps(),
             run.wrk.p99_us as f64 / 1000.0,
             run.cpu_us_per_req,
             run.context_switches_per_req,
+            run.voluntary_switches_per_req,
         );
     })?;
     let mut idle_figures = Vec::new();

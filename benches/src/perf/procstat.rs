@@ -15,6 +15,9 @@ pub struct Sample {
     pub cpu_s: f64,
     /// Context switches of every thread, voluntary and involuntary.
     pub context_switches: u64,
+    /// The voluntary ones (a thread waiting for work: the wake-ups a
+    /// request costs, whatever else runs on the machine).
+    pub voluntary_switches: u64,
 }
 
 impl Sample {
@@ -24,7 +27,9 @@ impl Sample {
         let mut sample = Self::default();
         for pid in tree(pids) {
             sample.cpu_s += cpu_ticks(pid) as f64 / ticks;
-            sample.context_switches += context_switches(pid);
+            let (voluntary, involuntary) = context_switches(pid);
+            sample.context_switches += voluntary + involuntary;
+            sample.voluntary_switches += voluntary;
         }
         sample
     }
@@ -34,6 +39,9 @@ impl Sample {
         Self {
             cpu_s: later.cpu_s - self.cpu_s,
             context_switches: later.context_switches.saturating_sub(self.context_switches),
+            voluntary_switches: later
+                .voluntary_switches
+                .saturating_sub(self.voluntary_switches),
         }
     }
 }
@@ -93,19 +101,18 @@ fn ticks_of(fields: &[String]) -> u64 {
     at(11) + at(12)
 }
 
-/// Context switches of every thread of `pid`.
-fn context_switches(pid: u32) -> u64 {
+/// (voluntary, involuntary) context switches of every thread of `pid`.
+fn context_switches(pid: u32) -> (u64, u64) {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return (0, 0);
     };
-    tasks
-        .flatten()
-        .map(|task| {
-            let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            field(&status, "voluntary_ctxt_switches:")
-                + field(&status, "nonvoluntary_ctxt_switches:")
-        })
-        .sum()
+    tasks.flatten().fold((0, 0), |(v, i), task| {
+        let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        (
+            v + field(&status, "voluntary_ctxt_switches:"),
+            i + field(&status, "nonvoluntary_ctxt_switches:"),
+        )
+    })
 }
 
 fn status_field(pid: u32, name: &str) -> u64 {

@@ -70,13 +70,13 @@ impl PerfReport {
         if !self.cases.is_empty() {
             md.push_str(
                 "| case | req/s median (min–max) | vs nginx `proxy_pass` | p50 ms | p99 ms | p99 vs nginx \
-                 | CPU µs/req | store CPU µs/req | ctx switches/req | responses ≥ 400 |\n\
+                 | CPU µs/req | store CPU µs/req | ctx switches/req (voluntary) | responses ≥ 400 |\n\
                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             );
             for c in &self.cases {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {:.3} | {} |",
+                    "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {:.3} ({:.3}) | {} |",
                     c.case,
                     rps(c.rps),
                     ratio(c.vs_nginx),
@@ -86,6 +86,7 @@ impl PerfReport {
                     us(c.cpu_us_per_req),
                     c.store_cpu_us_per_req.map_or("–".into(), us),
                     c.context_switches_per_req.median,
+                    c.voluntary_switches_per_req.median,
                     over_399(c),
                 );
             }

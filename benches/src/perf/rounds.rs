@@ -41,6 +41,8 @@ pub struct Run {
     pub store_cpu_us_per_req: Option<f64>,
     /// Context switches of the target's threads per request.
     pub context_switches_per_req: f64,
+    /// The voluntary ones per request.
+    pub voluntary_switches_per_req: f64,
 }
 
 /// Runs `plan` on `topology` with the `wrk` script at `script`, calling
@@ -82,6 +84,7 @@ pub fn run(
                 cpu_us_per_req: per_req(used.cpu_s * 1e6),
                 store_cpu_us_per_req: (!store.is_empty()).then(|| per_req(store_used.cpu_s * 1e6)),
                 context_switches_per_req: per_req(used.context_switches as f64),
+                voluntary_switches_per_req: per_req(used.voluntary_switches as f64),
             };
             progress(&run);
             runs.push(run);
@@ -111,6 +114,8 @@ pub struct CaseSummary {
     pub store_cpu_us_per_req: Option<Spread>,
     /// Target context switches per request.
     pub context_switches_per_req: Spread,
+    /// The voluntary ones.
+    pub voluntary_switches_per_req: Spread,
     /// Responses of status 400 or more, all rounds.
     pub status_over_399: u64,
     /// Socket errors and timeouts, all rounds.
@@ -152,6 +157,7 @@ pub fn summarize(cases: &[Case], runs: &[Run]) -> Vec<CaseSummary> {
                     .any(|r| r.store_cpu_us_per_req.is_some())
                     .then(|| spread(case, &|r| r.store_cpu_us_per_req.unwrap_or(f64::NAN))),
                 context_switches_per_req: spread(case, &|r| r.context_switches_per_req),
+                voluntary_switches_per_req: spread(case, &|r| r.voluntary_switches_per_req),
                 status_over_399,
                 socket_errors,
                 requests: sum(|w| w.requests),
