@@ -158,7 +158,7 @@ fn report_commands<S: BucketStore + Clone>(
 fn redis_stores(c: &mut Criterion) {
     let rt = runtime();
     let redis = RedisServer::start().expect("redis-server");
-    let info = || vec![redis.cli(&["INFO", "commandstats"]).unwrap()];
+    let info = || vec![redis.blocking_cli(&["INFO", "commandstats"]).unwrap()];
     let opts = options(vec![redis.url()]);
     let lua = rt.block_on(RedisLuaStore::connect(&opts)).unwrap();
     let pipelined = rt.block_on(RedisPipelinedStore::connect(&opts)).unwrap();
@@ -190,7 +190,7 @@ fn redis_stores(c: &mut Criterion) {
     bench_store(c, &rt, &fred, "fred-cluster");
     let infos = || {
         (0..3)
-            .map(|i| cluster.cli(i, &["INFO", "commandstats"]).unwrap())
+            .map(|i| cluster.blocking_cli(i, &["INFO", "commandstats"]).unwrap())
             .collect()
     };
     report_commands(&rt, &fred, "fred-cluster", &infos, &|| None);

@@ -23,7 +23,7 @@ pub mod scenarios;
 
 pub use analysis::{BucketShape, Counts};
 pub use record::{Outcome, Recorder, Recording, Sample};
-pub use scenarios::{Params, Policy, ScenarioId};
+pub use scenarios::{path_prefix, Params, Policy, ScenarioId};
 
 /// Why a load run could not be carried out (the server's answers, good or
 /// bad, are measurements, not errors).

@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The response header naming the gateway replica that answered.
-pub const REPLICA_HEADER: &str = "x-rateguard-replica";
-/// The response header naming the mock backend that answered.
-pub const BACKEND_HEADER: &str = "x-backend";
+use rateguard_contract::headers;
 
 /// The replica (`X-RateGuard-Replica`) and backend (`X-Backend`) that
 /// answered, from a response's headers.
@@ -19,10 +16,14 @@ pub fn replica_and_backend(headers: &http::HeaderMap) -> (Option<String>, Option
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    (header(REPLICA_HEADER), header(BACKEND_HEADER))
+    (
+        header(headers::X_RATEGUARD_REPLICA),
+        header(headers::X_BACKEND),
+    )
 }
-/// The request header carrying the client's API key (its bucket identity).
-pub const API_KEY_HEADER: &str = "x-api-key";
+/// The request header carrying the client's API key (its bucket identity):
+/// the gateway's default `identity.api_key_header`, which the lab keeps.
+pub const API_KEY_HEADER: &str = headers::DEFAULT_API_KEY;
 
 /// How a request ended, as the limiter's user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

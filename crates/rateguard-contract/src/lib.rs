@@ -40,7 +40,8 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream,
+    RuntimeMode,
 };
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};

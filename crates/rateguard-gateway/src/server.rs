@@ -24,7 +24,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::response::Body;
 use connection::Connection;
 
 mod connection;
@@ -57,15 +56,19 @@ impl Default for ServeOptions {
 
 /// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
 /// then drains. Returns once every connection has closed or the grace
-/// period has passed.
-pub async fn serve_http<H, F>(
+/// period has passed. The response body type is the handler's (the gateway
+/// answers [`crate::response::Body`]; the mock backend streams its own).
+pub async fn serve_http<H, F, B>(
     listener: TcpListener,
     handler: H,
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // Every connection holds a permit; all of them back means drained.
     let permits = u32::try_from(options.max_connections).unwrap_or(u32::MAX);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rateguard_loadtests::record::{API_KEY_HEADER, BACKEND_HEADER, REPLICA_HEADER};
+use rateguard_loadtests::record::{replica_and_backend, API_KEY_HEADER};
 use rateguard_loadtests::Outcome;
 
 use crate::LabError;
@@ -204,14 +204,7 @@ async fn send(client: &HttpClient, uri: http::Uri, key: &str, n: usize) -> Line 
         .body(Empty::<Bytes>::new());
     if let Ok(request) = request {
         if let Ok(resp) = client.request(request).await {
-            let header = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            line.replica = header(REPLICA_HEADER);
-            line.backend = header(BACKEND_HEADER);
+            (line.replica, line.backend) = replica_and_backend(resp.headers());
             line.status = resp.status().as_u16();
             line.outcome = Outcome::from_status(line.status);
             if resp.into_body().collect().await.is_err() {

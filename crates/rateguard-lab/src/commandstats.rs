@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use rateguard_contract::{Backend, StoreKind};
 use rateguard_testkit::{RedisCluster, RedisServer};
 
 use crate::LabError;
@@ -64,29 +65,28 @@ impl CommandStats {
 
 /// The current counts of the store behind `store`: the standalone server,
 /// the sum over every cluster node, or `None` for `memory`.
-pub fn snapshot(
-    store: &str,
+pub async fn snapshot(
+    store: StoreKind,
     redis: Option<&RedisServer>,
     cluster: Option<&RedisCluster>,
 ) -> Result<Option<CommandStats>, LabError> {
-    match store {
-        "redis-lua" | "redis-pipelined" => match redis {
-            Some(r) => Ok(Some(CommandStats::parse(
-                &r.cli(&["INFO", "commandstats"])?,
-            ))),
+    const INFO: [&str; 2] = ["INFO", "commandstats"];
+    match store.backend() {
+        Backend::Redis => match redis {
+            Some(r) => Ok(Some(CommandStats::parse(&r.cli(&INFO).await?))),
             None => Ok(None),
         },
-        "fred-cluster" => match cluster {
+        Backend::RedisCluster => match cluster {
             Some(c) => {
                 let mut total = CommandStats::default();
                 for i in 0..c.ports().len() {
-                    total.add(&CommandStats::parse(&c.cli(i, &["INFO", "commandstats"])?));
+                    total.add(&CommandStats::parse(&c.cli(i, &INFO).await?));
                 }
                 Ok(Some(total))
             }
             None => Ok(None),
         },
-        _ => Ok(None),
+        Backend::InProcess => Ok(None),
     }
 }
 

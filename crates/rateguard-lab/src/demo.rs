@@ -11,9 +11,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use rateguard_contract::{OnError, RawPolicy, StoreKind};
+use rateguard_loadtests::record::API_KEY_HEADER;
 use rateguard_loadtests::{BucketShape, Policy};
 
-use crate::options::STORES;
 use crate::topology::{Deployment, Topology};
 use crate::{gateway_config, LabError};
 
@@ -22,8 +23,8 @@ use crate::{gateway_config, LabError};
 pub struct DemoOptions {
     /// The `rateguard` binary (gateway replicas and mock backends).
     pub gateway_bin: PathBuf,
-    /// The bucket store every replica uses (one of [`STORES`]).
-    pub store: String,
+    /// The bucket store every replica uses.
+    pub store: StoreKind,
     /// Gateway replicas behind nginx.
     pub replicas: u32,
     /// Mock backends behind the gateways.
@@ -33,9 +34,9 @@ pub struct DemoOptions {
     /// A gateway config to use instead of the generated one (the lab still
     /// fills in listen ports, upstream and store).
     pub config: Option<PathBuf>,
-    /// `store.on_error`: `allow` (fail open) or `deny` (fail closed); `None`
-    /// keeps the config file's (generated config: `allow`).
-    pub on_error: Option<String>,
+    /// `store.on_error`: fail open or closed; `None` keeps the config
+    /// file's (generated config: allow, fail open).
+    pub on_error: Option<OnError>,
     /// The generated config's `store.timeout_ms`.
     pub store_timeout_ms: u64,
 }
@@ -45,7 +46,7 @@ impl DemoOptions {
     pub fn new(gateway_bin: PathBuf) -> Self {
         Self {
             gateway_bin,
-            store: "redis-lua".into(),
+            store: StoreKind::RedisLua,
             replicas: 3,
             backends: 2,
             port: 8080,
@@ -59,18 +60,6 @@ impl DemoOptions {
         let bad = |m: String| Err(LabError::Options(m));
         if self.replicas == 0 || self.backends == 0 {
             return bad("replicas and backends must be at least 1".into());
-        }
-        if !STORES.contains(&self.store.as_str()) {
-            return bad(format!(
-                "unknown store {:?}, expected one of {}",
-                self.store,
-                STORES.join(", ")
-            ));
-        }
-        if let Some(e) = &self.on_error {
-            if e != "allow" && e != "deny" {
-                return bad(format!("--on-error must be allow or deny, not {e:?}"));
-            }
         }
         Ok(())
     }
@@ -99,9 +88,9 @@ pub struct Demo {
     // Field order is drop order: front and replicas, then backends and stores.
     deployment: Deployment,
     topo: Topology,
-    store: String,
-    policies: Vec<Policy>,
-    on_error: String,
+    store: StoreKind,
+    policies: Vec<RawPolicy>,
+    on_error: OnError,
 }
 
 impl Demo {
@@ -119,46 +108,36 @@ impl Demo {
                 });
             }
         }
-        let base =
-            match &opts.config {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+        // ... and when the user's config file is unusable.
+        let mut config = match &opts.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
                     LabError::Config(format!("cannot read {}: {e}", path.display()))
-                })?),
-                None => None,
-            };
-        let store = opts.store.as_str();
+                })?;
+                gateway_config::parse_user(&text)
+                    .map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?
+            }
+            None => {
+                gateway_config::generated(opts.store_timeout_ms, &demo_policies(), OnError::Allow)
+            }
+        };
+        if let Some(on_error) = opts.on_error {
+            config.store.on_error = on_error;
+        }
+        let store = opts.store;
         let topo = Topology::start(
             &opts.gateway_bin,
             opts.backends,
-            store == "redis-lua" || store == "redis-pipelined",
-            store == "fred-cluster",
+            store.needs_redis(),
+            store.needs_cluster(),
         )?;
-        let policies = demo_policies();
-        let on_error = opts.on_error.as_deref();
-        let render = |replica_id: &str, urls: &[String], upstream: &str| match &base {
-            Some(base) => {
-                gateway_config::overlay(base, replica_id, store, urls, upstream, on_error)
-            }
-            None => Ok(gateway_config::render(
-                replica_id,
-                store,
-                urls,
-                opts.store_timeout_ms,
-                upstream,
-                &policies,
-                on_error.unwrap_or("allow"),
-            )),
-        };
-        // What the replicas run, for the banner (all share it but the id).
-        let (policies, on_error) =
-            gateway_config::policies_of(&render("gw-1", &topo.store_urls(store), "http://x")?)?;
-        let deployment = topo.deploy_with(store, opts.replicas, Some(opts.port), render)?;
+        let deployment = topo.deploy(store, &config, opts.replicas, Some(opts.port))?;
         Ok(Self {
             deployment,
             topo,
-            store: opts.store.clone(),
-            policies,
-            on_error,
+            store,
+            policies: config.policies,
+            on_error: config.store.on_error,
         })
     }
 
@@ -174,11 +153,11 @@ impl Demo {
 
     /// The Redis URLs the replicas use (none for `memory`).
     pub fn redis_urls(&self) -> Vec<String> {
-        self.topo.store_urls(&self.store)
+        self.topo.store_urls(self.store)
     }
 
     /// The policies in force.
-    pub fn policies(&self) -> &[Policy] {
+    pub fn policies(&self) -> &[RawPolicy] {
         &self.policies
     }
 
@@ -203,7 +182,7 @@ impl Demo {
         }
         let redis = self.redis_urls();
         let redis = if redis.is_empty() {
-            "none (memory: each replica keeps its own buckets)".to_owned()
+            format!("none ({}: each replica keeps its own buckets)", self.store)
         } else {
             redis.join(" ")
         };
@@ -211,7 +190,7 @@ impl Demo {
         let _ = writeln!(
             b,
             "  policies   (store errors: {})",
-            if self.on_error == "deny" {
+            if self.on_error == OnError::Deny {
                 "deny, fail closed"
             } else {
                 "allow, fail open"
@@ -223,12 +202,12 @@ impl Demo {
                 "    {:<10} {:<12} capacity {}, refill {}/s",
                 p.name,
                 p.path_prefix.as_deref().unwrap_or("(all paths)"),
-                p.shape.capacity,
-                p.shape.refill_per_sec
+                p.capacity,
+                p.refill_per_sec
             );
         }
         let _ = writeln!(b, "\nTry:");
-        let _ = writeln!(b, "  curl -si -H 'x-api-key: demo' {url}/api/data");
+        let _ = writeln!(b, "  curl -si -H '{API_KEY_HEADER}: demo' {url}/api/data");
         let _ = writeln!(b, "  just burst {url}/api/data");
         let _ = writeln!(b, "  just distribution {url}/");
         let _ = writeln!(b, "\nCtrl-C (or SIGTERM) stops every process.");

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_loadtests::{open_model, Recorder, ScenarioId};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_loadtests::{open_model, path_prefix, Recorder, ScenarioId};
 use rateguard_report::{applies, write_report, Settings, Summary};
 
 use crate::options::LabOptions;
 use crate::progress::Progress;
 use crate::topology::Topology;
-use crate::{machine, runner, summarize, LabError};
+use crate::{gateway_config, machine, runner, summarize, LabError};
 
 /// What a finished run left behind.
 #[derive(Debug)]
@@ -48,20 +49,23 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
             opts.needs_cluster(),
         )
     })?;
-    let policies = opts.params.policies();
+    let config = gateway_config::generated(
+        opts.store_timeout_ms,
+        &opts.params.policies(),
+        OnError::Allow,
+    );
     let mut records = Vec::new();
     let mut notes = Vec::new();
-    for store in &opts.stores {
+    for &store in &opts.stores {
         progress.phase(&format!(
             "store {store}: starting {} replicas",
             opts.replicas
         ));
-        let deployment = tokio::task::block_in_place(|| {
-            topo.deploy(store, opts.replicas, opts.store_timeout_ms, &policies)
-        })?;
+        let deployment =
+            tokio::task::block_in_place(|| topo.deploy(store, &config, opts.replicas, None))?;
         warm_up(&deployment.url(), &format!("{store}-warmup-{run_id}")).await?;
         for &scenario in &opts.scenarios {
-            if !applies(store, scenario.as_str()) {
+            if !applies(store, scenario) {
                 continue;
             }
             let mut reps = Vec::new();
@@ -80,19 +84,21 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
             progress.result(&record);
             records.push(record);
         }
-        if store == "memory" {
+        if !store.shared_across_replicas() {
             notes.push(format!(
-                "memory: each of the {} replicas keeps its own buckets, so a client may get up to {}× its limit; it is the baseline that shows why a shared store exists.",
+                "{store}: each of the {} replicas keeps its own buckets, so a client may get up to {}× its limit; it is the baseline that shows why a shared store exists.",
                 opts.replicas, opts.replicas
             ));
         }
-        drop(deployment);
+        // Stopping waits for each process to exit: off the async workers.
+        tokio::task::block_in_place(move || drop(deployment));
     }
     if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
-        notes.push(
-            "fred-cluster store-outage: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided."
-                .into(),
-        );
+        notes.push(format!(
+            "{} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
+            StoreKind::FredCluster,
+            ScenarioId::StoreOutage
+        ));
     }
     notes.push(format!(
         "throughput: open model (fixed arrival rate, latency from each request's intended start); a rate is sustained when ≥ {:.0}% of it came back 2xx with p99 ≤ {} ms; latency figures are at the reference rate {} req/s.",
@@ -114,7 +120,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         bench_summary_path: opts.bench_summary.clone(),
         notes,
     };
-    drop(topo);
+    tokio::task::block_in_place(move || drop(topo));
     let report = write_report(&opts.results_dir, &summary)?;
     progress.phase("done");
     Ok(LabOutcome { summary, report })
@@ -123,28 +129,31 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
 fn settings(opts: &LabOptions) -> Settings {
     let p = &opts.params;
     let mut durations_ms = BTreeMap::new();
-    durations_ms.insert("sustained".into(), p.sustained_secs * 1000);
-    durations_ms.insert(
-        "throughput".into(),
+    let mut duration = |id: ScenarioId, ms: u64| {
+        durations_ms.insert(id.to_string(), ms);
+    };
+    duration(ScenarioId::Sustained, p.sustained_secs * 1000);
+    duration(
+        ScenarioId::Throughput,
         ms(p.throughput_step) * p.throughput_rates.len() as u64,
     );
-    durations_ms.insert(
-        "store-outage".into(),
+    duration(
+        ScenarioId::StoreOutage,
         p.outage_phases_secs.iter().sum::<u64>() * 1000,
     );
     let mut params = BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        params.insert(k.to_owned(), v);
+    let mut put = |id: ScenarioId, v: String| {
+        params.insert(id.to_string(), v);
     };
     put(
-        "burst",
+        ScenarioId::Burst,
         format!(
             "1 client, capacity {} (refill {}/s), {} users × {} requests released at once",
             p.burst.capacity, p.burst.refill_per_sec, p.burst_users, p.burst_requests_per_user
         ),
     );
     put(
-        "sustained",
+        ScenarioId::Sustained,
         format!(
             "{} clients × {} users, each pausing {} ms; capacity {}, refill {}/s, {} s",
             p.sustained_clients,
@@ -156,7 +165,7 @@ fn settings(opts: &LabOptions) -> Settings {
         ),
     );
     put(
-        "throughput",
+        ScenarioId::Throughput,
         format!(
             "open model at {:?} req/s over {} client keys, {} ms each, ≤ {} in flight; latency at {} req/s",
             p.throughput_rates,
@@ -167,11 +176,11 @@ fn settings(opts: &LabOptions) -> Settings {
         ),
     );
     put(
-        "distribution",
+        ScenarioId::Distribution,
         format!("{} sequential requests, 1 user", p.distribution_requests),
     );
     put(
-        "store-outage",
+        ScenarioId::StoreOutage,
         format!(
             "{} clients, capacity {}, refill {}/s; kill after {} s, restart {} s later, then {} s; fail open",
             p.outage_clients,
@@ -188,11 +197,7 @@ fn settings(opts: &LabOptions) -> Settings {
         repetitions: opts.repetitions,
         durations_ms,
         stores: opts.stores.clone(),
-        scenarios: opts
-            .scenarios
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
+        scenarios: opts.scenarios.clone(),
         params,
     }
 }
@@ -204,7 +209,7 @@ fn ms(d: Duration) -> u64 {
 /// A short unmeasured run so pools and connections are warm.
 async fn warm_up(host: &str, key: &str) -> Result<(), LabError> {
     let plan = open_model::OpenPlan {
-        url: format!("{host}{}/warmup", ScenarioId::Distribution.path_prefix()),
+        url: format!("{host}{}/warmup", path_prefix(ScenarioId::Distribution)),
         rate_per_sec: 200,
         duration: Duration::from_millis(500),
         max_in_flight: 64,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use rateguard_contract::{OnError, StoreKind};
 use rateguard_lab::demo::{self, DemoOptions};
 use rateguard_lab::{check, progress, LabOptions};
 use rateguard_loadtests::{Params, ScenarioId};
@@ -55,8 +57,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct UpArgs {
     /// The store every replica uses.
-    #[arg(long, default_value = "redis-lua", value_parser = rateguard_lab::options::STORES)]
-    store: String,
+    #[arg(long, default_value_t = StoreKind::RedisLua, value_parser = value_of::<StoreKind>(&StoreKind::IDS))]
+    store: StoreKind,
     /// Gateway replicas behind nginx.
     #[arg(long, default_value_t = 3)]
     replicas: u32,
@@ -72,8 +74,8 @@ struct UpArgs {
     config: Option<PathBuf>,
     /// On a store error: allow (fail open) or deny (fail closed). Default:
     /// the config file's, else allow.
-    #[arg(long, value_parser = ["allow", "deny"])]
-    on_error: Option<String>,
+    #[arg(long, value_parser = value_of::<OnError>(&OnError::IDS))]
+    on_error: Option<OnError>,
     /// The generated config's store timeout, ms.
     #[arg(long, default_value_t = 50)]
     store_timeout_ms: u64,
@@ -95,15 +97,17 @@ struct RunArgs {
         long,
         value_delimiter = ',',
         env = "LAB_STORES",
-        default_value = "memory,redis-lua,redis-pipelined,fred-cluster"
+        default_values_t = StoreKind::ALL,
+        value_parser = value_of::<StoreKind>(&StoreKind::IDS)
     )]
-    stores: Vec<String>,
+    stores: Vec<StoreKind>,
     /// Scenarios to run (comma-separated).
     #[arg(
         long,
         value_delimiter = ',',
         env = "LAB_SCENARIOS",
-        default_value = "burst,sustained,throughput,distribution,store-outage"
+        default_values_t = ScenarioId::ALL,
+        value_parser = value_of::<ScenarioId>(&ScenarioId::IDS)
     )]
     scenarios: Vec<ScenarioId>,
     /// Runs of each scenario per store (min/median/max over these).
@@ -177,6 +181,16 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// A flag value that is one of `ids` (listed in `--help` and in errors),
+/// parsed into its contract type.
+fn value_of<T>(ids: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    PossibleValuesParser::new(ids).map(|id| id.parse::<T>().expect("a listed id parses"))
 }
 
 /// Colours on a terminal, unless `NO_COLOR` is set.

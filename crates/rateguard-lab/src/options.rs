@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 
+use rateguard_contract::StoreKind;
 use rateguard_loadtests::{Params, ScenarioId};
 
 use crate::LabError;
-
-/// The store ids, in run order.
-pub const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
 
 /// One lab run's settings.
 #[derive(Debug, Clone)]
@@ -16,8 +14,8 @@ pub struct LabOptions {
     pub replicas: u32,
     /// Mock backends behind the gateways (balanced by a second nginx).
     pub backends: u32,
-    /// Store ids to measure, in order.
-    pub stores: Vec<String>,
+    /// Stores to measure, in order.
+    pub stores: Vec<StoreKind>,
     /// Scenarios to run, in order.
     pub scenarios: Vec<ScenarioId>,
     /// Runs of every scenario per store (spread is over these).
@@ -44,7 +42,7 @@ impl LabOptions {
         Self {
             replicas: 3,
             backends: 2,
-            stores: STORES.iter().map(|s| (*s).to_owned()).collect(),
+            stores: StoreKind::ALL.to_vec(),
             scenarios: ScenarioId::ALL.to_vec(),
             repetitions: 3,
             params: Params::default(),
@@ -66,14 +64,6 @@ impl LabOptions {
         if self.stores.is_empty() || self.scenarios.is_empty() {
             return bad("at least one store and one scenario are needed".into());
         }
-        for s in &self.stores {
-            if !STORES.contains(&s.as_str()) {
-                return bad(format!(
-                    "unknown store {s:?}, expected one of {}",
-                    STORES.join(", ")
-                ));
-            }
-        }
         if self.params.throughput_rates.is_empty() {
             return bad("at least one throughput rate is needed".into());
         }
@@ -82,13 +72,11 @@ impl LabOptions {
 
     /// Whether any selected store needs the standalone `redis-server`.
     pub fn needs_redis(&self) -> bool {
-        self.stores
-            .iter()
-            .any(|s| s == "redis-lua" || s == "redis-pipelined")
+        self.stores.iter().any(|s| s.needs_redis())
     }
 
     /// Whether any selected store needs the Redis Cluster.
     pub fn needs_cluster(&self) -> bool {
-        self.stores.iter().any(|s| s == "fred-cluster")
+        self.stores.iter().any(|s| s.needs_cluster())
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rateguard_contract::{Backend, StoreKind};
 use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
 
 use crate::commandstats::{self, CommandStats};
@@ -52,7 +53,7 @@ pub struct RepResult {
 pub async fn run_once(
     topo: &mut Topology,
     deployment: &Deployment,
-    store: &str,
+    store: StoreKind,
     scenario: ScenarioId,
     params: &Params,
     tag: &str,
@@ -60,8 +61,8 @@ pub async fn run_once(
     let host = deployment.url();
     let host = host.as_str();
     let prefix = format!("{store}-{scenario}-{tag}");
-    let decisions_before = deployment.decisions()?;
-    let before = stats(topo, store)?;
+    let decisions_before = deployment.decisions().await?;
+    let before = stats(topo, store).await?;
     let mut levels = Vec::new();
     let mut outage = None;
     let recording = match scenario {
@@ -93,10 +94,10 @@ pub async fn run_once(
     // A restarted Redis starts its stats from zero: no delta for the outage.
     let store_commands = match (scenario, before) {
         (ScenarioId::StoreOutage, _) | (_, None) => None,
-        (_, Some(before)) => stats(topo, store)?.map(|after| after.since(&before)),
+        (_, Some(before)) => stats(topo, store).await?.map(|after| after.since(&before)),
     };
     let failed_open =
-        failed_open(&deployment.decisions()?).saturating_sub(failed_open(&decisions_before));
+        failed_open(&deployment.decisions().await?).saturating_sub(failed_open(&decisions_before));
     Ok(RepResult {
         recording,
         levels,
@@ -120,7 +121,7 @@ async fn goose(plan: &goose_driver::GoosePlan) -> Result<Recording, LabError> {
 /// restarted after the second, and the run goes on for the third.
 async fn store_outage(
     topo: &mut Topology,
-    store: &str,
+    store: StoreKind,
     params: &Params,
     host: &str,
     prefix: &str,
@@ -135,10 +136,11 @@ async fn store_outage(
     let started = recorder.started();
     tokio::time::sleep_until((started + Duration::from_secs(before)).into()).await;
     let killed_us = recorder.offset_us(Instant::now());
-    set_store_running(topo, store, false)?;
+    // Process control is synchronous (a kill reaps the child; a restart
+    // waits for PING / cluster ok): hand this worker's tasks to another
+    // thread meanwhile so the load keeps flowing.
+    tokio::task::block_in_place(|| set_store_running(topo, store, false))?;
     tokio::time::sleep_until((started + Duration::from_secs(before + down)).into()).await;
-    // Restarting blocks (it waits for PING / cluster ok): keep it off the
-    // runtime's worker threads so the load keeps flowing meanwhile.
     let restarted_us = tokio::task::block_in_place(|| {
         set_store_running(topo, store, true)?;
         Ok::<_, LabError>(recorder.offset_us(Instant::now()))
@@ -156,9 +158,10 @@ async fn store_outage(
 
 /// Kills or restarts the store's process: the standalone server, or the
 /// first cluster node (a master without a replica: its slots go dark).
-fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), LabError> {
-    match store {
-        "fred-cluster" => {
+fn set_store_running(topo: &mut Topology, store: StoreKind, up: bool) -> Result<(), LabError> {
+    match store.backend() {
+        Backend::InProcess => return Err(LabError::NoStore),
+        Backend::RedisCluster => {
             let c = topo.cluster.as_mut().ok_or(LabError::NoStore)?;
             if up {
                 c.restart_node(0)?;
@@ -166,7 +169,7 @@ fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), L
                 c.kill_node(0)?;
             }
         }
-        _ => {
+        Backend::Redis => {
             let r = topo.redis.as_mut().ok_or(LabError::NoStore)?;
             if up {
                 r.restart()?;
@@ -178,8 +181,8 @@ fn set_store_running(topo: &mut Topology, store: &str, up: bool) -> Result<(), L
     Ok(())
 }
 
-fn stats(topo: &Topology, store: &str) -> Result<Option<CommandStats>, LabError> {
-    commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref())
+async fn stats(topo: &Topology, store: StoreKind) -> Result<Option<CommandStats>, LabError> {
+    commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref()).await
 }
 
 fn merge(all: &mut Recording, part: &Recording) {

@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use rateguard_contract::StoreKind;
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, LatencyUs, Outage, RateLevel, Record, RepetitionStats, SeriesPoint,
+    accuracy_error_pct, median, LatencyUs, Outage, RateLevel, Record, RepetitionStats, SeriesPoint,
     TimelinePoint,
 };
 
@@ -39,17 +40,15 @@ pub fn reference_rate(params: &Params) -> u32 {
 
 /// Builds the record of `scenario` on `store` from its repetitions.
 pub fn record(
-    store: &str,
+    store: StoreKind,
     scenario: ScenarioId,
     replicas: u32,
     params: &Params,
     reps: &[RepResult],
 ) -> Record {
     let mut r = Record {
-        store: store.to_owned(),
-        scenario: scenario.as_str().to_owned(),
         replicas,
-        ..Record::default()
+        ..Record::new(store, scenario)
     };
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;
@@ -234,11 +233,13 @@ fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
     let _ = into.add(from);
 }
 
+/// Each percentile's median over the repetitions ([`median`]: the mean of
+/// the two middle values for an even count, rounded to whole µs), so the
+/// headline agrees with the record's spread.
 fn median_latency(reps: &[RepetitionStats]) -> LatencyUs {
     let med = |f: fn(&LatencyUs) -> u64| -> u64 {
-        let mut v: Vec<u64> = reps.iter().map(|r| f(&r.latency_us)).collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        let v: Vec<f64> = reps.iter().map(|r| f(&r.latency_us) as f64).collect();
+        median(&v).map_or(0, |m| m.round() as u64)
     };
     LatencyUs {
         p50: med(|l| l.p50),
@@ -246,5 +247,41 @@ fn median_latency(reps: &[RepetitionStats]) -> LatencyUs {
         p99: med(|l| l.p99),
         p999: med(|l| l.p999),
         max: med(|l| l.max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(p50: u64, p99: u64) -> RepetitionStats {
+        RepetitionStats {
+            latency_us: LatencyUs {
+                p50,
+                p99,
+                ..LatencyUs::default()
+            },
+            ..RepetitionStats::default()
+        }
+    }
+
+    #[test]
+    fn headline_latency_is_the_same_median_as_the_spread() {
+        let reps = [
+            rep(100, 900),
+            rep(300, 1000),
+            rep(200, 2000),
+            rep(400, 1101),
+        ];
+        let headline = median_latency(&reps);
+        let spread = rateguard_report::RecordSpread::of(&reps).unwrap();
+        // Even count: the mean of the two middle values, not the upper one.
+        assert_eq!(headline.p50, 250);
+        assert_eq!(spread.p50_us.median, 250.0);
+        // 1050.5 µs rounds to 1051.
+        assert_eq!(headline.p99, 1051);
+        assert_eq!(spread.p99_us.median, 1050.5);
+        assert_eq!(median_latency(&reps[..3]).p50, 200);
+        assert_eq!(median_latency(&[]), LatencyUs::default());
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rateguard_loadtests::Policy;
+use rateguard_contract::{Backend, RawConfig, StoreKind};
 use rateguard_testkit::{GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer};
 
 use crate::front::Front;
@@ -67,14 +67,14 @@ impl Deployment {
 
     /// `rateguard_decisions_total` by `decision`, summed over every
     /// replica's `/metrics` (and over policies).
-    pub fn decisions(&self) -> Result<BTreeMap<String, u64>, LabError> {
+    pub async fn decisions(&self) -> Result<BTreeMap<String, u64>, LabError> {
         let mut total = BTreeMap::new();
         for gw in &self.gateways {
-            let (status, body) = gw.admin_get("/metrics")?;
+            let (status, body) = gw.admin_get("/metrics").await?;
             if status != 200 {
                 return Err(LabError::Gateway(format!("/metrics answered {status}")));
             }
-            for (decision, n) in parse_decisions(&body) {
+            for (decision, n) in parse_decisions(&body)? {
                 *total.entry(decision).or_insert(0) += n;
             }
         }
@@ -82,29 +82,29 @@ impl Deployment {
     }
 }
 
-/// `rateguard_decisions_total{policy="p",decision="d"} 12` lines, summed by `d`.
-pub fn parse_decisions(metrics: &str) -> BTreeMap<String, u64> {
+/// The `rateguard_decisions_total` samples of a `/metrics` text, summed by
+/// their `decision` label.
+pub fn parse_decisions(metrics: &str) -> Result<BTreeMap<String, u64>, LabError> {
+    let lines = metrics.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines)
+        .map_err(|e| LabError::Gateway(format!("unreadable /metrics: {e}")))?;
     let mut out = BTreeMap::new();
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("rateguard_decisions_total{") else {
+    for sample in scrape.samples {
+        if sample.metric != "rateguard_decisions_total" {
+            continue;
+        }
+        // OpenMetrics names the family without `_total`, so the parser
+        // may not know the sample is a counter.
+        let (prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n)) =
+            sample.value
+        else {
             continue;
         };
-        let Some((labels, value)) = rest.split_once('}') else {
-            continue;
-        };
-        let decision = labels
-            .split(',')
-            .find_map(|l| l.trim().strip_prefix("decision=\""))
-            .map(|d| d.trim_end_matches('"'));
-        let value = value
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok());
-        if let (Some(d), Some(v)) = (decision, value) {
-            *out.entry(d.to_owned()).or_insert(0) += v as u64;
+        if let Some(decision) = sample.labels.get("decision") {
+            *out.entry(decision.to_owned()).or_insert(0) += n as u64;
         }
     }
-    out
+    Ok(out)
 }
 
 impl Topology {
@@ -143,53 +143,37 @@ impl Topology {
         self.backends.len()
     }
 
-    /// The Redis URLs `store` uses (empty for `memory`).
-    pub fn store_urls(&self, store: &str) -> Vec<String> {
-        match store {
-            "redis-lua" | "redis-pipelined" => self.redis.iter().map(RedisServer::url).collect(),
-            "fred-cluster" => self.cluster.iter().flat_map(RedisCluster::urls).collect(),
-            _ => Vec::new(),
+    /// The Redis URLs `store` uses (none for an in-process store).
+    pub fn store_urls(&self, store: StoreKind) -> Vec<String> {
+        match store.backend() {
+            Backend::Redis => self.redis.iter().map(RedisServer::url).collect(),
+            Backend::RedisCluster => self.cluster.iter().flat_map(RedisCluster::urls).collect(),
+            Backend::InProcess => Vec::new(),
         }
     }
 
-    /// Starts `replicas` gateways with `store` (each healthy before the
-    /// next), then a front nginx over them on a free port.
+    /// Starts `replicas` gateways running `config` with `store`
+    /// [placed](gateway_config::place) on this topology's servers, as
+    /// `gw-1`, `gw-2`, ... (each healthy before the next), then a front nginx
+    /// over them on `front_port` (`None` or 0: a free port).
     pub fn deploy(
         &self,
-        store: &str,
-        replicas: u32,
-        store_timeout_ms: u64,
-        policies: &[Policy],
-    ) -> Result<Deployment, LabError> {
-        self.deploy_with(store, replicas, None, |replica_id, urls, upstream| {
-            Ok(gateway_config::render(
-                replica_id,
-                store,
-                urls,
-                store_timeout_ms,
-                upstream,
-                policies,
-                "allow",
-            ))
-        })
-    }
-
-    /// Starts `replicas` gateways with `store`, the config of each from
-    /// `config(replica_id, store_urls, upstream_url)`, then a front nginx over
-    /// them on `front_port` (`None` or 0: a free port).
-    pub fn deploy_with(
-        &self,
-        store: &str,
+        store: StoreKind,
+        config: &RawConfig,
         replicas: u32,
         front_port: Option<u16>,
-        config: impl Fn(&str, &[String], &str) -> Result<String, LabError>,
     ) -> Result<Deployment, LabError> {
-        let urls = self.store_urls(store);
-        let upstream = self.back.url();
+        let mut config = config.clone();
+        gateway_config::place(
+            &mut config,
+            store,
+            &self.store_urls(store),
+            &self.back.url(),
+        );
         let gateways = (1..=replicas)
             .map(|i| {
-                let config = config(&format!("gw-{i}"), &urls, &upstream)?;
-                Ok(GatewayProcess::start(&self.gateway_bin, &config)?)
+                let file = gateway_config::for_replica(&config, &format!("gw-{i}"));
+                Ok(GatewayProcess::start(&self.gateway_bin, &file)?)
             })
             .collect::<Result<Vec<_>, LabError>>()?;
         let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
@@ -204,12 +188,15 @@ mod tests {
 
     #[test]
     fn sums_decisions_over_policies() {
-        let text = "# HELP rateguard_decisions_total x\n\
+        // As prometheus-client writes it (OpenMetrics text).
+        let text = "# HELP rateguard_decisions Rate-limit decisions.\n\
+            # TYPE rateguard_decisions counter\n\
             rateguard_decisions_total{policy=\"a\",decision=\"allowed\"} 5\n\
             rateguard_decisions_total{policy=\"b\",decision=\"allowed\"} 2\n\
             rateguard_decisions_total{policy=\"b\",decision=\"failed_open\"} 3\n\
-            rateguard_store_seconds_count 9\n";
-        let d = parse_decisions(text);
+            rateguard_store_seconds_count 9\n\
+            # EOF\n";
+        let d = parse_decisions(text).unwrap();
         assert_eq!(d.get("allowed"), Some(&7));
         assert_eq!(d.get("failed_open"), Some(&3));
         assert_eq!(d.len(), 2);

@@ -31,8 +31,8 @@ mod render;
 
 pub use files::{rerender, write_report, ReportError, LATEST_LINK, REPORT_FILE, SUMMARY_FILE};
 pub use model::{
-    accuracy_error_pct, applies, LatencyUs, Machine, Outage, RateLevel, Record, RecordSpread,
-    RepetitionStats, SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions,
-    CURVE_PERCENTILES, SCENARIOS, STORES,
+    accuracy_error_pct, applies, median, LatencyUs, Machine, Outage, RateLevel, Record,
+    RecordSpread, RepetitionStats, SeriesPoint, Settings, Spread, Summary, TimelinePoint, Versions,
+    CURVE_PERCENTILES,
 };
 pub use render::render;

@@ -7,29 +7,18 @@
 
 use std::collections::BTreeMap;
 
+use rateguard_contract::{ScenarioId, StoreKind};
 use serde::{Deserialize, Serialize};
 
 mod missing;
 mod stats;
 
-pub use stats::{accuracy_error_pct, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
+pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
 
-/// Store ids, in the order the lab runs them and the report lists them.
-pub const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
-
-/// Scenario ids, exactly as they appear in `summary.json`.
-pub const SCENARIOS: [&str; 5] = [
-    "burst",
-    "sustained",
-    "throughput",
-    "distribution",
-    "store-outage",
-];
-
-/// Whether the lab runs `scenario` for `store`: every pair except the memory
-/// store's outage (there is no store process to kill).
-pub fn applies(store: &str, scenario: &str) -> bool {
-    !(store == "memory" && scenario == "store-outage")
+/// Whether the lab runs `scenario` for `store`: every pair except an
+/// in-process store's outage (there is no store process to kill).
+pub fn applies(store: StoreKind, scenario: ScenarioId) -> bool {
+    store.needs_server() || scenario != ScenarioId::StoreOutage
 }
 
 /// One lab run: where it ran, with what, and every (store, scenario) result.
@@ -100,10 +89,10 @@ pub struct Settings {
     /// Duration of each timed scenario, in ms, by scenario id.
     #[serde(default)]
     pub durations_ms: BTreeMap<String, u64>,
-    /// Store ids this run measured (see [`STORES`]).
-    pub stores: Vec<String>,
-    /// Scenario ids this run measured (see [`SCENARIOS`]).
-    pub scenarios: Vec<String>,
+    /// Stores this run measured.
+    pub stores: Vec<StoreKind>,
+    /// Scenarios this run measured.
+    pub scenarios: Vec<ScenarioId>,
     /// Other scenario parameters (burst capacity, arrival rates, users ...),
     /// by name, as the lab wants them stated in the report.
     #[serde(default)]
@@ -114,12 +103,12 @@ pub struct Settings {
 ///
 /// The first fields are the contract for `summary.json`; the rest
 /// feed the report's charts and are empty where a scenario has no such data.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// Store id (see [`STORES`]).
-    pub store: String,
-    /// Scenario id (see [`SCENARIOS`]).
-    pub scenario: String,
+    /// The store measured.
+    pub store: StoreKind,
+    /// The scenario run.
+    pub scenario: ScenarioId,
     /// Gateway replicas that served the scenario.
     pub replicas: u32,
     /// Requests sent (summed over repetitions when the figures below are).
@@ -257,36 +246,55 @@ pub struct Outage {
 
 impl Summary {
     /// The record for `(store, scenario)`, if the run has one.
-    pub fn record(&self, store: &str, scenario: &str) -> Option<&Record> {
+    pub fn record(&self, store: StoreKind, scenario: ScenarioId) -> Option<&Record> {
         self.records
             .iter()
             .find(|r| r.store == store && r.scenario == scenario)
     }
 
-    /// Stores in report order: [`STORES`] order first, then any others in
-    /// the order they appear in `settings.stores` or the records.
-    pub fn store_order(&self) -> Vec<String> {
-        let mut seen: Vec<String> = Vec::new();
-        let mentioned = self
-            .settings
-            .stores
-            .iter()
-            .map(String::as_str)
-            .chain(self.records.iter().map(|r| r.store.as_str()));
-        let known = STORES.iter().copied().filter(|s| {
-            self.settings.stores.iter().any(|x| x == s)
-                || self.records.iter().any(|r| r.store == *s)
-        });
-        for s in known.chain(mentioned) {
-            if !seen.iter().any(|x| x == s) {
-                seen.push(s.to_owned());
-            }
-        }
-        seen
+    /// The stores the run mentions (in its settings or its records), in
+    /// [`StoreKind::ALL`] order.
+    pub fn store_order(&self) -> Vec<StoreKind> {
+        StoreKind::ALL
+            .into_iter()
+            .filter(|k| {
+                self.settings.stores.contains(k) || self.records.iter().any(|r| r.store == *k)
+            })
+            .collect()
     }
 }
 
 impl Record {
+    /// A record of `scenario` on `store` with every figure empty (zero,
+    /// `None`, no points), to be filled in.
+    pub fn new(store: StoreKind, scenario: ScenarioId) -> Self {
+        Self {
+            store,
+            scenario,
+            replicas: Default::default(),
+            requests: Default::default(),
+            allowed: Default::default(),
+            denied: Default::default(),
+            errors: Default::default(),
+            failed_open: Default::default(),
+            expected_allowed: Default::default(),
+            accuracy_error_pct: Default::default(),
+            throughput_rps: Default::default(),
+            latency_us: Default::default(),
+            store_commands_per_request: Default::default(),
+            store_command_calls: Default::default(),
+            repetitions: Default::default(),
+            spread: Default::default(),
+            latency_curve: Default::default(),
+            allowed_series: Default::default(),
+            per_replica: Default::default(),
+            per_backend: Default::default(),
+            timeline: Default::default(),
+            outage: Default::default(),
+            rate_levels: Default::default(),
+        }
+    }
+
     /// Fills [`Record::spread`] from [`Record::repetitions`] (`None` when
     /// there are no repetitions).
     pub fn compute_spread(&mut self) {

@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
+use rateguard_contract::{ScenarioId, StoreKind};
 
 use crate::model::{Record, Summary};
 
@@ -35,7 +36,9 @@ figure{margin:1em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;heig
 
 /// A store with its colour, in report order.
 pub(crate) struct StoreStyle {
-    /// Store id.
+    /// The store.
+    pub(crate) kind: StoreKind,
+    /// Its id, as shown.
     pub(crate) name: String,
     /// Its colour in every chart.
     pub(crate) color: RGBColor,
@@ -46,10 +49,10 @@ pub fn render(summary: &Summary) -> String {
     let stores: Vec<StoreStyle> = summary
         .store_order()
         .into_iter()
-        .enumerate()
-        .map(|(i, name)| StoreStyle {
-            color: store_color(&name, i),
-            name,
+        .map(|kind| StoreStyle {
+            kind,
+            name: kind.to_string(),
+            color: store_color(kind),
         })
         .collect();
     let mut out = String::with_capacity(256 * 1024);
@@ -107,7 +110,8 @@ fn facts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         "repetitions".into(),
         format!("{} (spread = min / median / max over them)", st.repetitions),
     ));
-    rows.push(("scenarios".into(), st.scenarios.join(", ")));
+    let scenarios: Vec<&str> = st.scenarios.iter().map(|sc| sc.as_str()).collect();
+    rows.push(("scenarios".into(), scenarios.join(", ")));
     for (k, ms) in &st.durations_ms {
         rows.push((
             format!("{k} duration"),
@@ -163,11 +167,11 @@ pub(crate) fn swatch(st: &StoreStyle) -> String {
 fn by_store<'a>(
     s: &'a Summary,
     stores: &'a [StoreStyle],
-    scenario: &'a str,
+    scenario: ScenarioId,
 ) -> impl Iterator<Item = (&'a StoreStyle, &'a Record)> {
     stores
         .iter()
-        .filter_map(move |st| s.record(&st.name, scenario).map(|r| (st, r)))
+        .filter_map(move |st| s.record(st.kind, scenario).map(|r| (st, r)))
 }
 
 /// Appends one chart section: heading, figure, caption.
@@ -181,7 +185,7 @@ fn section(out: &mut String, title: &str, chart: String, caption: &str) {
 }
 
 fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
-    let curves: Vec<_> = by_store(s, stores, "throughput")
+    let curves: Vec<_> = by_store(s, stores, ScenarioId::Throughput)
         .filter(|(_, r)| !r.latency_curve.is_empty())
         .map(|(st, r)| (st.name.as_str(), st.color, r.latency_curve.as_slice()))
         .collect();
@@ -194,8 +198,14 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         "Latency seen by the load generator through nginx, from p50 to p99.99 (x: percentiles spaced by nines; y: log scale). Lower is better; the right end is the tail.");
 
     for (scenario, what) in [
-        ("burst", "many users at once against one client key"),
-        ("sustained", "clients sending above their refill rate"),
+        (
+            ScenarioId::Burst,
+            "many users at once against one client key",
+        ),
+        (
+            ScenarioId::Sustained,
+            "clients sending above their refill rate",
+        ),
     ] {
         let series: Vec<_> = by_store(s, stores, scenario)
             .filter(|(_, r)| !r.allowed_series.is_empty())
@@ -217,7 +227,7 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     commands::commands_chart(out, s, stores);
     distribution_charts(out, s, stores);
 
-    let outages: Vec<_> = by_store(s, stores, "store-outage")
+    let outages: Vec<_> = by_store(s, stores, ScenarioId::StoreOutage)
         .filter(|(_, r)| !r.timeline.is_empty())
         .collect();
     if outages.is_empty() {
@@ -244,7 +254,7 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
 }
 
 fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
-    let series: Vec<_> = by_store(s, stores, "throughput")
+    let series: Vec<_> = by_store(s, stores, ScenarioId::Throughput)
         .map(|(st, r)| {
             let bar = Bar {
                 value: r.throughput_rps,
@@ -256,7 +266,7 @@ fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         })
         .collect();
     let chart = if series.is_empty() {
-        charts::no_data("throughput")
+        charts::no_data(ScenarioId::Throughput.as_str())
     } else {
         let group = format!(
             "throughput scenario, median of {} runs",
@@ -272,7 +282,7 @@ fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     section(out, "Throughput", chart,
         "Completed requests per second through nginx and the gateway replicas (bar: median over repetitions; whiskers: min and max). Higher is better.");
 
-    let levels: Vec<_> = by_store(s, stores, "throughput")
+    let levels: Vec<_> = by_store(s, stores, ScenarioId::Throughput)
         .filter(|(_, r)| !r.rate_levels.is_empty())
         .map(|(st, r)| (st.name.as_str(), st.color, r.rate_levels.as_slice()))
         .collect();
@@ -290,7 +300,7 @@ fn distribution_charts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         ("backend", "the backend's reply", |r| &r.per_backend),
     ];
     for (what, source, pick) in parts {
-        let recs: Vec<_> = by_store(s, stores, "distribution").collect();
+        let recs: Vec<_> = by_store(s, stores, ScenarioId::Distribution).collect();
         let mut groups: Vec<String> = recs
             .iter()
             .flat_map(|(_, r)| pick(r).keys().cloned())

@@ -6,11 +6,20 @@
 
 use std::collections::BTreeMap;
 
+use rateguard_contract::{ScenarioId, StoreKind};
 use rateguard_report::{
     accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, RateLevel,
     Record, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
-    REPORT_FILE, SCENARIOS, STORES, SUMMARY_FILE,
+    REPORT_FILE, SUMMARY_FILE,
 };
+
+const STORES: [&str; 4] = StoreKind::IDS;
+const SCENARIOS: [&str; 5] = ScenarioId::IDS;
+
+/// `s.record` by ids.
+fn record<'a>(s: &'a Summary, store: &str, scenario: &str) -> Option<&'a Record> {
+    s.record(store.parse().unwrap(), scenario.parse().unwrap())
+}
 
 const REPLICAS: u32 = 3;
 
@@ -28,15 +37,13 @@ fn latency(base: u64) -> LatencyUs {
 fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
     let shared = store != "memory";
     let mut r = Record {
-        store: store.into(),
-        scenario: scenario.into(),
         replicas: REPLICAS,
         requests: 1_000,
         allowed: 900,
         denied: 100,
         throughput_rps: 1_000.0 * k as f64,
         latency_us: latency(100 * k),
-        ..Record::default()
+        ..Record::new(store.parse().unwrap(), scenario.parse().unwrap())
     };
     match scenario {
         "burst" | "sustained" => {
@@ -134,7 +141,7 @@ fn fixture() -> Summary {
     let mut records = Vec::new();
     for (k, store) in STORES.iter().enumerate() {
         for scenario in SCENARIOS {
-            if applies(store, scenario) {
+            if applies(store.parse().unwrap(), scenario.parse().unwrap()) {
                 records.push(fixture_record(store, scenario, k as u64 + 1));
             }
         }
@@ -161,8 +168,8 @@ fn fixture() -> Summary {
             backends: 2,
             repetitions: 3,
             durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
-            stores: STORES.iter().map(|s| s.to_string()).collect(),
-            scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            stores: StoreKind::ALL.to_vec(),
+            scenarios: ScenarioId::ALL.to_vec(),
             params: BTreeMap::from([("burst capacity".into(), "100".into())]),
         },
         records,
@@ -225,17 +232,17 @@ fn missing_is_empty_for_a_complete_run() {
 fn missing_names_absent_records_and_fields() {
     let mut s = fixture();
     s.records
-        .retain(|r| !(r.store == "fred-cluster" && r.scenario == "burst"));
+        .retain(|r| !(r.store.as_str() == "fred-cluster" && r.scenario.as_str() == "burst"));
     let sustained = s
         .records
         .iter_mut()
-        .find(|r| r.store == "redis-lua" && r.scenario == "sustained")
+        .find(|r| r.store.as_str() == "redis-lua" && r.scenario.as_str() == "sustained")
         .unwrap();
     sustained.expected_allowed = None;
     let tp = s
         .records
         .iter_mut()
-        .find(|r| r.store == "redis-pipelined" && r.scenario == "throughput")
+        .find(|r| r.store.as_str() == "redis-pipelined" && r.scenario.as_str() == "throughput")
         .unwrap();
     tp.repetitions.truncate(1);
     tp.store_commands_per_request = None;
@@ -259,14 +266,14 @@ fn missing_names_absent_records_and_fields() {
 #[test]
 fn the_memory_store_needs_no_outage_run() {
     let s = fixture();
-    assert!(s.record("memory", "store-outage").is_none());
+    assert!(record(&s, "memory", "store-outage").is_none());
     assert!(s.missing().is_empty());
 }
 
 #[test]
 fn spread_comes_from_repetitions() {
     let s = fixture();
-    let r = s.record("redis-lua", "throughput").unwrap();
+    let r = record(&s, "redis-lua", "throughput").unwrap();
     let sp: RecordSpread = r.spread.unwrap();
     assert_eq!(sp.throughput_rps.min, r.throughput_rps);
     assert_eq!(sp.throughput_rps.max, r.throughput_rps + 100.0);
@@ -319,7 +326,7 @@ fn render_draws_every_chart_and_names_every_store() {
     let outages = s
         .records
         .iter()
-        .filter(|r| r.scenario == "store-outage")
+        .filter(|r| r.scenario.as_str() == "store-outage")
         .count();
     assert_eq!(outages, 3);
     assert_eq!(html.matches("<svg").count(), 8 + outages);
@@ -373,7 +380,7 @@ fn findings_follow_the_data() {
     // Change the data and the conclusion follows.
     let mut s2 = s.clone();
     for r in &mut s2.records {
-        if r.store == "redis-lua" && r.scenario == "throughput" {
+        if r.store.as_str() == "redis-lua" && r.scenario.as_str() == "throughput" {
             r.rate_levels.push(RateLevel {
                 target_rps: 8_000.0,
                 achieved_rps: 8_000.0,
@@ -525,13 +532,13 @@ fn figures_row<'a>(html: &'a str, store: &str, scenario: &str) -> &'a str {
 #[test]
 fn script_calls_per_request_counts_evalsha_and_eval() {
     let s = fixture();
-    let r = s.record("redis-pipelined", "burst").unwrap();
+    let r = record(&s, "redis-pipelined", "burst").unwrap();
     assert_eq!(r.script_calls_per_request(), Some(0.4));
     let mut r = r.clone();
     r.store_command_calls.insert("eval".into(), 100);
     assert_eq!(r.script_calls_per_request(), Some(0.5));
     assert_eq!(
-        s.record("memory", "burst")
+        record(&s, "memory", "burst")
             .unwrap()
             .script_calls_per_request(),
         None

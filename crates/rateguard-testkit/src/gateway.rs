@@ -5,17 +5,19 @@
 //! product crate.
 
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::{free_port, wait_for_port, ChildGuard, TestkitError};
+use crate::{block_on, free_port, http_get, wait_for_port, ChildGuard, Signal, TestkitError};
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often `/healthz` is probed while a replica starts.
+const HEALTH_POLL: Duration = Duration::from_millis(20);
 const PORT_ATTEMPTS: usize = 5;
 
 /// One `rateguard serve` replica.
@@ -120,14 +122,24 @@ impl GatewayProcess {
     }
 
     /// `GET path` on the admin port: (status, body).
-    pub fn admin_get(&self, path: &str) -> io::Result<(u16, String)> {
-        http_get(self.admin_addr, path)
+    pub async fn admin_get(&self, path: &str) -> Result<(u16, String), TestkitError> {
+        http_get(self.admin_addr, path).await
+    }
+
+    /// Sends `signal` to the process by its pid (e.g. SIGINT, SIGSTOP).
+    pub fn signal(&mut self, signal: Signal) -> io::Result<()> {
+        self.child.signal(signal)
+    }
+
+    /// Waits up to `timeout` for the process to exit; whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        self.child.wait_exit(timeout)
     }
 
     /// Sends SIGTERM (by pid) and waits up to `timeout` for a clean exit;
     /// returns whether it exited by itself (else it is killed).
     pub fn terminate(&mut self, timeout: Duration) -> bool {
-        terminate(&mut self.child, timeout)
+        self.child.terminate(timeout)
     }
 
     /// Kills the process (SIGKILL by pid).
@@ -191,64 +203,31 @@ impl MockBackend {
     }
 }
 
-/// SIGTERM to `child` by pid; waits up to `timeout`, then SIGKILL.
-/// Returns whether it exited before the timeout.
-fn terminate(child: &mut ChildGuard, timeout: Duration) -> bool {
-    if !child.is_running() {
-        return true;
-    }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.pid().to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if !child.is_running() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    false
-}
-
+/// Polls `/healthz` until it answers 200, failing early if the process exits.
 fn wait_healthy(
     child: &mut ChildGuard,
     admin: SocketAddr,
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
-    loop {
-        if !child.is_running() {
-            return Err("process exited".into());
+    // `None`: healthy; `Some(why)`: gave up.
+    let outcome = block_on(async {
+        loop {
+            if !child.is_running() {
+                return Ok(Some("process exited"));
+            }
+            if let Ok((200, _)) = http_get(admin, "/healthz").await {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Some("no 200 from /healthz"));
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
         }
-        if let Ok((200, _)) = http_get(admin, "/healthz") {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err("no 200 from /healthz".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    });
+    match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(why)) => Err(why.to_owned()),
+        Err(e) => Err(e.to_string()),
     }
-}
-
-/// A minimal blocking `GET` (HTTP/1.1, `Connection: close`): (status, body).
-pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no status line"))?;
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-    Ok((status, body))
 }

@@ -1,31 +1,53 @@
-//! Real processes for tests: `redis-server`, a Redis Cluster (and, later,
-//! `nginx` and gateway replicas), each on free loopback ports in a temp dir.
+//! Real processes for tests: `redis-server`, a Redis Cluster, `nginx` and
+//! gateway replicas, each on free loopback ports in a temp dir.
 //!
 //! # Layout
 //! - this file: the shared helpers ([`free_port`], [`wait_for_port`],
-//!   [`ChildGuard`], [`Binary`], [`TestkitError`]);
-//! - [`redis`]: [`RedisServer`] and [`RedisCluster`];
+//!   [`Binary`], [`TestkitError`]);
+//! - [`child`]: [`ChildGuard`], one process signalled and stopped by its pid;
+//! - [`http`]: [`http_get`] through hyper-util;
+//! - [`redis`]: [`RedisServer`] and [`RedisCluster`], queried through redis-rs;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
-//! [`ChildGuard`] kills and reaps its child on drop), never by name. All
-//! servers bind 127.0.0.1 only. The API is synchronous (std::process), so sync
-//! and async tests can use it alike.
+//! [`ChildGuard`] kills and reaps its child on drop; signals go through
+//! `nix`), never by name. All servers bind 127.0.0.1 only.
+//!
+//! # Sync and async
+//! - **Process control is synchronous** (`start`, `kill`, `restart`,
+//!   `terminate`, `freeze`, ...), so sync and async tests use it alike. Each
+//!   call is bounded: a start waits for readiness for at most a few seconds
+//!   (a cluster: up to 30 s), a `terminate` for at most its timeout. Async
+//!   code that must not stall a worker meanwhile (the lab) runs these calls
+//!   under `tokio::task::block_in_place` or `spawn_blocking`.
+//! - **Queries are async** (`cli`, `is_master`, `admin_get`, [`http_get`]):
+//!   they talk to the servers through redis-rs and hyper-util, so an async
+//!   caller never blocks a runtime thread on the network. Sync callers use
+//!   the `blocking_*` twin, which runs the same async code on a runtime of
+//!   its own.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod blocking;
+pub mod child;
 pub mod gateway;
+pub mod http;
 pub mod nginx;
 pub mod redis;
 
+pub(crate) use blocking::block_on;
+pub use child::ChildGuard;
 pub use gateway::{GatewayProcess, MockBackend};
+pub use http::http_get;
 pub use nginx::Nginx;
+/// The signals [`ChildGuard::signal`] and friends send (from `nix`).
+pub use nix::sys::signal::Signal;
 pub use redis::{RedisCluster, RedisServer};
 
 /// Why the harness could not provide a process.
@@ -66,6 +88,14 @@ pub enum TestkitError {
         status: String,
         /// Its stderr/stdout.
         output: String,
+    },
+    /// A query to a harness server (Redis command, HTTP `GET`) failed.
+    #[error("{what}: {detail}")]
+    Query {
+        /// The query (e.g. `GET http://127.0.0.1:9000/metrics`).
+        what: String,
+        /// What went wrong (connect error, timeout, error reply).
+        detail: String,
     },
     /// The caller asked for something the harness cannot do.
     #[error("invalid request: {0}")]
@@ -145,64 +175,5 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> Result<(), TestkitE
             });
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Owns a child process; kills it (SIGKILL, by its pid) and reaps it on drop.
-#[derive(Debug)]
-pub struct ChildGuard {
-    child: Child,
-    reaped: bool,
-}
-
-impl ChildGuard {
-    /// Guards `child`.
-    pub fn new(child: Child) -> Self {
-        Self {
-            child,
-            reaped: false,
-        }
-    }
-
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether the child is still running (reaps it if it has exited).
-    pub fn is_running(&mut self) -> bool {
-        if self.reaped {
-            return false;
-        }
-        match self.child.try_wait() {
-            Ok(None) => true,
-            _ => {
-                self.reaped = true;
-                false
-            }
-        }
-    }
-
-    /// Sends SIGKILL to the child and waits for it to exit. Idempotent.
-    pub fn kill(&mut self) -> io::Result<()> {
-        if self.reaped {
-            return Ok(());
-        }
-        // Fails only if it already exited; `wait` reaps it either way.
-        let _ = self.child.kill();
-        self.child.wait()?;
-        self.reaped = true;
-        Ok(())
-    }
-
-    /// The guarded child, e.g. to take its stdout.
-    pub fn child_mut(&mut self) -> &mut Child {
-        &mut self.child
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.kill();
     }
 }

@@ -12,7 +12,7 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -30,6 +30,8 @@ pub const NGINX: Binary = Binary {
 pub const TEMPLATE: &str = include_str!("../../../compose/nginx.conf.template");
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the master may take to stop its workers after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const PORT_ATTEMPTS: usize = 5;
 
 /// A running nginx on 127.0.0.1.
@@ -174,20 +176,7 @@ impl Nginx {
 
     /// SIGTERM to the master (by pid) so workers exit with it; SIGKILL after 5 s.
     pub fn stop(&mut self) {
-        if !self.child.is_running() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.pid().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
+        self.child.terminate(STOP_TIMEOUT);
     }
 }
 

@@ -129,6 +129,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         idle_timeout: idle_timeout?,
         runtime: raw.runtime,
         threads: threads?,
+        encoded_slashes: raw.encoded_slashes,
     })
 }
 

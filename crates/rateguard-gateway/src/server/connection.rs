@@ -36,7 +36,6 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::io::{ConnIo, ConnState, InFlight};
-use crate::response::Body;
 
 /// Longest interval between two looks at a serving connection.
 const TICK: Duration = Duration::from_millis(100);
@@ -70,10 +69,13 @@ enum Phase {
     Closed,
 }
 
-impl<H, F> Connection<H>
+impl<H, F, B> Connection<H>
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: HttpBody + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// Serves `stream` from `peer` until it closes, idles out or the
     /// server stops.
@@ -182,19 +184,19 @@ where
 }
 
 /// A response body that marks its response done when hyper drops it.
-struct Tracked {
-    body: Body,
+struct Tracked<B> {
+    body: B,
     _in_flight: InFlight,
 }
 
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = <Body as HttpBody>::Error;
+impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 

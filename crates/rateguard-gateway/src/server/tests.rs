@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -26,6 +26,10 @@ const IDLE: Duration = Duration::from_millis(300);
 /// Only a bound on a broken server: the tests wait for the close itself.
 const HANG: Duration = Duration::from_secs(20);
 
+fn ok() -> Response<Full<Bytes>> {
+    Response::new(Full::new(Bytes::from_static(b"ok")))
+}
+
 /// Serves "ok" with `idle_timeout = IDLE`; the server stops when the
 /// returned sender drops.
 async fn server() -> (std::net::SocketAddr, oneshot::Sender<()>) {
@@ -38,7 +42,7 @@ async fn server_with(idle_timeout: Duration) -> (std::net::SocketAddr, oneshot::
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve_http(
         listener,
-        |_req, _peer| async { Response::new(Either::Right(Full::new(Bytes::from_static(b"ok")))) },
+        |_req, _peer| async { ok() },
         async {
             let _ = stopped.await;
         },
@@ -127,9 +131,7 @@ async fn a_connection_released_while_idle_serves_its_next_requests() {
     let (stream, peer) = listener.accept().await.unwrap();
     let (_stop, stopping) = watch::channel(false);
     let connection = Connection {
-        handler: |_req, _peer| async {
-            Response::new(Either::Right(Full::new(Bytes::from_static(b"ok"))))
-        },
+        handler: |_req, _peer| async { ok() },
         builder: http1::Builder::new(),
         idle_timeout: Duration::from_secs(60),
         tick: Duration::from_millis(1),

@@ -1,5 +1,7 @@
 //! Completeness: what a full run's `summary.json` must contain.
 
+use rateguard_contract::ScenarioId;
+
 use super::{applies, Record, Summary};
 
 impl Summary {
@@ -18,7 +20,7 @@ impl Summary {
     ///   and their `spread`;
     /// - `distribution`: `per_replica` and `per_backend`;
     /// - `store-outage`: `outage` and `timeline`;
-    /// - every store but `memory`: `store_commands_per_request`, except in
+    /// - every store with a server (not `memory`): `store_commands_per_request`, except in
     ///   `store-outage` (the store is dead for part of it).
     pub fn missing(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -46,8 +48,8 @@ impl Summary {
             "settings.scenarios is empty",
         );
 
-        for store in &self.settings.stores {
-            for scenario in &self.settings.scenarios {
+        for &store in &self.settings.stores {
+            for &scenario in &self.settings.scenarios {
                 if !applies(store, scenario) {
                     continue;
                 }
@@ -69,8 +71,8 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
         }
     };
     need(r.requests > 0, "requests is 0");
-    match r.scenario.as_str() {
-        "burst" | "sustained" => {
+    match r.scenario {
+        ScenarioId::Burst | ScenarioId::Sustained => {
             need(r.expected_allowed.is_some(), "expected_allowed is absent");
             need(
                 r.accuracy_error_pct.is_some(),
@@ -78,7 +80,7 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
             );
             need(!r.allowed_series.is_empty(), "allowed_series is empty");
         }
-        "throughput" => {
+        ScenarioId::Throughput => {
             need(!r.latency_curve.is_empty(), "latency_curve is empty");
             need(
                 r.repetitions.len() >= repetitions as usize,
@@ -89,17 +91,16 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
             );
             need(r.spread.is_some(), "spread is absent");
         }
-        "distribution" => {
+        ScenarioId::Distribution => {
             need(!r.per_replica.is_empty(), "per_replica is empty");
             need(!r.per_backend.is_empty(), "per_backend is empty");
         }
-        "store-outage" => {
+        ScenarioId::StoreOutage => {
             need(r.outage.is_some(), "outage is absent");
             need(!r.timeline.is_empty(), "timeline is empty");
         }
-        _ => {}
     }
-    if r.store != "memory" && r.scenario != "store-outage" {
+    if r.store.needs_server() && r.scenario != ScenarioId::StoreOutage {
         need(
             r.store_commands_per_request.is_some(),
             "store_commands_per_request is absent",

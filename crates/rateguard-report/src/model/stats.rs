@@ -1,5 +1,6 @@
 //! Small statistics the lab and the report share: percentiles from a
-//! histogram, spread over repetitions, and the accuracy error.
+//! histogram, the median and spread over repetitions (the one definition
+//! both use), and the accuracy error.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,20 @@ impl Spread {
     }
 }
 
+/// The median of `values`, ignoring NaNs: the middle value, or the mean of
+/// the two middle values for an even count; `None` when nothing is left.
+/// The lab's headline figures and the report's [`Spread`] both use it.
+///
+/// ```
+/// use rateguard_report::median;
+/// assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+/// assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+/// assert_eq!(median(&[]), None);
+/// ```
+pub fn median(values: &[f64]) -> Option<f64> {
+    Spread::of(values).map(|s| s.median)
+}
+
 /// Spread of a record's headline figures over its repetitions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordSpread {
@@ -140,6 +155,17 @@ pub fn accuracy_error_pct(allowed: u64, expected: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_an_even_count_is_the_mean_of_the_two_middle_values() {
+        assert_eq!(median(&[10.0, 40.0]), Some(25.0));
+        assert_eq!(median(&[7.0, 1.0, 9.0, 3.0]), Some(5.0));
+        assert_eq!(median(&[2.0, 2.0, 8.0, 8.0, f64::NAN]), Some(5.0));
+        assert_eq!(median(&[42.0]), Some(42.0));
+        assert_eq!(median(&[f64::NAN]), None);
+        let s = Spread::of(&[7.0, 1.0, 9.0, 3.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max), (1.0, 5.0, 9.0));
+    }
 
     #[test]
     fn spread_of_odd_count_and_nans() {

@@ -6,6 +6,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use rateguard_contract::StoreKind;
 
 use super::esc;
 
@@ -31,25 +32,18 @@ const SIZE: (u32, u32) = (860, 420);
 /// Font family for every label (SVG `<text>`; the viewer picks the face).
 const FONT: &str = "sans-serif";
 
-/// Colours for the known stores, in [`crate::STORES`] order; other stores
-/// take the extra colours in the order they appear.
-const PALETTE: [RGBColor; 8] = [
+/// One colour per store kind, in [`StoreKind::ALL`] order (a new kind does
+/// not compile until it has its colour).
+const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
     RGBColor(0xd6, 0x27, 0x28), // memory: red, the unshared baseline
     RGBColor(0x1f, 0x77, 0xb4), // redis-lua: blue
     RGBColor(0x2c, 0xa0, 0x2c), // redis-pipelined: green
     RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0xe3, 0x77, 0xc2),
-    RGBColor(0x17, 0xbe, 0xcf),
 ];
 
-/// The colour of `store`, given its position in the report's store order.
-pub(crate) fn store_color(store: &str, position: usize) -> RGBColor {
-    match crate::STORES.iter().position(|s| *s == store) {
-        Some(i) => PALETTE[i],
-        None => PALETTE[4 + position % (PALETTE.len() - 4)],
-    }
+/// The colour of `store` in every chart.
+pub(crate) fn store_color(store: StoreKind) -> RGBColor {
+    PALETTE[store.index()]
 }
 
 /// `c` mixed with white: `amount` 0 keeps it, 1 gives white.
@@ -146,9 +140,11 @@ mod tests {
 
     #[test]
     fn known_stores_keep_their_colour_wherever_they_appear() {
-        assert_eq!(store_color("redis-lua", 0), store_color("redis-lua", 3));
-        assert_ne!(store_color("memory", 0), store_color("redis-lua", 1));
-        assert_eq!(css_color(store_color("memory", 0)), "#d62728");
+        assert_ne!(
+            store_color(StoreKind::Memory),
+            store_color(StoreKind::RedisLua)
+        );
+        assert_eq!(css_color(store_color(StoreKind::Memory)), "#d62728");
         assert_eq!(lighter(RGBColor(0, 100, 255), 0.5), RGBColor(128, 178, 255));
         assert_eq!(lighter(RGBColor(10, 20, 30), 0.0), RGBColor(10, 20, 30));
     }

@@ -2,6 +2,8 @@
 //! scenario, Lua script calls per request (the round trips) beside every
 //! command Redis counted (including the script's inner ones).
 
+use rateguard_contract::ScenarioId;
+
 use super::charts::{self, lighter, Bar, BarSeries};
 use super::{section, StoreStyle};
 use crate::model::{Record, Summary};
@@ -14,18 +16,18 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
     let has_data = |r: &Record| {
         r.store_commands_per_request.is_some() || r.script_calls_per_request().is_some()
     };
-    let scenarios: Vec<String> = s
+    let scenarios: Vec<ScenarioId> = s
         .settings
         .scenarios
         .iter()
-        .filter(|sc| s.records.iter().any(|r| &r.scenario == *sc && has_data(r)))
-        .cloned()
+        .copied()
+        .filter(|&sc| s.records.iter().any(|r| r.scenario == sc && has_data(r)))
         .collect();
     let bars = |st: &StoreStyle, pick: fn(&Record) -> Option<f64>| -> Vec<Option<Bar>> {
         scenarios
             .iter()
             .map(|sc| {
-                pick(s.record(&st.name, sc)?).map(|value| Bar {
+                pick(s.record(st.kind, *sc)?).map(|value| Bar {
                     value,
                     whisker: None,
                 })
@@ -60,10 +62,11 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
     } else {
         // Room above the bars for a legend of two lines per store.
         let headroom = 1.3 + 0.12 * series.len() as f64;
+        let groups: Vec<String> = scenarios.iter().map(ScenarioId::to_string).collect();
         charts::tall_grouped_bars(
             "Redis round trips and commands per request",
             "per request",
-            &scenarios,
+            &groups,
             &series,
             headroom,
         )

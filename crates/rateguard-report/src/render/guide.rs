@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use rateguard_contract::{ScenarioId, StoreKind};
+
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
 use crate::model::{Record, Summary};
@@ -46,16 +48,12 @@ pub(super) fn guide(s: &Summary, stores: &[StoreStyle]) -> String {
     out
 }
 
-fn rec<'a>(s: &'a Summary, store: &str, scenario: &str) -> Option<&'a Record> {
-    s.record(store, scenario)
-}
-
 /// One accuracy verdict: `name: allowed A of E (exact | +x %)`.
-fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: &str) -> Option<String> {
+fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Option<String> {
     let parts: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = rec(s, &st.name, scenario)?;
+            let r = s.record(st.kind, scenario)?;
             let expected = r.expected_allowed?;
             let err = r.accuracy_error_pct?;
             let verdict = if r.allowed == expected {
@@ -75,15 +73,15 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: &str) -> Option<S
 }
 
 /// Whether `store` held its limits in this run; `None` when not measured.
-fn holds_limit(s: &Summary, store: &str) -> Option<bool> {
-    let within = |sc: &str, tol: f64| {
-        rec(s, store, sc)?
+fn holds_limit(s: &Summary, store: StoreKind) -> Option<bool> {
+    let within = |sc: ScenarioId, tol: f64| {
+        s.record(store, sc)?
             .accuracy_error_pct
             .map(|e| e.abs() <= tol)
     };
     match (
-        within("burst", BURST_TOLERANCE_PCT),
-        within("sustained", SUSTAINED_TOLERANCE_PCT),
+        within(ScenarioId::Burst, BURST_TOLERANCE_PCT),
+        within(ScenarioId::Sustained, SUSTAINED_TOLERANCE_PCT),
     ) {
         (None, None) => None,
         (b, su) => Some(b.unwrap_or(true) && su.unwrap_or(true)),
@@ -91,15 +89,15 @@ fn holds_limit(s: &Summary, store: &str) -> Option<bool> {
 }
 
 fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
-    let mut out: Vec<String> = ["burst", "sustained"]
-        .iter()
+    let mut out: Vec<String> = [ScenarioId::Burst, ScenarioId::Sustained]
+        .into_iter()
         .filter_map(|sc| accuracy_line(s, stores, sc))
         .collect();
 
     // Throughput and tail latency, fastest first.
     let mut tp: Vec<(&StoreStyle, &Record)> = stores
         .iter()
-        .filter_map(|st| Some((st, rec(s, &st.name, "throughput")?)))
+        .filter_map(|st| Some((st, s.record(st.kind, ScenarioId::Throughput)?)))
         .collect();
     tp.sort_by(|a, b| b.1.throughput_rps.total_cmp(&a.1.throughput_rps));
     if let Some(&(_, top)) = tp.first() {
@@ -149,7 +147,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = rec(s, &st.name, "throughput")?;
+            let r = s.record(st.kind, ScenarioId::Throughput)?;
             let all = r.store_commands_per_request?;
             let trips = r.script_calls_per_request().map_or_else(String::new, |t| {
                 format!("{t:.2} script calls (round trips), ")
@@ -164,7 +162,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         ));
     }
     for st in stores {
-        let Some(r) = rec(s, &st.name, "store-outage") else {
+        let Some(r) = s.record(st.kind, ScenarioId::StoreOutage) else {
             continue;
         };
         let Some(f) = outage_facts(r) else { continue };
@@ -196,8 +194,8 @@ fn choice(
     let mut out = Vec::new();
     let (holding, leaking): (Vec<&StoreStyle>, Vec<&StoreStyle>) = stores
         .iter()
-        .filter(|st| holds_limit(s, &st.name).is_some())
-        .partition(|st| holds_limit(s, &st.name) == Some(true));
+        .filter(|st| holds_limit(s, st.kind).is_some())
+        .partition(|st| holds_limit(s, st.kind) == Some(true));
     let rule = format!("burst within ±{BURST_TOLERANCE_PCT} % and sustained within ±{SUSTAINED_TOLERANCE_PCT} % of the ideal bucket");
     if !leaking.is_empty() {
         let names: Vec<String> = leaking.iter().map(|st| esc(&st.name)).collect();
@@ -208,7 +206,7 @@ fn choice(
     }
     let candidates: Vec<(&StoreStyle, &Record)> = by_throughput
         .iter()
-        .filter(|(st, _)| holding.iter().any(|h| h.name == st.name))
+        .filter(|(st, _)| holding.iter().any(|h| h.kind == st.kind))
         .copied()
         .collect();
     let trips = round_trips::sentence(s, &holding);

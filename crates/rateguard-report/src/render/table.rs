@@ -4,20 +4,16 @@
 use std::fmt::Write as _;
 
 use super::{esc, swatch, StoreStyle};
-use crate::model::{Record, Spread, Summary, SCENARIOS};
+use rateguard_contract::ScenarioId;
+
+use crate::model::{Record, Spread, Summary};
 
 /// Records in report order: stores in `stores` order, scenarios in
-/// [`SCENARIOS`] order, unknown scenarios last.
+/// [`ScenarioId::ALL`] order.
 pub(super) fn ordered<'a>(
     s: &'a Summary,
     stores: &'a [StoreStyle],
 ) -> Vec<(&'a StoreStyle, &'a Record)> {
-    let rank = |sc: &str| {
-        SCENARIOS
-            .iter()
-            .position(|x| *x == sc)
-            .unwrap_or(SCENARIOS.len())
-    };
     let mut rows: Vec<(usize, &StoreStyle, &Record)> = s
         .records
         .iter()
@@ -25,11 +21,11 @@ pub(super) fn ordered<'a>(
             let (i, st) = stores
                 .iter()
                 .enumerate()
-                .find(|(_, st)| st.name == r.store)?;
+                .find(|(_, st)| st.kind == r.store)?;
             Some((i, st, r))
         })
         .collect();
-    rows.sort_by_key(|(i, _, r)| (*i, rank(&r.scenario)));
+    rows.sort_by_key(|(i, _, r)| (*i, r.scenario));
     rows.into_iter().map(|(_, st, r)| (st, r)).collect()
 }
 
@@ -94,7 +90,7 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             swatch(st),
-            esc(&r.scenario),
+            esc(r.scenario.as_str()),
             r.replicas,
             r.repetitions.len().max(1),
             num(r.requests as f64, 0),
@@ -124,7 +120,7 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
 fn levels_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     let rows: Vec<_> = ordered(s, stores)
         .into_iter()
-        .filter(|(_, r)| r.scenario == "throughput" && !r.rate_levels.is_empty())
+        .filter(|(_, r)| r.scenario == ScenarioId::Throughput && !r.rate_levels.is_empty())
         .collect();
     if rows.is_empty() {
         return;

@@ -47,7 +47,7 @@ async fn fred_cluster_passes_the_suite_and_replicas_share_one_limit() {
     }
     let mut holding = 0;
     for i in 0..3 {
-        let keys = cluster.cli(i, &["DBSIZE"]).unwrap();
+        let keys = cluster.cli(i, &["DBSIZE"]).await.unwrap();
         holding += usize::from(keys.parse::<u64>().unwrap() > 0);
     }
     assert!(holding >= 2, "keys should land on several masters");
@@ -63,7 +63,7 @@ async fn fred_cluster_recovers_from_script_flush_and_a_node_restart() {
     let key = conformance::unique_key("cluster-flush");
     assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 99);
     for i in 0..3 {
-        assert_eq!(cluster.cli(i, &["SCRIPT", "FLUSH"]).unwrap(), "OK");
+        assert_eq!(cluster.cli(i, &["SCRIPT", "FLUSH"]).await.unwrap(), "OK");
     }
     assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 98);
 
@@ -157,11 +157,20 @@ async fn fred_cluster_follows_a_failover_to_the_replica() {
     let key = conformance::unique_key("failover");
     assert_eq!(store.acquire(&key, &quota, 1).await.unwrap().remaining, 99);
     let nodes = cluster.ports().len();
-    let owner = (0..nodes)
-        .find(|&i| cluster.is_master(i).unwrap() && cluster.cli(i, &["DBSIZE"]).unwrap() == "1")
-        .expect("one master holds the key");
+    let mut owner = None;
+    for i in 0..nodes {
+        if cluster.is_master(i).await.unwrap() && cluster.cli(i, &["DBSIZE"]).await.unwrap() == "1"
+        {
+            owner = Some(i);
+            break;
+        }
+    }
+    let owner = owner.expect("one master holds the key");
     // The write reached the replica before its master dies.
-    assert_eq!(cluster.cli(owner, &["WAIT", "1", "2000"]).unwrap(), "1");
+    assert_eq!(
+        cluster.cli(owner, &["WAIT", "1", "2000"]).await.unwrap(),
+        "1"
+    );
     cluster.kill_node(owner).unwrap();
 
     let start = Instant::now();
@@ -186,8 +195,9 @@ async fn fred_cluster_follows_a_failover_to_the_replica() {
     // The promoted replica kept the bucket (a lost key would say 99). A call
     // that timed out during the failover may still have run, hence a range.
     assert!((95..=98).contains(&decision.remaining), "{decision:?}");
-    let masters = (0..nodes)
-        .filter(|&i| i != owner && cluster.is_master(i).unwrap())
-        .count();
+    let mut masters = 0;
+    for i in (0..nodes).filter(|&i| i != owner) {
+        masters += usize::from(cluster.is_master(i).await.unwrap());
+    }
     assert_eq!(masters, 3, "a replica took over the dead master's slots");
 }

@@ -17,6 +17,19 @@ type Arrival = (u64, u32, u32);
 /// A realistic Redis `TIME` in µs (late 2026), far below 2^53.
 const T0: u64 = 1_795_000_000_000_000;
 
+/// The key's `PTTL` in ms.
+async fn pttl_ms<T: std::str::FromStr>(redis: &RedisServer, key: &BucketKey) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    redis
+        .cli(&["PTTL", key.as_str()])
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Drives one key through `arrivals` (µs since the previous one, cost,
 /// count) on both sides and compares every field of every decision, the
 /// stored `tat` and its TTL.
@@ -42,10 +55,10 @@ async fn compare(
             (lua.decisions().collect(), core.decisions().collect());
         assert_eq!(lua_d, core_d, "{at}");
         tat = core.tat;
-        let stored = redis.cli(&["GET", key.as_str()]).unwrap();
+        let stored = redis.cli(&["GET", key.as_str()]).await.unwrap();
         if core.allowed > 0 {
             assert_eq!(stored, tat.to_string(), "{at}: stored tat");
-            let pttl: u64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+            let pttl: u64 = pttl_ms(redis, key).await;
             let needed_ms = (tat - now) / 1000;
             assert!(
                 pttl > needed_ms && pttl <= needed_ms + 1000,
@@ -175,10 +188,10 @@ async fn keys_carry_a_ttl_and_never_the_raw_client_id() {
     let key = BucketKey::new("api", secret);
     let quota = Quota::new(10, 1.0).unwrap();
     assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
-    let keys = redis.cli(&["KEYS", "*"]).unwrap();
+    let keys = redis.cli(&["KEYS", "*"]).await.unwrap();
     assert_eq!(keys, key.as_str());
     assert!(!keys.contains(secret), "{keys}");
-    let pttl: i64 = redis.cli(&["PTTL", key.as_str()]).unwrap().parse().unwrap();
+    let pttl: i64 = pttl_ms(&redis, &key).await;
     // One token spent at 1/s: full again in 1 s, plus 1 s of slack.
     assert!(pttl > 1000 && pttl <= 2000, "PTTL {pttl}");
 }

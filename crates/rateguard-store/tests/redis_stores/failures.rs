@@ -39,7 +39,7 @@ async fn flush_and_restart_are_transparent<S: BucketStore>(store: &S, redis: &mu
     let key = unique_key("flush");
     let first = store.acquire(&key, &quota(), 1).await.unwrap();
     assert_eq!(first.remaining, 99);
-    assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]).unwrap(), "OK");
+    assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]).await.unwrap(), "OK");
     // NOSCRIPT is answered by reloading: no error, and the state is intact.
     let second = store.acquire(&key, &quota(), 1).await.unwrap();
     assert_eq!(second.remaining, 98, "{}", store.name());
@@ -113,25 +113,16 @@ async fn redis_pipelined_fails_fast_when_killed_and_recovers() {
     killed_redis_fails_fast_then_recovers(&store, &mut redis).await;
 }
 
-/// Sends SIGSTOP/SIGCONT to the test's own redis-server child, by its pid.
-fn signal(redis: &RedisServer, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &redis.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_redis_times_out_within_the_budget() {
-    let redis = server();
+    let mut redis = server();
     let opts = strict(vec![redis.url()]);
     let lua = RedisLuaStore::connect(&opts).await.unwrap();
     let pipelined = RedisPipelinedStore::connect(&opts).await.unwrap();
     let key = unique_key("frozen");
     assert!(lua.acquire(&key, &quota(), 1).await.unwrap().allowed);
     assert!(pipelined.acquire(&key, &quota(), 1).await.unwrap().allowed);
-    signal(&redis, "-STOP");
+    redis.freeze().unwrap();
     for result in [
         timed(lua.acquire(&key, &quota(), 1)).await,
         timed(pipelined.acquire(&key, &quota(), 1)).await,
@@ -141,7 +132,7 @@ async fn a_frozen_redis_times_out_within_the_budget() {
             "{result:?}"
         );
     }
-    signal(&redis, "-CONT");
+    redis.thaw().unwrap();
     until_ok(&lua, Duration::from_secs(5)).await;
     until_ok(&pipelined, Duration::from_secs(5)).await;
 }

@@ -1,3 +1,5 @@
+use std::net::TcpStream;
+
 use super::*;
 
 fn port_open(port: u16) -> bool {
@@ -12,8 +14,7 @@ fn port_open(port: u16) -> bool {
 fn server_starts_answers_and_its_port_closes_when_killed() {
     let mut redis = RedisServer::start().unwrap();
     assert_eq!(redis.url(), format!("redis://127.0.0.1:{}", redis.port()));
-    assert_eq!(redis.cli(&["PING"]).unwrap(), "PONG");
-    assert_eq!(command(redis.port(), &["PING"]).unwrap(), "PONG");
+    assert_eq!(redis.blocking_cli(&["PING"]).unwrap(), "PONG");
     assert!(redis.pid() > 0);
     redis.kill().unwrap();
     assert!(!redis.is_running());
@@ -24,12 +25,33 @@ fn server_starts_answers_and_its_port_closes_when_killed() {
 fn restart_comes_back_on_the_same_port_without_data() {
     let mut redis = RedisServer::start().unwrap();
     let (port, pid) = (redis.port(), redis.pid());
-    assert_eq!(redis.cli(&["SET", "k", "v"]).unwrap(), "OK");
+    assert_eq!(redis.blocking_cli(&["SET", "k", "v"]).unwrap(), "OK");
     redis.restart().unwrap();
     assert_eq!(redis.port(), port);
     assert_ne!(redis.pid(), pid);
-    assert_eq!(redis.cli(&["GET", "k"]).unwrap(), "");
-    assert_eq!(redis.cli(&["PING"]).unwrap(), "PONG");
+    assert_eq!(redis.blocking_cli(&["GET", "k"]).unwrap(), "");
+    assert_eq!(redis.blocking_cli(&["PING"]).unwrap(), "PONG");
+}
+
+#[tokio::test]
+async fn a_frozen_server_answers_nothing_until_thawed() {
+    let mut redis = RedisServer::start().unwrap();
+    redis.freeze().unwrap();
+    assert!(redis.is_running(), "stopped, not gone");
+    let ping = tokio::time::timeout(Duration::from_millis(300), redis.cli(&["PING"]));
+    assert!(ping.await.is_err(), "a frozen server does not answer");
+    redis.thaw().unwrap();
+    assert_eq!(redis.cli(&["PING"]).await.unwrap(), "PONG");
+    redis.kill().unwrap();
+    assert!(redis.freeze().is_err(), "no signal to an exited process");
+}
+
+#[test]
+fn error_replies_are_errors() {
+    let redis = RedisServer::start().unwrap();
+    let err = redis.blocking_cli(&["NO-SUCH-COMMAND"]).unwrap_err();
+    assert!(matches!(err, TestkitError::Query { .. }), "{err}");
+    assert!(err.to_string().contains("NO-SUCH-COMMAND"), "{err}");
 }
 
 #[test]
@@ -68,7 +90,7 @@ fn cluster_of_three_masters_serves_every_slot_and_survives_a_node_restart() {
     let mut cluster = RedisCluster::start(3).unwrap();
     assert_eq!(cluster.urls().len(), 3);
     assert_eq!(cluster.node_pids().len(), 3);
-    let info = cluster.cli(0, &["CLUSTER", "INFO"]).unwrap();
+    let info = cluster.blocking_cli(0, &["CLUSTER", "INFO"]).unwrap();
     assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
     assert!(info.contains("cluster_known_nodes:3"), "{info}");
     let port = cluster.ports()[1];
@@ -76,6 +98,6 @@ fn cluster_of_three_masters_serves_every_slot_and_survives_a_node_restart() {
     assert!(!port_open(port));
     cluster.restart_node(1).unwrap();
     assert!(port_open(port));
-    let info = cluster.cli(1, &["CLUSTER", "INFO"]).unwrap();
+    let info = cluster.blocking_cli(1, &["CLUSTER", "INFO"]).unwrap();
     assert!(info.contains("cluster_state:ok"), "{info}");
 }

@@ -13,11 +13,11 @@ const TOLERANCE: f64 = 0.05;
 pub(super) fn sentence(s: &Summary, stores: &[&StoreStyle]) -> Option<String> {
     let mut differ = Vec::new();
     let mut level = Vec::new();
-    for sc in &s.settings.scenarios {
+    for &sc in &s.settings.scenarios {
         let mut vals: Vec<(&str, f64)> = stores
             .iter()
             .filter_map(|st| {
-                let v = s.record(&st.name, sc)?.script_calls_per_request()?;
+                let v = s.record(st.kind, sc)?.script_calls_per_request()?;
                 v.is_finite().then_some((st.name.as_str(), v))
             })
             .collect();
@@ -31,9 +31,9 @@ pub(super) fn sentence(s: &Summary, stores: &[&StoreStyle]) -> Option<String> {
                 .iter()
                 .map(|(name, v)| format!("{} {v:.2}", esc(name)))
                 .collect();
-            differ.push(format!("{} ({})", esc(sc), list.join(", ")));
+            differ.push(format!("{} ({})", esc(sc.as_str()), list.join(", ")));
         } else {
-            level.push(esc(sc));
+            level.push(esc(sc.as_str()));
         }
     }
     let pct = TOLERANCE * 100.0;

@@ -1,0 +1,243 @@
+//! [`RedisCluster`]: cluster-enabled `redis-server` nodes joined with
+//! `redis-cli --cluster create`, in one temp dir.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{query, spawn_redis, wait_ready, PORT_ATTEMPTS, REDIS_CLI, START_TIMEOUT};
+use crate::{block_on, free_port, Binary, ChildGuard, TestkitError};
+
+/// How long a cluster may take to report `cluster_state:ok` on every node.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the cluster's state is probed.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A Redis Cluster on 127.0.0.1: `masters` masters, optionally with replicas.
+#[derive(Debug)]
+pub struct RedisCluster {
+    // Declared before `dir` so the processes die before their dir is removed.
+    nodes: Vec<ClusterNode>,
+    dir: TempDir,
+}
+
+#[derive(Debug)]
+struct ClusterNode {
+    child: ChildGuard,
+    port: u16,
+}
+
+impl RedisCluster {
+    /// Starts `masters` (at least 3) cluster-enabled nodes, joins them with
+    /// `redis-cli --cluster create`, and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start(masters: usize) -> Result<Self, TestkitError> {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// Like [`start`](Self::start), with `replicas` replicas per master
+    /// (`masters × (1 + replicas)` nodes), and waits until every replica's
+    /// link to its master is up, so a killed master can fail over.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self, TestkitError> {
+        if masters < 3 {
+            return Err(TestkitError::Invalid(format!(
+                "a Redis Cluster needs at least 3 masters, got {masters}"
+            )));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("rateguard-cluster")
+            .tempdir()?;
+        let total = masters * (1 + replicas);
+        let mut nodes = Vec::with_capacity(total);
+        while nodes.len() < total {
+            nodes.push(start_cluster_node(dir.path())?);
+        }
+        let mut create = REDIS_CLI.command();
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
+        run(&REDIS_CLI, &mut create)?;
+        let cluster = Self { nodes, dir };
+        block_on(async {
+            cluster.wait_ok(CLUSTER_TIMEOUT).await?;
+            cluster.wait_replicas_linked(CLUSTER_TIMEOUT).await
+        })?;
+        Ok(cluster)
+    }
+
+    /// Whether node `i` is currently a master (per its `ROLE`).
+    pub async fn is_master(&self, i: usize) -> Result<bool, TestkitError> {
+        Ok(self.cli(i, &["ROLE"]).await?.starts_with("master"))
+    }
+
+    /// Seed URLs, `redis://127.0.0.1:port`, one per node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// Each node's port.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// Each node's process id.
+    pub fn node_pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.child.pid()).collect()
+    }
+
+    /// Kills node `i` (SIGKILL by pid). With no replicas, its slots become
+    /// unavailable until [`restart_node`](Self::restart_node).
+    pub fn kill_node(&mut self, i: usize) -> Result<(), TestkitError> {
+        Ok(self.node(i)?.child.kill()?)
+    }
+
+    /// Restarts node `i` on its port with its `nodes.conf` (so it keeps its
+    /// identity and slots), then waits until the cluster is `ok` again.
+    pub fn restart_node(&mut self, i: usize) -> Result<(), TestkitError> {
+        let dir = self.dir.path().to_path_buf();
+        let node = self.node(i)?;
+        node.child.kill()?;
+        node.child = spawn_redis(&dir, node.port, &cluster_args(node.port))?;
+        wait_ready(&mut node.child, node.port, &dir, START_TIMEOUT)?;
+        block_on(self.wait_ok(CLUSTER_TIMEOUT))
+    }
+
+    /// Kills every node (SIGKILL by pid): the whole cluster is down.
+    pub fn kill_all(&mut self) -> Result<(), TestkitError> {
+        for node in &mut self.nodes {
+            node.child.kill()?;
+        }
+        Ok(())
+    }
+
+    /// Restarts every node on its port with its `nodes.conf`, then waits
+    /// until the cluster is `ok` again (after [`kill_all`](Self::kill_all),
+    /// one node alone can never report `ok`).
+    pub fn restart_all(&mut self) -> Result<(), TestkitError> {
+        let dir = self.dir.path().to_path_buf();
+        for node in &mut self.nodes {
+            node.child.kill()?;
+            node.child = spawn_redis(&dir, node.port, &cluster_args(node.port))?;
+        }
+        for node in &mut self.nodes {
+            wait_ready(&mut node.child, node.port, &dir, START_TIMEOUT)?;
+        }
+        block_on(self.wait_ok(CLUSTER_TIMEOUT))
+    }
+
+    /// Sends one command to node `i`; the reply as text, like
+    /// [`RedisServer::cli`](super::RedisServer::cli).
+    pub async fn cli(&self, i: usize, args: &[&str]) -> Result<String, TestkitError> {
+        query::command(self.port(i)?, args).await
+    }
+
+    /// [`cli`](Self::cli) for synchronous callers.
+    pub fn blocking_cli(&self, i: usize, args: &[&str]) -> Result<String, TestkitError> {
+        block_on(self.cli(i, args))
+    }
+
+    fn port(&self, i: usize) -> Result<u16, TestkitError> {
+        self.nodes.get(i).map(|n| n.port).ok_or_else(|| {
+            TestkitError::Invalid(format!("no node {i} in {} nodes", self.nodes.len()))
+        })
+    }
+
+    fn node(&mut self, i: usize) -> Result<&mut ClusterNode, TestkitError> {
+        let len = self.nodes.len();
+        self.nodes
+            .get_mut(i)
+            .ok_or_else(|| TestkitError::Invalid(format!("no node {i} in {len} nodes")))
+    }
+
+    /// Waits until every replica's `ROLE` says its link is `connected`.
+    async fn wait_replicas_linked(&self, timeout: Duration) -> Result<(), TestkitError> {
+        // A replica's ROLE is `slave <host> <port> <state> <offset>`.
+        let linked = |role: &str| role.starts_with("master") || role.contains("connected");
+        self.wait_each(&["ROLE"], linked, timeout).await
+    }
+
+    /// Waits until every node's `CLUSTER INFO` says `cluster_state:ok`.
+    async fn wait_ok(&self, timeout: Duration) -> Result<(), TestkitError> {
+        let ok = |info: &str| info.contains("cluster_state:ok");
+        self.wait_each(&["CLUSTER", "INFO"], ok, timeout).await
+    }
+
+    /// Polls `args` on every node, in turn, until `done` holds for its reply.
+    async fn wait_each(
+        &self,
+        args: &[&str],
+        done: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<(), TestkitError> {
+        let deadline = Instant::now() + timeout;
+        for node in &self.nodes {
+            loop {
+                let reply = query::command(node.port, args).await;
+                if reply.as_deref().is_ok_and(&done) {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(TestkitError::NotReady {
+                        what: format!("Redis Cluster node 127.0.0.1:{}", node.port),
+                        timeout,
+                        detail: format!(": {} said {reply:?}", args.join(" ")),
+                    });
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cluster_args(port: u16) -> Vec<String> {
+    [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &format!("nodes-{port}.conf"),
+        // Fail fast in tests: a killed node is marked failed after 2 s.
+        "--cluster-node-timeout",
+        "2000",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn start_cluster_node(dir: &Path) -> Result<ClusterNode, TestkitError> {
+    let mut last = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port();
+        let mut child = spawn_redis(dir, port, &cluster_args(port))?;
+        match wait_ready(&mut child, port, dir, START_TIMEOUT) {
+            Ok(()) => return Ok(ClusterNode { child, port }),
+            Err(e) if !child.is_running() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+/// Runs a helper command (`redis-cli --cluster create`) to completion.
+fn run(binary: &Binary, cmd: &mut std::process::Command) -> Result<String, TestkitError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| binary.spawn_error(e))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(TestkitError::CommandFailed {
+            command: format!("{cmd:?}"),
+            status: out.status.to_string(),
+            output: format!("{} {stdout}", String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(stdout)
+}
