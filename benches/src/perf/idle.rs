@@ -3,6 +3,7 @@
 //! without a word, the way a pooled client or a forgotten browser tab does.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -28,14 +29,19 @@ pub struct IdleFigures {
     pub connections: usize,
     /// RSS before they were opened, KiB.
     pub rss_before_kib: u64,
-    /// RSS while all of them were open and idle, KiB.
+    /// RSS as soon as the last one was answered, KiB.
     pub rss_after_kib: u64,
+    /// RSS once all of them had idled for [`SETTLE`], KiB.
+    pub rss_settled_kib: u64,
 }
 
+/// How long the connections idle before the settled reading.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
 impl IdleFigures {
-    /// What one idle connection costs, KiB.
+    /// What one idle connection costs once settled, KiB.
     pub fn kib_per_connection(&self) -> f64 {
-        self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64
+        self.rss_settled_kib.saturating_sub(self.rss_before_kib) as f64
             / self.connections.max(1) as f64
     }
 }
@@ -64,12 +70,15 @@ pub async fn measure(
         held.push(joined(Some(next))?);
     }
     let rss_after_kib = rss_kib(pids);
+    tokio::time::sleep(SETTLE).await;
+    let rss_settled_kib = rss_kib(pids);
     drop(held);
     Ok(IdleFigures {
         target: target.to_owned(),
         connections: n,
         rss_before_kib,
         rss_after_kib,
+        rss_settled_kib,
     })
 }
 

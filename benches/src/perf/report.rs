@@ -111,17 +111,18 @@ impl PerfReport {
         }
         if !self.idle.is_empty() {
             md.push_str(
-                "\n| idle keep-alive connections | target | RSS before MiB | RSS with them MiB | KiB per connection |\n\
-                 |---:|---|---:|---:|---:|\n",
+                "\n| idle keep-alive connections | target | RSS before MiB | RSS once answered MiB | RSS after 2 s idle MiB | KiB per idle connection |\n\
+                 |---:|---|---:|---:|---:|---:|\n",
             );
             for i in &self.idle {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {:.1} | {:.1} | {:.1} |",
+                    "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
                     i.connections,
                     i.target,
                     i.rss_before_kib as f64 / 1024.0,
                     i.rss_after_kib as f64 / 1024.0,
+                    i.rss_settled_kib as f64 / 1024.0,
                     i.kib_per_connection(),
                 );
             }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rateguard_testkit::{GatewayProcess, RedisCluster, RedisServer};
 
-use super::case::{Case, Target};
+use super::case::{toml_without_defaults, Case, Target};
 use super::nginx::{NginxProcess, Role};
 use super::PerfError;
 
@@ -50,7 +50,7 @@ impl Topology {
                 _ => Vec::new(),
             };
             if let Some(config) = case.gateway_config(&upstream, &urls) {
-                let toml = toml::to_string(&config).expect("a RawConfig always serializes");
+                let toml = toml_without_defaults(&config);
                 gateways.push((case, GatewayProcess::start(binary, &toml)?));
             }
         }
