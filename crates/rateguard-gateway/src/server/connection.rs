@@ -37,8 +37,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::io::{ConnIo, ConnState, InFlight};
 
-/// Longest interval between two looks at a serving connection.
-const TICK: Duration = Duration::from_millis(100);
+/// Longest interval between two looks at a serving connection. Short, so a
+/// burst of connections that each send one request and fall silent never
+/// holds many sessions at once; 40 looks a second at a busy connection cost
+/// nothing measurable next to its requests.
+const TICK: Duration = Duration::from_millis(25);
 
 /// How often a serving connection is looked at: [`TICK`], or less for an
 /// idle timeout under two ticks.
