@@ -98,12 +98,15 @@ impl ConnIo {
     }
 
     /// The socket back, with what hyper had read but not used (`unread`,
-    /// from hyper's parts) followed by what it never asked for.
+    /// from hyper's parts) followed by what it never asked for. Copied:
+    /// `unread` is a view into hyper's read buffer, which would otherwise
+    /// stay allocated (even when the view is empty) while the connection
+    /// waits.
     pub(super) fn into_parts(self, unread: Bytes) -> (TcpStream, Bytes) {
-        let replay = match (unread.is_empty(), self.replay.is_empty()) {
-            (_, true) => unread,
-            (true, false) => self.replay,
-            (false, false) => [unread, self.replay].concat().into(),
+        let replay = if unread.is_empty() && self.replay.is_empty() {
+            Bytes::new()
+        } else {
+            [unread, self.replay].concat().into()
         };
         (self.stream, replay)
     }
