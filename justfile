@@ -29,8 +29,9 @@ bench *ARGS:
 # The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
 perf *ARGS:
     command -v wrk >/dev/null && command -v redis-server >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
-    cargo build --release -q -p rateguard -p rateguard-benches --bin rateguard-perf
-    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/release/rateguard-perf {{ARGS}}
+    cargo build --release -q -p rateguard
+    cargo build -q -p rateguard-benches --bin rateguard-perf
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/debug/rateguard-perf {{ARGS}}
 
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:
