@@ -1,4 +1,5 @@
-//! `MemoryStore` decisions: one hot key, 1M distinct keys, and contention.
+//! `MemoryStore` decisions: one hot key (one limit, and two limits in one
+//! all-or-nothing `acquire_all`), 1M distinct keys, and contention.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,7 +7,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rateguard_benches::keys;
 use rateguard_core::Quota;
-use rateguard_store::MemoryStore;
+use rateguard_store::{AcquireRequest, MemoryStore};
 
 fn quota() -> Quota {
     Quota::new(1_000_000, 1_000_000.0).unwrap()
@@ -18,6 +19,16 @@ fn single_thread(c: &mut Criterion) {
     let quota = quota();
     let hot = keys(1).remove(0);
     group.bench_function("hot_key", |b| b.iter(|| store.acquire_now(&hot, &quota, 1)));
+    let two: Vec<_> = keys(2)
+        .into_iter()
+        .map(|k| AcquireRequest::new(k, quota, 1))
+        .collect();
+    group.bench_function("hot_key_acquire_all_1_limit", |b| {
+        b.iter(|| store.acquire_all_now(&two[..1]).unwrap())
+    });
+    group.bench_function("hot_key_acquire_all_2_limits", |b| {
+        b.iter(|| store.acquire_all_now(&two).unwrap())
+    });
 
     let many = keys(1_000_000);
     let store = MemoryStore::new();

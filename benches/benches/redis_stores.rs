@@ -4,6 +4,8 @@
 //! and a 3-master Redis Cluster for `fred-cluster`).
 //!
 //! `redis-pipelined-nowait` is `redis-pipelined` with `batch_wait = 0`.
+//! `redis-lua_acquire_all` compares one and two limits per `acquire_all`
+//! (one script call either way).
 //!
 //! After the criterion groups it prints, for each store, the Redis commands
 //! per decision (from `INFO commandstats` deltas, all nodes summed: the
@@ -18,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rateguard_benches::keys;
 use rateguard_core::{BucketKey, Quota};
 use rateguard_store::{
-    BucketStore, FredClusterStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
+    AcquireRequest, BucketStore, FredClusterStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
 };
 use rateguard_testkit::{RedisCluster, RedisServer};
 use tokio::runtime::Runtime;
@@ -48,23 +50,22 @@ fn options(urls: Vec<String>) -> RedisOptions {
     }
 }
 
-/// `callers` tasks share `iters` decisions over `keys`; returns the wall time.
-async fn concurrent<S: BucketStore + Clone>(
-    store: &S,
-    keys: &Arc<Vec<BucketKey>>,
-    callers: usize,
-    iters: u64,
-) -> Duration {
-    let quota = quota();
+/// `callers` tasks share `iters` calls of `decide(store, i)` (`i` spread
+/// over the callers); returns the wall time.
+async fn concurrent<S, F, Fut>(store: &S, callers: usize, iters: u64, decide: F) -> Duration
+where
+    S: BucketStore + Clone,
+    F: Fn(S, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let per_caller = iters.div_ceil(callers as u64);
     let start = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|c| {
-            let (store, keys) = (store.clone(), keys.clone());
+            let (store, decide) = (store.clone(), decide.clone());
             tokio::spawn(async move {
                 for i in 0..per_caller as usize {
-                    let key = &keys[(c * 7919 + i) % keys.len()];
-                    store.acquire(key, &quota, 1).await.expect("store error");
+                    decide(store.clone(), c * 7919 + i).await;
                 }
             })
         })
@@ -73,6 +74,12 @@ async fn concurrent<S: BucketStore + Clone>(
         task.await.unwrap();
     }
     start.elapsed()
+}
+
+/// `acquire` of `keys[i % len]` with the bench quota, for [`concurrent`].
+async fn acquire_key<S: BucketStore>(store: S, keys: Arc<Vec<BucketKey>>, i: usize) {
+    let key = &keys[i % keys.len()];
+    store.acquire(key, &quota(), 1).await.expect("store error");
 }
 
 fn bench_store<S: BucketStore + Clone>(c: &mut Criterion, rt: &Runtime, store: &S, label: &str) {
@@ -92,9 +99,61 @@ fn bench_store<S: BucketStore + Clone>(c: &mut Criterion, rt: &Runtime, store: &
         })
     });
     group.bench_function("64_callers", |b| {
-        b.to_async(rt)
-            .iter_custom(|iters| concurrent(store, &keys, CALLERS, iters))
+        b.to_async(rt).iter_custom(|iters| {
+            let keys = keys.clone();
+            concurrent(store, CALLERS, iters, move |s, i| {
+                acquire_key(s, keys.clone(), i)
+            })
+        })
     });
+    group.finish();
+}
+
+/// `acquire_all` with one limit and with two (a per-client key of 1000 and
+/// one shared per-IP key), 1 caller and 64; requests are built beforehand.
+fn bench_acquire_all<S: BucketStore + Clone>(
+    c: &mut Criterion,
+    rt: &Runtime,
+    store: &S,
+    label: &str,
+) {
+    let mut group = c.benchmark_group(format!("{label}_acquire_all"));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    let ip = AcquireRequest::new(BucketKey::new("bench-ip", "203.0.113.7"), quota(), 1);
+    for n in [1usize, 2] {
+        let requests: Arc<Vec<Vec<AcquireRequest>>> = Arc::new(
+            keys(1000)
+                .into_iter()
+                .map(|k| {
+                    let client = AcquireRequest::new(k, quota(), 1);
+                    [client, ip.clone()].into_iter().take(n).collect()
+                })
+                .collect(),
+        );
+        let mut i = 0usize;
+        group.bench_function(format!("{n}_limits_1_caller"), |b| {
+            b.to_async(rt).iter(|| {
+                i = (i + 1) % requests.len();
+                let limits = &requests[i];
+                async move { store.acquire_all(limits).await.expect("store error") }
+            })
+        });
+        group.bench_function(format!("{n}_limits_64_callers"), |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let requests = requests.clone();
+                concurrent(store, CALLERS, iters, move |s, i| {
+                    let requests = requests.clone();
+                    async move {
+                        let limits = &requests[i % requests.len()];
+                        s.acquire_all(limits).await.expect("store error");
+                    }
+                })
+            })
+        });
+    }
     group.finish();
 }
 
@@ -138,7 +197,9 @@ fn report_commands<S: BucketStore + Clone>(
         let decisions = (CALLERS * 500) as u64;
         let (client_before, all_before) = commands(&infos());
         let trips_before = round_trips();
-        let took = rt.block_on(concurrent(store, &keys, CALLERS, decisions));
+        let took = rt.block_on(concurrent(store, CALLERS, decisions, move |s, i| {
+            acquire_key(s, keys.clone(), i)
+        }));
         let (client_after, all_after) = commands(&infos());
         let per = |after: u64, before: u64| (after - before) as f64 / decisions as f64;
         let trips = round_trips()
@@ -168,6 +229,7 @@ fn redis_stores(c: &mut Criterion) {
     };
     let pipelined_no_wait = rt.block_on(RedisPipelinedStore::connect(&no_wait)).unwrap();
     bench_store(c, &rt, &lua, "redis-lua");
+    bench_acquire_all(c, &rt, &lua, "redis-lua");
     bench_store(c, &rt, &pipelined, "redis-pipelined");
     bench_store(c, &rt, &pipelined_no_wait, "redis-pipelined-nowait");
     report_commands(&rt, &lua, "redis-lua", &info, &|| None);

@@ -96,11 +96,33 @@ impl Batch {
             "request {index} of a batch of {}",
             self.count
         );
+        if index < self.allowed {
+            self.view(index + 1, true)
+        } else {
+            self.view(self.allowed, false)
+        }
+    }
+
+    /// What this bucket alone would answer one more request of the same
+    /// cost after the batch, spending nothing: `allowed` when it would fit.
+    ///
+    /// A multi-limit decision reports this for a limit whose request was
+    /// denied by another limit (see [`crate::multi`]).
+    pub fn after(&self) -> Decision {
         let fill = self.quota.fill_time_us();
-        let per_request = u64::from(self.cost) * self.quota.interval_us();
-        let allowed = index < self.allowed;
-        let spent_before_me = if allowed { index + 1 } else { self.allowed };
-        let backlog = self.backlog_us + u64::from(spent_before_me) * per_request;
+        let per_request = u64::from(self.cost).saturating_mul(self.quota.interval_us());
+        let backlog = self.backlog_us + u64::from(self.allowed) * per_request;
+        let fits = backlog.saturating_add(per_request) <= fill;
+        self.view(self.allowed, fits)
+    }
+
+    /// The bucket after `spent` requests of the batch, as seen by a request
+    /// that is `allowed` (and spent) or not.
+    fn view(&self, spent: u32, allowed: bool) -> Decision {
+        let fill = self.quota.fill_time_us();
+        // Saturates only when cost > capacity, where nothing is spent.
+        let per_request = u64::from(self.cost).saturating_mul(self.quota.interval_us());
+        let backlog = self.backlog_us + u64::from(spent) * per_request;
         let retry_after = if allowed {
             Duration::ZERO
         } else if u64::from(self.cost) > u64::from(self.quota.capacity()) {

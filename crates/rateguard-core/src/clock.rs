@@ -45,7 +45,7 @@ impl Default for SystemClock {
 impl Clock for SystemClock {
     fn now_us(&self) -> u64 {
         let elapsed = self.origin.elapsed().as_micros();
-        EPOCH_OFFSET_US + u64::try_from(elapsed).unwrap_or(u64::MAX - EPOCH_OFFSET_US)
+        EPOCH_OFFSET_US.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
     }
 }
 
@@ -91,9 +91,15 @@ mod tests {
     fn system_clock_is_monotonic_and_offset() {
         let clock = SystemClock::new();
         let a = clock.now_us();
+        std::thread::sleep(std::time::Duration::from_millis(2));
         let b = clock.now_us();
         assert!(a >= EPOCH_OFFSET_US);
-        assert!(b >= a);
+        assert!(
+            a < EPOCH_OFFSET_US + 60_000_000,
+            "{a}: an hour plus a few µs"
+        );
+        assert!(b >= a + 2_000, "{a} then {b}: the clock follows real time");
+        assert!(SystemClock::default().now_us() >= EPOCH_OFFSET_US);
     }
 
     #[test]

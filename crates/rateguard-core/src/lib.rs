@@ -5,6 +5,8 @@
 //!   `test-util`) a [`ManualClock`](clock::ManualClock) that tests advance by hand.
 //! - [`quota`]: [`Quota`], a capacity and a refill interval that cannot be invalid.
 //! - [`bucket`]: the state transition `(tat, now, quota, cost, count) -> (tat', decisions)`.
+//! - [`multi`]: all-or-nothing decisions over several buckets (layered
+//!   limits): [`Limit`], [`MultiDecision`].
 //! - [`decision`]: [`Decision`], the value every limiter returns; it maps one to
 //!   one onto the 429 / `RateLimit` headers.
 //! - [`key`]: [`BucketKey`], the stable, hashed, hash-tagged store key.
@@ -33,9 +35,11 @@ pub mod bucket;
 pub mod clock;
 pub mod decision;
 pub mod key;
+pub mod multi;
 pub mod quota;
 
 pub use clock::{Clock, SystemClock};
 pub use decision::Decision;
 pub use key::BucketKey;
+pub use multi::{Limit, MultiDecision};
 pub use quota::{Quota, QuotaError};

@@ -171,5 +171,27 @@ mod tests {
         let q = Quota::new(5, 1_000_000.0).unwrap();
         assert_eq!(q.interval_us(), 1);
         assert!((q.refill_per_sec() - 1e6).abs() < 1e-9);
+        assert!((Quota::new(20, 0.5).unwrap().refill_per_sec() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_longest_fill_time_is_allowed_and_one_more_microsecond_is_not() {
+        let one = NonZeroU32::new(1).unwrap();
+        let longest = NonZeroU64::new(MAX_FILL_TIME_US).unwrap();
+        let q = Quota::from_interval(one, longest).unwrap();
+        assert_eq!(q.fill_time_us(), MAX_FILL_TIME_US);
+        assert_eq!(q.fill_time(), Duration::from_micros(MAX_FILL_TIME_US));
+        assert_eq!(Quota::from_interval(one, longest.saturating_add(1)), None);
+        let two = NonZeroU32::new(2).unwrap();
+        assert_eq!(Quota::from_interval(two, longest), None);
+        // The same bound through a rate: 1 token per 366 days is fine.
+        let rate = MICROS_PER_SEC as f64 / MAX_FILL_TIME_US as f64;
+        assert_eq!(Quota::new(1, rate).unwrap().interval_us(), MAX_FILL_TIME_US);
+        let err = Quota::new(1, rate * 0.999).unwrap_err();
+        assert!(
+            matches!(err, QuotaError::FillTimeTooLong { capacity: 1, .. }),
+            "{err}"
+        );
+        assert_eq!(Quota::new(3, 1.0).unwrap().capacity(), 3);
     }
 }

@@ -157,6 +157,51 @@ mod tests {
         assert!(succeed(&b).await.is_ok());
     }
 
+    fn open_for(result: Result<(), StoreError>) -> Duration {
+        match result {
+            Err(StoreError::CircuitOpen(left)) => left,
+            other => panic!("expected an open circuit, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_threshold_is_five_consecutive_failures() {
+        let b = Breaker::new(&RedisOptions::default());
+        for _ in 0..4 {
+            assert!(matches!(fail(&b).await, Err(StoreError::Unavailable(_))));
+        }
+        // Four failures: still closed, the call runs.
+        assert!(succeed(&b).await.is_ok(), "a success resets the count");
+        for _ in 0..4 {
+            fail(&b).await.unwrap_err();
+        }
+        assert!(matches!(fail(&b).await, Err(StoreError::Unavailable(_))));
+        // The fifth opened it, for the default 100 ms cooldown.
+        assert_eq!(open_for(succeed(&b).await), Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_probes_double_the_cooldown_up_to_the_cap() {
+        let b = breaker(); // threshold 2, cooldown 100 ms, cap 300 ms
+        fail(&b).await.unwrap_err();
+        fail(&b).await.unwrap_err();
+        let mut cooldowns = vec![open_for(succeed(&b).await)];
+        for _ in 0..4 {
+            tokio::time::advance(*cooldowns.last().unwrap()).await;
+            // The probe runs and fails; the next cooldown is longer, capped.
+            assert!(matches!(fail(&b).await, Err(StoreError::Unavailable(_))));
+            cooldowns.push(open_for(succeed(&b).await));
+        }
+        let ms: Vec<u128> = cooldowns.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 300, 300, 300]);
+        // A successful probe closes it and resets the cooldown.
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert!(succeed(&b).await.is_ok());
+        fail(&b).await.unwrap_err();
+        fail(&b).await.unwrap_err();
+        assert_eq!(open_for(succeed(&b).await), Duration::from_millis(100));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn timeouts_count_but_script_errors_do_not() {
         let b = breaker();

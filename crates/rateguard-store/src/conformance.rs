@@ -3,13 +3,29 @@
 //! Each check takes the store (or several independent instances of it, as
 //! separate gateway replicas would hold) and panics with a message on
 //! failure. Keys are unique per call, so checks can share a server.
-//! Time-based checks use real time and assert with a tolerance only there.
+//! Checks that depend on time take the [`ManualClock`] the stores were built
+//! with (`MemoryStore::with_clock`, or a Redis store's `with_test_clock`,
+//! which passes it to the script as its test-only "now") and assert exact
+//! counts: time moves only when the check moves it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use rateguard_core::clock::ManualClock;
 
 use crate::{AcquireRequest, BucketKey, BucketStore, Quota};
+
+mod multi_limit;
+
+pub use multi_limit::{
+    denied_limit_spends_nothing_elsewhere, duplicate_keys_are_refused,
+    layered_limits_under_concurrency, overlapping_requests_account_exactly,
+    shadow_limits_never_deny,
+};
+
+/// Where [`ManualClock`]s for the checks start: a realistic Redis `TIME` in
+/// µs (late 2026), far below 2^53.
+pub const T0_US: u64 = 1_795_000_000_000_000;
 
 /// A key no other check (in this process or another) uses.
 pub fn unique_key(label: &str) -> BucketKey {
@@ -22,29 +38,30 @@ pub fn unique_key(label: &str) -> BucketKey {
 }
 
 /// A fresh bucket reports its shape: allowed, `capacity − 1` left, full again
-/// after one interval; a denial reports when to retry.
-pub async fn fresh_bucket_reports_its_shape<S: BucketStore>(store: &S) {
+/// after one interval; a denial reports exactly when to retry.
+pub async fn fresh_bucket_reports_its_shape<S: BucketStore>(store: &S, clock: &ManualClock) {
     let quota = Quota::new(3, 10.0).unwrap();
     let key = unique_key("shape");
     let first = store.acquire(&key, &quota, 1).await.expect("acquire");
     assert!(first.allowed, "{}: first request denied", store.name());
     assert_eq!(first.limit, 3);
     assert_eq!(first.remaining, 2, "{}: remaining", store.name());
-    assert!(first.reset_after <= Duration::from_millis(100));
-    assert!(first.reset_after > Duration::from_millis(50), "{first:?}");
+    assert_eq!(first.reset_after, Duration::from_millis(100), "{first:?}");
+    clock.advance_us(40_000);
     let rest = store.acquire(&key, &quota, 2).await.expect("acquire");
     assert!(
         rest.allowed && rest.remaining == 0,
         "{}: {rest:?}",
         store.name()
     );
+    assert_eq!(rest.reset_after, Duration::from_millis(260), "{rest:?}");
     let denied = store.acquire(&key, &quota, 1).await.expect("acquire");
     assert!(!denied.allowed, "{}: empty bucket allowed", store.name());
-    assert!(
-        denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_millis(100),
-        "{}: retry_after {:?}",
-        store.name(),
-        denied.retry_after
+    assert_eq!(
+        denied.retry_after,
+        Duration::from_millis(60),
+        "{}: {denied:?}",
+        store.name()
     );
 }
 
@@ -89,74 +106,67 @@ pub async fn exact_under_concurrency<S: BucketStore + Clone>(stores: &[S], per_s
     );
 }
 
-/// Many concurrent callers keep a bucket over its limit for `duration`: the
-/// allowed total must be `C + r·T` (± 2 tokens), however many denials there were.
-/// A store that let denials move the refill clock would allow far more.
+/// Many concurrent callers keep a bucket over its limit while `steps`
+/// steps of half a refill interval pass: exactly `C + ⌊elapsed / T⌋` are
+/// allowed in total, however many denials there were. A store that let
+/// denials move the refill clock would allow more.
 pub async fn denials_never_speed_up_refill<S: BucketStore + Clone>(
     stores: &[S],
+    clock: &ManualClock,
     callers: usize,
-    duration: Duration,
 ) {
-    let (capacity, rate) = (5u32, 20.0);
+    let (capacity, rate, steps) = (5u32, 20.0, 20u64);
     let quota = Quota::new(capacity.into(), rate).unwrap();
+    let half = quota.interval_us() / 2;
     let key = unique_key("sustained");
-    let allowed = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..callers {
-        let store = stores[i % stores.len()].clone();
-        let (key, allowed) = (key.clone(), allowed.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut denied = 0u64;
-            while start.elapsed() < duration {
-                match store.acquire(&key, &quota, 1).await {
-                    Ok(d) if d.allowed => {
-                        allowed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(_) => denied += 1,
-                    Err(e) => panic!("store error under load: {e}"),
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+    let (mut allowed, mut denied) = (0u64, 0u64);
+    for step in 0..steps {
+        if step > 0 {
+            clock.advance_us(half);
+        }
+        let tasks: Vec<_> = (0..callers)
+            .map(|i| {
+                let (store, key) = (stores[i % stores.len()].clone(), key.clone());
+                tokio::spawn(async move { store.acquire(&key, &quota, 1).await })
+            })
+            .collect();
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(d) if d.allowed => allowed += 1,
+                Ok(_) => denied += 1,
+                Err(e) => panic!("store error under load: {e}"),
             }
-            denied
-        }));
+        }
     }
-    let mut denied = 0;
-    for task in tasks {
-        denied += task.await.expect("task");
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let ideal = f64::from(capacity) + rate * elapsed;
-    let got = allowed.load(Ordering::Relaxed) as f64;
+    let elapsed = (steps - 1) * half;
+    let ideal = u64::from(capacity) + elapsed / quota.interval_us();
     assert!(
-        denied > 10 * got as u64,
+        denied > 10 * allowed,
         "the load must be well over the limit (denied {denied})"
     );
-    assert!(
-        (got - ideal).abs() <= 2.0 + rate * 0.02,
-        "{}: allowed {got}, ideal C + r·T = {ideal:.1} over {elapsed:.3} s",
+    assert_eq!(
+        allowed,
+        ideal,
+        "{}: allowed {allowed}, ideal C + r·T = {ideal} over {elapsed} µs",
         stores[0].name()
     );
 }
 
-/// Refill over real time matches the quota: after emptying a bucket refilled
-/// at 20/s and waiting 300 ms, about 6 tokens are back.
-pub async fn refills_over_time<S: BucketStore>(store: &S) {
+/// Refill follows the quota to the microsecond: after emptying a bucket
+/// refilled at 20/s, 5 tokens are back 1 µs before 300 ms, and a 6th at 300 ms.
+pub async fn refills_over_time<S: BucketStore>(store: &S, clock: &ManualClock) {
     let quota = Quota::new(10, 20.0).unwrap();
     let key = unique_key("refill");
     assert!(store.acquire(&key, &quota, 10).await.unwrap().allowed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance_us(300_000 - 1);
     let mut got = 0u32;
     while store.acquire(&key, &quota, 1).await.unwrap().allowed {
         got += 1;
     }
-    let expected = 20.0 * start.elapsed().as_secs_f64();
-    assert!(
-        (f64::from(got) - expected).abs() <= 1.5,
-        "{}: {got} tokens back, expected about {expected:.1}",
-        store.name()
-    );
+    assert_eq!(got, 5, "{}: tokens back after 299.999 ms", store.name());
+    clock.advance_us(1);
+    assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
+    assert!(!store.acquire(&key, &quota, 1).await.unwrap().allowed);
 }
 
 /// A batch decides requests for one key in order, like sequential calls.
@@ -166,11 +176,7 @@ pub async fn batch_decides_in_order<S: BucketStore>(store: &S) {
     let other = unique_key("batch");
     let requests: Vec<_> = [(&key, 1), (&other, 1), (&key, 1), (&key, 2), (&key, 1)]
         .into_iter()
-        .map(|(k, cost)| AcquireRequest {
-            key: k.clone(),
-            quota,
-            cost,
-        })
+        .map(|(k, cost)| AcquireRequest::new(k.clone(), quota, cost))
         .collect();
     let results: Vec<_> = store
         .acquire_many(&requests)
@@ -181,12 +187,17 @@ pub async fn batch_decides_in_order<S: BucketStore>(store: &S) {
     assert_eq!(results, [true, true, true, false, true], "{}", store.name());
 }
 
-/// Runs every check that needs only one instance of the store.
-pub async fn run_all<S: BucketStore + Clone>(store: &S) {
-    fresh_bucket_reports_its_shape(store).await;
+/// Runs every check that needs only one instance of the store; `clock`
+/// must be the store's (see the module docs).
+pub async fn run_all<S: BucketStore + Clone>(store: &S, clock: &ManualClock) {
+    fresh_bucket_reports_its_shape(store, clock).await;
     keys_are_independent(store).await;
     batch_decides_in_order(store).await;
-    refills_over_time(store).await;
+    refills_over_time(store, clock).await;
     exact_under_concurrency(std::slice::from_ref(store), 200).await;
-    denials_never_speed_up_refill(std::slice::from_ref(store), 16, Duration::from_secs(1)).await;
+    denials_never_speed_up_refill(std::slice::from_ref(store), clock, 16).await;
+    denied_limit_spends_nothing_elsewhere(store).await;
+    shadow_limits_never_deny(store).await;
+    duplicate_keys_are_refused(store).await;
+    overlapping_requests_account_exactly(std::slice::from_ref(store)).await;
 }

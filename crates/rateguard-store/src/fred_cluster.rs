@@ -5,6 +5,26 @@
 //! bucket lives in one slot and each script call touches one node. fred
 //! follows `MOVED`/`ASK` redirections, refreshes the slot map, and
 //! reconnects to nodes that went away.
+//!
+//! # Several limits: the guarantee
+//! Redis Cluster cannot run one script over keys in different slots, so a
+//! multi-limit request whose buckets live in several slots is not one
+//! atomic step here. [`BucketStore::acquire_all`] decides the keys of one
+//! slot in one script call (all or nothing within the slot), slot by slot
+//! in key order; when a later slot denies, it gives back what the earlier
+//! slots spent (`refund.lua`: `tat` moves back by `cost·T`, never below
+//! now). So:
+//! - it **never over-admits**: every bucket's spends are atomic script
+//!   calls that respect its limit, and a refund only returns the request's
+//!   own tokens;
+//! - it **under-admits only transiently**: between a spend and its refund
+//!   (one round trip), other requests see those tokens as taken and may be
+//!   denied; once refunded, the buckets are as if the denied request never
+//!   came. A refund that fails (node down) leaves the tokens spent, which
+//!   is again on the strict side, until the bucket refills.
+//!
+//! When all keys share a slot, the request is one script call, exact like
+//! `redis-lua`.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -13,13 +33,16 @@ use fred::prelude::{
     Builder, ClientLike, Config, Error as FredError, ErrorKind, ReconnectPolicy, ServerConfig,
 };
 use fred::types::scripts::Script;
-use rateguard_core::{BucketKey, Decision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 
 use crate::breaker::Breaker;
-use crate::script::{self, TOKEN_BUCKET_LUA};
-use crate::{BucketStore, RedisOptions, StoreError};
+use crate::script::{self, REFUND_LUA, TOKEN_BUCKET_LUA};
+use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
+
+mod slots;
 
 static FRED_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(TOKEN_BUCKET_LUA));
+static REFUND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(REFUND_LUA));
 
 /// Buckets in a Redis Cluster, decided by `token_bucket.lua` with the owning
 /// node's `TIME` as the clock.
@@ -31,6 +54,7 @@ pub struct FredClusterStore {
     client: fred::prelude::Client,
     timeout: Duration,
     breaker: Arc<Breaker>,
+    test_now: script::TestNow,
 }
 
 impl std::fmt::Debug for FredClusterStore {
@@ -105,6 +129,7 @@ impl FredClusterStore {
             client,
             timeout: opts.timeout,
             breaker: Arc::new(Breaker::new(opts)),
+            test_now: script::TestNow::default(),
         })
     }
 
@@ -119,28 +144,36 @@ impl FredClusterStore {
         count: u32,
         now_us: u64,
     ) -> Result<rateguard_core::bucket::Batch, StoreError> {
-        let reply = self.eval(key, quota, cost, count, Some(now_us)).await?;
+        let args = script::args(quota, cost, count, Some(now_us));
+        let reply = self.eval(&FRED_SCRIPT, vec![key.as_str()], args).await?;
         script::batch_from_reply(&reply, quota, cost, count)
     }
 
+    /// From now on every script call passes `clock`'s time instead of
+    /// letting the script read the node's `TIME`: tests pin "now" with it.
+    #[cfg(feature = "test-util")]
+    pub fn with_test_clock(self, clock: rateguard_core::clock::ManualClock) -> Self {
+        self.test_now.pin(clock);
+        self
+    }
+
+    /// Runs `script` (whose keys must share one slot) with `args`.
     async fn eval(
         &self,
-        key: &BucketKey,
-        quota: &Quota,
-        cost: u32,
-        count: u32,
-        now_us: Option<u64>,
+        script: &Script,
+        keys: Vec<&str>,
+        args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         let timeout = self.timeout;
-        let args: Vec<i64> = script::args(quota, cost, count, now_us)
+        let args: Vec<i64> = args
             .into_iter()
             // Quota keeps every argument far below i64::MAX.
             .map(|a| i64::try_from(a).unwrap_or(i64::MAX))
             .collect();
         self.breaker
             .call(timeout, async {
-                FRED_SCRIPT
-                    .evalsha_with_reload::<Vec<i64>, _, _>(&self.client, key.as_str(), args)
+                script
+                    .evalsha_with_reload::<Vec<i64>, _, _>(&self.client, keys, args)
                     .await
                     .map_err(|e| from_fred(&e, timeout))
             })
@@ -170,8 +203,14 @@ impl BucketStore for FredClusterStore {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
-        let reply = self.eval(key, quota, cost, 1, None).await?;
+        let args = script::args(quota, cost, 1, self.test_now.get());
+        let reply = self.eval(&FRED_SCRIPT, vec![key.as_str()], args).await?;
         script::decision_from_reply(&reply, quota, cost)
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        check_distinct_keys(limits)?;
+        slots::acquire_all(self, limits).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

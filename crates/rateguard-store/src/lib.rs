@@ -2,18 +2,25 @@
 //!
 //! # Layout
 //! - [`BucketStore`], [`AcquireRequest`] and [`StoreError`] (this file).
+//!   [`BucketStore::acquire_all`] decides a request over several limits,
+//!   all or nothing (`rateguard_core::multi`).
 //! - [`memory`]: [`MemoryStore`], the embedded, per-process default.
 //! - [`redis_lua`]: [`RedisLuaStore`] (`redis-lua`), one `EVALSHA` per decision.
 //! - [`redis_pipelined`]: [`RedisPipelinedStore`] (`redis-pipelined`), decisions
 //!   coalesced into one pipeline per round trip.
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
+//! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
+//!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
 //!
 //! # Invariants
-//! The bucket math lives in `rateguard_core::bucket`; a store only applies it
-//! atomically per key (in process, or in Redis through the Lua mirror of it).
+//! The bucket math lives in `rateguard_core::bucket` and `::multi`; a store
+//! only applies it atomically (in process, or in Redis through the Lua
+//! mirror of it): per key, and across the keys of one `acquire_all` (except
+//! `fred-cluster` with keys in several slots, see its docs). A denied
+//! request spends nothing on any of its buckets.
 //! A store never panics on a backend failure: it returns [`StoreError`], and
 //! the caller applies its fail-open or fail-closed policy.
 
@@ -21,19 +28,22 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use rateguard_contract::StoreKind;
-pub use rateguard_core::{BucketKey, Decision, Quota};
+pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
 mod breaker;
+pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
 mod options;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
+mod shards;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use memory::MemoryStore;
 pub use options::RedisOptions;
@@ -60,7 +70,8 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// One acquire in a batch: `cost` tokens from the bucket `key` under `quota`.
+/// One limit of a request: `cost` tokens from the bucket `key` under
+/// `quota`; a shadow limit (`enforced: false`) never denies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcquireRequest {
     /// The bucket.
@@ -69,13 +80,45 @@ pub struct AcquireRequest {
     pub quota: Quota,
     /// Tokens to spend (1 for one request).
     pub cost: u32,
+    /// Whether a denial by this limit denies the request (`false`: shadow).
+    pub enforced: bool,
+}
+
+impl AcquireRequest {
+    /// An enforced limit.
+    pub fn new(key: BucketKey, quota: Quota, cost: u32) -> Self {
+        Self {
+            key,
+            quota,
+            cost,
+            enforced: true,
+        }
+    }
+
+    /// A shadow limit: evaluated and spent when it fits, never denies.
+    pub fn shadow(key: BucketKey, quota: Quota, cost: u32) -> Self {
+        Self {
+            enforced: false,
+            ..Self::new(key, quota, cost)
+        }
+    }
+
+    /// The limit without its key, as the core decides it.
+    pub fn limit(&self) -> Limit {
+        Limit {
+            quota: self.quota,
+            cost: self.cost,
+            enforced: self.enforced,
+        }
+    }
 }
 
 /// Shared, atomic storage of token buckets.
 ///
-/// Implementations must apply each decision atomically per key: however many
+/// Implementations must apply each decision atomically: however many
 /// callers (tasks, processes, gateway replicas) share the store, the number
-/// of tokens granted never exceeds what one bucket would grant.
+/// of tokens granted never exceeds what one bucket would grant, and a
+/// request denied by one of its limits spends nothing on any of them.
 ///
 /// The gateway is generic over this trait (`Gateway<S: BucketStore>`), so the
 /// futures are concrete and nothing on the hot path is boxed.
@@ -88,17 +131,33 @@ pub trait BucketStore: Send + Sync + 'static {
         self.kind().as_str()
     }
 
-    /// Spends `cost` tokens from `key`'s bucket, or says when they will be there.
+    /// Decides one request over all its limits, all or nothing, in one
+    /// store round trip: allowed iff every enforced limit allows it; then
+    /// every limit that fits spends, else nothing is spent anywhere
+    /// (`rateguard_core::multi`). Decision `i` answers limit `i`.
+    ///
+    /// The keys must be distinct ([`StoreError::Backend`] otherwise); no
+    /// limits at all is allowed without a round trip.
+    fn acquire_all(
+        &self,
+        limits: &[AcquireRequest],
+    ) -> impl Future<Output = Result<MultiDecision, StoreError>> + Send;
+
+    /// Spends `cost` tokens from `key`'s bucket, or says when they will be
+    /// there: [`acquire_all`](Self::acquire_all) with one enforced limit.
     fn acquire(
         &self,
         key: &BucketKey,
         quota: &Quota,
         cost: u32,
-    ) -> impl Future<Output = Result<Decision, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
+        let request = AcquireRequest::new(key.clone(), *quota, cost);
+        async move { only_decision(self.acquire_all(std::slice::from_ref(&request)).await?) }
+    }
 
-    /// Decides several requests; result `i` answers request `i`. Requests for
-    /// the same key are decided in order. The default loops over
-    /// [`acquire`](Self::acquire); batch-capable stores override it.
+    /// Decides several single-limit requests; result `i` answers request
+    /// `i`. Requests for the same key are decided in order. The default
+    /// loops over [`acquire`](Self::acquire); batch-capable stores override it.
     fn acquire_many(
         &self,
         requests: &[AcquireRequest],
@@ -114,4 +173,27 @@ pub trait BucketStore: Send + Sync + 'static {
 
     /// Checks that the store can answer (for `/healthz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The one decision of a single-limit [`MultiDecision`].
+pub(crate) fn only_decision(decision: MultiDecision) -> Result<Decision, StoreError> {
+    match decision.limits() {
+        [Some(d)] => Ok(*d),
+        other => Err(StoreError::Backend(format!(
+            "expected one decision, got {other:?}"
+        ))),
+    }
+}
+
+/// Refuses a request that names one bucket twice: each limit needs its own.
+pub(crate) fn check_distinct_keys(limits: &[AcquireRequest]) -> Result<(), StoreError> {
+    for (i, a) in limits.iter().enumerate() {
+        if limits[..i].iter().any(|b| b.key == a.key) {
+            return Err(StoreError::Backend(format!(
+                "acquire_all: key {} appears twice; each limit needs its own bucket",
+                a.key
+            )));
+        }
+    }
+    Ok(())
 }

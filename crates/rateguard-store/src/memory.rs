@@ -8,16 +8,21 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use dashmap::DashMap;
-use rateguard_core::{bucket, BucketKey, Clock, Decision, Quota, SystemClock};
+use rateguard_core::{
+    bucket, multi, BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock,
+};
 
-use crate::{BucketStore, StoreError};
+use crate::shards::Shards;
+use crate::{check_distinct_keys, AcquireRequest, BucketStore, StoreError};
 
 /// A sharded map from key to theoretical arrival time (see `rateguard_core::bucket`).
 ///
-/// `DashMap` shards the keys over independent locks, so hot keys on
-/// different shards never contend, and a lock is held only for the few
-/// integer operations of one decision (never across an `.await`).
+/// The keys are spread over independent `Mutex<HashMap>` shards, so hot
+/// keys on different shards never contend, and a lock is held only for the
+/// few integer operations of one decision (never across an `.await`). A
+/// multi-limit request locks the shards of all its keys in ascending shard
+/// order (so two requests sharing shards cannot deadlock), decides with
+/// `rateguard_core::multi`, and writes all its buckets or none.
 /// A key whose bucket has refilled completely is equivalent to an absent key,
 /// so eviction can drop it without changing any future decision.
 #[derive(Debug, Clone)]
@@ -27,7 +32,7 @@ pub struct MemoryStore<C: Clock = SystemClock> {
 
 #[derive(Debug)]
 struct Inner<C> {
-    tats: DashMap<BucketKey, u64>,
+    tats: Shards<u64>,
     clock: C,
 }
 
@@ -49,7 +54,7 @@ impl<C: Clock> MemoryStore<C> {
     pub fn with_clock(clock: C) -> Self {
         Self {
             inner: Arc::new(Inner {
-                tats: DashMap::new(),
+                tats: Shards::new(),
                 clock,
             }),
         }
@@ -58,26 +63,66 @@ impl<C: Clock> MemoryStore<C> {
     /// Decides synchronously; [`BucketStore::acquire`] is this, wrapped.
     pub fn acquire_now(&self, key: &BucketKey, quota: &Quota, cost: u32) -> Decision {
         let now = self.inner.clock.now_us();
-        // Fast path without cloning the key; the entry API below re-checks
-        // under the shard lock, so a racing insert is never lost.
-        if let Some(mut tat) = self.inner.tats.get_mut(key) {
+        let mut shard = self.inner.tats.lock(self.inner.tats.shard_of(key));
+        // Clone the key only for a bucket not seen yet.
+        if let Some(tat) = shard.get_mut(key) {
             let out = bucket::acquire(*tat, now, quota, cost);
             *tat = out.tat;
             return out.decision;
         }
-        let mut tat = self.inner.tats.entry(key.clone()).or_insert(0);
-        let out = bucket::acquire(*tat, now, quota, cost);
-        *tat = out.tat;
+        let out = bucket::acquire(0, now, quota, cost);
+        if out.decision.allowed {
+            shard.insert(key.clone(), out.tat);
+        }
         out.decision
+    }
+
+    /// Decides one multi-limit request synchronously, all or nothing;
+    /// [`BucketStore::acquire_all`] is this, wrapped.
+    pub fn acquire_all_now(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        check_distinct_keys(limits)?;
+        if let [one] = limits {
+            // One limit spends when it fits, enforced or not: the
+            // single-key path, one lock and no allocation but the result.
+            let decision = self.acquire_now(&one.key, &one.quota, one.cost);
+            return Ok(MultiDecision::new(vec![Some(decision)], &[one.enforced]));
+        }
+        let now = self.inner.clock.now_us();
+        let tats = &self.inner.tats;
+        let shard_ids: Vec<usize> = limits.iter().map(|r| tats.shard_of(&r.key)).collect();
+        let mut order = shard_ids.clone();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: Vec<_> = order.iter().map(|&i| tats.lock(i)).collect();
+        let slot = |shard: usize| order.binary_search(&shard).expect("locked");
+        let buckets: Vec<_> = limits
+            .iter()
+            .zip(&shard_ids)
+            .map(|(r, &s)| {
+                let tat = guards[slot(s)].get(&r.key).copied().unwrap_or(0);
+                (tat, r.limit())
+            })
+            .collect();
+        let batch = multi::acquire_all(now, &buckets, 1);
+        for ((r, &s), spent) in limits.iter().zip(&shard_ids).zip(&batch.buckets) {
+            if spent.allowed > 0 {
+                let shard = &mut guards[slot(s)];
+                match shard.get_mut(&r.key) {
+                    Some(tat) => *tat = spent.tat,
+                    None => {
+                        shard.insert(r.key.clone(), spent.tat);
+                    }
+                }
+            }
+        }
+        drop(guards);
+        Ok(batch.decision(0))
     }
 
     /// Drops every bucket that is full again; returns how many were dropped.
     pub fn evict_idle(&self) -> usize {
         let now = self.inner.clock.now_us();
-        let before = self.inner.tats.len();
-        self.inner.tats.retain(|_, tat| *tat > now);
-        self.inner.tats.shrink_to_fit();
-        before.saturating_sub(self.inner.tats.len())
+        self.inner.tats.retain(|&tat| tat > now)
     }
 
     /// Number of buckets held.
@@ -87,7 +132,7 @@ impl<C: Clock> MemoryStore<C> {
 
     /// Whether no bucket is held.
     pub fn is_empty(&self) -> bool {
-        self.inner.tats.is_empty()
+        self.len() == 0
     }
 
     /// Runs [`evict_idle`](Self::evict_idle) every `period` on the current
@@ -123,6 +168,10 @@ impl<C: Clock> BucketStore for MemoryStore<C> {
         cost: u32,
     ) -> Result<Decision, StoreError> {
         Ok(self.acquire_now(key, quota, cost))
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        self.acquire_all_now(limits)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,15 +1,16 @@
 //! [`RedisLuaStore`] (`redis-lua`): one `EVALSHA` of the token-bucket
-//! script per decision, over one multiplexed connection.
+//! script per decision (over all of a request's limits), over one
+//! multiplexed connection.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Decision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Breaker;
 use crate::script::{self, SCRIPT};
-use crate::{BucketStore, RedisOptions, StoreError};
+use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
 /// Buckets in one Redis server, decided atomically by `token_bucket.lua`
 /// with Redis `TIME` as the clock, so any number of gateway replicas share
@@ -24,6 +25,7 @@ pub struct RedisLuaStore {
     conn: ConnectionManager,
     timeout: Duration,
     breaker: Arc<Breaker>,
+    test_now: script::TestNow,
 }
 
 impl std::fmt::Debug for RedisLuaStore {
@@ -49,6 +51,7 @@ impl RedisLuaStore {
             conn,
             timeout: opts.timeout,
             breaker: Arc::new(Breaker::new(opts)),
+            test_now: script::TestNow::default(),
         };
         store.warm_up().await;
         Ok(store)
@@ -76,25 +79,51 @@ impl RedisLuaStore {
         count: u32,
         now_us: u64,
     ) -> Result<rateguard_core::bucket::Batch, StoreError> {
-        let reply = self.eval(key, quota, cost, count, Some(now_us)).await?;
+        let args = script::args(quota, cost, count, Some(now_us));
+        let reply = self.eval(std::iter::once(key), args).await?;
         script::batch_from_reply(&reply, quota, cost, count)
+    }
+
+    /// Decides `count` identical multi-limit requests at the fixed time
+    /// `now_us` instead of Redis `TIME`: for tests that compare the script
+    /// with the core.
+    #[cfg(feature = "test-util")]
+    pub async fn acquire_all_at(
+        &self,
+        limits: &[AcquireRequest],
+        count: u32,
+        now_us: u64,
+    ) -> Result<rateguard_core::multi::MultiBatch, StoreError> {
+        check_distinct_keys(limits)?;
+        let spec: Vec<_> = limits.iter().map(AcquireRequest::limit).collect();
+        let args = script::multi_args(&spec, count, Some(now_us));
+        let reply = self.eval(limits.iter().map(|r| &r.key), args).await?;
+        script::multi_batch_from_reply(&reply, &spec, count)
+    }
+
+    /// From now on every script call passes `clock`'s time instead of
+    /// letting the script read Redis `TIME`: tests pin "now" with it.
+    #[cfg(feature = "test-util")]
+    pub fn with_test_clock(self, clock: rateguard_core::clock::ManualClock) -> Self {
+        self.test_now.pin(clock);
+        self
     }
 
     async fn eval(
         &self,
-        key: &BucketKey,
-        quota: &Quota,
-        cost: u32,
-        count: u32,
-        now_us: Option<u64>,
+        keys: impl IntoIterator<Item = &BucketKey>,
+        args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn.clone();
         let timeout = self.timeout;
+        let mut invocation = SCRIPT.prepare_invoke();
+        for key in keys {
+            invocation.key(key.as_str());
+        }
+        invocation.arg(args);
         self.breaker
             .call(timeout, async move {
-                SCRIPT
-                    .key(key.as_str())
-                    .arg(script::args(quota, cost, count, now_us))
+                invocation
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| script::from_redis(&e, timeout))
@@ -150,8 +179,20 @@ impl BucketStore for RedisLuaStore {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
-        let reply = self.eval(key, quota, cost, 1, None).await?;
+        let args = script::args(quota, cost, 1, self.test_now.get());
+        let reply = self.eval(std::iter::once(key), args).await?;
         script::decision_from_reply(&reply, quota, cost)
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        check_distinct_keys(limits)?;
+        if limits.is_empty() {
+            return Ok(MultiDecision::new(Vec::new(), &[]));
+        }
+        let spec: Vec<_> = limits.iter().map(AcquireRequest::limit).collect();
+        let args = script::multi_args(&spec, 1, self.test_now.get());
+        let reply = self.eval(limits.iter().map(|r| &r.key), args).await?;
+        Ok(script::multi_batch_from_reply(&reply, &spec, 1)?.decision(0))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

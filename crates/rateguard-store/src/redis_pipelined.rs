@@ -4,11 +4,13 @@
 //!
 //! A background task takes the requests queued at that moment (at most
 //! `batch_max`; under concurrent load it waits up to `batch_wait` more to
-//! fill the batch), merges requests for the same key into one script call
-//! with a count (`plan`), sends one pipeline, and splits the results back in
-//! arrival order: the first requests of a merged call get the tokens, as
-//! sequential calls would. Each key's update stays one atomic script call,
-//! so the limit is as exact as `redis-lua`'s, with fewer round trips and
+//! fill the batch), merges identical requests (same keys and quotas) into
+//! one script call with a count (`plan`), sends one pipeline, and splits
+//! the results back in arrival order: the first requests of a merged call
+//! get the tokens, as sequential calls would. A multi-limit request is one
+//! script call over all its keys, never decided before an earlier request
+//! that shares one of them. Each update stays one atomic script call, so
+//! the limit is as exact as `redis-lua`'s, with fewer round trips and
 //! commands under load. Up to four pipelines are in flight at once;
 //! requests that arrive while all four are out form the next batch.
 
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Decision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
@@ -24,15 +26,17 @@ use tokio::time::Instant;
 use crate::breaker::Breaker;
 use crate::redis_lua::{connection_manager, ping};
 use crate::script::{self, SCRIPT};
-use crate::{AcquireRequest, BucketStore, RedisOptions, StoreError};
+use crate::{
+    check_distinct_keys, only_decision, AcquireRequest, BucketStore, RedisOptions, StoreError,
+};
 
 mod plan;
 
-type Reply = oneshot::Sender<Result<Decision, StoreError>>;
+type Reply = oneshot::Sender<Result<MultiDecision, StoreError>>;
 
-/// One request waiting for its batch.
+/// One request (its limits, at least one) waiting for its batch.
 struct Pending {
-    request: AcquireRequest,
+    limits: Vec<AcquireRequest>,
     reply: Reply,
 }
 
@@ -53,6 +57,7 @@ struct Shared {
     requests: AtomicU64,
     commands: AtomicU64,
     round_trips: AtomicU64,
+    test_now: script::TestNow,
 }
 
 impl std::fmt::Debug for RedisPipelinedStore {
@@ -80,6 +85,7 @@ impl RedisPipelinedStore {
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             round_trips: AtomicU64::new(0),
+            test_now: script::TestNow::default(),
         });
         let batch_max = opts.batch_max.max(1);
         let (queue, rx) = mpsc::channel(batch_max * 4);
@@ -110,28 +116,29 @@ impl RedisPipelinedStore {
         self.shared.round_trips.load(Ordering::Relaxed)
     }
 
-    /// Queues `requests` as one job (so they land in one batch, in order)
-    /// and waits for their decisions, all within the store's timeout.
-    async fn submit(&self, requests: &[AcquireRequest]) -> Vec<Result<Decision, StoreError>> {
+    /// Queues `requests` (each a request's limits) as one job, so they
+    /// land in one batch, in order, and waits for their decisions, all
+    /// within the store's timeout.
+    async fn submit(
+        &self,
+        requests: Vec<Vec<AcquireRequest>>,
+    ) -> Vec<Result<MultiDecision, StoreError>> {
         let timeout = self.shared.timeout;
         let deadline = Instant::now() + timeout;
+        let n = requests.len();
         let (job, waiting): (Vec<_>, Vec<_>) = requests
-            .iter()
-            .map(|request| {
+            .into_iter()
+            .map(|limits| {
                 let (reply, rx) = oneshot::channel();
-                let pending = Pending {
-                    request: request.clone(),
-                    reply,
-                };
-                (pending, rx)
+                (Pending { limits, reply }, rx)
             })
             .unzip();
         match tokio::time::timeout_at(deadline, self.queue.send(job)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return vec![Err(stopped()); requests.len()],
-            Err(_) => return vec![Err(StoreError::Timeout(timeout)); requests.len()],
+            Ok(Err(_)) => return vec![Err(stopped()); n],
+            Err(_) => return vec![Err(StoreError::Timeout(timeout)); n],
         }
-        let mut out = Vec::with_capacity(requests.len());
+        let mut out = Vec::with_capacity(n);
         for rx in waiting {
             out.push(match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(result)) => result,
@@ -140,6 +147,14 @@ impl RedisPipelinedStore {
             });
         }
         out
+    }
+
+    /// From now on every script call passes `clock`'s time instead of
+    /// letting the script read Redis `TIME`: tests pin "now" with it.
+    #[cfg(feature = "test-util")]
+    pub fn with_test_clock(self, clock: rateguard_core::clock::ManualClock) -> Self {
+        self.shared.test_now.pin(clock);
+        self
     }
 }
 
@@ -158,17 +173,27 @@ impl BucketStore for RedisPipelinedStore {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
-        let request = AcquireRequest {
-            key: key.clone(),
-            quota: *quota,
-            cost,
-        };
-        let mut out = self.submit(std::slice::from_ref(&request)).await;
+        let request = AcquireRequest::new(key.clone(), *quota, cost);
+        let mut out = self.submit(vec![vec![request]]).await;
+        only_decision(out.pop().expect("one result per request")?)
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        check_distinct_keys(limits)?;
+        if limits.is_empty() {
+            return Ok(MultiDecision::new(Vec::new(), &[]));
+        }
+        let mut out = self.submit(vec![limits.to_vec()]).await;
         out.pop().expect("one result per request")
     }
 
     async fn acquire_many(&self, requests: &[AcquireRequest]) -> Vec<Result<Decision, StoreError>> {
-        self.submit(requests).await
+        let jobs = requests.iter().map(|r| vec![r.clone()]).collect();
+        let results = self.submit(jobs).await;
+        results
+            .into_iter()
+            .map(|r| r.and_then(only_decision))
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -251,11 +276,12 @@ impl Shared {
             return;
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| (p.request, p.reply)).unzip();
+            batch.into_iter().map(|p| (p.limits, p.reply)).unzip();
         self.requests
             .fetch_add(requests.len() as u64, Ordering::Relaxed);
         let runs = plan::plan(&requests);
-        let mut results: Vec<Option<Result<Decision, StoreError>>> = vec![None; requests.len()];
+        let mut results: Vec<Option<Result<MultiDecision, StoreError>>> =
+            vec![None; requests.len()];
         match self
             .breaker
             .call(self.timeout, self.send(&requests, &runs))
@@ -264,10 +290,13 @@ impl Shared {
             Err(e) => results.fill(Some(Err(e))),
             Ok(replies) => {
                 for (run, reply) in runs.iter().zip(replies) {
-                    let head = &requests[run.first()];
+                    let spec: Vec<_> = requests[run.first()]
+                        .iter()
+                        .map(AcquireRequest::limit)
+                        .collect();
                     let count = run.members.len() as u32;
-                    let batch = reply
-                        .and_then(|r| script::batch_from_reply(&r, &head.quota, head.cost, count));
+                    let batch =
+                        reply.and_then(|r| script::multi_batch_from_reply(&r, &spec, count));
                     for (j, &member) in run.members.iter().enumerate() {
                         results[member] = Some(
                             batch
@@ -291,7 +320,7 @@ impl Shared {
     /// the calls that were refused, which therefore changed nothing.
     async fn send(
         &self,
-        requests: &[AcquireRequest],
+        requests: &[Vec<AcquireRequest>],
         runs: &[plan::Run],
     ) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
         let mut conn = self.conn.clone();
@@ -322,7 +351,7 @@ impl Shared {
     async fn pipeline(
         &self,
         conn: &mut ConnectionManager,
-        requests: &[AcquireRequest],
+        requests: &[Vec<AcquireRequest>],
         runs: &[plan::Run],
         which: &[usize],
     ) -> Result<Vec<redis::RedisResult<Vec<i64>>>, StoreError> {
@@ -332,11 +361,12 @@ impl Shared {
             let run = &runs[i];
             let head = &requests[run.first()];
             let count = run.members.len() as u32;
-            pipe.cmd("EVALSHA")
-                .arg(SCRIPT.get_hash())
-                .arg(1)
-                .arg(head.key.as_str())
-                .arg(script::args(&head.quota, head.cost, count, None));
+            let cmd = pipe.cmd("EVALSHA").arg(SCRIPT.get_hash()).arg(head.len());
+            for limit in head {
+                cmd.arg(limit.key.as_str());
+            }
+            let spec: Vec<_> = head.iter().map(AcquireRequest::limit).collect();
+            cmd.arg(script::multi_args(&spec, count, self.test_now.get()));
         }
         self.commands
             .fetch_add(which.len() as u64, Ordering::Relaxed);

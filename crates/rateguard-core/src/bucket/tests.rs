@@ -90,6 +90,37 @@ fn batch_equals_repeated_single_acquires() {
 }
 
 #[test]
+fn after_a_batch_says_whether_one_more_would_fit_without_spending() {
+    let quota = Quota::new(3, 1.0).unwrap();
+    let batch = acquire_batch(0, T0, &quota, 1, 2);
+    let next = batch.after();
+    // Exactly one token left: it fits, and nothing was spent for it.
+    assert!(next.allowed);
+    assert_eq!((next.remaining, next.retry_after), (1, Duration::ZERO));
+    assert_eq!(next.reset_after, Duration::from_secs(2));
+    let full = acquire_batch(0, T0, &quota, 1, 3).after();
+    assert!(!full.allowed);
+    assert_eq!(full.retry_after, Duration::from_secs(1));
+    assert_eq!(
+        acquire_batch(0, T0, &quota, 0, 3).after(),
+        acquire(0, T0, &quota, 0).decision
+    );
+    assert_eq!(
+        acquire_batch(0, T0, &quota, 4, 1).after().retry_after,
+        Decision::NEVER
+    );
+    // A cost equal to the capacity is not "never": it waits for a full bucket.
+    let whole = acquire_batch(batch.tat, T0, &quota, 3, 1).decision(0);
+    assert_eq!(whole.retry_after, Duration::from_secs(2));
+}
+
+#[test]
+#[should_panic(expected = "request 3 of a batch of 3")]
+fn decision_index_past_the_batch_panics() {
+    acquire_batch(0, T0, &Quota::new(3, 1.0).unwrap(), 1, 3).decision(3);
+}
+
+#[test]
 fn a_stale_tat_is_a_full_bucket() {
     let quota = Quota::new(3, 1.0).unwrap();
     let fresh = acquire(0, T0, &quota, 1);

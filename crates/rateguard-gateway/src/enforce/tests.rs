@@ -37,6 +37,13 @@ impl BucketStore for BrokenStore {
         }
     }
 
+    async fn acquire_all(
+        &self,
+        _limits: &[rateguard_store::AcquireRequest],
+    ) -> Result<rateguard_store::MultiDecision, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use rateguard_core::bucket;
-use rateguard_store::{conformance, BucketStore, FredClusterStore, Quota};
+use rateguard_store::conformance::{self, ManualClock, T0_US};
+use rateguard_store::{AcquireRequest, BucketStore, FredClusterStore, Quota};
 use rateguard_testkit::RedisCluster;
 
 use crate::{relaxed, strict};
@@ -18,16 +19,21 @@ fn cluster() -> RedisCluster {
 async fn fred_cluster_passes_the_suite_and_replicas_share_one_limit() {
     let cluster = cluster();
     let opts = relaxed(cluster.urls());
-    let store = FredClusterStore::connect(&opts).await.unwrap();
+    let clock = ManualClock::new(T0_US);
+    let store = FredClusterStore::connect(&opts)
+        .await
+        .unwrap()
+        .with_test_clock(clock.clone());
     assert_eq!(store.name(), "fred-cluster");
     store.ping().await.unwrap();
-    conformance::run_all(&store).await;
+    conformance::run_all(&store, &clock).await;
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(FredClusterStore::connect(&opts).await.unwrap());
+        let s = FredClusterStore::connect(&opts).await.unwrap();
+        stores.push(s.with_test_clock(clock.clone()));
     }
     conformance::exact_under_concurrency(&stores, 200).await;
-    conformance::denials_never_speed_up_refill(&stores, 12, Duration::from_secs(1)).await;
+    conformance::denials_never_speed_up_refill(&stores, &clock, 12).await;
 
     // Keys spread over the masters, and each node decides its own keys:
     // the script matches the core whichever node owns the slot.
@@ -51,6 +57,52 @@ async fn fred_cluster_passes_the_suite_and_replicas_share_one_limit() {
         holding += usize::from(keys.parse::<u64>().unwrap() > 0);
     }
     assert!(holding >= 2, "keys should land on several masters");
+}
+
+/// The fred-cluster guarantee for limits in different slots (spend slot by
+/// slot, refund on a later denial): under heavy contention across three
+/// instances it never admits more than a limit allows, and once the
+/// requests are done every refund has landed (the shared bucket holds
+/// exactly what was not admitted). Sequentially it is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fred_cluster_layered_limits_never_over_admit_across_slots() {
+    let cluster = cluster();
+    let opts = relaxed(cluster.urls());
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(FredClusterStore::connect(&opts).await.unwrap());
+    }
+    let key = |label: &str| conformance::unique_key(label);
+    let (a, b) = (key("layered-a"), key("layered-b"));
+    let slot = |k: &rateguard_store::BucketKey| fred::util::redis_keyslot(k.as_str().as_bytes());
+    assert_ne!(slot(&a), slot(&b), "the limits live in different slots");
+    for round in 0..3 {
+        let allowed = conformance::layered_limits_under_concurrency(&stores, 20, 10).await;
+        assert!(allowed <= 30, "round {round}: {allowed}");
+    }
+    conformance::overlapping_requests_account_exactly(&stores).await;
+    // Sequential requests see every refund: exact.
+    conformance::denied_limit_spends_nothing_elsewhere(&stores[0]).await;
+    conformance::shadow_limits_never_deny(&stores[0]).await;
+    // A denial in a later slot leaves the earlier slot as it was.
+    let quota = Quota::new(3, 0.001).unwrap();
+    let (first, second) = if a < b { (a, b) } else { (b, a) };
+    let empty = AcquireRequest::new(second.clone(), Quota::new(1, 0.001).unwrap(), 1);
+    assert!(
+        stores[0]
+            .acquire(&empty.key, &empty.quota, 1)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let request = [AcquireRequest::new(first.clone(), quota, 1), empty];
+    let denied = stores[0].acquire_all(&request).await.unwrap();
+    assert!(!denied.allowed());
+    let view = denied.limits()[0].expect("the first slot was asked");
+    assert!(view.allowed && view.remaining == 3, "{view:?}");
+    let peek = stores[0].acquire(&first, &quota, 0).await.unwrap();
+    assert_eq!(peek.remaining, 3, "the refund gave the token back");
+    assert!(cluster.cli(0, &["PING"]).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,13 @@
-//! `token_bucket.lua` and `rateguard_core::bucket` make identical decisions
-//! on the same arrivals (the script's test-only "now" override pins time),
-//! and what the script stores is exactly the core's `tat`, with a TTL.
+//! `token_bucket.lua` and `rateguard_core::bucket` / `::multi` make
+//! identical decisions on the same arrivals, one limit or several (the
+//! script's test-only "now" override pins time), and what the script stores
+//! is exactly the core's `tat`, with a TTL; a denied request writes nothing.
 
 use std::num::{NonZeroU32, NonZeroU64};
 
-use rateguard_core::bucket;
 use rateguard_core::quota::MAX_FILL_TIME_US;
-use rateguard_store::{conformance::unique_key, BucketKey, Quota, RedisLuaStore};
+use rateguard_core::{bucket, multi, Limit};
+use rateguard_store::{conformance::unique_key, AcquireRequest, BucketKey, Quota, RedisLuaStore};
 use rateguard_testkit::RedisServer;
 
 use crate::{relaxed, server};
@@ -194,4 +195,159 @@ async fn keys_carry_a_ttl_and_never_the_raw_client_id() {
     let pttl: i64 = pttl_ms(&redis, &key).await;
     // One token spent at 1/s: full again in 1 s, plus 1 s of slack.
     assert!(pttl > 1000 && pttl <= 2000, "PTTL {pttl}");
+}
+
+/// One multi-limit arrival: µs since the previous one, count, and per
+/// limit its cost (the limits' quotas and enforced flags stay fixed).
+type MultiArrival = (u64, u32, Vec<u32>);
+
+/// A multi-limit case: each limit's quota and enforced flag, and the arrivals.
+type MultiCase = (Vec<(Quota, bool)>, Vec<MultiArrival>);
+
+/// Drives N keys through `arrivals` on both sides (the script over all N
+/// keys in one call, and `rateguard_core::multi::acquire_all`) and compares
+/// the verdicts, every limit's decision of every request, and each stored
+/// `tat`: a denied request must have written nothing anywhere.
+async fn compare_multi(
+    store: &RedisLuaStore,
+    redis: &RedisServer,
+    limits: &[(Quota, bool)],
+    arrivals: &[MultiArrival],
+) {
+    let keys: Vec<BucketKey> = (0..limits.len())
+        .map(|i| unique_key(&format!("eq-multi-{i}")))
+        .collect();
+    let (mut tats, mut now) = (vec![0u64; limits.len()], T0);
+    for (step, (dt, count, costs)) in arrivals.iter().enumerate() {
+        now += dt;
+        let requests: Vec<AcquireRequest> = keys
+            .iter()
+            .zip(limits)
+            .zip(costs)
+            .map(|((key, &(quota, enforced)), &cost)| AcquireRequest {
+                key: key.clone(),
+                quota,
+                cost,
+                enforced,
+            })
+            .collect();
+        let buckets: Vec<(u64, Limit)> = tats
+            .iter()
+            .zip(&requests)
+            .map(|(&tat, r)| (tat, r.limit()))
+            .collect();
+        let core = multi::acquire_all(now, &buckets, *count);
+        let lua = store
+            .acquire_all_at(&requests, *count, now)
+            .await
+            .expect("script call");
+        let at = format!("step {step}: {limits:?} costs {costs:?} count {count} dt {dt}");
+        assert_eq!(lua.allowed, core.allowed, "{at}");
+        let (lua_d, core_d): (Vec<_>, Vec<_>) =
+            (lua.decisions().collect(), core.decisions().collect());
+        assert_eq!(lua_d, core_d, "{at}");
+        let stored = read_and_persist(redis, &keys).await;
+        for (i, stored) in stored.iter().enumerate() {
+            let spent = core.buckets[i].allowed > 0;
+            if spent {
+                tats[i] = core.buckets[i].tat;
+            }
+            let expected = if tats[i] == 0 {
+                String::new()
+            } else {
+                tats[i].to_string()
+            };
+            assert_eq!(
+                *stored, expected,
+                "{at}: limit {i}'s stored tat (spent: {spent})"
+            );
+        }
+    }
+}
+
+/// Each key's stored value ("" when absent), in one call, and drops the
+/// keys' TTLs: "now" is pinned here, so real time must not expire a key
+/// whose bucket is still in use in pinned time (the next script call that
+/// spends sets a fresh TTL anyway).
+async fn read_and_persist(redis: &RedisServer, keys: &[BucketKey]) -> Vec<String> {
+    const READ: &str = "local r = {} for i, k in ipairs(KEYS) do \
+        r[i] = 'v' .. (redis.call('GET', k) or '') redis.call('PERSIST', k) end return r";
+    let n = keys.len().to_string();
+    let mut args = vec!["EVAL", READ, n.as_str()];
+    args.extend(keys.iter().map(BucketKey::as_str));
+    let out = redis.cli(&args).await.unwrap();
+    // Each value comes prefixed with "v", so empty ones keep their line.
+    let values: Vec<String> = out
+        .lines()
+        .map(|l| l.strip_prefix('v').unwrap_or(l).to_owned())
+        .collect();
+    assert_eq!(values.len(), keys.len(), "{out:?}");
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_matches_the_core_on_generated_multi_limit_arrivals() {
+    let redis = server();
+    let store = RedisLuaStore::connect(&relaxed(vec![redis.url()]))
+        .await
+        .unwrap();
+    let mut rng = Lcg(0x1a7e_2ed5);
+    for _ in 0..30 {
+        let n = 1 + rng.below(4) as usize;
+        let limits: Vec<(Quota, bool)> = (0..n)
+            .map(|_| {
+                let capacity = 1 + rng.below(12);
+                let rate = [0.5, 1.0, 3.0, 20.0, 1000.0][rng.below(5) as usize];
+                (Quota::new(capacity, rate).unwrap(), rng.below(4) != 0)
+            })
+            .collect();
+        let arrivals: Vec<MultiArrival> = (0..14)
+            .map(|_| {
+                let slowest = limits.iter().map(|(q, _)| q.interval_us()).max().unwrap();
+                let dt = [0, 1, rng.below(slowest * 2)][rng.below(3) as usize];
+                let costs = limits
+                    .iter()
+                    .map(|(q, _)| {
+                        [0, 1, 1, 1, 2, q.capacity(), q.capacity() + 1][rng.below(7) as usize]
+                    })
+                    .collect();
+                (dt, 1 + rng.below(4) as u32, costs)
+            })
+            .collect();
+        compare_multi(&store, &redis, &limits, &arrivals).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_denies_all_or_nothing_on_a_table_of_multi_limit_cases() {
+    let redis = server();
+    let store = RedisLuaStore::connect(&relaxed(vec![redis.url()]))
+        .await
+        .unwrap();
+    let q = |c, r| Quota::new(c, r).unwrap();
+    let cases: Vec<MultiCase> = vec![
+        // Per-client 5 and per-ip 8: the 6th is denied by the first and
+        // spends nothing on the second.
+        (
+            vec![(q(5, 0.01), true), (q(8, 0.01), true)],
+            vec![(0, 6, vec![1, 1]), (0, 1, vec![1, 1]), (0, 1, vec![0, 3])],
+        ),
+        // A shadow limit spends while it fits and never denies.
+        (
+            vec![(q(3, 1.0), true), (q(1, 1.0), false)],
+            vec![
+                (0, 4, vec![1, 1]),
+                (1_000_000, 2, vec![1, 1]),
+                (0, 1, vec![1, 5]),
+            ],
+        ),
+        // No enforced limit: everything passes; cost above capacity never.
+        (
+            vec![(q(2, 1.0), false), (q(2, 1.0), true)],
+            vec![(0, 3, vec![1, 0]), (0, 1, vec![3, 1]), (0, 1, vec![1, 3])],
+        ),
+    ];
+    for (limits, arrivals) in &cases {
+        compare_multi(&store, &redis, limits, arrivals).await;
+    }
 }

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod conformance;
+mod deny_cache;
 mod equivalence;
 mod failures;
 
@@ -35,4 +36,14 @@ pub(crate) fn strict(urls: Vec<String>) -> RedisOptions {
 
 pub(crate) fn server() -> RedisServer {
     RedisServer::start().expect("start redis-server (is it installed?)")
+}
+
+/// `calls=` of `cmdstat_evalsha` in `INFO commandstats`: script calls the
+/// server ran (0 before the first).
+pub(crate) async fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let info = redis.cli(&["INFO", "commandstats"]).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|l| l.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
 }
