@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use rateguard_benches::perf::case::Subject;
 use rateguard_benches::perf::report::PerfReport;
 use rateguard_benches::perf::rounds::{self, Plan};
 use rateguard_benches::perf::topology::Topology;
@@ -19,6 +20,10 @@ struct Args {
     /// The rateguard binary to measure.
     #[arg(long, default_value = "target/release/rateguard")]
     rateguard: PathBuf,
+    /// Another rateguard binary (e.g. built from main) measured in the same
+    /// rounds, every gateway case once more: a before/after in one run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Cases to measure, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', default_values_t = Case::ALL)]
     cases: Vec<Case>,
@@ -83,15 +88,16 @@ fn main() -> anyhow::Result<()> {
     versions.other.insert("wrk".into(), wrk::version());
     let load_before = load_average();
     eprintln!("Starting {} ...", list(&running));
-    let topology = Topology::start(&args.rateguard, &running).context("starting the processes")?;
+    let topology = Topology::start(&args.rateguard, args.baseline.as_deref(), &running)
+        .context("starting the processes")?;
     let scripts = tempfile::tempdir()?;
     let script = scripts.path().join("rateguard-perf.lua");
     std::fs::write(&script, wrk::SCRIPT)?;
     let runs = rounds::run(&topology, &script, &plan, |run| {
         eprintln!(
-            "round {} {:<16} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
+            "round {} {:<27} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
             run.round,
-            run.case.as_str(),
+            run.subject.to_string(),
             run.wrk.rps(),
             run.wrk.p99_us as f64 / 1000.0,
             run.cpu_us_per_req,
@@ -105,11 +111,15 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?;
         for case in idle_cases {
-            let addr = topology.addr(case).context("idle target not running")?;
+            let subject = Subject {
+                case,
+                baseline: false,
+            };
+            let addr = topology.addr(subject).context("idle target not running")?;
             let figures = rt.block_on(idle::measure(
                 case.as_str(),
                 addr,
-                &topology.target_pids(case),
+                &topology.target_pids(subject),
                 args.idle,
             ))?;
             eprintln!(
@@ -126,7 +136,7 @@ fn main() -> anyhow::Result<()> {
         versions,
         commit: rateguard_lab::machine::git_commit(),
         load_average: [load_before, load_average()],
-        cases: rounds::summarize(&plan.cases, &runs),
+        cases: rounds::summarize(&runs),
         plan,
         runs,
         idle: idle_figures,
@@ -137,7 +147,7 @@ fn main() -> anyhow::Result<()> {
     if report
         .cases
         .iter()
-        .any(|c| c.case.must_allow() && !c.all_allowed)
+        .any(|c| c.subject.case.must_allow() && !c.all_allowed)
     {
         bail!("an allow case had responses of 400 or more, or socket errors");
     }

@@ -1,6 +1,7 @@
 //! [`Case`]: what `just perf` measures, and the gateway config of each.
 
 use rateguard_contract::{RawConfig, RawPolicy, StoreKind};
+use serde::{Deserialize, Serialize};
 
 rateguard_contract::vocabulary! {
     /// One configuration measured by `just perf`, by its id in flags and
@@ -24,6 +25,26 @@ rateguard_contract::vocabulary! {
     }
     /// The process this case measures.
     fn target -> Target;
+}
+
+/// One measured target: a case, of the current build or of the baseline
+/// binary (`--baseline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The case.
+    pub case: Case,
+    /// Served by the baseline binary.
+    #[serde(default)]
+    pub baseline: bool,
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.baseline {
+            false => write!(f, "{}", self.case),
+            true => write!(f, "{} (baseline)", self.case),
+        }
+    }
 }
 
 /// What serves a case.

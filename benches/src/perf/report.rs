@@ -77,7 +77,7 @@ impl PerfReport {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {:.3} ({:.3}) | {} |",
-                    c.case,
+                    c.subject,
                     rps(c.rps),
                     ratio(c.vs_nginx),
                     c.p50_us.median / 1000.0,
@@ -94,11 +94,11 @@ impl PerfReport {
         let failed: Vec<String> = self
             .cases
             .iter()
-            .filter(|c| c.case.must_allow() && !c.all_allowed)
+            .filter(|c| c.subject.case.must_allow() && !c.all_allowed)
             .map(|c| {
                 format!(
                     "{} ({} ≥ 400, {} socket errors)",
-                    c.case, c.status_over_399, c.socket_errors
+                    c.subject, c.status_over_399, c.socket_errors
                 )
             })
             .collect();
@@ -160,7 +160,7 @@ fn ratio(r: Option<f64>) -> String {
 }
 
 fn over_399(c: &CaseSummary) -> String {
-    if !c.case.must_allow() {
+    if !c.subject.case.must_allow() {
         let share = c.status_over_399 as f64 / c.requests.max(1) as f64;
         format!("{:.1} % (denied)", share * 100.0)
     } else {

@@ -1,5 +1,6 @@
-//! The alternating rounds: every case once per round (each round starting
-//! one case later, so no case always runs first), then each case's spread.
+//! The alternating rounds: every case (of each build) once per round, each
+//! round starting one later, so none always runs first; then each one's
+//! spread.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use rateguard_report::Spread;
 use serde::{Deserialize, Serialize};
 
-use super::case::Case;
+use super::case::{Case, Subject};
 use super::procstat::Sample;
 use super::topology::Topology;
 use super::wrk::{self, Load, WrkFigures};
@@ -29,8 +30,9 @@ pub struct Plan {
 /// One case in one round.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
-    /// The case.
-    pub case: Case,
+    /// The case (and build) measured.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// 1-based round.
     pub round: u32,
     /// What `wrk` saw.
@@ -53,32 +55,34 @@ pub fn run(
     plan: &Plan,
     mut progress: impl FnMut(&Run),
 ) -> Result<Vec<Run>, PerfError> {
-    let addr = |case: Case| {
+    let addr = |subject: Subject| {
         topology
-            .addr(case)
-            .ok_or_else(|| PerfError::Options(format!("{case} is not running")))
+            .addr(subject)
+            .ok_or_else(|| PerfError::Options(format!("{subject} is not running")))
     };
     let warmup = Load {
         duration: plan.warmup,
         ..plan.load
     };
-    for &case in &plan.cases {
-        wrk::run(script, addr(case)?, warmup, case.hot_key())?;
+    let subjects = topology.subjects(&plan.cases);
+    for &subject in &subjects {
+        wrk::run(script, addr(subject)?, warmup, subject.case.hot_key())?;
     }
     let mut runs = Vec::new();
     for round in 1..=plan.rounds {
-        let mut order = plan.cases.clone();
+        let mut order = subjects.clone();
         let start = (round as usize - 1) % order.len().max(1);
         order.rotate_left(start);
-        for case in order {
-            let (target, store) = (topology.target_pids(case), topology.store_pids(case));
+        for subject in order {
+            let case = subject.case;
+            let (target, store) = (topology.target_pids(subject), topology.store_pids(case));
             let before = (Sample::of(&target), Sample::of(&store));
-            let figures = wrk::run(script, addr(case)?, plan.load, case.hot_key())?;
+            let figures = wrk::run(script, addr(subject)?, plan.load, case.hot_key())?;
             let used = before.0.until(Sample::of(&target));
             let store_used = before.1.until(Sample::of(&store));
             let per_req = |x: f64| x / figures.requests.max(1) as f64;
             let run = Run {
-                case,
+                subject,
                 round,
                 wrk: figures,
                 cpu_us_per_req: per_req(used.cpu_s * 1e6),
@@ -96,8 +100,9 @@ pub fn run(
 /// One case over its rounds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseSummary {
-    /// The case.
-    pub case: Case,
+    /// The case (and build).
+    #[serde(flatten)]
+    pub subject: Subject,
     /// Requests per second.
     pub rps: Spread,
     /// Median `rps` over nginx `proxy_pass`'s median, when it ran.
@@ -126,38 +131,50 @@ pub struct CaseSummary {
     pub all_allowed: bool,
 }
 
-/// Each case's summary, in `cases` order.
-pub fn summarize(cases: &[Case], runs: &[Run]) -> Vec<CaseSummary> {
-    let spread = |case: Case, f: &dyn Fn(&Run) -> f64| {
-        let values: Vec<f64> = runs.iter().filter(|r| r.case == case).map(f).collect();
+/// Each subject's summary, in the order of the runs' first round.
+pub fn summarize(runs: &[Run]) -> Vec<CaseSummary> {
+    let spread = |subject: Subject, f: &dyn Fn(&Run) -> f64| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.subject == subject)
+            .map(f)
+            .collect();
         Spread::of(&values).unwrap_or_default()
     };
-    let nginx_rps = spread(Case::NginxProxy, &|r| r.wrk.rps());
-    let nginx_p99 = spread(Case::NginxProxy, &|r| r.wrk.p99_us as f64);
-    let ran_nginx = runs.iter().any(|r| r.case == Case::NginxProxy);
-    cases
-        .iter()
-        .map(|&case| {
-            let mine: Vec<&Run> = runs.iter().filter(|r| r.case == case).collect();
+    let nginx = Subject {
+        case: Case::NginxProxy,
+        baseline: false,
+    };
+    let nginx_rps = spread(nginx, &|r| r.wrk.rps());
+    let nginx_p99 = spread(nginx, &|r| r.wrk.p99_us as f64);
+    let ran_nginx = runs.iter().any(|r| r.subject == nginx);
+    let mut subjects: Vec<Subject> = Vec::new();
+    for run in runs.iter().filter(|r| r.round == 1) {
+        subjects.push(run.subject);
+    }
+    subjects
+        .into_iter()
+        .map(|subject| {
+            let mine: Vec<&Run> = runs.iter().filter(|r| r.subject == subject).collect();
             let sum = |f: fn(&WrkFigures) -> u64| mine.iter().map(|r| f(&r.wrk)).sum::<u64>();
-            let rps = spread(case, &|r| r.wrk.rps());
-            let p99_us = spread(case, &|r| r.wrk.p99_us as f64);
+            let rps = spread(subject, &|r| r.wrk.rps());
+            let p99_us = spread(subject, &|r| r.wrk.p99_us as f64);
             let (status_over_399, socket_errors) =
                 (sum(|w| w.status_over_399), sum(WrkFigures::socket_errors));
             CaseSummary {
-                case,
+                subject,
                 rps,
                 vs_nginx: ran_nginx.then(|| rps.median / nginx_rps.median),
-                p50_us: spread(case, &|r| r.wrk.p50_us as f64),
+                p50_us: spread(subject, &|r| r.wrk.p50_us as f64),
                 p99_us,
                 p99_vs_nginx: ran_nginx.then(|| p99_us.median / nginx_p99.median),
-                cpu_us_per_req: spread(case, &|r| r.cpu_us_per_req),
+                cpu_us_per_req: spread(subject, &|r| r.cpu_us_per_req),
                 store_cpu_us_per_req: mine
                     .iter()
                     .any(|r| r.store_cpu_us_per_req.is_some())
-                    .then(|| spread(case, &|r| r.store_cpu_us_per_req.unwrap_or(f64::NAN))),
-                context_switches_per_req: spread(case, &|r| r.context_switches_per_req),
-                voluntary_switches_per_req: spread(case, &|r| r.voluntary_switches_per_req),
+                    .then(|| spread(subject, &|r| r.store_cpu_us_per_req.unwrap_or(f64::NAN))),
+                context_switches_per_req: spread(subject, &|r| r.context_switches_per_req),
+                voluntary_switches_per_req: spread(subject, &|r| r.voluntary_switches_per_req),
                 status_over_399,
                 socket_errors,
                 requests: sum(|w| w.requests),

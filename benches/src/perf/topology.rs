@@ -1,13 +1,14 @@
 //! Every process of a perf run, up at once for all rounds: the nginx
 //! backend, the nginx ceiling, the stores the cases need and one gateway
-//! per gateway case. Dropping a [`Topology`] stops them all by pid.
+//! per gateway case (two with a baseline binary: one of each build).
+//! Dropping a [`Topology`] stops them all by pid.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use rateguard_testkit::{GatewayProcess, RedisCluster, RedisServer};
 
-use super::case::{toml_without_defaults, Case, Target};
+use super::case::{toml_without_defaults, Case, Subject, Target};
 use super::nginx::{NginxProcess, Role};
 use super::PerfError;
 
@@ -15,7 +16,7 @@ use super::PerfError;
 #[derive(Debug)]
 pub struct Topology {
     // Targets first: they stop before what they forward to.
-    gateways: Vec<(Case, GatewayProcess)>,
+    gateways: Vec<(Subject, GatewayProcess)>,
     proxy: Option<NginxProcess>,
     redis: Option<RedisServer>,
     cluster: Option<RedisCluster>,
@@ -23,8 +24,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Starts what `cases` need; gateways run the `rateguard` at `binary`.
-    pub fn start(binary: &Path, cases: &[Case]) -> Result<Self, PerfError> {
+    /// Starts what `cases` need; gateways run the `rateguard` at `binary`,
+    /// and also the one at `baseline` if given.
+    pub fn start(
+        binary: &Path,
+        baseline: Option<&Path>,
+        cases: &[Case],
+    ) -> Result<Self, PerfError> {
         let backend = NginxProcess::start(Role::Backend)?;
         let needs = |pred: fn(&rateguard_contract::StoreKind) -> bool| {
             cases.iter().filter_map(|c| c.store()).any(|k| pred(&k))
@@ -51,7 +57,18 @@ impl Topology {
             };
             if let Some(config) = case.gateway_config(&upstream, &urls) {
                 let toml = toml_without_defaults(&config);
-                gateways.push((case, GatewayProcess::start(binary, &toml)?));
+                let current = Subject {
+                    case,
+                    baseline: false,
+                };
+                gateways.push((current, GatewayProcess::start(binary, &toml)?));
+                if let Some(baseline) = baseline {
+                    let subject = Subject {
+                        case,
+                        baseline: true,
+                    };
+                    gateways.push((subject, GatewayProcess::start(baseline, &toml)?));
+                }
             }
         }
         Ok(Self {
@@ -63,28 +80,38 @@ impl Topology {
         })
     }
 
-    fn gateway(&self, case: Case) -> Option<&GatewayProcess> {
+    fn gateway(&self, subject: Subject) -> Option<&GatewayProcess> {
         self.gateways
             .iter()
-            .find(|(c, _)| *c == case)
+            .find(|(s, _)| *s == subject)
             .map(|(_, g)| g)
     }
 
-    /// Where `wrk` sends `case`'s requests.
-    pub fn addr(&self, case: Case) -> Option<SocketAddr> {
-        match case.target() {
+    /// What runs: every case of the current build, then the baseline's.
+    pub fn subjects(&self, cases: &[Case]) -> Vec<Subject> {
+        let current = cases.iter().map(|&case| Subject {
+            case,
+            baseline: false,
+        });
+        let baseline = self.gateways.iter().map(|(s, _)| *s).filter(|s| s.baseline);
+        current.chain(baseline).collect()
+    }
+
+    /// Where `wrk` sends `subject`'s requests.
+    pub fn addr(&self, subject: Subject) -> Option<SocketAddr> {
+        match subject.case.target() {
             Target::Nginx => self.proxy.as_ref().map(NginxProcess::addr),
-            Target::Gateway(..) => self.gateway(case).map(GatewayProcess::addr),
+            Target::Gateway(..) => self.gateway(subject).map(GatewayProcess::addr),
         }
     }
 
-    /// The pids whose CPU time is `case`'s cost (nginx: the master, whose
-    /// workers are counted as its children).
-    pub fn target_pids(&self, case: Case) -> Vec<u32> {
-        match case.target() {
+    /// The pids whose CPU time is `subject`'s cost (nginx: the master,
+    /// whose workers are counted as its children).
+    pub fn target_pids(&self, subject: Subject) -> Vec<u32> {
+        match subject.case.target() {
             Target::Nginx => self.proxy.iter().map(NginxProcess::pid).collect(),
             Target::Gateway(..) => self
-                .gateway(case)
+                .gateway(subject)
                 .map(GatewayProcess::pid)
                 .into_iter()
                 .collect(),
