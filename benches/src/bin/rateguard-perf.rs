@@ -52,12 +52,17 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if !args.rateguard.exists() {
-        bail!(
+    let mut args = Args::parse();
+    // Absolute: the testkit starts each gateway in a temp dir of its own.
+    args.rateguard = std::fs::canonicalize(&args.rateguard).with_context(|| {
+        format!(
             "{} not found; build it first: cargo build --release -p rateguard",
             args.rateguard.display()
-        );
+        )
+    })?;
+    if let Some(baseline) = &args.baseline {
+        let found = std::fs::canonicalize(baseline);
+        args.baseline = Some(found.with_context(|| format!("{} not found", baseline.display()))?);
     }
     let started = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let plan = Plan {
