@@ -2,7 +2,9 @@
 //!
 //! - [`StoreKind`]: which bucket store a gateway runs, and what each kind
 //!   needs to run (a Redis server, a Redis Cluster, nothing).
-//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`.
+//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`;
+//!   [`Frontend`], [`KeyMix`] and [`Role`]: the lab's frontends, key mixes
+//!   and CPU roles.
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
 //! - [`config`]: the gateway's TOML file as raw serde structs
@@ -36,12 +38,14 @@ mod vocabulary;
 pub mod admin;
 pub mod config;
 pub mod headers;
+mod lab;
 mod scenario;
 mod store_kind;
 
 pub use config::{
     OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
 };
+pub use lab::{Frontend, KeyMix, Role};
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};
 pub use vocabulary::UnknownName;

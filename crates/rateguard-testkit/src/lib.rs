@@ -8,7 +8,8 @@
 //! - [`http`]: [`http_get`] through hyper-util;
 //! - [`redis`]: [`RedisServer`] and [`RedisCluster`], queried through redis-rs;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
-//! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
+//! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary);
+//! - [`delay_proxy`]: [`DelayNet`], TCP proxies that add a round-trip time.
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 mod blocking;
 pub mod child;
+pub mod delay_proxy;
 pub mod gateway;
 pub mod http;
 pub mod nginx;
@@ -43,6 +45,7 @@ pub mod redis;
 
 pub(crate) use blocking::block_on;
 pub use child::ChildGuard;
+pub use delay_proxy::{DelayNet, DELAY_THREAD};
 pub use gateway::{GatewayProcess, MockBackend};
 pub use http::http_get;
 pub use nginx::Nginx;
