@@ -11,16 +11,16 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::ScenarioId;
 
-use crate::model::{Record, Summary};
+use crate::model::{Record, Subject, Summary};
 
 mod charts;
 mod commands;
 mod guide;
 mod table;
 
-use charts::{css_color, store_color, Bar};
+use charts::{css_color, subject_color, Bar};
 
 /// Inline style sheet of the page.
 const CSS: &str = "\
@@ -34,10 +34,10 @@ th{background:#f4f4f4}td.l,th.l{text-align:left}\
 .spread{color:#666;font-size:.85em}.nodata,.error{color:#a00}\
 figure{margin:1em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;height:auto}";
 
-/// A store with its colour, in report order.
+/// A subject (a store, or a reference frontend) with its colour, in report order.
 pub(crate) struct StoreStyle {
-    /// The store.
-    pub(crate) kind: StoreKind,
+    /// The store or reference.
+    pub(crate) subject: Subject,
     /// Its id, as shown.
     pub(crate) name: String,
     /// Its colour in every chart.
@@ -47,12 +47,12 @@ pub(crate) struct StoreStyle {
 /// Renders `summary` as one self-contained HTML page.
 pub fn render(summary: &Summary) -> String {
     let stores: Vec<StoreStyle> = summary
-        .store_order()
+        .subject_order()
         .into_iter()
-        .map(|kind| StoreStyle {
-            kind,
-            name: kind.to_string(),
-            color: store_color(kind),
+        .map(|subject| StoreStyle {
+            subject,
+            name: subject.name().to_owned(),
+            color: subject_color(subject),
         })
         .collect();
     let mut out = String::with_capacity(256 * 1024);
@@ -171,7 +171,7 @@ fn by_store<'a>(
 ) -> impl Iterator<Item = (&'a StoreStyle, &'a Record)> {
     stores
         .iter()
-        .filter_map(move |st| s.record(st.kind, scenario).map(|r| (st, r)))
+        .filter_map(move |st| s.first(st.subject, scenario).map(|r| (st, r)))
 }
 
 /// Appends one chart section: heading, figure, caption.

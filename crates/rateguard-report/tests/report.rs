@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use rateguard_contract::Role;
 use rateguard_contract::{ScenarioId, StoreKind};
 use rateguard_report::{
-    accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, RateLevel,
-    Record, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
-    REPORT_FILE, SUMMARY_FILE,
+    accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, RateLevel,
+    Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary,
+    TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
 };
 
 const STORES: [&str; 4] = StoreKind::IDS;
-const SCENARIOS: [&str; 5] = ScenarioId::IDS;
 
 /// `s.record` by ids.
 fn record<'a>(s: &'a Summary, store: &str, scenario: &str) -> Option<&'a Record> {
@@ -33,8 +33,21 @@ fn latency(base: u64) -> LatencyUs {
     }
 }
 
+/// CPU per request of store `k` (its gateway costs 10·k µs).
+fn cpu(k: u64) -> CpuPerRequest {
+    CpuPerRequest(BTreeMap::from([
+        (Role::Gateway, 10.0 * k as f64),
+        (Role::Store, 5.0),
+        (Role::Nginx, 8.0),
+        (Role::Backends, 6.0),
+        (Role::Loadgen, 12.0),
+    ]))
+}
+
 /// A record of the given shape; `k` varies the numbers per store.
-fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
+fn fixture_record(key: RecordKey, k: u64) -> Record {
+    let store = key.subject.name();
+    let scenario = key.scenario.as_str();
     let shared = store != "memory";
     let mut r = Record {
         replicas: REPLICAS,
@@ -43,9 +56,29 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
         denied: 100,
         throughput_rps: 1_000.0 * k as f64,
         latency_us: latency(100 * k),
-        ..Record::new(store.parse().unwrap(), scenario.parse().unwrap())
+        store_rtt_ms: key.store_rtt_ms,
+        keys: key.keys,
+        cpu_us_per_request: Some(cpu(k)),
+        ..Record::new(key.subject, key.scenario)
     };
     match scenario {
+        "capacity" => {
+            r.repetitions = (0..3)
+                .map(|i| RepetitionStats {
+                    throughput_rps: 1_500.0 * k as f64 + 10.0 * i as f64,
+                    capacity_rps: Some(1_500.0 * k as f64 + 10.0 * i as f64),
+                    cpu_us_per_request: Some(cpu(k)),
+                    latency_us: latency(100 * k),
+                    requests: 1_000,
+                    allowed: 1_000,
+                    ..RepetitionStats::default()
+                })
+                .collect();
+            r.compute_spread();
+            r.capacity_rps = r.spread.and_then(|s| s.capacity_rps).map(|c| c.median);
+            r.loadgen_bound = Some(false);
+            r.loadgen_cpu_cores = Some(0.3);
+        }
         "burst" | "sustained" => {
             let expected = 100;
             r.allowed = if shared {
@@ -70,6 +103,8 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                     latency_us: latency(100 * k + i),
                     requests: 1_000,
                     allowed: 1_000,
+                    cpu_us_per_request: Some(cpu(k)),
+                    ..RepetitionStats::default()
                 })
                 .collect();
             r.compute_spread();
@@ -84,6 +119,8 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                         errors: 0,
                         latency_us: latency(100 * k),
                         sustained: achieved >= 0.95 * target,
+                        cpu_us_per_request: Some(cpu(k)),
+                        loadgen_cpu_cores: Some(0.2),
                     }
                 })
                 .to_vec();
@@ -110,6 +147,7 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                 enforcement_resumed_at_ms: Some(2_100),
             });
             r.store_commands_per_request = None;
+            r.cpu_us_per_request = None;
         }
         _ => unreachable!("unknown scenario {scenario}"),
     }
@@ -138,14 +176,27 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
 }
 
 fn fixture() -> Summary {
-    let mut records = Vec::new();
-    for (k, store) in STORES.iter().enumerate() {
-        for scenario in SCENARIOS {
-            if applies(store.parse().unwrap(), scenario.parse().unwrap()) {
-                records.push(fixture_record(store, scenario, k as u64 + 1));
-            }
-        }
-    }
+    let settings = Settings {
+        replicas: REPLICAS,
+        backends: 2,
+        repetitions: 3,
+        durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
+        stores: StoreKind::ALL.to_vec(),
+        scenarios: ScenarioId::ALL.to_vec(),
+        params: BTreeMap::from([("burst capacity".into(), "100".into())]),
+        ..Settings::default()
+    };
+    let records = settings
+        .planned()
+        .into_iter()
+        .map(|key| {
+            let k = STORES
+                .iter()
+                .position(|s| *s == key.subject.name())
+                .unwrap_or(0);
+            fixture_record(key, k as u64 + 1)
+        })
+        .collect();
     Summary {
         run_id: "fixture-run".into(),
         created_at: "2026-11-28T13:00:00Z".into(),
@@ -163,15 +214,7 @@ fn fixture() -> Summary {
             other: BTreeMap::from([("goose".into(), "0.19".into())]),
         },
         git_commit: "0123456789abcdef".into(),
-        settings: Settings {
-            replicas: REPLICAS,
-            backends: 2,
-            repetitions: 3,
-            durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
-            stores: StoreKind::ALL.to_vec(),
-            scenarios: ScenarioId::ALL.to_vec(),
-            params: BTreeMap::from([("burst capacity".into(), "100".into())]),
-        },
+        settings,
         records,
         bench_summary_path: Some("../../target/criterion/report/index.html".into()),
         notes: vec!["Fixture for the renderer, not a measurement.".into()],
@@ -232,17 +275,17 @@ fn missing_is_empty_for_a_complete_run() {
 fn missing_names_absent_records_and_fields() {
     let mut s = fixture();
     s.records
-        .retain(|r| !(r.store.as_str() == "fred-cluster" && r.scenario.as_str() == "burst"));
+        .retain(|r| !(r.subject().name() == "fred-cluster" && r.scenario.as_str() == "burst"));
     let sustained = s
         .records
         .iter_mut()
-        .find(|r| r.store.as_str() == "redis-lua" && r.scenario.as_str() == "sustained")
+        .find(|r| r.subject().name() == "redis-lua" && r.scenario.as_str() == "sustained")
         .unwrap();
     sustained.expected_allowed = None;
     let tp = s
         .records
         .iter_mut()
-        .find(|r| r.store.as_str() == "redis-pipelined" && r.scenario.as_str() == "throughput")
+        .find(|r| r.subject().name() == "redis-pipelined" && r.scenario.as_str() == "throughput")
         .unwrap();
     tp.repetitions.truncate(1);
     tp.store_commands_per_request = None;
@@ -251,8 +294,8 @@ fn missing_names_absent_records_and_fields() {
     for expected in [
         "fred-cluster/burst: no record",
         "redis-lua/sustained: expected_allowed is absent",
-        "redis-pipelined/throughput: 1 repetitions, settings ask for 3",
-        "redis-pipelined/throughput: store_commands_per_request is absent",
+        "redis-pipelined/throughput/hot/0 ms: 1 repetitions, settings ask for 3",
+        "redis-pipelined/throughput/hot/0 ms: store_commands_per_request is absent",
         "machine.cpu_model is empty",
     ] {
         assert!(
@@ -380,7 +423,7 @@ fn findings_follow_the_data() {
     // Change the data and the conclusion follows.
     let mut s2 = s.clone();
     for r in &mut s2.records {
-        if r.store.as_str() == "redis-lua" && r.scenario.as_str() == "throughput" {
+        if r.subject().name() == "redis-lua" && r.scenario.as_str() == "throughput" {
             r.rate_levels.push(RateLevel {
                 target_rps: 8_000.0,
                 achieved_rps: 8_000.0,
@@ -626,7 +669,7 @@ fn choice_names_the_round_trip_difference_from_the_data() {
         ),
         "{choice}"
     );
-    assert!(choice.contains("Level (within 5 %) on sustained, throughput, distribution."));
+    assert!(choice.contains("Level (within 5 %) on sustained, capacity, throughput, distribution."));
 
     // One call per request everywhere: the finding says they are level.
     let mut level = s.clone();
@@ -639,7 +682,7 @@ fn choice_names_the_round_trip_difference_from_the_data() {
     assert!(!html.contains("Round trips to Redis differ"));
     assert!(html.contains(
         "Round trips to Redis (Lua script calls per request) were level, within 5 %, in every \
-         scenario (burst, sustained, throughput, distribution)"
+         scenario (burst, sustained, capacity, throughput, distribution)"
     ));
 
     // No per-command counts: nothing is claimed.

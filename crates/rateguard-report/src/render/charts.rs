@@ -6,7 +6,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rateguard_contract::StoreKind;
+use rateguard_contract::{Frontend, StoreKind};
 
 use super::esc;
 
@@ -41,9 +41,25 @@ const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
     RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
 ];
 
+/// One colour per frontend (only the references' are used: the gateways
+/// take their store's).
+const REFERENCE_PALETTE: [RGBColor; Frontend::ALL.len()] = [
+    RGBColor(0x1f, 0x77, 0xb4), // gateway (unused: the store's colour)
+    RGBColor(0x7f, 0x7f, 0x7f), // none: grey, the proxy alone
+    RGBColor(0x8c, 0x56, 0x4b), // nginx-limit-req: brown
+];
+
 /// The colour of `store` in every chart.
 pub(crate) fn store_color(store: StoreKind) -> RGBColor {
     PALETTE[store.index()]
+}
+
+/// The colour of a subject: its store's, or its reference frontend's.
+pub(crate) fn subject_color(subject: crate::model::Subject) -> RGBColor {
+    match subject.store {
+        Some(store) => store_color(store),
+        None => REFERENCE_PALETTE[subject.frontend.index()],
+    }
 }
 
 /// `c` mixed with white: `amount` 0 keeps it, 1 gives white.

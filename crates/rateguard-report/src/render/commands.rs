@@ -27,7 +27,7 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
         scenarios
             .iter()
             .map(|sc| {
-                pick(s.record(st.kind, *sc)?).map(|value| Bar {
+                pick(s.first(st.subject, *sc)?).map(|value| Bar {
                     value,
                     whisker: None,
                 })

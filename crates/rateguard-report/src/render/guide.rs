@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
-use crate::model::{Record, Summary};
+use crate::model::{Record, Subject, Summary};
 
 mod round_trips;
 
@@ -53,7 +53,7 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Op
     let parts: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = s.record(st.kind, scenario)?;
+            let r = s.first(st.subject, scenario)?;
             let expected = r.expected_allowed?;
             let err = r.accuracy_error_pct?;
             let verdict = if r.allowed == expected {
@@ -73,9 +73,9 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Op
 }
 
 /// Whether `store` held its limits in this run; `None` when not measured.
-fn holds_limit(s: &Summary, store: StoreKind) -> Option<bool> {
+fn holds_limit(s: &Summary, subject: Subject) -> Option<bool> {
     let within = |sc: ScenarioId, tol: f64| {
-        s.record(store, sc)?
+        s.first(subject, sc)?
             .accuracy_error_pct
             .map(|e| e.abs() <= tol)
     };
@@ -97,7 +97,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     // Throughput and tail latency, fastest first.
     let mut tp: Vec<(&StoreStyle, &Record)> = stores
         .iter()
-        .filter_map(|st| Some((st, s.record(st.kind, ScenarioId::Throughput)?)))
+        .filter_map(|st| Some((st, s.first(st.subject, ScenarioId::Throughput)?)))
         .collect();
     tp.sort_by(|a, b| b.1.throughput_rps.total_cmp(&a.1.throughput_rps));
     if let Some(&(_, top)) = tp.first() {
@@ -147,7 +147,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = s.record(st.kind, ScenarioId::Throughput)?;
+            let r = s.first(st.subject, ScenarioId::Throughput)?;
             let all = r.store_commands_per_request?;
             let trips = r.script_calls_per_request().map_or_else(String::new, |t| {
                 format!("{t:.2} script calls (round trips), ")
@@ -162,7 +162,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         ));
     }
     for st in stores {
-        let Some(r) = s.record(st.kind, ScenarioId::StoreOutage) else {
+        let Some(r) = s.first(st.subject, ScenarioId::StoreOutage) else {
             continue;
         };
         let Some(f) = outage_facts(r) else { continue };
@@ -194,8 +194,8 @@ fn choice(
     let mut out = Vec::new();
     let (holding, leaking): (Vec<&StoreStyle>, Vec<&StoreStyle>) = stores
         .iter()
-        .filter(|st| holds_limit(s, st.kind).is_some())
-        .partition(|st| holds_limit(s, st.kind) == Some(true));
+        .filter(|st| holds_limit(s, st.subject).is_some())
+        .partition(|st| holds_limit(s, st.subject) == Some(true));
     let rule = format!("burst within ±{BURST_TOLERANCE_PCT} % and sustained within ±{SUSTAINED_TOLERANCE_PCT} % of the ideal bucket");
     if !leaking.is_empty() {
         let names: Vec<String> = leaking.iter().map(|st| esc(&st.name)).collect();
@@ -206,7 +206,7 @@ fn choice(
     }
     let candidates: Vec<(&StoreStyle, &Record)> = by_throughput
         .iter()
-        .filter(|(st, _)| holding.iter().any(|h| h.kind == st.kind))
+        .filter(|(st, _)| holding.iter().any(|h| h.subject == st.subject))
         .copied()
         .collect();
     let trips = round_trips::sentence(s, &holding);

@@ -21,7 +21,7 @@ pub(super) fn ordered<'a>(
             let (i, st) = stores
                 .iter()
                 .enumerate()
-                .find(|(_, st)| st.kind == r.store)?;
+                .find(|(_, st)| st.subject == r.subject())?;
             Some((i, st, r))
         })
         .collect();
