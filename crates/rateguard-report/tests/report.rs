@@ -364,16 +364,17 @@ fn render_draws_every_chart_and_names_every_store() {
     let html = render(&s);
     let tags = check_balanced(&html);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    // latency, burst, sustained, throughput, throughput steps, commands,
-    // per replica, per backend, and one outage timeline per store that has one.
+    // CPU, capacity, latency at the same load (one key mix), latency
+    // percentiles, burst, sustained, commands, per replica, per backend, and
+    // one outage timeline per store that has one.
     let outages = s
         .records
         .iter()
         .filter(|r| r.scenario.as_str() == "store-outage")
         .count();
     assert_eq!(outages, 3);
-    assert_eq!(html.matches("<svg").count(), 8 + outages);
-    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 8 + outages);
+    assert_eq!(html.matches("<svg").count(), 9 + outages);
+    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 9 + outages);
     assert!(!html.contains("class=\"error\""), "a chart failed to draw");
     assert!(!html.contains("class=\"nodata\""));
     for store in STORES {
@@ -406,43 +407,66 @@ fn findings_follow_the_data() {
     );
     assert!(html.contains("redis-lua allowed 100 of 100 (exact)"));
     assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
-    // Store k sustains 1 500·k rps: memory only the 1 000 step, the others more.
-    assert!(html.contains("memory 1\u{2009}000 rps"), "steps line");
-    assert!(html.contains("fred-cluster 4\u{2009}000 rps"));
-    // redis-pipelined and fred-cluster both sustain the 4 000 step; between
-    // them, redis-pipelined has the lower p99 (1 200 vs 1 600 µs, no overlap).
+    // Store k's capacity is 1 500·k (+0, +10, +20 over three runs): the
+    // shared stores are columns of the table, fred-cluster beats
+    // redis-pipelined beyond both spreads.
+    let table = which_store(&html);
+    assert!(!table.contains(">memory<"), "memory did not hold the limit");
     assert!(
-        html.contains("fred-cluster, redis-pipelined were level on sustained offered rate"),
-        "tie line"
+        table.contains(
+            "fred-cluster: highest capacity, beyond the spread of the next (redis-pipelined)"
+        ),
+        "{table}"
     );
-    assert!(html.contains("Next: redis-lua (2\u{2009}000 rps)"));
-    assert!(
-        html.contains("the lowest p99 at the reference load: redis-pipelined (1\u{2009}200 µs).")
-    );
+    assert_eq!(table.matches("★").count(), 1, "{table}");
+    assert!(table.contains("<td class=\"best\">6\u{2009}010"), "{table}");
 
-    // Change the data and the conclusion follows.
+    // Overlapping capacities: CPU decides, or nothing does.
     let mut s2 = s.clone();
     for r in &mut s2.records {
-        if r.subject().name() == "redis-lua" && r.scenario.as_str() == "throughput" {
-            r.rate_levels.push(RateLevel {
-                target_rps: 8_000.0,
-                achieved_rps: 8_000.0,
-                sustained: true,
-                ..RateLevel::default()
-            });
+        if let Some(sp) = r.spread.as_mut().and_then(|sp| sp.capacity_rps.as_mut()) {
+            (sp.min, sp.max) = (1_000.0, 9_000.0);
         }
     }
-    let html2 = render(&s2);
-    assert!(html2.contains("redis-lua had the highest sustained offered rate (8\u{2009}000 rps)."));
-    assert!(html2.contains("Next: fred-cluster (4\u{2009}000 rps)"));
+    let table = which_store(&render(&s2));
+    assert!(
+        table.contains("not separable on capacity; redis-lua: lowest CPU per request"),
+        "{table}"
+    );
+    for r in &mut s2.records {
+        if let Some(sp) = r
+            .spread
+            .as_mut()
+            .and_then(|sp| sp.cpu_us_per_request.as_mut())
+        {
+            (sp.min, sp.max) = (1.0, 900.0);
+        }
+    }
+    let table = which_store(&render(&s2));
+    assert!(table.contains("not separable here"), "{table}");
+    assert!(!table.contains("★"), "{table}");
 
-    // Without throughput steps, the median throughput and its spread decide.
+    // A loadgen-bound result is not ranked.
     let mut s3 = s.clone();
     for r in &mut s3.records {
-        r.rate_levels.clear();
+        if r.scenario == ScenarioId::Capacity {
+            r.loadgen_bound = Some(true);
+        }
     }
-    let html3 = render(&s3);
-    assert!(html3.contains("fred-cluster had the highest median throughput (4\u{2009}000 rps)."));
+    let table = which_store(&render(&s3));
+    assert!(
+        table.contains("the load generator may be the limit here: not ranked"),
+        "{table}"
+    );
+    assert!(!table.contains("★"));
+}
+
+/// The "Which store to choose" section of a report.
+fn which_store(html: &str) -> String {
+    let t = &html[html
+        .find("<h2>Which store to choose</h2>")
+        .expect("section")..];
+    t[..t.find("</table>").unwrap_or(t.len())].to_owned()
 }
 
 #[test]
@@ -598,11 +622,14 @@ fn render_shows_round_trips_beside_all_commands() {
     assert!(html.contains("<th>all Redis cmds / req</th>"));
     // redis-pipelined burst: 400 calls for 1 000 requests; 400·3 + 100 SETs.
     let row = figures_row(&html, "redis-pipelined", "burst");
-    assert!(row.ends_with("<td>0.40</td><td>1.30</td>"), "{row}");
+    assert!(row.contains("<td>0.40</td><td>1.30</td>"), "{row}");
     let row = figures_row(&html, "redis-lua", "burst");
-    assert!(row.ends_with("<td>1.00</td><td>3.10</td>"), "{row}");
+    assert!(row.contains("<td>1.00</td><td>3.10</td>"), "{row}");
     let row = figures_row(&html, "memory", "burst");
-    assert!(row.ends_with("<td>–</td><td>–</td>"), "{row}");
+    assert!(
+        row.contains("<td>0</td><td>–</td><td>–</td><td>–</td>"),
+        "{row}"
+    );
     // The chart: both bars per store, labelled apart.
     let chart = &html[html
         .find("<h2>Redis round trips and commands per request</h2>")
@@ -622,9 +649,9 @@ fn render_shows_failed_open() {
     assert!(html.contains("<th>failed open</th>"));
     // Figures table: the column before the two Redis columns.
     let row = figures_row(&html, "redis-lua", "store-outage");
-    assert!(row.ends_with("<td>702</td><td>–</td><td>–</td>"), "{row}");
+    assert!(row.contains("<td>702</td><td>–</td><td>–</td>"), "{row}");
     let row = figures_row(&html, "memory", "burst");
-    assert!(row.ends_with("<td>0</td><td>–</td><td>–</td>"), "{row}");
+    assert!(row.contains("<td>0</td><td>–</td><td>–</td>"), "{row}");
     // Outage table, outage caption and findings, per store.
     assert!(html.contains("<th>failed open (whole scenario)</th>"));
     for (store, n) in [
@@ -660,7 +687,7 @@ fn render_shows_failed_open() {
 fn choice_names_the_round_trip_difference_from_the_data() {
     let s = fixture();
     let html = render(&s);
-    let choice = &html[html.find("<b>Which store to choose</b>").unwrap()..];
+    let choice = &html[html.find("<b>Held the limit</b>").unwrap()..];
     let choice = &choice[..choice.find("</li>").unwrap()];
     assert!(
         choice.contains(

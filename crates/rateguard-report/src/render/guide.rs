@@ -7,7 +7,7 @@ use rateguard_contract::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
-use crate::model::{Record, Subject, Summary};
+use crate::model::{Subject, Summary};
 
 mod round_trips;
 
@@ -94,56 +94,6 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         .filter_map(|sc| accuracy_line(s, stores, sc))
         .collect();
 
-    // Throughput and tail latency, fastest first.
-    let mut tp: Vec<(&StoreStyle, &Record)> = stores
-        .iter()
-        .filter_map(|st| Some((st, s.first(st.subject, ScenarioId::Throughput)?)))
-        .collect();
-    tp.sort_by(|a, b| b.1.throughput_rps.total_cmp(&a.1.throughput_rps));
-    if let Some(&(_, top)) = tp.first() {
-        let parts: Vec<String> = tp
-            .iter()
-            .map(|(st, r)| {
-                let ratio = if top.throughput_rps > 0.0 {
-                    r.throughput_rps / top.throughput_rps
-                } else {
-                    0.0
-                };
-                format!(
-                    "{} {} rps ({ratio:.2}×), p99 {} µs",
-                    esc(&st.name),
-                    num(r.throughput_rps, 0),
-                    num(r.latency_us.p99 as f64, 0)
-                )
-            })
-            .collect();
-        out.push(format!(
-            "<b>Throughput</b> (median, relative to the fastest): {}.",
-            parts.join("; ")
-        ));
-    }
-    let steps: Vec<String> = tp
-        .iter()
-        .filter(|(_, r)| !r.rate_levels.is_empty())
-        .map(|(st, r)| {
-            let best = r
-                .rate_levels
-                .iter()
-                .filter(|l| l.sustained)
-                .map(|l| l.target_rps)
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            match best {
-                Some(rps) => format!("{} {} rps", esc(&st.name), num(rps, 0)),
-                None => format!("{} none of the offered rates", esc(&st.name)),
-            }
-        })
-        .collect();
-    if !steps.is_empty() {
-        out.push(format!(
-            "<b>Highest offered rate sustained</b> (throughput steps): {}.",
-            steps.join("; ")
-        ));
-    }
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {
@@ -178,19 +128,16 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
             esc(&st.name), num(f.during.0 as f64, 0), num(f.during.1 as f64, 0), num(f.during.2 as f64, 0), num(f.worst_p99_us as f64, 0)
         ));
     }
-    out.extend(choice(s, stores, &tp));
+    out.extend(choice(s, stores));
     if out.is_empty() {
         out.push("This run has no records to draw findings from.".to_owned());
     }
     out
 }
 
-/// The "which store to choose" lines.
-fn choice(
-    s: &Summary,
-    stores: &[StoreStyle],
-    by_throughput: &[(&StoreStyle, &Record)],
-) -> Vec<String> {
+/// The limit verdicts and the round-trip sentence (the ranking itself is
+/// the "Which store to choose" table).
+fn choice(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let mut out = Vec::new();
     let (holding, leaking): (Vec<&StoreStyle>, Vec<&StoreStyle>) = stores
         .iter()
@@ -204,121 +151,14 @@ fn choice(
             s.settings.replicas, names.join(", ")
         ));
     }
-    let candidates: Vec<(&StoreStyle, &Record)> = by_throughput
-        .iter()
-        .filter(|(st, _)| holding.iter().any(|h| h.subject == st.subject))
-        .copied()
-        .collect();
-    let trips = round_trips::sentence(s, &holding);
-    if candidates.is_empty() {
-        if !holding.is_empty() {
-            let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
-            out.push(format!(
-                "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.{}",
-                names.join(", "),
-                trips.map_or_else(String::new, |t| format!(" {t}"))
-            ));
-        }
-        return out;
-    }
-    out.push(format!(
-        "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {}{}",
-        rank(&candidates),
-        trips.map_or_else(String::new, |t| format!(" {t}"))
-    ));
-    out
-}
-
-/// How much load a store carried: the highest sustained offered rate when
-/// the run stepped rates, else the median throughput; with its (min, max)
-/// over repetitions when known.
-fn capacity(r: &Record) -> (f64, Option<(f64, f64)>) {
-    if r.rate_levels.is_empty() {
-        let spread = r
-            .spread
-            .map(|s| (s.throughput_rps.min, s.throughput_rps.max));
-        return (r.throughput_rps, spread);
-    }
-    let best = r
-        .rate_levels
-        .iter()
-        .filter(|l| l.sustained)
-        .map(|l| l.target_rps)
-        .fold(0.0, f64::max);
-    (best, None)
-}
-
-/// Two figures this run cannot tell apart: within 1 %, or overlapping spreads.
-fn level(a: (f64, Option<(f64, f64)>), b: (f64, Option<(f64, f64)>)) -> bool {
-    let close = (a.0 - b.0).abs() <= 0.01 * a.0.abs().max(b.0.abs());
-    let overlap = match (a.1, b.1) {
-        (Some((a_lo, a_hi)), Some((b_lo, b_hi))) => a_lo <= b_hi && b_lo <= a_hi,
-        _ => false,
-    };
-    close || overlap
-}
-
-/// The ranking sentence: the store(s) that carried the most load, then the
-/// tail latency among those this run cannot separate.
-fn rank(candidates: &[(&StoreStyle, &Record)]) -> String {
-    let metric = if candidates[0].1.rate_levels.is_empty() {
-        "median throughput"
-    } else {
-        "sustained offered rate"
-    };
-    type Cap = (f64, Option<(f64, f64)>);
-    let mut by_cap: Vec<(&StoreStyle, &Record, Cap)> = candidates
-        .iter()
-        .map(|&(st, r)| (st, r, capacity(r)))
-        .collect();
-    by_cap.sort_by(|a, b| b.2 .0.total_cmp(&a.2 .0));
-    let top = by_cap[0].2;
-    let (tied, rest): (Vec<&(&StoreStyle, &Record, Cap)>, Vec<_>) =
-        by_cap.iter().partition(|c| level(top, c.2));
-    let names: Vec<String> = tied.iter().map(|c| esc(&c.0.name)).collect();
-    let mut line = if tied.len() == 1 {
-        format!(
-            "{} had the highest {metric} ({} rps).",
-            names[0],
-            num(top.0, 0)
-        )
-    } else {
-        format!(
-            "{} were level on {metric} (about {} rps): this run cannot separate them on load.",
+    if !holding.is_empty() {
+        let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
+        let trips = round_trips::sentence(s, &holding);
+        out.push(format!(
+            "<b>Held the limit</b> ({rule}): {}; see <i>Which store to choose</i> for how they rank per workload.{}",
             names.join(", "),
-            num(top.0, 0)
-        )
-    };
-    if let Some(next) = rest.first() {
-        let _ = write!(
-            line,
-            " Next: {} ({} rps).",
-            esc(&next.0.name),
-            num(next.2 .0, 0)
-        );
+            trips.map_or_else(String::new, |t| format!(" {t}"))
+        ));
     }
-    if tied.len() > 1 {
-        let mut by_p99: Vec<_> = tied.iter().map(|c| (c.0, c.1)).collect();
-        by_p99.sort_by_key(|(_, r)| r.latency_us.p99);
-        let (low, r) = by_p99[0];
-        let p99 = |r: &Record| {
-            (
-                r.latency_us.p99 as f64,
-                r.spread.map(|s| (s.p99_us.min, s.p99_us.max)),
-            )
-        };
-        let separated = !level(p99(r), p99(by_p99[1].1));
-        let _ = write!(
-            line,
-            " Among them, the lowest p99 at the reference load: {} ({} µs){}.",
-            esc(&low.name),
-            num(r.latency_us.p99 as f64, 0),
-            if separated {
-                ""
-            } else {
-                ", but within the spread of the next, so no clear winner"
-            }
-        );
-    }
-    line
+    out
 }
