@@ -270,7 +270,7 @@ pub(crate) fn capacity_cell(r: &Record) -> String {
         .loadgen_cpu_cores
         .map_or_else(String::new, |c| format!(", loadgen {c:.2} core"));
     format!(
-        "{}{spread}{bound}<br><span class=\"spread\">p99 {} µs{cores}</span>",
+        "{} rps{spread}{bound}<br><span class=\"spread\">p99 {} µs{cores}</span>",
         num(c, 0),
         num(r.latency_us.p99 as f64, 0)
     )

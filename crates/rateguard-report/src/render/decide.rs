@@ -78,7 +78,7 @@ fn cell<'a>(s: &Summary, st: &'a StoreStyle, w: Workload) -> Option<Cell<'a>> {
         capacity,
         cpu,
         loadgen_bound: cap.loadgen_bound == Some(true),
-        html: format!("{} rps<br>{cpu_text}", capacity_cell(cap)),
+        html: format!("{}<br>{cpu_text}", capacity_cell(cap)),
     })
 }
 

@@ -21,11 +21,19 @@ const HOW_TO_READ: &str = "<h2>How to read this report</h2>\n<ul>\n\
 bucket (dashed). The question they answer: does the limit hold when requests for one client are \
 spread by nginx over several gateway replicas? A line above the dashed one lets clients exceed \
 their limit.</li>\n\
-<li><b>Latency percentiles</b> come from the open-model throughput scenario (a fixed arrival \
-rate, so a slow response does not hide the ones queued behind it). Read the right end of the \
-curves for the tail your users see.</li>\n\
-<li><b>Throughput</b> bars are medians over repetitions, with min–max whiskers: when whiskers of \
-two stores overlap, this machine cannot tell them apart.</li>\n\
+<li><b>Which store to choose</b> ranks the stores that held the limit, per workload (key mix × \
+store RTT), on capacity and CPU per request; it marks a winner only where the spreads over \
+repetitions do not overlap, and says so where they do.</li>\n\
+<li><b>CPU per request</b> charges each process role's CPU time to the requests it served: \
+it separates the stores even when the machine is saturated.</li>\n\
+<li><b>Capacity</b> is the highest open-model arrival rate that met the SLO, searched rather \
+than stepped; whiskers are min–max over repetitions: when they overlap, this machine cannot tell \
+two subjects apart. A <i>loadgen-bound</i> result is the generator's limit, not the subject's.</li>\n\
+<li><b>Latency at the same load</b> and <b>latency percentiles</b> come from the open-model \
+throughput scenario at 25/50/75 % of the slowest store's capacity (a fixed arrival rate, so a slow \
+response does not hide the ones queued behind it): every subject at the same offered load.</li>\n\
+<li><b>Reference rows</b>: <i>none</i> is the gateways with no matching policy (the proxy's own \
+cost), <i>nginx-limit-req</i> NGINX's own limiter in place of the gateways (per NGINX instance).</li>\n\
 <li><b>Redis round trips and commands per request</b>: the solid bars count Lua script calls \
 per request, each one trip to Redis (fewer than 1 when one call decides several requests); the \
 light bars count every command Redis ran, including the script's own TIME, GET and SET, which \
