@@ -109,7 +109,7 @@ impl Default for Params {
             sustained_clients: 6,
             sustained_users_per_client: 2,
             sustained_pause: Duration::from_millis(20),
-            sustained_secs: 8,
+            sustained_secs: 6,
             capacity_start_rps: 2000,
             capacity_min_rps: 100,
             capacity_max_rps: 200_000,
@@ -130,7 +130,7 @@ impl Default for Params {
             },
             outage_clients: 4,
             outage_pause: Duration::from_millis(20),
-            outage_phases_secs: [3, 3, 5],
+            outage_phases_secs: [3, 2, 4],
         }
     }
 }
