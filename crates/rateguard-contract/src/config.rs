@@ -4,7 +4,7 @@
 //! never silently ignored. Numbers and addresses stay loose (`i64`,
 //! `String`) so the gateway's validation can report the offending value
 //! (`policies[1].capacity: must be > 0, got -5`); closed sets of names
-//! ([`StoreKind`], [`OnError`], [`RuntimeMode`]) are enums, parsed by serde
+//! ([`StoreKind`], [`OnError`], [`RuntimeMode`], [`EncodedSlashes`]) are enums, parsed by serde
 //! with an error listing the valid names.
 //!
 //! Adding a key is one field here with its default (in the section's
@@ -45,6 +45,17 @@ crate::vocabulary! {
         PerCore = "per-core",
         /// One multi-thread, work-stealing Tokio runtime.
         MultiThread = "multi-thread",
+    }
+}
+
+crate::vocabulary! {
+    /// What the gateway does with an encoded slash or backslash (`%2F`,
+    /// `%5C`) or a raw `\` in a request path (`server.encoded_slashes`).
+    pub enum EncodedSlashes ("value") {
+        /// Refuse the request with `400` (the default).
+        Reject = "reject",
+        /// Keep them as data inside a path segment (uppercased, never decoded).
+        Keep = "keep",
     }
 }
 
@@ -100,6 +111,8 @@ pub struct RawServer {
     pub runtime: RuntimeMode,
     /// Runtime threads; 0 = one per available core.
     pub threads: i64,
+    /// `%2F`, `%5C` and `\` in request paths: refused or kept as data.
+    pub encoded_slashes: EncodedSlashes,
 }
 
 impl Default for RawServer {
@@ -112,6 +125,7 @@ impl Default for RawServer {
             max_connections: 20_000,
             runtime: RuntimeMode::PerCore,
             threads: 0,
+            encoded_slashes: EncodedSlashes::Reject,
         }
     }
 }

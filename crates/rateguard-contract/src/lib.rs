@@ -43,7 +43,8 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream,
+    RuntimeMode,
 };
 pub use lab::{Frontend, KeyMix, Role};
 pub use scenario::ScenarioId;

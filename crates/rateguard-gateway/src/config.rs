@@ -29,7 +29,8 @@ pub use model::{
 pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
 pub use parse::{from_table, from_toml, load_str, load_table, parse_table, read_table};
 pub use rateguard_contract::config::{
-    OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream,
+    RuntimeMode,
 };
 pub use rateguard_contract::StoreKind;
 pub use validate::validate;

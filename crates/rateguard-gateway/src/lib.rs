@@ -42,6 +42,7 @@ pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod mock_backend;
+pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod response;

@@ -9,7 +9,10 @@
 //!   answered;
 //! - the peer's address is appended to `X-Forwarded-For`;
 //! - `Host` is passed through as the client sent it (so virtual hosts behind
-//!   the gateway keep working); a request without one gets the upstream's.
+//!   the gateway keep working); a request without one gets the upstream's;
+//! - the path sent is the normalized one the policy was chosen on
+//!   ([`crate::path`]), after the upstream URL's base path; the query string
+//!   is passed through unchanged.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -68,15 +71,18 @@ impl Proxy {
         }
     }
 
-    /// Sends `req` from `peer` upstream; returns the response as soon as its
-    /// headers arrive (the body streams on).
+    /// Sends `req` from `peer` upstream, with its path replaced by `path`
+    /// when given (the normalized path; `None`: the request's own path is
+    /// canonical); returns the response as soon as its headers arrive (the
+    /// body streams on).
     pub async fn forward(
         &self,
         req: Request<Incoming>,
         peer: IpAddr,
+        path: Option<&str>,
     ) -> Result<Response<Incoming>, ProxyError> {
         let (mut parts, body) = req.into_parts();
-        parts.uri = self.upstream_uri(&parts.uri)?;
+        parts.uri = self.upstream_uri(&parts.uri, path)?;
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         append_forwarded_for(&mut parts.headers, peer);
@@ -90,18 +96,24 @@ impl Proxy {
         Ok(res)
     }
 
-    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ProxyError> {
-        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    fn upstream_uri(&self, uri: &Uri, path: Option<&str>) -> Result<Uri, ProxyError> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(Scheme::HTTP);
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(if self.base_path.is_empty() {
-            match uri.path_and_query() {
+        parts.path_and_query = Some(match (self.base_path.is_empty(), path) {
+            // The common case: nothing to rewrite, the original is shared.
+            (true, None) => match uri.path_and_query() {
                 Some(pq) => pq.clone(),
                 None => PathAndQuery::from_static("/"),
+            },
+            _ => {
+                let path = path.unwrap_or(uri.path());
+                let text = match uri.query() {
+                    Some(query) => format!("{}{path}?{query}", self.base_path),
+                    None => format!("{}{path}", self.base_path),
+                };
+                PathAndQuery::try_from(text).map_err(http::Error::from)?
             }
-        } else {
-            PathAndQuery::try_from(format!("{}{pq}", self.base_path)).map_err(http::Error::from)?
         });
         Ok(Uri::from_parts(parts).map_err(http::Error::from)?)
     }

@@ -17,6 +17,8 @@ use hyper::body::Incoming;
 use rateguard_contract::headers;
 use rateguard_core::{Decision, Quota};
 
+use crate::path::PathError;
+
 /// Body of every gateway response: streamed from the upstream, or our own.
 pub type Body = Either<Incoming, Full<Bytes>>;
 
@@ -90,6 +92,15 @@ pub fn rate_limited(
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let body = serde_json::json!({ "error": code, "message": message });
     json(status, body.to_string())
+}
+
+/// `400`: the request path cannot be normalized safely.
+pub fn bad_path(err: &PathError) -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("invalid path: {err}"),
+    )
 }
 
 /// `503`: the store failed and `on_error = "deny"`.

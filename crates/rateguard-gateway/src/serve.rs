@@ -261,17 +261,7 @@ pub async fn run_mock_backend(
     name: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let name: Arc<str> = name.into();
-    serve_http(
-        listener,
-        move |req, _peer| mock_backend::handle(name.clone(), req),
-        shutdown,
-        ServeOptions {
-            max_connections: 100_000,
-            ..ServeOptions::default()
-        },
-    )
-    .await;
+    mock_backend::serve(listener, mock_backend::Backend::new(name), shutdown).await;
 }
 
 /// Runs the demo backend `name` on `listen` on its own multi-thread runtime

@@ -21,8 +21,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::response::Body;
-
 /// Accept-loop settings.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -46,15 +44,19 @@ impl Default for ServeOptions {
 
 /// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
 /// then drains. Returns once every connection has closed or the grace
-/// period has passed.
-pub async fn serve_http<H, F>(
+/// period has passed. The response body type is the handler's (the gateway
+/// answers [`crate::response::Body`]; the mock backend streams its own).
+pub async fn serve_http<H, F, B>(
     listener: TcpListener,
     handler: H,
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(options.max_connections));

@@ -1,9 +1,14 @@
 //! [`Gateway`]: one request's path through the gateway, in order:
-//! policy → client identity → store decision → 429/503 or proxy → headers.
-//! A denial under a shadow-mode policy is proxied like an allowed request.
+//! canonical path → policy → client identity → store decision → 429/503 or
+//! proxy → headers. The policy is chosen on the normalized path
+//! ([`crate::path`]) and that same path is forwarded, so the path that was
+//! limited is the path the backend sees; a path that cannot be normalized
+//! safely is answered `400`. A denial under a shadow-mode policy is proxied
+//! like an allowed request.
 //!
 //! Nothing here touches sockets; [`crate::server`] feeds it requests.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,6 +22,7 @@ use crate::enforce::{Enforcer, Verdict};
 use crate::error::ProxyError;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
+use crate::path::{self, EncodedSlashes};
 use crate::policy::{Policy, PolicyTable};
 use crate::proxy::Proxy;
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
@@ -28,6 +34,7 @@ pub struct Shared<S> {
     policies: PolicyTable,
     identity: Identifier,
     enforcer: Enforcer<S>,
+    encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
 }
@@ -47,6 +54,7 @@ impl<S: BucketStore> Shared<S> {
                 config.store.on_error,
                 metrics.clone(),
             ),
+            encoded_slashes: config.server.encoded_slashes,
             replica,
             metrics,
         }
@@ -98,16 +106,30 @@ impl<S: BucketStore> Gateway<S> {
     /// Answers one request received from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let peer_ip = peer.ip();
+        // `None`: the request's own path is canonical (the common case, no copy).
+        let normalized = match path::normalize(req.uri().path(), self.shared.encoded_slashes) {
+            Ok(Cow::Borrowed(_)) => None,
+            Ok(Cow::Owned(path)) => Some(path),
+            Err(err) => {
+                tracing::trace!(error = %err, "Path refused.");
+                return self.finish(response::bad_path(&err));
+            }
+        };
+        let path = normalized.as_deref().unwrap_or(req.uri().path());
         let mut limit_headers = None;
         let shared = &*self.shared;
-        if let Some(policy) = shared.policies.select(req.uri().path()) {
+        if let Some(policy) = shared.policies.select(path) {
             let client = shared.identity.identify(req.headers(), peer_ip);
             match step(policy, shared.enforcer.check(policy, &client).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
             }
         }
-        let mut res = match self.proxy.forward(req, peer_ip).await {
+        let mut res = match self
+            .proxy
+            .forward(req, peer_ip, normalized.as_deref())
+            .await
+        {
             Ok(res) => {
                 shared.metrics.upstream_status(res.status().as_u16());
                 res.map(Either::Left)

@@ -8,7 +8,7 @@ use http::uri::Authority;
 use ipnet::IpNet;
 use rateguard_core::Quota;
 
-use super::{OnError, RuntimeMode, StoreKind};
+use super::{EncodedSlashes, OnError, RuntimeMode, StoreKind};
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub runtime: RuntimeMode,
     /// Runtime threads (0 = one per core).
     pub threads: usize,
+    /// What request paths may do with encoded slashes ([`crate::path`]).
+    pub encoded_slashes: EncodedSlashes,
 }
 
 /// `[upstream]`, checked.

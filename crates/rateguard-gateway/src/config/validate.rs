@@ -127,6 +127,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         max_connections: max?,
         runtime: raw.runtime,
         threads: threads?,
+        encoded_slashes: raw.encoded_slashes,
     })
 }
 

@@ -3,7 +3,10 @@
 //! behaviour with Redis and nginx is covered by the `rateguard` crate's
 //! end-to-end tests.
 
+mod operations;
+mod paths;
 mod support;
+mod upstream;
 
 use std::time::Duration;
 
@@ -184,7 +187,7 @@ async fn a_large_post_body_arrives_intact() {
 }
 
 #[tokio::test]
-async fn upstream_down_is_502_and_slow_is_504() {
+async fn upstream_down_is_502_and_slow_is_504_counted_as_error_and_timeout() {
     let dead = dead_addr().await;
     let gw = gateway(dead, POLICIES).await;
     let r = get(
@@ -196,13 +199,19 @@ async fn upstream_down_is_502_and_slow_is_504() {
     assert_eq!(r.status, 502);
     assert_eq!(r.json()["error"], "bad_gateway");
     assert_eq!(r.header("x-rateguard-replica"), Some("gw-test"));
+    let class = |c: &str| format!("rateguard_upstream_responses_total{{class=\"{c}\"}}");
+    assert_eq!(metric(&gw, &class("error")).await, Some(1.0));
+    assert_eq!(metric(&gw, &class("timeout")).await, Some(0.0));
 
     let b = backend("slow").await;
     let gw = gateway(b.addr, POLICIES).await; // upstream timeout_ms = 1000
-    let url = format!("http://{}/x?delay_ms=3000", gw.public.addr);
+                                              // Held until the test ends: the gateway gives up first.
+    let url = format!("http://{}/x?hold=never", gw.public.addr);
     let r = get("127.0.0.2", &url, &[("x-api-key", "u2")]).await;
     assert_eq!(r.status, 504);
     assert_eq!(r.json()["error"], "gateway_timeout");
+    assert_eq!(metric(&gw, &class("timeout")).await, Some(1.0));
+    assert_eq!(metric(&gw, &class("error")).await, Some(0.0));
 }
 
 #[tokio::test]
@@ -243,23 +252,23 @@ async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
     let in_flight = tokio::spawn(async move {
         get(
             "127.0.0.2",
-            &format!("http://{addr}/x?delay_ms=500"),
+            &format!("http://{addr}/x?hold=drain"),
             &[("x-api-key", "s")],
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    b.wait_until("the held request", |s| s.held == 1).await;
     gw.public.shutdown();
+    // Stopped accepting while the request is still held at the backend.
+    wait_refused(addr).await;
+    assert_eq!(b.backend.stats().held, 1);
+    b.backend.release("drain");
     let r = in_flight.await.unwrap();
     assert_eq!(r.status, 200, "the in-flight request completes");
     tokio::time::timeout(Duration::from_secs(5), &mut gw.public.task)
         .await
         .expect("server stops after draining")
         .unwrap();
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "listener closed"
-    );
 }
 
 #[tokio::test]
@@ -302,7 +311,7 @@ async fn a_silent_connection_neither_blocks_requests_nor_shutdown() {
 
 #[tokio::test]
 async fn a_shadow_policy_counts_denials_but_forwards_everything() {
-    let (b, seen) = counting_backend("b1").await;
+    let b = backend("b1").await;
     let gw = gateway(
         b.addr,
         "[[policies]]\nname = \"trial\"\ncapacity = 2\nrefill_per_sec = 0.01\nshadow = true\n",
@@ -322,7 +331,7 @@ async fn a_shadow_policy_counts_denials_but_forwards_everything() {
         assert!(r.header("retry-after").is_none());
         limits.push(r.header("ratelimit").unwrap().to_owned());
     }
-    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert_eq!(b.backend.stats().received, 5);
     // Allowed: r counts down; shadow-denied: r=0 and t = the retry delay.
     assert_eq!(limits[0], "\"trial\";r=1;t=100");
     assert_eq!(limits[1], "\"trial\";r=0;t=200");

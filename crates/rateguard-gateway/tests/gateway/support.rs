@@ -2,7 +2,6 @@
 //! both through the library's serving API (no processes).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rateguard_gateway::server::{serve_http, ServeOptions};
-use rateguard_gateway::{bind_addr, config, mock_backend, run_mock_backend, Server};
+use rateguard_gateway::mock_backend::{self, Backend, Stats};
+use rateguard_gateway::{bind_addr, config, Server};
 use rateguard_store::MemoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -46,53 +45,41 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// Starts the mock backend `name`.
-pub(crate) async fn backend(name: &str) -> Running {
-    let listener = bind_addr(loopback()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let name = name.to_owned();
-    let task = tokio::spawn(async move {
-        run_mock_backend(listener, &name, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    Running {
-        addr,
-        stop: Some(tx),
-        task,
+/// A mock backend task: its address and its counters and holds.
+pub(crate) struct Mock {
+    pub(crate) addr: SocketAddr,
+    pub(crate) backend: Arc<Backend>,
+    _running: Running,
+}
+
+impl Mock {
+    /// Waits (woken by the backend, no polling) until `ready(stats)`, for at
+    /// most 10 s.
+    pub(crate) async fn wait_until(&self, what: &str, ready: impl Fn(&Stats) -> bool) -> Stats {
+        tokio::time::timeout(Duration::from_secs(10), self.backend.wait_until(ready))
+            .await
+            .unwrap_or_else(|_| panic!("backend never saw {what}: {:?}", self.backend.stats()))
     }
 }
 
-/// Starts the mock backend `name` and counts the requests it receives.
-pub(crate) async fn counting_backend(name: &str) -> (Running, Arc<AtomicUsize>) {
+/// Starts the mock backend `name`.
+pub(crate) async fn backend(name: &str) -> Mock {
     let listener = bind_addr(loopback()).unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let name: Arc<str> = name.into();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    let task = tokio::spawn(async move {
-        serve_http(
-            listener,
-            move |req, _peer| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                mock_backend::handle(name.clone(), req)
-            },
-            async {
-                let _ = rx.await;
-            },
-            ServeOptions::default(),
-        )
-        .await;
-    });
-    let running = Running {
+    let backend = Backend::new(name);
+    let task = tokio::spawn(mock_backend::serve(listener, backend.clone(), async {
+        let _ = rx.await;
+    }));
+    Mock {
         addr,
-        stop: Some(tx),
-        task,
-    };
-    (running, seen)
+        backend,
+        _running: Running {
+            addr,
+            stop: Some(tx),
+            task,
+        },
+    }
 }
 
 /// A gateway with the memory store; `extra` is TOML appended after
@@ -103,8 +90,18 @@ pub(crate) struct Gateway {
 }
 
 pub(crate) async fn gateway(upstream: SocketAddr, extra: &str) -> Gateway {
+    gateway_to(&format!("http://{upstream}"), extra).await
+}
+
+/// [`gateway`] with the upstream given as a URL (e.g. with a base path).
+pub(crate) async fn gateway_to(upstream_url: &str, extra: &str) -> Gateway {
+    gateway_with(upstream_url, "", extra).await
+}
+
+/// [`gateway_to`] with extra `[server]` lines.
+pub(crate) async fn gateway_with(upstream_url: &str, server: &str, extra: &str) -> Gateway {
     let text = format!(
-        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n[upstream]\nurl = \"http://{upstream}\"\ntimeout_ms = 1000\n{extra}"
+        "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n{server}\n[upstream]\nurl = \"{upstream_url}\"\ntimeout_ms = 1000\n{extra}"
     );
     let mut config = config::load_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     config.server.listen = loopback();
@@ -204,6 +201,26 @@ pub(crate) async fn dead_addr() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// The value of the sample `line_prefix` (e.g. `name{label="v"}`) in a
+/// gateway's `/metrics`, if exported.
+pub(crate) async fn metric(gw: &Gateway, line_prefix: &str) -> Option<f64> {
+    let r = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The whole `/metrics` text of a gateway.
+pub(crate) async fn metrics_text(gw: &Gateway) -> String {
+    let r = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// One default policy nothing in a test exhausts.
+pub(crate) const GENEROUS: &str =
+    "[[policies]]\nname = \"default\"\ncapacity = 1000\nrefill_per_sec = 100.0\n";
+
 pub(crate) const POLICIES: &str = r#"
 [identity]
 trusted_proxies = ["127.0.0.1/32"]
@@ -219,3 +236,16 @@ path_prefix = "/api/data"
 capacity = 20
 refill_per_sec = 0.5
 "#;
+
+/// Waits until connecting to `addr` is refused (the listener is closed), for
+/// at most 5 s.
+pub(crate) async fn wait_refused(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

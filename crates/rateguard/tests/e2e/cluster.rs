@@ -1,5 +1,7 @@
 //! Three replicas behind nginx share one limit: a burst for one client is
-//! allowed exactly `capacity` times, whichever replica answers.
+//! allowed exactly `capacity` times, whichever replica answers. The store
+//! fails closed with a generous budget ([`EXACT_BUDGET_MS`]): a slow decision
+//! on a loaded machine shows up as a 503, never as a silent fail-open.
 
 use rateguard_testkit::{RedisCluster, RedisServer};
 
@@ -41,21 +43,21 @@ async fn exactly_capacity_across_three_replicas(store: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_lua_holds_the_limit_across_replicas() {
     let redis = RedisServer::start().unwrap();
-    let store = redis_store("redis-lua", &[redis.url()], "allow");
+    let store = redis_store("redis-lua", &[redis.url()], "deny", EXACT_BUDGET_MS);
     exactly_capacity_across_three_replicas(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_pipelined_holds_the_limit_across_replicas() {
     let redis = RedisServer::start().unwrap();
-    let store = redis_store("redis-pipelined", &[redis.url()], "allow");
+    let store = redis_store("redis-pipelined", &[redis.url()], "deny", EXACT_BUDGET_MS);
     exactly_capacity_across_three_replicas(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fred_cluster_holds_the_limit_across_replicas() {
     let cluster = RedisCluster::start(3).unwrap();
-    let store = redis_store("fred-cluster", &cluster.urls(), "allow");
+    let store = redis_store("fred-cluster", &cluster.urls(), "deny", EXACT_BUDGET_MS);
     exactly_capacity_across_three_replicas(&store).await;
 }
 
@@ -78,7 +80,11 @@ async fn the_memory_store_limits_each_replica_separately() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_nginx_the_client_is_the_address_nginx_saw() {
     let redis = RedisServer::start().unwrap();
-    let stack = stack(&redis_store("redis-lua", &[redis.url()], "allow"), 3, 3);
+    let stack = stack(
+        &redis_store("redis-lua", &[redis.url()], "deny", EXACT_BUDGET_MS),
+        3,
+        3,
+    );
     let url = format!("{}/who", stack.nginx.url());
     // No API key: 127.0.0.2 is identified by address; its own
     // X-Forwarded-For is left of the hop nginx appends, so it is ignored.

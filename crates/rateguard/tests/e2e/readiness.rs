@@ -1,5 +1,6 @@
-//! `/readyz` follows the store's reachability (a real `redis-server` killed
-//! and restarted), while `/healthz` stays `200` throughout.
+//! `/readyz` follows the store's reachability (a real `redis-server` killed,
+//! restarted, then hung with SIGSTOP), while `/healthz` stays `200`
+//! throughout; a hung Redis costs a probe the store budget, no more.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ async fn readyz_follows_the_store_and_healthz_stays_200() {
     let backend = MockBackend::start(binary(), "b1").unwrap();
     let text = config(
         backend.addr(),
-        &redis_store("redis-lua", &[redis.url()], "deny"),
+        &redis_store("redis-lua", &[redis.url()], "deny", FAILURE_BUDGET_MS),
         5,
     );
     let gw = GatewayProcess::start(binary(), &text).unwrap();
@@ -52,4 +53,31 @@ async fn readyz_follows_the_store_and_healthz_stays_200() {
     let (status, ready) = readyz_until(&gw, 200).await;
     assert_eq!(status, 200, "ready again once Redis is back: {ready}");
     assert_eq!(ready["status"], "ready");
+
+    // Hung, not gone: connections open, nothing answers. /readyz answers
+    // 503 once the store budget is spent, not when a TCP timeout fires.
+    redis.freeze().unwrap();
+    let start = Instant::now();
+    let (status, body) = gw
+        .admin_get("/readyz")
+        .await
+        .expect("answers while Redis hangs");
+    let elapsed = start.elapsed();
+    redis.thaw().unwrap();
+    assert_eq!(status, 503, "{body}");
+    let budget = Duration::from_millis(FAILURE_BUDGET_MS);
+    assert!(
+        body.contains("timed out") || body.contains("no answer within"),
+        "{body}"
+    );
+    assert!(
+        elapsed >= budget,
+        "answered in {elapsed:?}, before the budget: {body}"
+    );
+    assert!(
+        elapsed < budget + Duration::from_millis(2500),
+        "took {elapsed:?}"
+    );
+    let (status, ready) = readyz_until(&gw, 200).await;
+    assert_eq!(status, 200, "ready again once Redis runs again: {ready}");
 }

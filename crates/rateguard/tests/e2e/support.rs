@@ -21,10 +21,42 @@ pub(crate) fn binary() -> &'static Path {
 /// A config for one replica: `store` is the `[store]` body, and one default
 /// policy of `capacity` tokens refilling so slowly that a test never sees a refill.
 pub(crate) fn config(upstream: SocketAddr, store: &str, capacity: u32) -> String {
+    config_text(
+        upstream,
+        "shutdown_grace_ms = 2000",
+        store,
+        &default_policy(capacity),
+    )
+}
+
+/// The one default policy of [`config`].
+pub(crate) fn default_policy(capacity: u32) -> String {
+    policy("default", None, capacity, 0.001)
+}
+
+/// One `[[policies]]` entry.
+pub(crate) fn policy(
+    name: &str,
+    prefix: Option<&str>,
+    capacity: u32,
+    refill_per_sec: f64,
+) -> String {
+    let prefix = prefix.map_or(String::new(), |p| format!("path_prefix = {p:?}\n"));
+    format!("[[policies]]\nname = {name:?}\n{prefix}capacity = {capacity}\nrefill_per_sec = {refill_per_sec:?}\n")
+}
+
+/// A config for one replica from its `[server]`, `[store]` and
+/// `[[policies]]` bodies; the upstream is `upstream`, 127.0.0.1 is trusted.
+pub(crate) fn config_text(
+    upstream: SocketAddr,
+    server: &str,
+    store: &str,
+    policies: &str,
+) -> String {
     format!(
         r#"
 [server]
-shutdown_grace_ms = 2000
+{server}
 
 [upstream]
 url = "http://{upstream}"
@@ -36,19 +68,23 @@ timeout_ms = 5000
 [identity]
 trusted_proxies = ["127.0.0.1/32"]
 
-[[policies]]
-name = "default"
-capacity = {capacity}
-refill_per_sec = 0.001
-"#
+{policies}"#
     )
 }
 
-/// `[store]` body for a Redis kind.
-pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str) -> String {
+/// Store budget of tests about exactness: generous, so that one slow
+/// decision on a loaded 2-core CI is never mistaken for a store failure.
+pub(crate) const EXACT_BUDGET_MS: u64 = 5000;
+
+/// Store budget of tests that make the store fail: a request bounded by it
+/// must still be quick, and a decision with Redis up must never exceed it.
+pub(crate) const FAILURE_BUDGET_MS: u64 = 1000;
+
+/// `[store]` body for a Redis kind, deciding within `budget_ms`.
+pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str, budget_ms: u64) -> String {
     let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     format!(
-        "kind = \"{kind}\"\nurls = [{}]\ntimeout_ms = 200\non_error = \"{on_error}\"",
+        "kind = \"{kind}\"\nurls = [{}]\ntimeout_ms = {budget_ms}\non_error = \"{on_error}\"",
         urls.join(", ")
     )
 }
@@ -57,8 +93,8 @@ pub(crate) fn redis_store(kind: &str, urls: &[String], on_error: &str) -> String
 pub(crate) struct Stack {
     pub(crate) nginx: Nginx,
     pub(crate) gateways: Vec<GatewayProcess>,
-    /// Kept alive for the replicas.
-    pub(crate) _backend: MockBackend,
+    /// The replicas' upstream.
+    pub(crate) backend: MockBackend,
 }
 
 pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
@@ -76,7 +112,7 @@ pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
     Stack {
         nginx,
         gateways,
-        _backend: backend,
+        backend,
     }
 }
 
@@ -110,23 +146,38 @@ impl Reply {
 }
 
 pub(crate) async fn get(client: &HttpClient, url: &str, headers: &[(&str, &str)]) -> Reply {
+    try_get(client, url, headers)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// [`get`] that reports a failed exchange (refused, cut, 10 s without an
+/// answer) instead of panicking.
+pub(crate) async fn try_get(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply, String> {
     let mut req = Request::get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request(req.body(Empty::new()).unwrap()),
-    )
-    .await
-    .expect("answer within 10 s")
-    .expect("request sent");
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    let exchange = async {
+        let res = client
+            .request(req.body(Empty::new()).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "no answer within 10 s".to_owned())?
 }
 
 /// `n` concurrent `GET url` with `x-api-key: key`; returns (status → count,
@@ -163,4 +214,56 @@ pub(crate) async fn metric(gw: &GatewayProcess, line_prefix: &str) -> f64 {
         .find_map(|l| l.strip_prefix(line_prefix))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// One request on a fresh connection, written as is (no client library
+/// rewrites the path): (status, body).
+pub(crate) async fn raw_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} on {addr}: no answer within 10 s"))
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// The mock backend's counters (`GET /_mock/stats`), or waits for them
+/// (`GET /_mock/wait?...`, answered once every named counter is reached).
+pub(crate) async fn backend_stats(backend: &MockBackend, wait: &str) -> serde_json::Value {
+    let path = if wait.is_empty() {
+        "/_mock/stats".to_owned()
+    } else {
+        format!("/_mock/wait?{wait}")
+    };
+    let (status, body) = raw_get(backend.addr(), &path, &[]).await;
+    assert_eq!(status, 200, "backend {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Releases the mock backend's hold `id`.
+pub(crate) async fn release(backend: &MockBackend, id: &str) {
+    let (status, body) = raw_get(backend.addr(), &format!("/_mock/release?hold={id}"), &[]).await;
+    assert_eq!(status, 200, "{body}");
 }
