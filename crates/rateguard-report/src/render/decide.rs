@@ -83,7 +83,13 @@ fn cell<'a>(s: &Summary, st: &'a StoreStyle, w: Workload) -> Option<Cell<'a>> {
 }
 
 /// The row's verdict and the index of its best cell, if one is separable.
-fn verdict(cells: &[Cell<'_>]) -> (String, Option<usize>) {
+fn verdict(cells: &[Cell<'_>], repetitions: u32) -> (String, Option<usize>) {
+    if cells.len() > 1 && repetitions < 2 {
+        return (
+            "one repetition: no spread to separate the stores by".to_owned(),
+            None,
+        );
+    }
     if cells.iter().any(|c| c.loadgen_bound) {
         return (
             "the load generator may be the limit here: not ranked".to_owned(),
@@ -178,7 +184,7 @@ pub(super) fn which_store(s: &Summary, stores: &[StoreStyle]) -> String {
         if cells.is_empty() {
             continue;
         }
-        let (verdict, best) = verdict(&cells);
+        let (verdict, best) = verdict(&cells, s.settings.repetitions);
         let _ = write!(out, "<tr><td class=\"l\">{}</td>", esc(&w.label()));
         for st in &held {
             match cells.iter().position(|c| std::ptr::eq(c.st, *st)) {
