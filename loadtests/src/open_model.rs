@@ -32,7 +32,9 @@ use crate::LoadError;
 mod worker;
 
 /// A request sent this much after it was due by a connection that was
-/// idle at its due time means the generator itself fell behind.
+/// idle at its due time means the generator itself fell behind (with an
+/// SLO: a quarter of its p99 bound, the share of the budget the client
+/// alone would have spent).
 pub const LATE_SEND: Duration = Duration::from_millis(2);
 /// The pacer's shortest sleep (releases are batched below it).
 const MIN_TICK: Duration = Duration::from_micros(100);
@@ -91,8 +93,9 @@ pub struct OpenRun {
     pub unsent: u64,
     /// Whether the run stopped early (it could not meet its SLO).
     pub aborted: bool,
-    /// Requests an idle connection sent more than [`LATE_SEND`] after they
-    /// were due: the generator itself was behind.
+    /// Requests an idle connection sent late (more than [`LATE_SEND`], or
+    /// a quarter of the SLO's p99 bound) after they were due: the
+    /// generator itself was behind.
     pub late_sends: u64,
     /// From the first due time to the last completion.
     pub window: Duration,
@@ -136,6 +139,8 @@ struct Shared {
     failed: AtomicU64,
     late: AtomicU64,
     slo: Option<Slo>,
+    /// How late a send counts as the generator's own lateness.
+    late_send: Duration,
 }
 
 impl Shared {
@@ -204,6 +209,7 @@ pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<OpenRun, Lo
         failed: AtomicU64::new(0),
         late: AtomicU64::new(0),
         slo: plan.slo,
+        late_send: plan.slo.map_or(LATE_SEND, |s| (s.p99 / 4).max(LATE_SEND)),
     });
     let pacer = {
         let shared = shared.clone();

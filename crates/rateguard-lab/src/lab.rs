@@ -254,7 +254,7 @@ fn notes(opts: &LabOptions) -> Vec<String> {
     }
     let slo = &opts.params.slo;
     notes.push(format!(
-        "capacity: per subject and workload, the highest open-model arrival rate at which ≥ {:.0} % of requests succeed and p99 (from each request's intended start) stays under {} ms; doubling from {} req/s, then bisection to within {:.0} %, {} ms per probe; later repetitions start around the first one's result.",
+        "capacity: per subject and workload, the highest open-model arrival rate at which ≥ {:.0} % of requests succeed and p99 (from each request's intended start) stays under {} ms; doubling from {} req/s, then bisection to within {:.0} %, {} ms per probe, a failing rate probed twice (it fails only if both runs miss); later repetitions start around the first one's result. loadgen-bound: the generator used more than 0.8 core at the capacity rate, or more than 1 % of the lowest failing rate's requests were sent over a quarter of the p99 bound late by an idle connection.",
         slo.min_success * 100.0,
         slo.p99.as_millis(),
         opts.params.capacity_start_rps,

@@ -14,7 +14,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{Shared, LATE_SEND};
+use super::Shared;
 use crate::keys::KeyPlan;
 use crate::record::{micros, Outcome, Sample, API_KEY_HEADER};
 use crate::LoadError;
@@ -119,7 +119,7 @@ impl Worker {
             }
             let due = shared.due(i);
             let sent = Instant::now();
-            if waiting_since <= due && sent.saturating_duration_since(due) > LATE_SEND {
+            if waiting_since <= due && sent.saturating_duration_since(due) > shared.late_send {
                 tally.late_sends += 1;
             }
             let (client, key) = self.keys.key(i);
