@@ -185,6 +185,13 @@ pub struct RawStore {
     pub breaker_max_cooldown_ms: i64,
 }
 
+impl RawStore {
+    /// The default `breaker_max_cooldown_ms`: at most four probes per
+    /// second of a Redis that is down, enforcement back within about a
+    /// quarter of a second once it returns.
+    pub const DEFAULT_BREAKER_MAX_COOLDOWN_MS: i64 = 250;
+}
+
 impl Default for RawStore {
     fn default() -> Self {
         Self {
@@ -194,7 +201,7 @@ impl Default for RawStore {
             on_error: OnError::Allow,
             batch_max: 128,
             batch_wait_us: 200,
-            breaker_max_cooldown_ms: 2000,
+            breaker_max_cooldown_ms: Self::DEFAULT_BREAKER_MAX_COOLDOWN_MS,
         }
     }
 }

@@ -192,15 +192,15 @@ fn shadow_is_an_optional_boolean() {
 }
 
 #[test]
-fn breaker_max_cooldown_defaults_to_two_seconds_and_must_be_positive() {
+fn breaker_max_cooldown_defaults_to_a_quarter_second_and_must_be_positive() {
     let c = load_str(GOOD).unwrap();
-    assert_eq!(c.store.breaker_max_cooldown, Duration::from_secs(2));
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(250));
     let text = GOOD.replace(
         "on_error = \"allow\"",
-        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 250",
+        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 600",
     );
     let c = load_str(&text).unwrap();
-    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(250));
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(600));
     let text = GOOD.replace(
         "on_error = \"allow\"",
         "on_error = \"allow\"\nbreaker_max_cooldown_ms = 0",
