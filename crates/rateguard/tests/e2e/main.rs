@@ -6,6 +6,7 @@ mod cluster;
 mod failures;
 mod paths;
 mod readiness;
+mod recovery;
 mod shutdown;
 mod streaming;
 mod support;
