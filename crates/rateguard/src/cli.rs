@@ -48,7 +48,18 @@ pub(crate) enum Command {
         #[arg(long)]
         replica_id: Option<String>,
     },
-    /// Validate a config file; exit 1 with one line per problem.
+    /// Run an Envoy Rate Limit Service (gRPC) on the same stores, with
+    /// envoyproxy/ratelimit's limits files (`[rls] limits`).
+    Rls {
+        /// The TOML config file.
+        #[arg(long, env = "RATEGUARD_CONFIG")]
+        config: PathBuf,
+        /// gRPC listen address (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a config file (and its `[rls]` limits files); exit 1 with
+    /// one line per problem.
     CheckConfig {
         /// The TOML config file.
         #[arg(long, env = "RATEGUARD_CONFIG")]

@@ -1,6 +1,6 @@
 //! `rateguard`: the binary. Parses the command line, reads `.env` and the
 //! `RATEGUARD_*` environment, sets up tracing, and hands over to
-//! `rateguard_gateway::serve`. The only place that knows about clap, anyhow
+//! `rateguard_gateway::serve` (or `rateguard_rls::serve`). The only place that knows about clap, anyhow
 //! and the environment.
 
 use std::path::Path;
@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rateguard_gateway::config::{self, ValidConfig};
-use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigErrors};
+use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigError, ConfigErrors};
+use rateguard_rls::RlsConfig;
 
 mod cli;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             listen,
             replica_id,
         } => report(serve(&config, listen, replica_id)),
+        Command::Rls { config, listen } => report(rls(&config, listen)),
         Command::MockBackend { listen, name } => {
             report(serve_mock_backend(listen, &name, shutdown_signal()).map_err(Into::into))
         }
@@ -66,8 +68,8 @@ fn init_tracing(format: LogFormat) {
 }
 
 /// The config file, then `RATEGUARD_*` variables (`.env` included), then
-/// flags; validated.
-fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidConfig, ConfigErrors> {
+/// flags, as a table.
+fn read_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<toml::Table, ConfigErrors> {
     let mut table = config::read_table(path)?;
     for (key, value) in cli::env_overrides(std::env::vars()) {
         config::apply_override(&mut table, &key, &value)?;
@@ -77,28 +79,83 @@ fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidCon
             config::apply_override(&mut table, key, value)?;
         }
     }
-    config::load_table(table)
+    Ok(table)
 }
 
+/// [`read_config`], validated for `serve`.
+fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidConfig, ConfigErrors> {
+    config::load_table(read_config(path, flags)?)
+}
+
+/// [`read_config`], validated for `rls` (limits files relative to the
+/// config file's directory).
+fn load_rls_config(
+    path: &Path,
+    flags: &[(&str, Option<String>)],
+) -> Result<RlsConfig, ConfigErrors> {
+    config::load_table_with(read_config(path, flags)?, |raw| {
+        rateguard_rls::config::validate(raw, config_dir(path))
+    })
+}
+
+fn config_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// Checks what the file configures: the gateway (`upstream.url`, or no
+/// `[rls]` limits), the Rate Limit Service (`[rls] limits`), or both;
+/// every problem found, reading and checking.
 fn check_config(path: &Path) -> ExitCode {
-    match load_config(path, &[]) {
-        Ok(c) => {
-            println!(
-                "{}: ok (store {}, {} policies, upstream {})",
-                path.display(),
-                c.store.kind,
-                c.policies.len(),
-                c.upstream.url
-            );
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
+    let (raw, read_errors) = match read_config(path, &[]) {
+        Ok(table) => config::read(table),
+        Err(errors) => return print_errors(&errors.0),
+    };
+    let mut errors = read_errors;
+    let mut ok = Vec::new();
+    if let Some(raw) = raw {
+        if !raw.upstream.url.is_empty() || raw.rls.limits.is_empty() {
+            match config::validate(&raw) {
+                Ok(c) => ok.push(format!(
+                    "store {}, {} policies, upstream {}",
+                    c.store.kind,
+                    c.policies.len(),
+                    c.upstream.url
+                )),
+                Err(more) => errors.extend(more.0),
             }
-            ExitCode::FAILURE
+        }
+        if !raw.rls.limits.is_empty() {
+            match rateguard_rls::config::validate(&raw, config_dir(path)) {
+                Ok(c) => ok.push(format!(
+                    "rls: store {}, {} domains, {} rules in {} limits files",
+                    c.store.kind,
+                    c.limits.domains().count(),
+                    c.limits.rules().len(),
+                    c.limit_files.len()
+                )),
+                Err(more) => {
+                    // [server] and [store] problems were reported above already.
+                    let fresh: Vec<ConfigError> =
+                        more.0.into_iter().filter(|e| !errors.contains(e)).collect();
+                    errors.extend(fresh);
+                }
+            }
         }
     }
+    if !errors.is_empty() {
+        return print_errors(&errors);
+    }
+    for line in ok {
+        println!("{}: ok ({line})", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_errors(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    ExitCode::FAILURE
 }
 
 fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> anyhow::Result<()> {
@@ -108,4 +165,10 @@ fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> any
     )
     .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
     Ok(rateguard_gateway::serve(config, shutdown_signal())?)
+}
+
+fn rls(path: &Path, listen: Option<String>) -> anyhow::Result<()> {
+    let config = load_rls_config(path, &[("server.listen", listen)])
+        .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
+    Ok(rateguard_rls::serve(config, shutdown_signal())?)
 }

@@ -70,7 +70,7 @@ const CASES: &[(&str, &str)] = &[
         "two_default_policies",
         "policies[1].path_prefix: missing; only one policy may be the default (without path_prefix)",
     ),
-    ("missing_upstream", "upstream: required key is missing"),
+    ("missing_upstream", "upstream.url: required key is missing"),
     (
         "wrong_type",
         "policies[0].capacity: invalid type: string \"lots\", expected an integer",

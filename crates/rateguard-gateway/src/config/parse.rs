@@ -30,7 +30,7 @@ const MAX_ERRORS: usize = 100;
 /// reported with its path (`server.listn: unknown key ...`), set aside (so
 /// its default applies) and reading goes on. Returns the structs when every
 /// required key could be read, and every problem found.
-fn read(table: toml::Table) -> (Option<RawConfig>, Vec<ConfigError>) {
+pub fn read(table: toml::Table) -> (Option<RawConfig>, Vec<ConfigError>) {
     let mut value = toml::Value::Table(table);
     let mut errors = Vec::new();
     let mut set_aside = Vec::new();
@@ -111,8 +111,17 @@ pub fn from_table(table: toml::Table) -> Result<RawConfig, ConfigErrors> {
 
 /// Reads and validates a table: every problem found, reading and checking.
 pub fn load_table(table: toml::Table) -> Result<ValidConfig, ConfigErrors> {
+    load_table_with(table, validate)
+}
+
+/// Reads a table and checks it with `check` (`rateguard rls` checks its
+/// own sections): every problem found, reading and checking.
+pub fn load_table_with<T>(
+    table: toml::Table,
+    check: impl FnOnce(&RawConfig) -> Result<T, ConfigErrors>,
+) -> Result<T, ConfigErrors> {
     let (raw, mut errors) = read(table);
-    let checked = raw.map(|raw| validate(&raw));
+    let checked = raw.map(|raw| check(&raw));
     match checked {
         Some(Ok(config)) if errors.is_empty() => Ok(config),
         Some(Err(more)) => {

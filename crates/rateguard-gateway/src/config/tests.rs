@@ -215,10 +215,14 @@ fn breaker_max_cooldown_defaults_to_a_quarter_second_and_must_be_positive() {
 fn override_sections_and_env_keys_follow_the_raw_structs() {
     let mut sections: Vec<&str> = override_sections().collect();
     sections.sort_unstable();
-    assert_eq!(sections, ["identity", "server", "store", "upstream"]);
+    assert_eq!(sections, ["identity", "rls", "server", "store", "upstream"]);
     assert_eq!(
         env_key("RATEGUARD_STORE_TIMEOUT_MS").as_deref(),
         Some("store.timeout_ms")
+    );
+    assert_eq!(
+        env_key("RATEGUARD_RLS_LIMITS").as_deref(),
+        Some("rls.limits")
     );
     for other in [
         "RATEGUARD_CONFIG",

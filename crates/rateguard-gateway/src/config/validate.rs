@@ -82,6 +82,20 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     }
 }
 
+/// Checks the sections every command reads (`[server]`, `[store]`), as
+/// `rateguard rls` needs them.
+pub fn validate_server_and_store(
+    raw: &RawConfig,
+) -> Result<(ServerConfig, StoreConfig), ConfigErrors> {
+    let mut check = Check(Vec::new());
+    let server = server(&mut check, &raw.server);
+    let store = store(&mut check, &raw.store);
+    match (server, store) {
+        (Some(server), Some(store)) if check.0.is_empty() => Ok((server, store)),
+        _ => Err(ConfigErrors(check.0)),
+    }
+}
+
 fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     let listen = check.addr("server.listen", &raw.listen);
     let admin_listen = check.addr("server.admin_listen", &raw.admin_listen);
@@ -143,6 +157,11 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
             None
         }
     };
+    if raw.url.is_empty() {
+        // A file without [upstream] (it is optional for `rateguard rls`).
+        check.fail("upstream.url", "required key is missing");
+        return None;
+    }
     let parsed = raw.url.parse::<Uri>().ok().and_then(|uri| {
         let ok = uri.scheme_str() == Some("http") && uri.query().is_none();
         let authority = uri.authority()?.clone();

@@ -37,7 +37,7 @@ impl Layout {
 }
 
 /// `threads`, or one per available core for 0.
-pub(super) fn thread_count(threads: usize) -> usize {
+pub fn thread_count(threads: usize) -> usize {
     match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -53,7 +53,7 @@ pub(super) fn current_thread() -> Result<tokio::runtime::Runtime, ServeError> {
 }
 
 /// A work-stealing runtime with `threads` workers.
-pub(super) fn multi_thread(threads: usize) -> Result<tokio::runtime::Runtime, ServeError> {
+pub fn multi_thread(threads: usize) -> Result<tokio::runtime::Runtime, ServeError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

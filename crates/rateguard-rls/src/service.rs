@@ -1,0 +1,279 @@
+//! [`RateLimiter`]: `ShouldRateLimit` over any [`BucketStore`].
+//!
+//! One request: [`plan`] it, send every bucket it touches to the store in
+//! **one** all-or-nothing call (a request over one enforced limit spends on
+//! none), then answer one status per descriptor, in order. A store failure
+//! answers `OK` (`on_error = "allow"`) or gRPC `UNAVAILABLE` (`"deny"`, so
+//! Envoy's `failure_mode_deny` decides).
+
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
+use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
+use rateguard_core::MultiDecision;
+use rateguard_store::{AcquireRequest, BucketStore, StoreError};
+use tonic::{Request, Response, Status};
+
+use crate::limits::Limits;
+use crate::metrics::{Metrics, Outcome, RuleCounters, UNKNOWN_DOMAIN};
+use crate::plan::{plan, Spend, Step};
+use crate::response::{self, ResponseHeaders};
+
+/// How the service treats the store and what it adds to answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RlsOptions {
+    /// The time budget of one store call (`store.timeout_ms`).
+    pub store_timeout: Duration,
+    /// `store.on_error = "allow"`: answer `OK` when the store fails;
+    /// otherwise answer gRPC `UNAVAILABLE`.
+    pub fail_open: bool,
+    /// `[rls] response_headers`.
+    pub response_headers: ResponseHeaders,
+    /// `server.replica_id` (reported by the admin listener).
+    pub replica_id: String,
+}
+
+/// The Rate Limit Service: limits, a store, metrics.
+#[derive(Debug)]
+pub struct RateLimiter<S> {
+    limits: Limits,
+    store: S,
+    metrics: Metrics,
+    options: RlsOptions,
+}
+
+impl<S: BucketStore> RateLimiter<S> {
+    /// A service deciding `limits` on `store`.
+    pub fn new(limits: Limits, store: S, options: RlsOptions) -> Self {
+        let metrics = Metrics::new(&limits);
+        Self {
+            limits,
+            store,
+            metrics,
+            options,
+        }
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RlsOptions {
+        &self.options
+    }
+
+    /// Decides one request.
+    pub async fn decide(&self, request: &RateLimitRequest) -> Result<RateLimitResponse, Status> {
+        let steps = plan(&self.limits, request).map_err(|e| {
+            self.metrics.outcome(Outcome::Invalid);
+            Status::invalid_argument(e.to_string())
+        })?;
+        let domain = request.domain.as_str();
+        // A `requests_per_unit: 0` limit refuses the request by itself; the
+        // store then only reports the other buckets (cost 0 spends nothing).
+        let blocked = steps.iter().any(
+            |s| matches!(s, Step::Bucket(spend) if spend.limit.quota.is_none() && !spend.shadow),
+        );
+        // One store request per bucket: a descriptor repeated in one
+        // request (same entries, same bucket) spends its costs together.
+        let mut wants: Vec<AcquireRequest> = Vec::new();
+        let mut slots = vec![None; steps.len()];
+        for (i, step) in steps.iter().enumerate() {
+            let Step::Bucket(spend) = step else { continue };
+            let Some(quota) = spend.limit.quota else {
+                continue;
+            };
+            let cost = if blocked { 0 } else { spend.cost };
+            let slot = match wants.iter().position(|w| w.key == spend.key) {
+                Some(slot) => {
+                    let want = &mut wants[slot];
+                    want.cost = want.cost.saturating_add(cost);
+                    want.enforced |= !spend.shadow;
+                    slot
+                }
+                None => {
+                    wants.push(AcquireRequest {
+                        key: spend.key.clone(),
+                        quota,
+                        cost,
+                        enforced: !spend.shadow,
+                    });
+                    wants.len() - 1
+                }
+            };
+            slots[i] = Some(slot);
+        }
+        let decided = if wants.is_empty() {
+            None
+        } else {
+            match self.call_store(&wants).await {
+                Ok(decided) => Some(decided),
+                Err(_) if !self.options.fail_open && !blocked => {
+                    self.metrics.outcome(Outcome::FailedClosed);
+                    return Err(Status::unavailable("rate limit store unavailable"));
+                }
+                Err(_) => {
+                    return Ok(self.failed_open(domain, &steps, blocked));
+                }
+            }
+        };
+        let mut statuses = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            let status = match step {
+                Step::NoLimit => {
+                    self.metrics.unmatched(self.domain_label(domain));
+                    response::no_limit()
+                }
+                Step::Replaced(rule) => {
+                    self.metrics.rule(rule.index).replaced.inc();
+                    response::no_limit()
+                }
+                Step::Unlimited(rule) => {
+                    self.metrics.rule(rule.index).unlimited.inc();
+                    response::unlimited()
+                }
+                Step::Bucket(spend) => {
+                    let decision =
+                        slots[i].and_then(|slot| decided.as_ref().and_then(|d| d.limits()[slot]));
+                    let counters = self.counters(domain, spend);
+                    let name = spend.rule.as_ref().and_then(|r| r.name.as_deref());
+                    match decision {
+                        None if spend.limit.quota.is_none() => {
+                            count(counters, false, spend.shadow);
+                            response::blocked(&spend.limit, name, spend.shadow)
+                        }
+                        None => response::no_limit(),
+                        Some(d) => {
+                            count(counters, d.allowed, spend.shadow);
+                            response::decided(&spend.limit, name, &d, spend.shadow)
+                        }
+                    }
+                }
+            };
+            statuses.push(status);
+        }
+        let over = statuses.iter().any(|s| s.code == Code::OverLimit as i32);
+        let store_denied = decided.as_ref().is_some_and(|d| !d.allowed());
+        let overall = if over || store_denied {
+            Code::OverLimit
+        } else {
+            Code::Ok
+        };
+        self.metrics.outcome(if overall == Code::OverLimit {
+            Outcome::OverLimit
+        } else {
+            Outcome::Ok
+        });
+        let mut response = RateLimitResponse {
+            overall_code: overall as i32,
+            statuses,
+            ..Default::default()
+        };
+        if self.options.response_headers == ResponseHeaders::Ietf {
+            if let Some((slot, decision)) = decided.as_ref().and_then(|d| d.reported()) {
+                let step = slots.iter().position(|s| *s == Some(slot));
+                if let Some(Step::Bucket(spend)) = step.map(|i| &steps[i]) {
+                    let name = spend.rule.as_ref().map_or(domain, |r| r.label.as_str());
+                    response.response_headers_to_add =
+                        response::ietf_headers(name, &wants[slot].quota, decision);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    async fn call_store(&self, wants: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        let started = Instant::now();
+        let timeout = self.options.store_timeout;
+        let result = match tokio::time::timeout(timeout, self.store.acquire_all(wants)).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        };
+        self.metrics
+            .observe_store_latency(started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            self.metrics.store_error(e);
+            tracing::debug!(error = %e, "Store call failed.");
+        }
+        result
+    }
+
+    /// The answer when the store failed and the request may pass: `OK`
+    /// without `current_limit` for every bucket (nothing is known about
+    /// them), unless a `requests_per_unit: 0` limit refuses it anyway.
+    fn failed_open(&self, domain: &str, steps: &[Step], blocked: bool) -> RateLimitResponse {
+        let statuses = steps
+            .iter()
+            .map(|step| match step {
+                Step::NoLimit | Step::Replaced(_) => response::no_limit(),
+                Step::Unlimited(_) => response::unlimited(),
+                Step::Bucket(spend) if spend.limit.quota.is_none() => {
+                    let name = spend.rule.as_ref().and_then(|r| r.name.as_deref());
+                    response::blocked(&spend.limit, name, spend.shadow)
+                }
+                Step::Bucket(spend) => {
+                    if let Some(counters) = self.counters(domain, spend) {
+                        counters.failed_open.inc();
+                    }
+                    response::no_limit()
+                }
+            })
+            .collect();
+        let (code, outcome) = if blocked {
+            (Code::OverLimit, Outcome::OverLimit)
+        } else {
+            (Code::Ok, Outcome::FailedOpen)
+        };
+        self.metrics.outcome(outcome);
+        RateLimitResponse {
+            overall_code: code as i32,
+            statuses,
+            ..Default::default()
+        }
+    }
+
+    fn counters(&self, domain: &str, spend: &Spend) -> Option<&RuleCounters> {
+        match &spend.rule {
+            Some(rule) => Some(self.metrics.rule(rule.index)),
+            None => self.metrics.overrides(domain),
+        }
+    }
+
+    fn domain_label<'a>(&self, domain: &'a str) -> &'a str {
+        if self.limits.has_domain(domain) {
+            domain
+        } else {
+            UNKNOWN_DOMAIN
+        }
+    }
+}
+
+fn count(counters: Option<&RuleCounters>, allowed: bool, shadow: bool) {
+    let Some(c) = counters else { return };
+    match (allowed, shadow) {
+        (true, _) => c.ok.inc(),
+        (false, true) => c.shadow_over_limit.inc(),
+        (false, false) => c.over_limit.inc(),
+    };
+}
+
+#[tonic::async_trait]
+impl<S: BucketStore> RateLimitService for RateLimiter<S> {
+    async fn should_rate_limit(
+        &self,
+        request: Request<RateLimitRequest>,
+    ) -> Result<Response<RateLimitResponse>, Status> {
+        self.decide(request.get_ref()).await.map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests;
