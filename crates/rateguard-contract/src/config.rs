@@ -12,20 +12,37 @@
 //! `[[policies]]`); the gateway's overrides (`RATEGUARD_STORE_URLS`, ...)
 //! and the list of expected keys in error messages follow from the struct.
 //!
+//! A policy holds its limits in one of two forms: `capacity` and
+//! `refill_per_sec` on the policy itself (one limit keyed by client, the
+//! form from before layered limits), or a list of `[[policies.limits]]`
+//! ([`RawLimit`]), each with its own [`LimitKey`]. The gateway's validation
+//! says which combinations are wrong; the raw structs hold what was written.
+//!
 //! ```
-//! use rateguard_contract::{RawConfig, RawPolicy, StoreKind};
+//! use rateguard_contract::{LimitKey, RawConfig, RawLimit, RawPolicy, StoreKind};
 //!
 //! let mut config = RawConfig::new("http://127.0.0.1:9000");
 //! config.store.kind = StoreKind::RedisLua;
 //! config.store.urls = vec!["redis://127.0.0.1:6379".into()];
 //! config.policies.push(RawPolicy::new("default", 100, 50.0));
+//! config.policies.push(RawPolicy {
+//!     path_prefix: Some("/api/login".into()),
+//!     methods: Some(vec!["POST".into()]),
+//!     ..RawPolicy::layered(
+//!         "login",
+//!         vec![
+//!             RawLimit::new(LimitKey::Client, 5, 0.1).named("per-client"),
+//!             RawLimit::new(LimitKey::Ip, 20, 1.0).named("per-ip"),
+//!         ],
+//!     )
+//! });
 //! assert_eq!(config.server.listen, "127.0.0.1:8080");
 //! ```
 
 use serde::{Deserialize, Serialize};
 
 use crate::headers;
-use crate::StoreKind;
+use crate::{LimitKey, StoreKind};
 
 crate::vocabulary! {
     /// What to do when the store fails or times out (`store.on_error`).
@@ -208,6 +225,11 @@ pub struct RawStore {
     /// failing (the circuit breaker's cooldown doubles up to this). Bounds how
     /// long enforcement takes to resume after Redis returns.
     pub breaker_max_cooldown_ms: i64,
+    /// Redis stores: answer requests the store certainly denies from a
+    /// local cache of its denials (exact), keeping floods off Redis.
+    pub deny_cache: bool,
+    /// Most denials the cache holds per replica.
+    pub deny_cache_size: i64,
 }
 
 impl RawStore {
@@ -227,6 +249,8 @@ impl Default for RawStore {
             batch_max: 128,
             batch_wait_us: 200,
             breaker_max_cooldown_ms: Self::DEFAULT_BREAKER_MAX_COOLDOWN_MS,
+            deny_cache: true,
+            deny_cache_size: 100_000,
         }
     }
 }
@@ -239,6 +263,10 @@ pub struct RawIdentity {
     pub api_key_header: String,
     /// CIDRs (or plain addresses) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// A file of known API keys, one SHA-256 hex digest per line: a key not
+    /// in it is limited as its IP. None: every key is believed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_keys_file: Option<String>,
 }
 
 impl Default for RawIdentity {
@@ -246,6 +274,7 @@ impl Default for RawIdentity {
         Self {
             api_key_header: headers::DEFAULT_API_KEY.into(),
             trusted_proxies: Vec::new(),
+            api_keys_file: None,
         }
     }
 }
@@ -279,24 +308,115 @@ pub struct RawPolicy {
     /// Requests whose path starts with this (longest wins); none = the default policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Request methods the policy applies to (uppercase); none = every method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Tokens one request spends from each of the policy's limits.
+    #[serde(
+        default = "RawPolicy::default_cost",
+        skip_serializing_if = "RawPolicy::is_default_cost"
+    )]
+    pub cost: i64,
+    /// The single-limit form: bucket size (the burst) of one limit keyed by client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i64>,
+    /// The single-limit form: tokens added per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill_per_sec: Option<f64>,
+    /// Shadow mode: evaluate and consume as usual, but never block.
+    #[serde(default)]
+    pub shadow: bool,
+    /// The layered form: several limits, each with its own key, applied
+    /// together (all or nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<RawLimit>,
+}
+
+impl RawPolicy {
+    /// The default policy (no `path_prefix`) `name` in the single-limit
+    /// form (one limit keyed by client), enforced.
+    pub fn new(name: impl Into<String>, capacity: i64, refill_per_sec: f64) -> Self {
+        Self {
+            capacity: Some(capacity),
+            refill_per_sec: Some(refill_per_sec),
+            ..Self::layered(name, Vec::new())
+        }
+    }
+
+    /// The default policy `name` with the layered `limits`, enforced.
+    pub fn layered(name: impl Into<String>, limits: Vec<RawLimit>) -> Self {
+        Self {
+            name: name.into(),
+            path_prefix: None,
+            methods: None,
+            cost: Self::default_cost(),
+            capacity: None,
+            refill_per_sec: None,
+            shadow: false,
+            limits,
+        }
+    }
+
+    /// Its limits in the layered form: `limits` as written, or the
+    /// single-limit form as one limit keyed by client (none when either
+    /// `capacity` or `refill_per_sec` is missing).
+    ///
+    /// ```
+    /// use rateguard_contract::{LimitKey, RawLimit, RawPolicy};
+    ///
+    /// let single = RawPolicy::new("data", 20, 0.5);
+    /// assert_eq!(single.limit_list(), [RawLimit::new(LimitKey::Client, 20, 0.5)]);
+    /// ```
+    pub fn limit_list(&self) -> Vec<RawLimit> {
+        match (self.limits.is_empty(), self.capacity, self.refill_per_sec) {
+            (true, Some(capacity), Some(rate)) => {
+                vec![RawLimit::new(LimitKey::Client, capacity, rate)]
+            }
+            _ => self.limits.clone(),
+        }
+    }
+
+    fn default_cost() -> i64 {
+        1
+    }
+
+    fn is_default_cost(cost: &i64) -> bool {
+        *cost == Self::default_cost()
+    }
+}
+
+/// One `[[policies.limits]]` entry: a bucket per distinct value of `key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    /// Name in headers, metrics and bucket keys; default: the key's
+    /// [`LimitKey::default_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What requests are counted by.
+    pub key: LimitKey,
     /// Bucket size (the burst).
     pub capacity: i64,
     /// Tokens added per second.
     pub refill_per_sec: f64,
-    /// Shadow mode: evaluate and consume as usual, but never block.
-    #[serde(default)]
-    pub shadow: bool,
 }
 
-impl RawPolicy {
-    /// The default policy (no `path_prefix`) `name`, enforced.
-    pub fn new(name: impl Into<String>, capacity: i64, refill_per_sec: f64) -> Self {
+impl RawLimit {
+    /// A limit on `key`, named by default.
+    pub fn new(key: LimitKey, capacity: i64, refill_per_sec: f64) -> Self {
         Self {
-            name: name.into(),
-            path_prefix: None,
+            name: None,
+            key,
             capacity,
             refill_per_sec,
-            shadow: false,
+        }
+    }
+
+    /// The same limit named `name`.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
+            ..self
         }
     }
 }
@@ -323,6 +443,66 @@ mod tests {
         assert!(text.contains("kind = \"fred-cluster\""), "{text}");
         assert!(text.contains("runtime = \"multi-thread\""), "{text}");
         assert_eq!(toml::from_str::<RawConfig>(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn layered_limits_survive_toml_both_ways() {
+        let mut config = RawConfig::new("http://127.0.0.1:9000");
+        config.identity.api_keys_file = Some("keys.txt".into());
+        config.store.deny_cache = false;
+        config.policies.push(RawPolicy {
+            path_prefix: Some("/api/login".into()),
+            methods: Some(vec!["POST".into()]),
+            cost: 5,
+            ..RawPolicy::layered(
+                "login",
+                vec![
+                    RawLimit::new(LimitKey::Client, 5, 0.1).named("per-client"),
+                    RawLimit::new(LimitKey::Header("x-tenant".into()), 20, 1.0),
+                    RawLimit::new(LimitKey::Global, 1000, 100.0),
+                ],
+            )
+        });
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("[[policies.limits]]"), "{text}");
+        assert!(text.contains("key = \"header:x-tenant\""), "{text}");
+        assert_eq!(toml::from_str::<RawConfig>(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn the_layered_example_reads_as_written() {
+        let text = r#"
+            [upstream]
+            url = "http://127.0.0.1:9000"
+            [[policies]]
+            name = "login"
+            path_prefix = "/api/login"
+            methods = ["POST"]
+            cost = 1
+              [[policies.limits]]
+              name = "per-client"
+              key = "client"
+              capacity = 5
+              refill_per_sec = 0.1
+              [[policies.limits]]
+              name = "per-ip"
+              key = "ip"
+              capacity = 20
+              refill_per_sec = 1.0
+        "#;
+        let config: RawConfig = toml::from_str(text).unwrap();
+        let login = &config.policies[0];
+        assert_eq!(login.capacity, None);
+        assert_eq!(login.cost, 1);
+        assert_eq!(login.limits.len(), 2);
+        assert_eq!(login.limits[1].key, LimitKey::Ip);
+        assert_eq!(login.limits[1].name.as_deref(), Some("per-ip"));
+        let bad = text.replace("key = \"ip\"", "key = \"ipp\"");
+        let err = toml::from_str::<RawConfig>(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown key kind \"ipp\", expected one of client, ip, api_key, header:<name>, global"),
+            "{err}"
+        );
     }
 
     #[test]

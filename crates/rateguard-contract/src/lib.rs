@@ -5,6 +5,8 @@
 //! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`.
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
+//! - [`LimitKey`]: what a policy's limit counts requests by (`client`,
+//!   `ip`, `api_key`, `header:<name>`, `global`).
 //! - [`config`]: the gateway's TOML file as raw serde structs
 //!   ([`RawConfig`]), both ways, so the lab can write a gateway config by
 //!   serializing them and the gateway reads the very same schema.
@@ -36,13 +38,15 @@ mod vocabulary;
 pub mod admin;
 pub mod config;
 pub mod headers;
+mod limit_key;
 mod scenario;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawRls, RawServer, RawStore,
-    RawUpstream, ResponseHeaders, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
+    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
+pub use limit_key::LimitKey;
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};
 pub use vocabulary::UnknownName;

@@ -24,16 +24,18 @@ mod parse;
 mod validate;
 
 pub use model::{
-    IdentityConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig, ValidConfig,
+    IdentityConfig, LimitConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig,
+    ValidConfig,
 };
 pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
 pub use parse::{
     from_table, from_toml, load_str, load_table, load_table_with, parse_table, read, read_table,
 };
 pub use rateguard_contract::config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawPolicy, RawRls, RawServer, RawStore,
-    RawUpstream, ResponseHeaders, RuntimeMode,
+    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
+    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
+pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;
 pub use validate::{validate, validate_server_and_store};
 

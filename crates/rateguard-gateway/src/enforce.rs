@@ -1,51 +1,95 @@
 //! Enforcement: ask the store, within its time budget, and apply the
 //! fail-open / fail-closed rule when it cannot answer.
 //!
+//! A request spends the policy's `cost` from every limit that applies to
+//! it, in one [`BucketStore::acquire_all`] call: all or nothing, so a
+//! request denied by one limit spends nothing on the others. Limits that
+//! do not apply (an `api_key` limit without a key, a `header:` limit
+//! without the header) are left out; when none applies the request is
+//! allowed without a store call.
+//!
 //! The store call is wrapped in [`tokio::time::timeout`] on top of whatever
 //! the store does itself, so a degraded store adds at most `store.timeout_ms`
-//! to a request. Every outcome is counted per policy; failures are logged at
-//! `warn`, at most once per [`WARN_EVERY`] with the number suppressed.
+//! to a request. Every outcome is counted per policy and limit; failures
+//! are logged at `warn`, at most once per [`WARN_EVERY`] with the number
+//! suppressed.
 //!
-//! A policy in shadow mode (`shadow = true`) consumes its bucket exactly like
-//! an enforcing one, but a denial becomes [`Verdict::ShadowDenied`]: counted
-//! as `decision="shadow_denied"`, logged at trace, and forwarded.
+//! A policy in shadow mode (`shadow = true`) sends its limits as shadow
+//! limits: each is spent when it fits and none denies, and a request over
+//! any of them becomes [`Verdict::ShadowDenied`]: counted as
+//! `decision="shadow_denied"`, logged at trace, and forwarded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Decision};
-use rateguard_store::{BucketStore, StoreError};
+use rateguard_core::{BucketKey, Decision, MultiDecision};
+use rateguard_store::{AcquireRequest, BucketStore, DenyCache, StoreError};
 use tokio::time::Instant;
 
 use crate::config::OnError;
-use crate::identity::Client;
+use crate::identity::Requester;
 use crate::metrics::{Metrics, NEAR_LIMIT_PERCENT};
 use crate::policy::Policy;
 
 /// Shortest interval between two store-failure warnings.
 pub const WARN_EVERY: Duration = Duration::from_secs(5);
 
+/// The limit a response reports, and its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reported {
+    /// Index of the limit in [`Policy::limits`].
+    pub limit: usize,
+    /// That limit's decision: when allowed, the limit with the fewest
+    /// tokens left; when denied, the denying limit with the longest wait
+    /// (its `retry_after` is the request's).
+    pub decision: Decision,
+}
+
 /// What to do with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Tokens granted: forward it.
-    Allowed(Decision),
-    /// Over the limit: answer 429.
-    Denied(Decision),
-    /// Over the limit of a shadow-mode policy: forward it anyway, with the
+    /// Tokens granted: forward it. `None` when no limit of the policy
+    /// applied to the request (forwarded without rate-limit headers).
+    Allowed(Option<Reported>),
+    /// Over a limit: answer 429.
+    Denied(Reported),
+    /// Over a limit of a shadow-mode policy: forward it anyway, with the
     /// rate-limit headers of the denial (`r=0`).
-    ShadowDenied(Decision),
+    ShadowDenied(Reported),
     /// Store failed, `on_error = "allow"`: forward it without rate-limit headers.
     FailedOpen,
     /// Store failed, `on_error = "deny"`: answer 503.
     FailedClosed,
 }
 
+/// The store, asked directly or through the deny cache.
+#[derive(Debug)]
+enum Store<S> {
+    Direct(S),
+    Cached(DenyCache<S>),
+}
+
+impl<S: BucketStore> Store<S> {
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        match self {
+            Self::Direct(store) => store.acquire_all(limits).await,
+            Self::Cached(cache) => cache.acquire_all(limits).await,
+        }
+    }
+
+    fn inner(&self) -> &S {
+        match self {
+            Self::Direct(store) => store,
+            Self::Cached(cache) => cache.store(),
+        }
+    }
+}
+
 /// The store plus the failure rule.
 #[derive(Debug)]
 pub struct Enforcer<S> {
-    store: S,
+    store: Store<S>,
     timeout: Duration,
     on_error: OnError,
     metrics: Arc<Metrics>,
@@ -56,7 +100,7 @@ impl<S: BucketStore> Enforcer<S> {
     /// Enforces with `store`, giving it `timeout` per decision.
     pub fn new(store: S, timeout: Duration, on_error: OnError, metrics: Arc<Metrics>) -> Self {
         Self {
-            store,
+            store: Store::Direct(store),
             timeout,
             on_error,
             metrics,
@@ -64,9 +108,25 @@ impl<S: BucketStore> Enforcer<S> {
         }
     }
 
+    /// The same enforcer asking the store through a [`DenyCache`] of at
+    /// most `capacity` denials: requests the store would certainly deny
+    /// are answered locally (exact; see `rateguard_store::deny_cache`).
+    pub fn with_deny_cache(self, capacity: usize) -> Self {
+        let store = match self.store {
+            Store::Direct(store) => Store::Cached(DenyCache::new(store, capacity)),
+            cached @ Store::Cached(_) => cached,
+        };
+        Self { store, ..self }
+    }
+
+    /// Whether a deny cache answers before the store.
+    pub fn has_deny_cache(&self) -> bool {
+        matches!(self.store, Store::Cached(_))
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
-        &self.store
+        self.store.inner()
     }
 
     /// The time budget of one store call (`store.timeout_ms`).
@@ -74,65 +134,125 @@ impl<S: BucketStore> Enforcer<S> {
         self.timeout
     }
 
-    /// Decides one request of `client` under `policy`.
-    pub async fn check(&self, policy: &Policy, client: &Client<'_>) -> Verdict {
-        let key = BucketKey::new(policy.name(), &client.to_string());
+    /// Decides one request of `requester` under `policy`.
+    pub async fn check(&self, policy: &Policy, requester: &Requester<'_>) -> Verdict {
+        // Which limit of the policy each request sent to the store is.
+        let mut indices = Vec::with_capacity(policy.limits().len());
+        let mut requests = Vec::with_capacity(policy.limits().len());
+        for (i, limit) in policy.limits().iter().enumerate() {
+            let Some(identity) = requester.identity(limit.key()) else {
+                continue;
+            };
+            let key = BucketKey::for_limit(policy.name(), limit.name(), &identity);
+            let make = if policy.shadow() {
+                AcquireRequest::shadow
+            } else {
+                AcquireRequest::new
+            };
+            indices.push(i);
+            requests.push(make(key, *limit.quota(), policy.cost()));
+        }
+        if requests.is_empty() {
+            policy.counters.unlimited.inc();
+            tracing::trace!(policy = policy.name(), "No limit applies.");
+            return Verdict::Allowed(None);
+        }
         let start = Instant::now();
-        let result =
-            tokio::time::timeout(self.timeout, self.store.acquire(&key, policy.quota(), 1))
-                .await
-                .unwrap_or(Err(StoreError::Timeout(self.timeout)));
+        let result = tokio::time::timeout(self.timeout, self.store.acquire_all(&requests))
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.timeout)));
         self.metrics
             .observe_store_latency(start.elapsed().as_secs_f64());
-        let counters = &policy.counters;
         match result {
-            Ok(d) if d.allowed => {
-                counters.allowed.inc();
-                if u64::from(d.remaining) * 100
-                    <= u64::from(policy.quota().capacity()) * NEAR_LIMIT_PERCENT
-                {
-                    counters.near_limit.inc();
-                }
-                tracing::trace!(policy = policy.name(), remaining = d.remaining, "Allowed.");
-                Verdict::Allowed(d)
+            Ok(decision) => judge(policy, &indices, &decision),
+            Err(err) => self.failed(policy, &err),
+        }
+    }
+
+    /// Counts a store failure and applies `on_error`.
+    fn failed(&self, policy: &Policy, err: &StoreError) -> Verdict {
+        self.metrics.store_error(err);
+        if let Some(suppressed) = self.warn.should_warn() {
+            tracing::warn!(
+                store = self.store().name(),
+                error = %err,
+                on_error = ?self.on_error,
+                suppressed,
+                "Rate-limit store failed; applying on_error."
+            );
+        }
+        match self.on_error {
+            OnError::Allow => {
+                policy.counters.failed_open.inc();
+                Verdict::FailedOpen
             }
-            Ok(d) if policy.shadow() => {
-                counters.shadow_denied.inc();
-                tracing::trace!(
-                    policy = policy.name(),
-                    retry_after = ?d.retry_after,
-                    "Over the limit in shadow mode; forwarding."
-                );
-                Verdict::ShadowDenied(d)
-            }
-            Ok(d) => {
-                counters.denied.inc();
-                tracing::trace!(policy = policy.name(), retry_after = ?d.retry_after, "Denied.");
-                Verdict::Denied(d)
-            }
-            Err(err) => {
-                self.metrics.store_error(&err);
-                if let Some(suppressed) = self.warn.should_warn() {
-                    tracing::warn!(
-                        store = self.store.name(),
-                        error = %err,
-                        on_error = ?self.on_error,
-                        suppressed,
-                        "Rate-limit store failed; applying on_error."
-                    );
-                }
-                match self.on_error {
-                    OnError::Allow => {
-                        counters.failed_open.inc();
-                        Verdict::FailedOpen
-                    }
-                    OnError::Deny => {
-                        counters.failed_closed.inc();
-                        Verdict::FailedClosed
-                    }
-                }
+            OnError::Deny => {
+                policy.counters.failed_closed.inc();
+                Verdict::FailedClosed
             }
         }
+    }
+}
+
+/// The verdict on the store's `decision` over the policy's limits
+/// `indices` (decision `i` answers `policy.limits()[indices[i]]`), counted.
+fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision) -> Verdict {
+    let counters = &policy.counters;
+    if decision.from_cache() {
+        counters.deny_cache_hits.inc();
+    }
+    // A shadow policy's limits never deny; the request is over the limit
+    // when any of them would have.
+    let shadow_denial = policy.shadow() && decision.limits().iter().flatten().any(|d| !d.allowed);
+    let reported = if shadow_denial {
+        let enforced = vec![true; indices.len()];
+        MultiDecision::new(decision.limits().to_vec(), &enforced)
+            .reported()
+            .map(|(i, d)| (i, *d))
+    } else {
+        decision.reported().map(|(i, d)| (i, *d))
+    };
+    let Some((i, d)) = reported else {
+        // Only a store that answers no limit at all gets here.
+        counters.unlimited.inc();
+        return Verdict::Allowed(None);
+    };
+    let limit = &policy.limits()[indices[i]];
+    let reported = Reported {
+        limit: indices[i],
+        decision: d,
+    };
+    if shadow_denial {
+        limit.counters.shadow_denied.inc();
+        tracing::trace!(
+            policy = policy.name(),
+            limit = limit.name(),
+            retry_after = ?d.retry_after,
+            "Over the limit in shadow mode; forwarding."
+        );
+        Verdict::ShadowDenied(reported)
+    } else if decision.allowed() {
+        limit.counters.allowed.inc();
+        if u64::from(d.remaining) * 100 <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
+        {
+            counters.near_limit.inc();
+        }
+        tracing::trace!(
+            policy = policy.name(),
+            limit = limit.name(),
+            remaining = d.remaining,
+            "Allowed."
+        );
+        Verdict::Allowed(Some(reported))
+    } else {
+        limit.counters.denied.inc();
+        tracing::trace!(
+            policy = policy.name(),
+            limit = limit.name(),
+            retry_after = ?d.retry_after,
+            "Denied."
+        );
+        Verdict::Denied(reported)
     }
 }
 

@@ -1,6 +1,14 @@
 //! Who is the client? The API key if the request names one; otherwise its
 //! IP address, taken from `X-Forwarded-For` only when the peer is a trusted
-//! proxy.
+//! proxy. With `identity.api_keys_file`, only a key whose SHA-256 is in the
+//! file counts: any other key is limited as its IP (an invented key buys no
+//! bucket of its own).
+//!
+//! Each limit of a policy keys on one part of that ([`Requester::identity`]):
+//! `client` (the key, else the IP), `ip`, `api_key` (absent without a
+//! key), `header:<name>` (absent without the header) or `global` (one
+//! value for everyone). A limit whose identity is absent does not apply to
+//! the request.
 //!
 //! The rule for `X-Forwarded-For` (as in nginx's `real_ip_recursive on`):
 //! walk the list from the right, skipping addresses that are themselves
@@ -8,12 +16,15 @@
 //! left of it were written by the client and are never believed, so a client
 //! cannot pick its own bucket by sending the header itself.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderName};
 use ipnet::IpNet;
-use rateguard_contract::headers;
+use rateguard_contract::{headers, LimitKey};
+use sha2::{Digest, Sha256};
 
 use crate::config::IdentityConfig;
 
@@ -40,11 +51,24 @@ impl fmt::Display for Client<'_> {
     }
 }
 
+/// The API key of a request, as the identification rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKey<'a> {
+    /// No key header (or an empty one).
+    Absent,
+    /// A key to believe: every key without `identity.api_keys_file`, else
+    /// one whose SHA-256 is in the file.
+    Known(&'a str),
+    /// A key not in `identity.api_keys_file`: limited as its IP.
+    Unknown,
+}
+
 /// The identification rules from `[identity]`.
 #[derive(Debug, Clone)]
 pub struct Identifier {
     api_key_header: HeaderName,
     trusted: Vec<IpNet>,
+    known_keys: Option<Arc<HashSet<[u8; 32]>>>,
 }
 
 impl Identifier {
@@ -53,6 +77,35 @@ impl Identifier {
         Self {
             api_key_header: config.api_key_header.clone(),
             trusted: config.trusted_proxies.clone(),
+            known_keys: config.known_api_keys.clone(),
+        }
+    }
+
+    /// The request's API key, checked against the known keys if any.
+    pub fn api_key<'a>(&self, headers: &'a HeaderMap) -> ApiKey<'a> {
+        let Some(key) = headers
+            .get(&self.api_key_header)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        else {
+            return ApiKey::Absent;
+        };
+        match &self.known_keys {
+            Some(known) if !known.contains(&<[u8; 32]>::from(Sha256::digest(key))) => {
+                ApiKey::Unknown
+            }
+            _ => ApiKey::Known(key),
+        }
+    }
+
+    /// What the limits of a request from `peer` with `headers` key on.
+    pub fn requester<'a>(&'a self, headers: &'a HeaderMap, peer: IpAddr) -> Requester<'a> {
+        Requester {
+            identifier: self,
+            headers,
+            peer,
+            api_key: self.api_key(headers),
         }
     }
 
@@ -62,17 +115,13 @@ impl Identifier {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
-    /// Identifies the client of a request from `headers` received from `peer`.
+    /// Identifies the client of a request from `headers` received from
+    /// `peer`: its (known) API key, else its address.
     pub fn identify<'a>(&self, headers: &'a HeaderMap, peer: IpAddr) -> Client<'a> {
-        if let Some(key) = headers
-            .get(&self.api_key_header)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            return Client::ApiKey(key);
+        match self.api_key(headers) {
+            ApiKey::Known(key) => Client::ApiKey(key),
+            ApiKey::Absent | ApiKey::Unknown => Client::Ip(self.client_ip(headers, peer)),
         }
-        Client::Ip(self.client_ip(headers, peer))
     }
 
     /// The client address: `peer`, or the forwarded address when `peer` is trusted.
@@ -105,6 +154,53 @@ impl Identifier {
     }
 }
 
+/// One request as its policy's limits see it; the client address is
+/// worked out only for the limits that key on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    identifier: &'a Identifier,
+    headers: &'a HeaderMap,
+    peer: IpAddr,
+    api_key: ApiKey<'a>,
+}
+
+impl Requester<'_> {
+    /// The request's API key.
+    pub fn api_key(&self) -> ApiKey<'_> {
+        self.api_key
+    }
+
+    /// The client address (trusted-proxy rules applied).
+    pub fn ip(&self) -> IpAddr {
+        self.identifier.client_ip(self.headers, self.peer)
+    }
+
+    /// The identity a limit keyed by `key` counts this request under (the
+    /// input of its bucket key; `ip:` and `key:` prefixes keep an API key
+    /// that looks like an address apart from that address), or `None`
+    /// when the limit does not apply: `api_key` without a key, a header
+    /// limit without the header. An unknown API key is limited as its IP.
+    pub fn identity(&self, key: &LimitKey) -> Option<String> {
+        let ip = || Client::Ip(self.ip()).to_string();
+        Some(match (key, self.api_key) {
+            (LimitKey::Client | LimitKey::ApiKey, ApiKey::Known(k)) => {
+                Client::ApiKey(k).to_string()
+            }
+            (LimitKey::Client | LimitKey::ApiKey, ApiKey::Unknown) => ip(),
+            (LimitKey::Client | LimitKey::Ip, _) => ip(),
+            (LimitKey::ApiKey, ApiKey::Absent) => return None,
+            (LimitKey::Header(name), _) => {
+                let value = self.headers.get(name.as_str())?.as_bytes().trim_ascii();
+                if value.is_empty() {
+                    return None;
+                }
+                format!("header:{}", String::from_utf8_lossy(value))
+            }
+            (LimitKey::Global, _) => "global".to_owned(),
+        })
+    }
+}
+
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
@@ -121,6 +217,7 @@ mod tests {
         Identifier::new(&IdentityConfig {
             api_key_header: HeaderName::from_static(headers::DEFAULT_API_KEY),
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
+            known_api_keys: None,
         })
     }
 
@@ -194,3 +291,6 @@ mod tests {
         assert_eq!(Client::Ip(ip("1.2.3.4")).to_string(), "ip:1.2.3.4");
     }
 }
+
+#[cfg(test)]
+mod limit_tests;

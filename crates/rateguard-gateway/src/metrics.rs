@@ -2,17 +2,18 @@
 //!
 //! | metric | labels | meaning |
 //! | --- | --- | --- |
-//! | `rateguard_decisions_total` | `policy`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway) |
-//! | `rateguard_near_limit_total` | `policy` | allowed requests that left at most [`NEAR_LIMIT_PERCENT`] % of the capacity in the bucket (also counted as `allowed`) |
+//! | `rateguard_decisions_total` | `policy`, `limit`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway); `limit` is the limit the response reports (allowed: the one with the fewest tokens left; denied: the denying one with the longest wait), empty when no limit decided (store failures, or no limit of the policy applied to the request) |
+//! | `rateguard_near_limit_total` | `policy` | allowed requests whose reported limit left at most [`NEAR_LIMIT_PERCENT`] % of its capacity (also counted as `allowed`) |
+//! | `rateguard_deny_cache_hits_total` | `policy` | denials answered by the local deny cache without a store call (also counted as `denied`) |
 //! | `rateguard_store_latency_seconds` | — | histogram of store decision time (timeouts included) |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures |
 //! | `rateguard_upstream_responses_total` | `class` ∈ `1xx`..`5xx`, `error`, `timeout` | upstream answers by status class |
 //! | `rateguard_connections_active` | — | open client connections |
 //!
-//! Label values are policy names (from the config) and fixed words, never
-//! client identifiers or raw paths. Every counter the hot path touches is
-//! created at start-up and held as a handle, so a request only does atomic
-//! increments.
+//! Label values are policy and limit names (from the config) and fixed
+//! words, never client identifiers or raw paths. Every counter the hot path
+//! touches is created at start-up (per policy × limit × decision) and held
+//! as a handle, so a request only does atomic increments.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +30,7 @@ pub use labels::{Outcome, StoreErrorKind, UpstreamClass};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     policy: String,
+    limit: String,
     decision: Outcome,
 }
 
@@ -47,18 +49,29 @@ struct ClassLabels {
     class: UpstreamClass,
 }
 
-/// One policy's decision counters.
+/// The decision counters of one limit of a policy (`limit="<name>"`).
+#[derive(Debug, Clone, Default)]
+pub struct LimitCounters {
+    /// Allowed, this limit reported (fewest tokens left).
+    pub allowed: Counter,
+    /// Denied (429) by this limit (the longest wait among the denials).
+    pub denied: Counter,
+    /// Over this limit under a shadow policy (forwarded anyway).
+    pub shadow_denied: Counter,
+}
+
+/// One policy's counters: per limit, and those no limit decided (`limit=""`).
 #[derive(Debug, Clone, Default)]
 pub struct DecisionCounters {
-    /// Store said yes.
-    pub allowed: Counter,
-    /// Store said no (429).
-    pub denied: Counter,
-    /// Store said no under a shadow policy (forwarded anyway).
-    pub shadow_denied: Counter,
-    /// Allowed with at most [`NEAR_LIMIT_PERCENT`] % of the capacity left
-    /// (`rateguard_near_limit_total`).
+    /// Per limit, in the policy's order.
+    pub limits: Vec<LimitCounters>,
+    /// Allowed without a store call: no limit of the policy applied.
+    pub unlimited: Counter,
+    /// Allowed with at most [`NEAR_LIMIT_PERCENT`] % of the reported
+    /// limit's capacity left (`rateguard_near_limit_total`).
     pub near_limit: Counter,
+    /// Denials answered by the deny cache (`rateguard_deny_cache_hits_total`).
+    pub deny_cache_hits: Counter,
     /// Store failed; request let through.
     pub failed_open: Counter,
     /// Store failed; request refused (503).
@@ -71,12 +84,17 @@ pub struct DecisionCounters {
 /// capacity under 10, only the last token.
 pub const NEAR_LIMIT_PERCENT: u64 = 10;
 
+/// The `limit` label of decisions no limit decided (store failures, or no
+/// limit of the policy applied). Limit names are never empty.
+pub const NO_LIMIT: &str = "";
+
 /// Every metric of one gateway process.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     near_limit: Family<PolicyLabels, Counter>,
+    deny_cache_hits: Family<PolicyLabels, Counter>,
     store_latency: Histogram,
     store_errors: [Counter; StoreErrorKind::ALL.len()],
     upstream: [Counter; UpstreamClass::ALL.len()],
@@ -104,6 +122,12 @@ impl Metrics {
             "rateguard_near_limit",
             "Allowed requests that left at most 10% of the policy's capacity",
             near_limit.clone(),
+        );
+        let deny_cache_hits = Family::<PolicyLabels, Counter>::default();
+        registry.register(
+            "rateguard_deny_cache_hits",
+            "Denials answered by the local deny cache without a store call",
+            deny_cache_hits.clone(),
         );
         // 25 µs .. ~0.8 s: loopback Redis answers in tens of µs.
         let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
@@ -138,6 +162,7 @@ impl Metrics {
             registry,
             decisions,
             near_limit,
+            deny_cache_hits,
             store_latency,
             store_errors,
             upstream,
@@ -145,28 +170,39 @@ impl Metrics {
         }
     }
 
-    /// The counters of `policy` (created, so they export as 0 from the start).
-    pub fn decision_counters(&self, policy: &str) -> DecisionCounters {
-        let get = |decision| {
+    /// The counters of `policy` and its `limits` (created, so they export
+    /// as 0 from the start).
+    pub fn decision_counters(&self, policy: &str, limits: &[&str]) -> DecisionCounters {
+        let get = |limit: &str, decision| {
             self.decisions
                 .get_or_create(&DecisionLabels {
                     policy: policy.to_owned(),
+                    limit: limit.to_owned(),
                     decision,
                 })
                 .clone()
         };
-        DecisionCounters {
-            allowed: get(Outcome::Allowed),
-            denied: get(Outcome::Denied),
-            shadow_denied: get(Outcome::ShadowDenied),
-            near_limit: self
-                .near_limit
+        let per_policy = |family: &Family<PolicyLabels, Counter>| {
+            family
                 .get_or_create(&PolicyLabels {
                     policy: policy.to_owned(),
                 })
-                .clone(),
-            failed_open: get(Outcome::FailedOpen),
-            failed_closed: get(Outcome::FailedClosed),
+                .clone()
+        };
+        DecisionCounters {
+            limits: limits
+                .iter()
+                .map(|limit| LimitCounters {
+                    allowed: get(limit, Outcome::Allowed),
+                    denied: get(limit, Outcome::Denied),
+                    shadow_denied: get(limit, Outcome::ShadowDenied),
+                })
+                .collect(),
+            unlimited: get(NO_LIMIT, Outcome::Allowed),
+            near_limit: per_policy(&self.near_limit),
+            deny_cache_hits: per_policy(&self.deny_cache_hits),
+            failed_open: get(NO_LIMIT, Outcome::FailedOpen),
+            failed_closed: get(NO_LIMIT, Outcome::FailedClosed),
         }
     }
 
@@ -221,32 +257,31 @@ mod tests {
     #[test]
     fn counters_show_up_in_the_exposition() {
         let m = Metrics::new();
-        let c = m.decision_counters("data");
-        c.denied.inc();
-        c.denied.inc();
-        c.shadow_denied.inc();
+        let c = m.decision_counters("data", &["client", "per-ip"]);
+        c.limits[1].denied.inc();
+        c.limits[1].denied.inc();
+        c.limits[0].shadow_denied.inc();
         c.near_limit.inc();
+        c.deny_cache_hits.inc();
+        c.unlimited.inc();
         m.upstream_status(204);
         m.store_error(&StoreError::Timeout(std::time::Duration::from_millis(5)));
         m.observe_store_latency(0.0001);
         let text = m.encode();
+        for line in [
+            "rateguard_decisions_total{policy=\"data\",limit=\"per-ip\",decision=\"denied\"} 2",
+            "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"denied\"} 0",
+            "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"failed_open\"} 0",
+            "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"allowed\"} 1",
+            "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"shadow_denied\"} 1",
+            "rateguard_near_limit_total{policy=\"data\"} 1",
+            "rateguard_deny_cache_hits_total{policy=\"data\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
         assert!(
-            text.contains("rateguard_decisions_total{policy=\"data\",decision=\"denied\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("rateguard_decisions_total{policy=\"data\",decision=\"failed_open\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "rateguard_decisions_total{policy=\"data\",decision=\"shadow_denied\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("rateguard_near_limit_total{policy=\"data\"} 1"),
-            "{text}"
+            !text.contains("limit=\"\",decision=\"denied\""),
+            "only failures and unlimited requests go without a limit: {text}"
         );
         assert!(
             text.contains("rateguard_upstream_responses_total{class=\"2xx\"} 1"),

@@ -1,33 +1,110 @@
-//! Policy matching: which policy governs a request path.
+//! Policy matching: which policy governs a request, and its limits.
 //!
-//! The longest matching `path_prefix` wins; the policy without a prefix (if
-//! any) takes everything else. Prefixes match whole path segments:
-//! `/api/data` matches `/api/data` and `/api/data/7`, not `/api/database`
-//! (a prefix ending in `/` matches anything below it).
+//! The longest matching `path_prefix` wins; among policies with the same
+//! prefix, one whose `methods` list names the request's method beats one
+//! without a list (every method); the policy without a prefix (if any)
+//! takes everything else, with the same rule for methods. The config
+//! refuses two policies that would match the same requests. Prefixes match
+//! whole path segments: `/api/data` matches `/api/data` and `/api/data/7`,
+//! not `/api/database` (a prefix ending in `/` matches anything below it).
+//! Methods match exactly (`HEAD` is not `GET`).
 //!
 //! Everything a request needs from its policy (the precomputed
-//! `RateLimit-Policy` header value and its decision counters) is built
-//! here once at start-up, so the hot path allocates none of it.
+//! `RateLimit-Policy` header value listing every limit, each limit's
+//! header name and bucket-key parts, the decision counters per limit) is
+//! built here once at start-up, so the hot path allocates none of it.
 
-use http::HeaderValue;
+use http::{HeaderValue, Method};
+use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
 use crate::config::PolicyConfig;
-use crate::metrics::{DecisionCounters, Metrics};
+use crate::metrics::{DecisionCounters, LimitCounters, Metrics};
 use crate::response;
+
+/// One limit of a policy, ready for the hot path.
+#[derive(Debug)]
+pub struct Limit {
+    name: String,
+    label: String,
+    key: LimitKey,
+    quota: Quota,
+    pub(crate) counters: LimitCounters,
+}
+
+impl Limit {
+    /// The limit's own name (`per-ip`; `client` for a single-limit
+    /// policy), as in bucket keys and the `limit` metric label.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name the headers and the 429 body use: `<policy>.<limit>`, or
+    /// the policy's name alone when it has a single limit.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// What the limit counts requests by.
+    pub fn key(&self) -> &LimitKey {
+        &self.key
+    }
+
+    /// Bucket shape.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+}
 
 /// One policy, ready for the hot path.
 #[derive(Debug)]
 pub struct Policy {
     name: String,
     prefix: Option<String>,
-    quota: Quota,
+    methods: Option<Vec<Method>>,
+    cost: u32,
     shadow: bool,
+    limits: Vec<Limit>,
     policy_header: HeaderValue,
     pub(crate) counters: DecisionCounters,
 }
 
 impl Policy {
+    /// Builds the policy of `config`, its counters from `metrics`.
+    pub fn new(config: &PolicyConfig, metrics: &Metrics) -> Self {
+        let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
+        let mut counters = metrics.decision_counters(&config.name, &names);
+        let per_limit = std::mem::take(&mut counters.limits);
+        let single = config.limits.len() == 1;
+        let limits: Vec<Limit> = config
+            .limits
+            .iter()
+            .zip(per_limit)
+            .map(|(l, counters)| Limit {
+                name: l.name.clone(),
+                label: if single {
+                    config.name.clone()
+                } else {
+                    format!("{}.{}", config.name, l.name)
+                },
+                key: l.key.clone(),
+                quota: l.quota,
+                counters,
+            })
+            .collect();
+        let policy_header = response::policy_header(limits.iter().map(|l| (l.label(), l.quota())));
+        Self {
+            name: config.name.clone(),
+            prefix: config.path_prefix.clone(),
+            methods: config.methods.clone(),
+            cost: config.cost,
+            shadow: config.shadow,
+            limits,
+            policy_header,
+            counters,
+        }
+    }
+
     /// Policy name.
     pub fn name(&self) -> &str {
         &self.name
@@ -38,9 +115,19 @@ impl Policy {
         self.prefix.as_deref()
     }
 
-    /// Bucket shape.
-    pub fn quota(&self) -> &Quota {
-        &self.quota
+    /// The methods it applies to; `None`: every method.
+    pub fn methods(&self) -> Option<&[Method]> {
+        self.methods.as_deref()
+    }
+
+    /// Tokens one request spends from each limit.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// Its limits, in config order.
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
     }
 
     /// Shadow mode: denials are counted and forwarded, never answered 429.
@@ -48,12 +135,18 @@ impl Policy {
         self.shadow
     }
 
-    /// The `RateLimit-Policy` header value, e.g. `"data";q=20;w=40`.
+    /// The `RateLimit-Policy` header value, e.g. `"data";q=20;w=40` or
+    /// `"login.per-client";q=5;w=50, "login.per-ip";q=20;w=20`.
     pub fn policy_header(&self) -> &HeaderValue {
         &self.policy_header
     }
 
-    fn matches(&self, path: &str) -> bool {
+    fn matches(&self, path: &str, method: &Method) -> bool {
+        if let Some(methods) = &self.methods {
+            if !methods.contains(method) {
+                return false;
+            }
+        }
         let Some(prefix) = &self.prefix else {
             return true;
         };
@@ -67,32 +160,30 @@ impl Policy {
 /// All policies, ordered for matching.
 #[derive(Debug)]
 pub struct PolicyTable {
-    /// Prefixed policies, longest prefix first, then the default (if any) last.
+    /// Longest prefix first (the default, without one, last); for the
+    /// same prefix, policies with a method list before one without.
     ordered: Vec<Policy>,
 }
 
 impl PolicyTable {
     /// Builds the table; `metrics` provides each policy's counters.
     pub fn new(configs: &[PolicyConfig], metrics: &Metrics) -> Self {
-        let mut ordered: Vec<Policy> = configs
-            .iter()
-            .map(|c| Policy {
-                name: c.name.clone(),
-                prefix: c.path_prefix.clone(),
-                quota: c.quota,
-                shadow: c.shadow,
-                policy_header: response::policy_header(&c.name, &c.quota),
-                counters: metrics.decision_counters(&c.name),
-            })
-            .collect();
-        // Stable sort: longest prefix first; the default (no prefix) sorts last.
-        ordered.sort_by_key(|p| std::cmp::Reverse(p.prefix.as_ref().map(|s| s.len() + 1)));
+        let mut ordered: Vec<Policy> = configs.iter().map(|c| Policy::new(c, metrics)).collect();
+        // Stable sort: longest prefix first, the default (no prefix) last;
+        // then a method list before none.
+        ordered.sort_by_key(|p| {
+            (
+                std::cmp::Reverse(p.prefix.as_ref().map(|s| s.len() + 1)),
+                p.methods.is_none(),
+            )
+        });
         Self { ordered }
     }
 
-    /// The policy governing `path` (no query string), if any.
-    pub fn select(&self, path: &str) -> Option<&Policy> {
-        self.ordered.iter().find(|p| p.matches(path))
+    /// The policy governing a `method` request for `path` (no query
+    /// string), if any.
+    pub fn select(&self, path: &str, method: &Method) -> Option<&Policy> {
+        self.ordered.iter().find(|p| p.matches(path, method))
     }
 
     /// Every policy, in matching order.
@@ -102,57 +193,4 @@ impl PolicyTable {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(specs: &[(&str, Option<&str>)]) -> PolicyTable {
-        let configs: Vec<PolicyConfig> = specs
-            .iter()
-            .map(|(name, prefix)| PolicyConfig {
-                name: (*name).to_owned(),
-                path_prefix: prefix.map(str::to_owned),
-                quota: Quota::new(10, 1.0).unwrap(),
-                shadow: false,
-            })
-            .collect();
-        PolicyTable::new(&configs, &Metrics::new())
-    }
-
-    fn pick<'a>(t: &'a PolicyTable, path: &str) -> Option<&'a str> {
-        t.select(path).map(Policy::name)
-    }
-
-    #[test]
-    fn longest_prefix_wins_and_default_takes_the_rest() {
-        let t = table(&[
-            ("default", None),
-            ("api", Some("/api")),
-            ("data", Some("/api/data")),
-            ("tree", Some("/static/")),
-        ]);
-        assert_eq!(pick(&t, "/api/data"), Some("data"));
-        assert_eq!(pick(&t, "/api/data/7"), Some("data"));
-        assert_eq!(pick(&t, "/api/database"), Some("api"));
-        assert_eq!(pick(&t, "/api"), Some("api"));
-        assert_eq!(pick(&t, "/api/users"), Some("api"));
-        assert_eq!(pick(&t, "/apix"), Some("default"));
-        assert_eq!(pick(&t, "/static/a.css"), Some("tree"));
-        assert_eq!(pick(&t, "/static"), Some("default"));
-        assert_eq!(pick(&t, "/"), Some("default"));
-    }
-
-    #[test]
-    fn without_a_default_unmatched_paths_have_no_policy() {
-        let t = table(&[("data", Some("/api/data"))]);
-        assert_eq!(pick(&t, "/api/data/1"), Some("data"));
-        assert_eq!(pick(&t, "/other"), None);
-    }
-
-    #[test]
-    fn file_order_does_not_matter() {
-        let t = table(&[("data", Some("/a/b")), ("a", Some("/a")), ("d", None)]);
-        assert_eq!(pick(&t, "/a/b/c"), Some("data"));
-        let t = table(&[("d", None), ("a", Some("/a")), ("data", Some("/a/b"))]);
-        assert_eq!(pick(&t, "/a/b/c"), Some("data"));
-    }
-}
+mod tests;

@@ -2,10 +2,17 @@
 //! and the rate-limit header values, in one place.
 //!
 //! Header fields follow the IETF httpapi RateLimit draft:
-//! - `RateLimit-Policy: "<name>";q=<capacity>;w=<seconds to refill from empty>`
-//! - `RateLimit: "<name>";r=<remaining>;t=<seconds>`, where `t` is the
-//!   `Retry-After` value on a denial and, when allowed, the time until the
-//!   bucket is full again (both rounded up to whole seconds).
+//! - `RateLimit-Policy: "<name>";q=<capacity>;w=<seconds to refill from empty>`,
+//!   one item per limit of the policy, comma-separated
+//!   (`"login.per-client";q=5;w=50, "login.per-ip";q=20;w=20`)
+//! - `RateLimit: "<name>";r=<remaining>;t=<seconds>` for the one limit the
+//!   response reports, where `t` is the `Retry-After` value on a denial
+//!   and, when allowed, the time until the bucket is full again (both
+//!   rounded up to whole seconds).
+//!
+//! A limit's `<name>` is `<policy>.<limit>`, or just `<policy>` when the
+//! policy has a single limit (so single-limit policies read as before
+//! layered limits); [`crate::policy`] computes it once.
 
 use std::time::Duration;
 
@@ -37,11 +44,18 @@ fn ceil_secs(d: Duration, min: u64) -> u64 {
     secs.max(min)
 }
 
-/// `"<name>";q=<capacity>;w=<window>`; `name` must be a plain policy name
-/// (validated by the config), so it needs no escaping.
-pub fn policy_header(name: &str, quota: &Quota) -> HeaderValue {
-    let window = ceil_secs(quota.fill_time(), 1);
-    HeaderValue::try_from(format!("\"{name}\";q={};w={window}", quota.capacity()))
+/// `"<name>";q=<capacity>;w=<window>` per limit, joined by `", "`; names
+/// are plain policy and limit names (validated by the config), so they
+/// need no escaping.
+pub fn policy_header<'a>(limits: impl IntoIterator<Item = (&'a str, &'a Quota)>) -> HeaderValue {
+    let items: Vec<String> = limits
+        .into_iter()
+        .map(|(name, quota)| {
+            let window = ceil_secs(quota.fill_time(), 1);
+            format!("\"{name}\";q={};w={window}", quota.capacity())
+        })
+        .collect();
+    HeaderValue::try_from(items.join(", "))
         .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""))
 }
 
@@ -68,9 +82,11 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
     res
 }
 
-/// The `429` for a denial under `policy`.
+/// The `429` for a denial under `policy` by its limit `limit` (the name
+/// the headers use) with `decision`, the denying limit with the longest wait.
 pub fn rate_limited(
     policy: &str,
+    limit: &str,
     policy_header: &HeaderValue,
     decision: &Decision,
 ) -> Response<Body> {
@@ -78,13 +94,14 @@ pub fn rate_limited(
     let body = serde_json::json!({
         "error": "rate_limited",
         "policy": policy,
+        "limit": limit,
         "retry_after_ms": retry_after_ms,
     });
     let mut res = json(StatusCode::TOO_MANY_REQUESTS, body.to_string());
     let headers = res.headers_mut();
     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(decision)));
     headers.insert(RATELIMIT_POLICY, policy_header.clone());
-    headers.insert(RATELIMIT, ratelimit_header(policy, decision));
+    headers.insert(RATELIMIT, ratelimit_header(limit, decision));
     res
 }
 
@@ -153,11 +170,21 @@ mod tests {
     #[test]
     fn policy_header_names_capacity_and_window() {
         let q = Quota::new(20, 0.5).unwrap();
-        assert_eq!(policy_header("data", &q), "\"data\";q=20;w=40");
+        assert_eq!(policy_header([("data", &q)]), "\"data\";q=20;w=40");
         let q = Quota::new(100, 50.0).unwrap();
-        assert_eq!(policy_header("default", &q), "\"default\";q=100;w=2");
+        assert_eq!(policy_header([("default", &q)]), "\"default\";q=100;w=2");
         let q = Quota::new(1, 1000.0).unwrap();
-        assert_eq!(policy_header("fast", &q), "\"fast\";q=1;w=1");
+        assert_eq!(policy_header([("fast", &q)]), "\"fast\";q=1;w=1");
+    }
+
+    #[test]
+    fn policy_header_lists_every_limit_in_order() {
+        let per_client = Quota::new(5, 0.1).unwrap();
+        let per_ip = Quota::new(20, 1.0).unwrap();
+        assert_eq!(
+            policy_header([("login.per-client", &per_client), ("login.per-ip", &per_ip)]),
+            "\"login.per-client\";q=5;w=50, \"login.per-ip\";q=20;w=20"
+        );
     }
 
     #[test]
@@ -186,7 +213,12 @@ mod tests {
     #[tokio::test]
     async fn too_many_requests_has_the_documented_shape() {
         let q = Quota::new(20, 0.5).unwrap();
-        let res = rate_limited("data", &policy_header("data", &q), &denial(1840));
+        let res = rate_limited(
+            "data",
+            "data",
+            &policy_header([("data", &q)]),
+            &denial(1840),
+        );
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         let h = res.headers();
         assert_eq!(h[CONTENT_TYPE], "application/json");
@@ -197,8 +229,24 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"error": "rate_limited", "policy": "data", "retry_after_ms": 1840})
+            serde_json::json!({"error": "rate_limited", "policy": "data", "limit": "data", "retry_after_ms": 1840})
         );
+    }
+
+    #[tokio::test]
+    async fn a_layered_denial_names_its_limit_in_the_body_and_headers() {
+        let q = Quota::new(20, 0.5).unwrap();
+        let header = policy_header([("login.per-client", &q), ("login.per-ip", &q)]);
+        let res = rate_limited("login", "login.per-ip", &header, &denial(2500));
+        let h = res.headers();
+        assert_eq!(h[RETRY_AFTER], "3");
+        assert_eq!(h[RATELIMIT_POLICY], header);
+        assert_eq!(h[RATELIMIT], "\"login.per-ip\";r=0;t=3");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["policy"], "login");
+        assert_eq!(v["limit"], "login.per-ip");
+        assert_eq!(v["retry_after_ms"], 2500);
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! [`Gateway`]: one request's path through the gateway, in order:
-//! canonical path → policy → client identity → store decision → 429/503 or
-//! proxy → headers. The policy is chosen on the normalized path
-//! ([`crate::path`]) and that same path is forwarded, so the path that was
-//! limited is the path the backend sees; a path that cannot be normalized
-//! safely is answered `400`. A denial under a shadow-mode policy is proxied
-//! like an allowed request.
+//! canonical path → policy (path and method) → client identity → one store
+//! decision over the policy's limits → 429/503 or proxy → headers. The
+//! policy is chosen on the normalized path ([`crate::path`]) and that same
+//! path is forwarded, so the path that was limited is the path the backend
+//! sees; a path that cannot be normalized safely is answered `400`. A
+//! denial under a shadow-mode policy is proxied like an allowed request.
+//!
+//! With `store.deny_cache` (the default), a Redis store is asked through
+//! an exact local cache of its denials ([`rateguard_store::DenyCache`]);
+//! the memory store is local already and is asked directly.
 //!
 //! Nothing here touches sockets; [`crate::server`] feeds it requests.
 
@@ -18,7 +22,7 @@ use hyper::body::Incoming;
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
-use crate::enforce::{Enforcer, Verdict};
+use crate::enforce::{Enforcer, Reported, Verdict};
 use crate::error::ProxyError;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
@@ -45,15 +49,20 @@ impl<S: BucketStore> Shared<S> {
         let metrics = Arc::new(Metrics::new());
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let kind = store.kind();
+        let mut enforcer = Enforcer::new(
+            store,
+            config.store.timeout,
+            config.store.on_error,
+            metrics.clone(),
+        );
+        if let Some(capacity) = config.store.deny_cache.filter(|_| kind.needs_server()) {
+            enforcer = enforcer.with_deny_cache(capacity);
+        }
         Self {
             policies: PolicyTable::new(&config.policies, &metrics),
             identity: Identifier::new(&config.identity),
-            enforcer: Enforcer::new(
-                store,
-                config.store.timeout,
-                config.store.on_error,
-                metrics.clone(),
-            ),
+            enforcer,
             encoded_slashes: config.server.encoded_slashes,
             replica,
             metrics,
@@ -68,6 +77,11 @@ impl<S: BucketStore> Shared<S> {
     /// The store.
     pub fn store(&self) -> &S {
         self.enforcer.store()
+    }
+
+    /// Whether the store is asked through the deny cache.
+    pub fn has_deny_cache(&self) -> bool {
+        self.enforcer.has_deny_cache()
     }
 
     /// The time budget of one store call (`store.timeout_ms`), also the
@@ -118,9 +132,9 @@ impl<S: BucketStore> Gateway<S> {
         let path = normalized.as_deref().unwrap_or(req.uri().path());
         let mut limit_headers = None;
         let shared = &*self.shared;
-        if let Some(policy) = shared.policies.select(path) {
-            let client = shared.identity.identify(req.headers(), peer_ip);
-            match step(policy, shared.enforcer.check(policy, &client).await) {
+        if let Some(policy) = shared.policies.select(path, req.method()) {
+            let requester = shared.identity.requester(req.headers(), peer_ip);
+            match step(policy, shared.enforcer.check(policy, &requester).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
             }
@@ -172,19 +186,21 @@ enum Step {
 }
 
 fn step(policy: &Policy, verdict: Verdict) -> Step {
+    let label = |r: &Reported| policy.limits()[r.limit].label();
     match verdict {
         // A shadow denial is forwarded with the headers as computed (r=0).
-        Verdict::Allowed(d) | Verdict::ShadowDenied(d) => Step::Forward(Some((
+        Verdict::Allowed(Some(r)) | Verdict::ShadowDenied(r) => Step::Forward(Some((
             policy.policy_header().clone(),
-            response::ratelimit_header(policy.name(), &d),
+            response::ratelimit_header(label(&r), &r.decision),
         ))),
-        Verdict::Denied(d) => Step::Respond(response::rate_limited(
+        Verdict::Denied(r) => Step::Respond(response::rate_limited(
             policy.name(),
+            label(&r),
             policy.policy_header(),
-            &d,
+            &r.decision,
         )),
         Verdict::FailedClosed => Step::Respond(response::store_unavailable()),
-        Verdict::FailedOpen => Step::Forward(None),
+        Verdict::Allowed(None) | Verdict::FailedOpen => Step::Forward(None),
     }
 }
 
@@ -199,12 +215,14 @@ mod tests {
 
     fn policy_table(shadow: bool) -> PolicyTable {
         let config = PolicyConfig {
-            name: "p".into(),
-            path_prefix: None,
-            quota: Quota::new(2, 0.5).unwrap(),
             shadow,
+            ..PolicyConfig::single("p", Quota::new(2, 0.5).unwrap())
         };
         PolicyTable::new(&[config], &Metrics::new())
+    }
+
+    fn reported(decision: Decision) -> Reported {
+        Reported { limit: 0, decision }
     }
 
     fn denial() -> Decision {
@@ -220,8 +238,10 @@ mod tests {
     #[test]
     fn a_shadow_denial_is_forwarded_with_the_computed_headers() {
         let t = policy_table(true);
-        let p = t.select("/").unwrap();
-        let Step::Forward(Some((policy, limit))) = step(p, Verdict::ShadowDenied(denial())) else {
+        let p = t.select("/", &http::Method::GET).unwrap();
+        let Step::Forward(Some((policy, limit))) =
+            step(p, Verdict::ShadowDenied(reported(denial())))
+        else {
             panic!("a shadow denial must be forwarded with headers");
         };
         assert_eq!(policy, "\"p\";q=2;w=4");
@@ -231,8 +251,8 @@ mod tests {
     #[test]
     fn a_real_denial_is_answered_429_and_failures_follow_on_error() {
         let t = policy_table(false);
-        let p = t.select("/").unwrap();
-        let Step::Respond(res) = step(p, Verdict::Denied(denial())) else {
+        let p = t.select("/", &http::Method::GET).unwrap();
+        let Step::Respond(res) = step(p, Verdict::Denied(reported(denial()))) else {
             panic!("a denial is answered here");
         };
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -242,5 +262,9 @@ mod tests {
         };
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(matches!(step(p, Verdict::FailedOpen), Step::Forward(None)));
+        assert!(matches!(
+            step(p, Verdict::Allowed(None)),
+            Step::Forward(None)
+        ));
     }
 }

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use rateguard_contract::{OnError, RawPolicy, StoreKind};
+use rateguard_contract::{LimitKey, OnError, RawLimit, RawPolicy, StoreKind};
 use rateguard_loadtests::record::API_KEY_HEADER;
 use rateguard_loadtests::{BucketShape, Policy};
 
@@ -82,6 +82,31 @@ pub fn demo_policies() -> Vec<Policy> {
     ]
 }
 
+/// The per-IP limit of each generated policy: this many times its
+/// per-client capacity and refill rate (one address may hold a few keys;
+/// invented keys beyond that gain it nothing).
+pub const PER_IP_FACTOR: i64 = 3;
+
+/// `policy` (single-limit form) with a `per-ip` limit of [`PER_IP_FACTOR`]
+/// times its per-client one on top; the client limit keeps its name (and
+/// so its bucket keys).
+fn with_per_ip(policy: RawPolicy) -> RawPolicy {
+    let mut limits = policy.limit_list();
+    let per_ip = limits.first().map(|client| {
+        RawLimit::new(
+            LimitKey::Ip,
+            client.capacity * PER_IP_FACTOR,
+            client.refill_per_sec * PER_IP_FACTOR as f64,
+        )
+        .named("per-ip")
+    });
+    limits.extend(per_ip);
+    RawPolicy {
+        path_prefix: policy.path_prefix.clone(),
+        ..RawPolicy::layered(policy.name, limits)
+    }
+}
+
 /// A running demo topology; dropping it stops every process by pid.
 #[derive(Debug)]
 pub struct Demo {
@@ -118,7 +143,13 @@ impl Demo {
                     .map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?
             }
             None => {
-                gateway_config::generated(opts.store_timeout_ms, &demo_policies(), OnError::Allow)
+                let mut config = gateway_config::generated(
+                    opts.store_timeout_ms,
+                    &demo_policies(),
+                    OnError::Allow,
+                );
+                config.policies = config.policies.into_iter().map(with_per_ip).collect();
+                config
             }
         };
         if let Some(on_error) = opts.on_error {
@@ -197,13 +228,23 @@ impl Demo {
             }
         );
         for p in &self.policies {
+            let limits: Vec<String> = p
+                .limit_list()
+                .iter()
+                .map(|l| {
+                    let name = l.name.clone().unwrap_or_else(|| l.key.default_name());
+                    format!(
+                        "{name}: capacity {}, refill {}/s",
+                        l.capacity, l.refill_per_sec
+                    )
+                })
+                .collect();
             let _ = writeln!(
                 b,
-                "    {:<10} {:<12} capacity {}, refill {}/s",
+                "    {:<10} {:<12} {}",
                 p.name,
                 p.path_prefix.as_deref().unwrap_or("(all paths)"),
-                p.capacity,
-                p.refill_per_sec
+                limits.join("; ")
             );
         }
         let _ = writeln!(b, "\nTry:");

@@ -80,7 +80,9 @@ async fn exercise(store: StoreKind, port: u16) -> (Vec<check::Line>, Vec<Duratio
     }
     assert!(banner.contains(&format!("{url}/api/data")), "{banner}");
     assert!(
-        banner.contains("/api/data    capacity 20, refill 0.5/s"),
+        banner.contains(
+            "/api/data    client: capacity 20, refill 0.5/s; per-ip: capacity 60, refill 1.5/s"
+        ),
         "{banner}"
     );
     assert_eq!(redis_urls.is_empty(), !store.needs_server());

@@ -108,7 +108,7 @@ pub fn ietf_headers(name: &str, quota: &Quota, decision: &Decision) -> Vec<Heade
         raw_value: Vec::new(),
     };
     vec![
-        header(&RATELIMIT_POLICY, policy_header(&name, quota)),
+        header(&RATELIMIT_POLICY, policy_header([(name.as_str(), quota)])),
         header(&RATELIMIT, ratelimit_header(&name, decision)),
     ]
 }

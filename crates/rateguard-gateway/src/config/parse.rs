@@ -125,7 +125,18 @@ pub fn load_table_with<T>(
     match checked {
         Some(Ok(config)) if errors.is_empty() => Ok(config),
         Some(Err(more)) => {
-            errors.extend(more.0);
+            // A key set aside while reading was reported already; checks
+            // that then find it missing say nothing new.
+            let reported = |e: &ConfigError| {
+                errors.iter().any(|r| match (r, e) {
+                    (ConfigError::Invalid { key: a, .. }, ConfigError::Invalid { key: b, .. }) => {
+                        a == b
+                    }
+                    _ => false,
+                })
+            };
+            let more: Vec<ConfigError> = more.0.into_iter().filter(|e| !reported(e)).collect();
+            errors.extend(more);
             Err(ConfigErrors(errors))
         }
         _ => Err(ConfigErrors(errors)),

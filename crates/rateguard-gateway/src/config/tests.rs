@@ -1,6 +1,8 @@
 use super::*;
 use std::time::Duration;
 
+mod layered;
+
 const GOOD: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
@@ -50,7 +52,14 @@ fn the_documented_example_is_valid() {
     assert_eq!(c.store.on_error, OnError::Allow);
     assert_eq!(c.store.timeout, std::time::Duration::from_millis(50));
     assert_eq!(c.policies.len(), 2);
-    assert_eq!(c.policies[1].quota.fill_time_us(), 40_000_000);
+    assert_eq!(c.policies[1].limits.len(), 1);
+    assert_eq!(c.policies[1].limits[0].name, "client");
+    assert_eq!(c.policies[1].limits[0].key, LimitKey::Client);
+    assert_eq!(c.policies[1].limits[0].quota.fill_time_us(), 40_000_000);
+    assert_eq!(c.policies[1].cost, 1);
+    assert_eq!(c.policies[1].methods, None);
+    assert_eq!(c.store.deny_cache, Some(100_000), "on by default");
+    assert!(c.identity.known_api_keys.is_none());
 }
 
 #[test]

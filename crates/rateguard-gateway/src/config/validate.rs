@@ -2,6 +2,7 @@
 //! [`ValidConfig`]. Each section has its function; policies have their module.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::HeaderName;
@@ -14,6 +15,8 @@ use super::{
 };
 use crate::error::{ConfigError, ConfigErrors};
 
+mod known_keys;
+mod limits;
 mod policies;
 
 use policies::policies;
@@ -218,6 +221,7 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
     };
     let breaker_max_cooldown =
         check.millis("store.breaker_max_cooldown_ms", raw.breaker_max_cooldown_ms);
+    let deny_cache_size = check.positive("store.deny_cache_size", raw.deny_cache_size);
     Some(StoreConfig {
         kind: raw.kind,
         urls: raw.urls.clone(),
@@ -226,6 +230,7 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         batch_max: batch_max?,
         batch_wait: batch_wait?,
         breaker_max_cooldown: breaker_max_cooldown?,
+        deny_cache: raw.deny_cache.then_some(deny_cache_size?),
     })
 }
 
@@ -251,8 +256,13 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
             ),
         }
     }
+    let known_api_keys = match &raw.api_keys_file {
+        Some(path) => Some(Arc::new(known_keys::read(check, path)?)),
+        None => None,
+    };
     Some(IdentityConfig {
         api_key_header: header?,
         trusted_proxies: nets,
+        known_api_keys,
     })
 }

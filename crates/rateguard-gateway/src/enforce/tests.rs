@@ -1,12 +1,49 @@
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicUsize;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
 use rateguard_core::Quota;
 use rateguard_store::MemoryStore;
 
 use super::*;
-use crate::config::PolicyConfig;
+use crate::config::{IdentityConfig, PolicyConfig};
+use crate::identity::Identifier;
 use crate::policy::PolicyTable;
+
+mod layered;
+
+/// Identification without trusted proxies or known keys.
+fn identifier() -> Identifier {
+    Identifier::new(&IdentityConfig {
+        api_key_header: HeaderName::from_static("x-api-key"),
+        trusted_proxies: Vec::new(),
+        known_api_keys: None,
+    })
+}
+
+/// The headers of a request with API key `key` (none for `""`).
+fn with_key(key: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if !key.is_empty() {
+        h.insert("x-api-key", HeaderValue::from_str(key).unwrap());
+    }
+    h
+}
+
+const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+/// Decides one request with API key `key` from [`PEER`].
+async fn check<S: BucketStore>(e: &Enforcer<S>, p: &Policy, key: &str) -> Verdict {
+    let id = identifier();
+    let headers = with_key(key);
+    e.check(p, &id.requester(&headers, PEER)).await
+}
+
+fn select(t: &PolicyTable) -> &Policy {
+    t.select("/", &Method::GET).unwrap()
+}
 
 /// A store that fails (or hangs) on purpose: the real stores' failures are
 /// covered by the end-to-end tests against a killed redis-server.
@@ -21,12 +58,10 @@ impl BucketStore for BrokenStore {
         rateguard_store::StoreKind::RedisLua
     }
 
-    fn acquire(
+    fn acquire_all(
         &self,
-        _key: &BucketKey,
-        _quota: &rateguard_core::Quota,
-        _cost: u32,
-    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
+        _limits: &[AcquireRequest],
+    ) -> impl Future<Output = Result<MultiDecision, StoreError>> + Send {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let hang = self.hang;
         async move {
@@ -35,13 +70,6 @@ impl BucketStore for BrokenStore {
             }
             Err(StoreError::Unavailable("connection refused".into()))
         }
-    }
-
-    async fn acquire_all(
-        &self,
-        _limits: &[rateguard_store::AcquireRequest],
-    ) -> Result<rateguard_store::MultiDecision, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -66,10 +94,8 @@ fn table(metrics: &Metrics, capacity: u64) -> PolicyTable {
 fn table_with(metrics: &Metrics, capacity: u64, shadow: bool) -> PolicyTable {
     PolicyTable::new(
         &[PolicyConfig {
-            name: "p".into(),
-            path_prefix: None,
-            quota: Quota::new(capacity, 0.001).unwrap(),
             shadow,
+            ..PolicyConfig::single("p", Quota::new(capacity, 0.001).unwrap())
         }],
         metrics,
     )
@@ -79,22 +105,22 @@ fn table_with(metrics: &Metrics, capacity: u64, shadow: bool) -> PolicyTable {
 async fn memory_store_allows_capacity_then_denies_and_counts() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 3);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let e = memory_enforcer(&metrics);
-    let client = Client::ApiKey("k");
     let mut allowed = 0;
     for _ in 0..5 {
-        if matches!(e.check(p, &client).await, Verdict::Allowed(_)) {
+        if matches!(check(&e, p, "k").await, Verdict::Allowed(Some(_))) {
             allowed += 1;
         }
     }
     assert_eq!(allowed, 3);
-    assert_eq!(p.counters.allowed.get(), 3);
-    assert_eq!(p.counters.denied.get(), 2);
+    let limit = &p.limits()[0].counters;
+    assert_eq!(limit.allowed.get(), 3);
+    assert_eq!(limit.denied.get(), 2);
     // Another client has its own bucket.
     assert!(matches!(
-        e.check(p, &Client::ApiKey("other")).await,
-        Verdict::Allowed(_)
+        check(&e, p, "other").await,
+        Verdict::Allowed(Some(_))
     ));
 }
 
@@ -102,27 +128,21 @@ async fn memory_store_allows_capacity_then_denies_and_counts() {
 async fn store_errors_follow_on_error() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 3);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let open = Enforcer::new(
         BrokenStore::default(),
         Duration::from_millis(50),
         OnError::Allow,
         metrics.clone(),
     );
-    assert_eq!(
-        open.check(p, &Client::ApiKey("k")).await,
-        Verdict::FailedOpen
-    );
+    assert_eq!(check(&open, p, "k").await, Verdict::FailedOpen);
     let closed = Enforcer::new(
         BrokenStore::default(),
         Duration::from_millis(50),
         OnError::Deny,
         metrics.clone(),
     );
-    assert_eq!(
-        closed.check(p, &Client::ApiKey("k")).await,
-        Verdict::FailedClosed
-    );
+    assert_eq!(check(&closed, p, "k").await, Verdict::FailedClosed);
     assert_eq!(p.counters.failed_open.get(), 1);
     assert_eq!(p.counters.failed_closed.get(), 1);
     assert!(metrics
@@ -134,7 +154,7 @@ async fn store_errors_follow_on_error() {
 async fn a_hanging_store_costs_exactly_the_timeout() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 3);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let store = BrokenStore {
         hang: true,
         ..Default::default()
@@ -146,7 +166,7 @@ async fn a_hanging_store_costs_exactly_the_timeout() {
         metrics.clone(),
     );
     let start = Instant::now();
-    assert_eq!(e.check(p, &Client::ApiKey("k")).await, Verdict::FailedOpen);
+    assert_eq!(check(&e, p, "k").await, Verdict::FailedOpen);
     assert_eq!(start.elapsed(), Duration::from_millis(50));
     assert!(metrics
         .encode()
@@ -168,12 +188,11 @@ async fn warnings_are_rate_limited() {
 async fn shadow_mode_consumes_the_bucket_but_never_denies() {
     let metrics = Arc::new(Metrics::new());
     let t = table_with(&metrics, 2, true);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let e = memory_enforcer(&metrics);
-    let client = Client::ApiKey("k");
     let mut verdicts = Vec::new();
     for _ in 0..5 {
-        verdicts.push(e.check(p, &client).await);
+        verdicts.push(check(&e, p, "k").await);
     }
     let kinds: Vec<&str> = verdicts
         .iter()
@@ -184,46 +203,47 @@ async fn shadow_mode_consumes_the_bucket_but_never_denies() {
         })
         .collect();
     assert_eq!(kinds, ["allowed", "allowed", "shadow", "shadow", "shadow"]);
-    let Verdict::ShadowDenied(d) = verdicts[2] else {
+    let Verdict::ShadowDenied(Reported {
+        limit: 0,
+        decision: d,
+    }) = verdicts[2]
+    else {
         unreachable!()
     };
     assert!(!d.allowed);
     assert_eq!(d.remaining, 0);
     assert!(d.retry_after > Duration::ZERO, "the denial as computed");
-    assert_eq!(p.counters.allowed.get(), 2);
-    assert_eq!(p.counters.shadow_denied.get(), 3);
-    assert_eq!(p.counters.denied.get(), 0, "nothing is really denied");
+    let limit = &p.limits()[0].counters;
+    assert_eq!(limit.allowed.get(), 2);
+    assert_eq!(limit.shadow_denied.get(), 3);
+    assert_eq!(limit.denied.get(), 0, "nothing is really denied");
 }
 
 #[tokio::test]
 async fn shadow_mode_still_applies_on_error() {
     let metrics = Arc::new(Metrics::new());
     let t = table_with(&metrics, 2, true);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let e = Enforcer::new(
         BrokenStore::default(),
         Duration::from_millis(50),
         OnError::Deny,
         metrics.clone(),
     );
-    assert_eq!(
-        e.check(p, &Client::ApiKey("k")).await,
-        Verdict::FailedClosed
-    );
-    assert_eq!(p.counters.shadow_denied.get(), 0);
+    assert_eq!(check(&e, p, "k").await, Verdict::FailedClosed);
+    assert_eq!(p.limits()[0].counters.shadow_denied.get(), 0);
 }
 
 #[tokio::test]
 async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
     let metrics = Arc::new(Metrics::new());
     let t = table(&metrics, 20);
-    let p = t.select("/").unwrap();
+    let p = select(&t);
     let e = memory_enforcer(&metrics);
-    let client = Client::ApiKey("k");
     let mut near = Vec::new();
     for _ in 0..22 {
         let before = p.counters.near_limit.get();
-        e.check(p, &client).await;
+        check(&e, p, "k").await;
         near.push(p.counters.near_limit.get() - before);
     }
     // Remaining after each allowed request: 19, 18, .., 0. At most 10% of
@@ -232,7 +252,7 @@ async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
         .map(|i| u64::from((18..=20).contains(&i)))
         .collect();
     assert_eq!(near, expected);
-    assert_eq!(p.counters.allowed.get(), 20);
+    assert_eq!(p.limits()[0].counters.allowed.get(), 20);
     assert!(metrics
         .encode()
         .contains("rateguard_near_limit_total{policy=\"p\"} 3"));

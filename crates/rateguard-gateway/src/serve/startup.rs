@@ -10,20 +10,7 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
     let public = listeners.public.local_addr().ok();
     let admin = listeners.admin.local_addr().ok();
     let urls: Vec<String> = config.store.urls.iter().map(|u| redact_url(u)).collect();
-    let policies: Vec<String> = config
-        .policies
-        .iter()
-        .map(|p| {
-            format!(
-                "{}({}: {}/{}s{})",
-                p.name,
-                p.path_prefix.as_deref().unwrap_or("*"),
-                p.quota.capacity(),
-                p.quota.fill_time().as_secs_f64(),
-                if p.shadow { ", shadow" } else { "" }
-            )
-        })
-        .collect();
+    let policies: Vec<String> = config.policies.iter().map(|p| p.summary()).collect();
     tracing::info!(
         listen = ?public,
         admin_listen = ?admin,
@@ -33,6 +20,7 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
         store_urls = ?urls,
         store_timeout = ?config.store.timeout,
         on_error = %config.store.on_error,
+        deny_cache = ?config.store.deny_cache,
         api_key_header = %config.identity.api_key_header,
         trusted_proxies = ?config.identity.trusted_proxies,
         policies = ?policies,

@@ -75,11 +75,11 @@ async fn over_the_limit_is_a_429_that_never_reaches_the_backend() {
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",decision=\"allowed\"} 3"),
+        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 3"),
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",decision=\"denied\"} 2"),
+        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"denied\"} 2"),
         "{text}"
     );
     // Another key has its own bucket.
@@ -228,7 +228,7 @@ async fn admin_port_serves_health_and_metrics_and_the_public_port_does_not() {
     let metrics = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     for name in [
-        "rateguard_decisions_total{policy=\"data\",decision=\"failed_open\"} 0",
+        "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"failed_open\"} 0",
         "rateguard_store_latency_seconds_bucket",
         "rateguard_upstream_responses_total{class=\"5xx\"} 0",
     ] {
@@ -341,9 +341,9 @@ async fn a_shadow_policy_counts_denials_but_forwards_everything() {
     let metrics = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     for line in [
-        "rateguard_decisions_total{policy=\"trial\",decision=\"allowed\"} 2",
-        "rateguard_decisions_total{policy=\"trial\",decision=\"shadow_denied\"} 3",
-        "rateguard_decisions_total{policy=\"trial\",decision=\"denied\"} 0",
+        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"allowed\"} 2",
+        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"shadow_denied\"} 3",
+        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"denied\"} 0",
         "rateguard_near_limit_total{policy=\"trial\"} 1",
         "rateguard_upstream_responses_total{class=\"2xx\"} 5",
     ] {

@@ -93,10 +93,12 @@ async fn metric_labels_never_hold_client_ids_or_paths() {
             "{secret:?} in the metrics:\n{text}"
         );
     }
-    // Every label value is a policy name or a fixed word.
+    // Every label value is a policy or limit name or a fixed word ("": no limit).
     let allowed = [
         "default",
         "data",
+        "client",
+        "",
         "allowed",
         "denied",
         "shadow_denied",

@@ -25,7 +25,7 @@ fn the_generated_config_is_the_contracts_schema() {
     assert_eq!(back.policies.len(), 6);
     assert_eq!(back.policies[0].path_prefix, None);
     assert_eq!(back.policies[1].path_prefix.as_deref(), Some("/burst"));
-    assert_eq!(back.policies[1].capacity, 50);
+    assert_eq!(back.policies[1].capacity, Some(50));
     let text: toml::Table = text.parse().unwrap();
     assert_eq!(
         text["store"]["kind"].as_str(),
@@ -63,7 +63,7 @@ fn a_bad_users_file_is_an_error_naming_what_is_wrong() {
     let typo = "[[policies]]\nname = \"d\"\ncapcity = 5\nrefill_per_sec = 1\n";
     let err = overlay(typo).unwrap_err().to_string();
     assert!(err.contains("unknown field `capcity`"), "{err}");
-    let missing = "[[policies]]\nname = \"d\"\nrefill_per_sec = 1\n";
+    let missing = "[[policies]]\ncapacity = 5\nrefill_per_sec = 1\n";
     let err = overlay(missing).unwrap_err().to_string();
-    assert!(err.contains("missing field `capacity`"), "{err}");
+    assert!(err.contains("missing field `name`"), "{err}");
 }

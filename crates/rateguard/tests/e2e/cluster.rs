@@ -33,7 +33,7 @@ async fn exactly_capacity_across_three_replicas(store: &str) {
     for g in &stack.gateways {
         allowed += metric(
             g,
-            "rateguard_decisions_total{policy=\"default\",decision=\"allowed\"}",
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"}",
         )
         .await;
     }

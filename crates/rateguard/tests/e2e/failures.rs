@@ -74,7 +74,7 @@ async fn fail_open_then_recover(kind: &str) {
     }
     let failed_open = metric(
         &gw,
-        "rateguard_decisions_total{policy=\"default\",decision=\"failed_open\"}",
+        "rateguard_decisions_total{policy=\"default\",limit=\"\",decision=\"failed_open\"}",
     )
     .await;
     assert_eq!(failed_open, 10.0);
@@ -147,7 +147,7 @@ async fn fail_closed_answers_503_until_redis_is_back() {
     );
     let closed = metric(
         &gw,
-        "rateguard_decisions_total{policy=\"default\",decision=\"failed_closed\"}",
+        "rateguard_decisions_total{policy=\"default\",limit=\"\",decision=\"failed_closed\"}",
     )
     .await;
     assert_eq!(closed, 1.0);
