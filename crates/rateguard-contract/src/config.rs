@@ -51,6 +51,10 @@ crate::vocabulary! {
         Allow = "allow",
         /// Answer `503` (fail closed).
         Deny = "deny",
+        /// Enforce every limit in this replica's own memory, each capacity
+        /// and refill rate divided by `store.replicas_hint`, until the store
+        /// answers again (approximate limits, not none).
+        Local = "local",
     }
 }
 
@@ -230,6 +234,9 @@ pub struct RawStore {
     pub deny_cache: bool,
     /// Most denials the cache holds per replica.
     pub deny_cache_size: i64,
+    /// `on_error = "local"`: how many replicas share the limits; while the
+    /// store fails, each enforces `1/replicas_hint` of every limit locally.
+    pub replicas_hint: i64,
 }
 
 impl RawStore {
@@ -251,6 +258,7 @@ impl Default for RawStore {
             breaker_max_cooldown_ms: Self::DEFAULT_BREAKER_MAX_COOLDOWN_MS,
             deny_cache: true,
             deny_cache_size: 100_000,
+            replicas_hint: 1,
         }
     }
 }
