@@ -525,7 +525,7 @@ mod tests {
         let text = "[upstream]\nurl = \"u\"\n[store]\non_error = \"maybe\"\n";
         let err = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
         assert!(
-            err.contains("unknown value \"maybe\", expected one of allow, deny"),
+            err.contains("unknown value \"maybe\", expected one of allow, deny, local"),
             "{err}"
         );
     }
