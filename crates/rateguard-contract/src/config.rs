@@ -478,42 +478,6 @@ mod tests {
     }
 
     #[test]
-    fn the_layered_example_reads_as_written() {
-        let text = r#"
-            [upstream]
-            url = "http://127.0.0.1:9000"
-            [[policies]]
-            name = "login"
-            path_prefix = "/api/login"
-            methods = ["POST"]
-            cost = 1
-              [[policies.limits]]
-              name = "per-client"
-              key = "client"
-              capacity = 5
-              refill_per_sec = 0.1
-              [[policies.limits]]
-              name = "per-ip"
-              key = "ip"
-              capacity = 20
-              refill_per_sec = 1.0
-        "#;
-        let config: RawConfig = toml::from_str(text).unwrap();
-        let login = &config.policies[0];
-        assert_eq!(login.capacity, None);
-        assert_eq!(login.cost, 1);
-        assert_eq!(login.limits.len(), 2);
-        assert_eq!(login.limits[1].key, LimitKey::Ip);
-        assert_eq!(login.limits[1].name.as_deref(), Some("per-ip"));
-        let bad = text.replace("key = \"ip\"", "key = \"ipp\"");
-        let err = toml::from_str::<RawConfig>(&bad).unwrap_err().to_string();
-        assert!(
-            err.contains("unknown key kind \"ipp\", expected one of client, ip, api_key, header:<name>, global"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn a_minimal_file_takes_the_defaults() {
         let text = "[upstream]\nurl = \"http://127.0.0.1:9000\"\n";
         let config: RawConfig = toml::from_str(text).unwrap();

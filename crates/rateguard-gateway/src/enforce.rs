@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rateguard_core::{BucketKey, Decision, MultiDecision};
-use rateguard_store::{AcquireRequest, BucketStore, DenyCache, StoreError};
+use rateguard_store::{AcquireRequest, BucketStore, DenyCache, StoreError, StoreKind};
 use tokio::time::Instant;
 
 use crate::config::OnError;
@@ -75,10 +75,16 @@ enum Store<S> {
 }
 
 impl<S: BucketStore> Store<S> {
-    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+    /// Decides `limits`, through the cache unless `direct`.
+    async fn acquire_all(
+        &self,
+        limits: &[AcquireRequest],
+        direct: bool,
+    ) -> Result<MultiDecision, StoreError> {
         match self {
+            Self::Cached(cache) if !direct => cache.acquire_all(limits).await,
+            Self::Cached(cache) => cache.store().acquire_all(limits).await,
             Self::Direct(store) => store.acquire_all(limits).await,
-            Self::Cached(cache) => cache.acquire_all(limits).await,
         }
     }
 
@@ -176,8 +182,13 @@ impl<S: BucketStore> Enforcer<S> {
             tracing::trace!(policy = policy.name(), "No limit applies.");
             return Verdict::Allowed(None);
         }
+        // fred-cluster gives tokens back when a later slot denies, so a
+        // denial of a layered policy's bucket can be undone after the cache
+        // saw it; those policies skip the cache (see `refunds`).
+        let direct = policy.limits().len() > 1 && refunds(self.store().kind());
         let start = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.store.acquire_all(&requests))
+        let acquire = self.store.acquire_all(&requests, direct);
+        let result = tokio::time::timeout(self.timeout, acquire)
             .await
             .unwrap_or(Err(StoreError::Timeout(self.timeout)));
         self.metrics
@@ -242,6 +253,16 @@ enum Decider {
     Local,
 }
 
+/// Whether `kind` decides a request's limits slot by slot and refunds the
+/// earlier slots when a later one denies (`fred-cluster`): a bucket a
+/// layered policy shares may then get tokens back after a denial, which a
+/// cached denial would not know of. The deny cache is exact only for
+/// buckets nothing refunds, so for this kind it serves single-limit
+/// policies only (whose buckets no layered request touches).
+fn refunds(kind: StoreKind) -> bool {
+    kind == StoreKind::FredCluster
+}
+
 /// The verdict on the store's `decision` over the policy's limits
 /// `indices` (decision `i` answers `policy.limits()[indices[i]]`), counted.
 fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision, by: Decider) -> Verdict {
@@ -270,54 +291,38 @@ fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision, by: Decid
         limit: indices[i],
         decision: d,
     };
-    if by == Decider::Local {
-        limit.counters.local_fallback.inc();
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            allowed = decision.allowed(),
-            "Decided locally while the store fails."
-        );
-        return if shadow_denial {
-            Verdict::ShadowDenied(reported)
-        } else if decision.allowed() {
-            Verdict::Allowed(Some(reported))
-        } else {
-            Verdict::Denied(reported)
-        };
-    }
-    if shadow_denial {
-        limit.counters.shadow_denied.inc();
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            retry_after = ?d.retry_after,
-            "Over the limit in shadow mode; forwarding."
-        );
-        Verdict::ShadowDenied(reported)
+    let (verdict, counter) = if shadow_denial {
+        (
+            Verdict::ShadowDenied(reported),
+            &limit.counters.shadow_denied,
+        )
     } else if decision.allowed() {
-        limit.counters.allowed.inc();
-        if u64::from(d.remaining) * 100 <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
+        if by == Decider::Store
+            && u64::from(d.remaining) * 100
+                <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
         {
             counters.near_limit.inc();
         }
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            remaining = d.remaining,
-            "Allowed."
-        );
-        Verdict::Allowed(Some(reported))
+        (Verdict::Allowed(Some(reported)), &limit.counters.allowed)
     } else {
-        limit.counters.denied.inc();
-        tracing::trace!(
-            policy = policy.name(),
-            limit = limit.name(),
-            retry_after = ?d.retry_after,
-            "Denied."
-        );
-        Verdict::Denied(reported)
-    }
+        (Verdict::Denied(reported), &limit.counters.denied)
+    };
+    // A local decision (the store failing) is counted as such, whatever it was.
+    let counter = match by {
+        Decider::Store => counter,
+        Decider::Local => &limit.counters.local_fallback,
+    };
+    counter.inc();
+    tracing::trace!(
+        policy = policy.name(),
+        limit = limit.name(),
+        remaining = d.remaining,
+        retry_after = ?d.retry_after,
+        verdict = ?verdict,
+        by = ?by,
+        "Decided."
+    );
+    verdict
 }
 
 /// Lets one warning through per [`WARN_EVERY`], counting the rest.

@@ -267,6 +267,14 @@ impl Metrics {
     }
 }
 
+/// Asserts that the exposition `text` has every one of `lines`.
+#[cfg(test)]
+pub(crate) fn assert_exports(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,7 +293,7 @@ mod tests {
         m.store_error(&StoreError::Timeout(std::time::Duration::from_millis(5)));
         m.observe_store_latency(0.0001);
         let text = m.encode();
-        for line in [
+        assert_exports(&text, &[
             "rateguard_decisions_total{policy=\"data\",limit=\"per-ip\",decision=\"denied\"} 2",
             "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"denied\"} 0",
             "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"failed_open\"} 0",
@@ -293,9 +301,7 @@ mod tests {
             "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"shadow_denied\"} 1",
             "rateguard_near_limit_total{policy=\"data\"} 1",
             "rateguard_deny_cache_hits_total{policy=\"data\"} 1",
-        ] {
-            assert!(text.contains(line), "{line} missing from\n{text}");
-        }
+        ]);
         assert!(
             !text.contains("limit=\"\",decision=\"denied\""),
             "only failures and unlimited requests go without a limit: {text}"

@@ -44,11 +44,11 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_key",
-        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`",
     ),
     (
         "bad_on_error",
-        "store.on_error: unknown value \"fail-open\", expected one of allow, deny",
+        "store.on_error: unknown value \"fail-open\", expected one of allow, deny, local",
     ),
     (
         "bad_trusted_proxy",
@@ -68,7 +68,51 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "two_default_policies",
-        "policies[1].path_prefix: missing; only one policy may be the default (without path_prefix)",
+        "policies[1].path_prefix: missing; only one policy may be the default (without path_prefix) for the same methods",
+    ),
+    (
+        "unknown_key_kind",
+        "policies[1].limits[1].key: unknown key kind \"ipp\", expected one of client, ip, api_key, header:<name>, global",
+    ),
+    (
+        "capacity_and_limits",
+        "policies[1].capacity: cannot be combined with [[policies.limits]]; give it as a limit (key = \"client\")",
+    ),
+    (
+        "no_limit",
+        "policies[1]: no limit: give capacity and refill_per_sec, or one or more [[policies.limits]]",
+    ),
+    (
+        "duplicate_limit_name",
+        "policies[1].limits[1].name: duplicate limit name \"per-client\", also limits[0]",
+    ),
+    (
+        "cost_zero",
+        "policies[1].cost: must be between 1 and 4294967295, got 0",
+    ),
+    (
+        "cost_above_capacity",
+        "policies[1].cost: 8 is more than the capacity of limits[0] (\"per-client\"), 5: no request could ever be allowed",
+    ),
+    (
+        "lowercase_method",
+        "policies[1].methods[0]: expected an uppercase HTTP method (e.g. GET, POST), got \"post\"",
+    ),
+    (
+        "overlapping_methods",
+        "policies[2].methods: method \"PUT\" is also in policies[1].methods for the same path_prefix \"/api/login\": both would match the same requests",
+    ),
+    (
+        "bad_header_key",
+        "policies[1].limits[1].key: not a valid header name in \"header:x tenant\"",
+    ),
+    (
+        "missing_api_keys_file",
+        "identity.api_keys_file: cannot read \"no-such-keys.txt\": No such file or directory (os error 2)",
+    ),
+    (
+        "deny_cache_size_zero",
+        "store.deny_cache_size: must be > 0, got 0",
     ),
     ("missing_upstream", "upstream.url: required key is missing"),
     (
@@ -128,7 +172,7 @@ fn the_documented_example_passes() {
     assert_eq!(code, 0);
     assert!(
         stdout.ends_with(
-            "valid.toml: ok (store redis-lua, 2 policies, upstream http://127.0.0.1:9000)\n"
+            "valid.toml: ok (store redis-lua, 3 policies, upstream http://127.0.0.1:9000)\n"
         ),
         "{stdout}"
     );

@@ -152,14 +152,14 @@ fn a_layered_policy_names_each_limit_after_the_policy() {
     // Each limit holds its own counters, resolved at start-up.
     p.limits()[1].counters.denied.inc();
     p.counters.failed_open.inc();
-    let text = metrics.encode();
-    for line in [
-        "rateguard_decisions_total{policy=\"login\",limit=\"per-ip\",decision=\"denied\"} 1",
-        "rateguard_decisions_total{policy=\"login\",limit=\"per-client\",decision=\"denied\"} 0",
-        "rateguard_decisions_total{policy=\"login\",limit=\"\",decision=\"failed_open\"} 1",
-    ] {
-        assert!(text.contains(line), "{line} missing from\n{text}");
-    }
+    crate::metrics::assert_exports(
+        &metrics.encode(),
+        &[
+            "rateguard_decisions_total{policy=\"login\",limit=\"per-ip\",decision=\"denied\"} 1",
+            "rateguard_decisions_total{policy=\"login\",limit=\"per-client\",decision=\"denied\"} 0",
+            "rateguard_decisions_total{policy=\"login\",limit=\"\",decision=\"failed_open\"} 1",
+        ],
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! behaviour with Redis and nginx is covered by the `rateguard` crate's
 //! end-to-end tests.
 
+mod layered;
 mod operations;
 mod paths;
 mod support;
@@ -75,11 +76,15 @@ async fn over_the_limit_is_a_429_that_never_reaches_the_backend() {
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 3"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 3"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"denied\"} 2"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"denied\"} 2"
+        ),
         "{text}"
     );
     // Another key has its own bucket.
@@ -338,17 +343,17 @@ async fn a_shadow_policy_counts_denials_but_forwards_everything() {
     for limit in &limits[2..] {
         assert_eq!(limit, "\"trial\";r=0;t=100");
     }
-    let metrics = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    for line in [
-        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"allowed\"} 2",
-        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"shadow_denied\"} 3",
-        "rateguard_decisions_total{policy=\"trial\",limit=\"client\",decision=\"denied\"} 0",
-        "rateguard_near_limit_total{policy=\"trial\"} 1",
-        "rateguard_upstream_responses_total{class=\"2xx\"} 5",
-    ] {
-        assert!(text.contains(line), "{line} missing from\n{text}");
-    }
+    assert_metrics(
+        &gw,
+        &[
+            decisions("trial", "client", "allowed", 2),
+            decisions("trial", "client", "shadow_denied", 3),
+            decisions("trial", "client", "denied", 0),
+            "rateguard_near_limit_total{policy=\"trial\"} 1".into(),
+            "rateguard_upstream_responses_total{class=\"2xx\"} 5".into(),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -81,11 +81,15 @@ async fn a_path_that_cannot_be_normalized_is_a_400_that_reaches_nothing() {
     // Refused requests spend no tokens.
     let text = metrics_text(&gw).await;
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"login\",limit=\"client\",decision=\"allowed\"} 0"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"login\",limit=\"client\",decision=\"allowed\"} 0"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 0"),
+        text.contains(
+            "rateguard_decisions_total{policy=\"default\",limit=\"client\",decision=\"allowed\"} 0"
+        ),
         "{text}"
     );
 }

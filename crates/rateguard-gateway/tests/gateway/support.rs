@@ -211,6 +211,19 @@ pub(crate) async fn metric(gw: &Gateway, line_prefix: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The `rateguard_decisions_total` sample of (`policy`, `limit`, `decision`) reading `n`.
+pub(crate) fn decisions(policy: &str, limit: &str, decision: &str, n: u64) -> String {
+    format!("rateguard_decisions_total{{policy=\"{policy}\",limit=\"{limit}\",decision=\"{decision}\"}} {n}")
+}
+
+/// Asserts that a gateway's `/metrics` has every one of `lines`.
+pub(crate) async fn assert_metrics(gw: &Gateway, lines: &[String]) {
+    let text = metrics_text(gw).await;
+    for line in lines {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+}
+
 /// The whole `/metrics` text of a gateway.
 pub(crate) async fn metrics_text(gw: &Gateway) -> String {
     let r = get("127.0.0.2", &format!("http://{}/metrics", gw.admin), &[]).await;

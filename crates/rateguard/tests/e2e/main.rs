@@ -5,6 +5,7 @@ mod binary;
 mod cluster;
 mod envoy;
 mod failures;
+mod layered;
 mod paths;
 mod readiness;
 mod recovery;

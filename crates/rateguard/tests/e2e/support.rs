@@ -45,6 +45,19 @@ pub(crate) fn policy(
     format!("[[policies]]\nname = {name:?}\n{prefix}capacity = {capacity}\nrefill_per_sec = {refill_per_sec:?}\n")
 }
 
+/// A `[[policies]]` entry with `extra` policy keys (`path_prefix = ...`)
+/// and one `[[policies.limits]]` per `(name, key, capacity)`, each
+/// refilling so slowly that a test never sees a refill.
+pub(crate) fn layered_policy(name: &str, extra: &str, limits: &[(&str, &str, u32)]) -> String {
+    let limits: String = limits
+        .iter()
+        .map(|(limit, key, capacity)| {
+            format!("[[policies.limits]]\nname = {limit:?}\nkey = {key:?}\ncapacity = {capacity}\nrefill_per_sec = 0.001\n")
+        })
+        .collect();
+    format!("[[policies]]\nname = {name:?}\n{extra}{limits}")
+}
+
 /// A config for one replica from its `[server]`, `[store]` and
 /// `[[policies]]` bodies; the upstream is `upstream`, 127.0.0.1 is trusted.
 pub(crate) fn config_text(
@@ -98,10 +111,15 @@ pub(crate) struct Stack {
 }
 
 pub(crate) fn stack(store: &str, replicas: usize, capacity: u32) -> Stack {
+    stack_with(store, replicas, &default_policy(capacity))
+}
+
+/// [`stack`] with the given `[[policies]]` text.
+pub(crate) fn stack_with(store: &str, replicas: usize, policies: &str) -> Stack {
     let backend = MockBackend::start(binary(), "b1").expect("mock backend");
     let gateways: Vec<GatewayProcess> = (0..replicas)
         .map(|i| {
-            let text = config(backend.addr(), store, capacity);
+            let text = config_text(backend.addr(), "shutdown_grace_ms = 2000", store, policies);
             let id = format!("gw-{}", i + 1);
             GatewayProcess::start_with_env(binary(), &text, &[("RATEGUARD_SERVER_REPLICA_ID", &id)])
                 .expect("gateway replica")
@@ -180,19 +198,27 @@ pub(crate) async fn try_get(
         .map_err(|_| "no answer within 10 s".to_owned())?
 }
 
-/// `n` concurrent `GET url` with `x-api-key: key`; returns (status → count,
-/// replica → count).
+/// `n` concurrent `GET url` with `x-api-key: key` from 127.0.0.2; returns
+/// (status → count, replica → count).
 pub(crate) async fn burst(
     url: &str,
     key: &str,
     n: usize,
 ) -> (BTreeMap<u16, usize>, BTreeMap<String, usize>) {
-    let client = client_from("127.0.0.2");
+    burst_from("127.0.0.2", url, n, |_| key.to_owned()).await
+}
+
+/// [`burst`] from `source`, request `i` with `x-api-key: key(i)`.
+pub(crate) async fn burst_from(
+    source: &str,
+    url: &str,
+    n: usize,
+    key: impl Fn(usize) -> String,
+) -> (BTreeMap<u16, usize>, BTreeMap<String, usize>) {
+    let client = client_from(source);
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let client = client.clone();
-            let url = url.to_owned();
-            let key = key.to_owned();
+        .map(|i| {
+            let (client, url, key) = (client.clone(), url.to_owned(), key(i));
             tokio::spawn(async move { get(&client, &url, &[("x-api-key", &key)]).await })
         })
         .collect();

@@ -5,25 +5,8 @@ use super::*;
 
 const HEAD: &str = "[upstream]\nurl = \"http://127.0.0.1:9000\"\n";
 
-const LOGIN: &str = r#"
-[[policies]]
-name = "login"
-path_prefix = "/api/login"
-methods = ["POST"]
-cost = 1
-
-  [[policies.limits]]
-  name = "per-client"
-  key = "client"
-  capacity = 5
-  refill_per_sec = 0.1
-
-  [[policies.limits]]
-  name = "per-ip"
-  key = "ip"
-  capacity = 20
-  refill_per_sec = 1.0
-"#;
+/// Issue 9's example (with the tests' numbers).
+const LOGIN: &str = include_str!("../../../tests/fixtures/login.toml");
 
 fn load(policies: &str) -> ValidConfig {
     let text = format!("{HEAD}{policies}");
@@ -40,9 +23,9 @@ fn single(name: &str, extra: &str) -> String {
 
 #[test]
 fn the_issue_example_is_valid_as_written() {
-    let c = load(LOGIN);
+    let c = load(&LOGIN.replace("cost = 1", "cost = 1\nmethods = [\"POST\", \"PUT\"]"));
     let p = &c.policies[0];
-    assert_eq!(p.methods, Some(vec![http::Method::POST]));
+    assert_eq!(p.methods, Some(vec![http::Method::POST, http::Method::PUT]));
     assert_eq!(p.cost, 1);
     let limits: Vec<(&str, &LimitKey, u32)> = p
         .limits
@@ -53,12 +36,12 @@ fn the_issue_example_is_valid_as_written() {
         limits,
         [
             ("per-client", &LimitKey::Client, 5),
-            ("per-ip", &LimitKey::Ip, 20)
+            ("per-ip", &LimitKey::Ip, 8)
         ]
     );
     assert!(
         p.summary()
-            .starts_with("login(/api/login POST: per-client by client 5/50s"),
+            .starts_with("login(/api/login POST,PUT: per-client by client 5/5000s, per-ip by ip 8/8000s; cost 1)"),
         "{}",
         p.summary()
     );

@@ -58,16 +58,23 @@ async fn send<S: BucketStore>(e: &Enforcer<S>, p: &Policy, key: &str, n: usize) 
     out
 }
 
+/// Key A's `n` requests under a per-client 5 / per-ip 8 policy (shadow or
+/// not): their outcomes, the table (for its counters) and the enforcer.
+async fn key_a_sends(n: usize, shadow: bool) -> (Vec<String>, PolicyTable, Enforcer<MemoryStore>) {
+    let metrics = Arc::new(Metrics::new());
+    let t = per_client_and_ip(&metrics, shadow);
+    let e = memory_enforcer(&metrics);
+    let a = send(&e, select(&t), "A", n).await;
+    // per-client has the fewest tokens left in each of the first 5.
+    assert_eq!(a[..5], ["ok:per-client"; 5]);
+    (a, t, e)
+}
+
 #[tokio::test]
 async fn a_denial_by_one_limit_spends_nothing_on_the_other() {
-    let metrics = Arc::new(Metrics::new());
-    let t = per_client_and_ip(&metrics, false);
+    // Key A: 5 allowed, the 6th denied by per-client, spending nothing on per-ip.
+    let (a, t, e) = key_a_sends(6, false).await;
     let p = select(&t);
-    let e = memory_enforcer(&metrics);
-    // Key A: 5 allowed (per-client has the fewest tokens left), the 6th
-    // denied by per-client, spending nothing on per-ip.
-    let a = send(&e, p, "A", 6).await;
-    assert_eq!(a[..5], ["ok:per-client"; 5]);
     assert_eq!(a[5], "429:per-client");
     // Key B from the same IP: per-ip has 8 - 5 = 3 left.
     let b = send(&e, p, "B", 6).await;
@@ -162,14 +169,10 @@ async fn limits_that_do_not_apply_are_left_out_and_none_means_no_store_call() {
 
 #[tokio::test]
 async fn a_shadow_policy_reports_the_denying_limit_with_the_longest_wait() {
-    let metrics = Arc::new(Metrics::new());
-    let t = per_client_and_ip(&metrics, true);
+    let (a, t, _) = key_a_sends(9, true).await;
     let p = select(&t);
-    let e = memory_enforcer(&metrics);
-    let a = send(&e, p, "A", 9).await;
     // Forwarded every time; the 6th to 8th are over per-client only (per-ip
     // still spends: shadow limits spend whenever they fit), the 9th over both.
-    assert_eq!(a[..5], ["ok:per-client"; 5]);
     assert_eq!(a[5..8], ["shadow:per-client"; 3]);
     assert_eq!(
         a[8], "shadow:per-client",
@@ -205,4 +208,83 @@ async fn repeated_denials_come_from_the_deny_cache_and_are_counted() {
     assert_eq!(p.counters.deny_cache_hits.get(), 2);
     assert_eq!(p.limits()[0].counters.denied.get(), 3);
     assert!(!memory_enforcer(&metrics).has_deny_cache());
+}
+
+/// A store of any kind that denies every limit (each bucket empty: its
+/// backlog is the whole fill time), counting its calls.
+#[derive(Debug)]
+struct Denying {
+    kind: rateguard_store::StoreKind,
+    calls: AtomicUsize,
+}
+
+impl BucketStore for Denying {
+    fn kind(&self) -> rateguard_store::StoreKind {
+        self.kind
+    }
+
+    async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let denial = |r: &AcquireRequest| {
+            Some(Decision {
+                allowed: false,
+                limit: r.quota.capacity(),
+                remaining: 0,
+                retry_after: r.quota.fill_time() / r.quota.capacity(),
+                reset_after: r.quota.fill_time(),
+            })
+        };
+        let enforced: Vec<bool> = limits.iter().map(|r| r.enforced).collect();
+        Ok(MultiDecision::new(
+            limits.iter().map(denial).collect(),
+            &enforced,
+        ))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Store calls for 4 requests of one key under `t`'s policy, through the
+/// deny cache, on a store of `kind`.
+async fn calls_through_the_cache(kind: rateguard_store::StoreKind, t: &PolicyTable) -> usize {
+    let metrics = Arc::new(Metrics::new());
+    let store = Denying {
+        kind,
+        calls: AtomicUsize::new(0),
+    };
+    let e =
+        Enforcer::new(store, Duration::from_secs(1), OnError::Deny, metrics).with_deny_cache(10);
+    for _ in 0..4 {
+        assert!(matches!(
+            check(&e, select(t), "k").await,
+            Verdict::Denied(_)
+        ));
+    }
+    e.store().calls.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn on_fred_cluster_only_single_limit_policies_use_the_deny_cache() {
+    use rateguard_store::StoreKind;
+    let metrics = Metrics::new();
+    let single = table(&metrics, 3);
+    let two = per_client_and_ip(&metrics, false);
+    // Elsewhere the cache answers after the first denial, layered or not.
+    assert_eq!(
+        calls_through_the_cache(StoreKind::RedisLua, &single).await,
+        1
+    );
+    assert_eq!(calls_through_the_cache(StoreKind::RedisLua, &two).await, 1);
+    // fred-cluster refunds layered buckets after a later slot denies: a
+    // cached denial of one could outlive the refund, so those go to the store.
+    assert_eq!(
+        calls_through_the_cache(StoreKind::FredCluster, &single).await,
+        1
+    );
+    assert_eq!(
+        calls_through_the_cache(StoreKind::FredCluster, &two).await,
+        4
+    );
 }
