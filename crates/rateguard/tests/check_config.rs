@@ -207,7 +207,7 @@ fn a_dot_env_file_in_the_working_directory_is_read() {
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
-        "store.on_error: unknown value \"maybe\", expected one of allow, deny\n\
+        "store.on_error: unknown value \"maybe\", expected one of allow, deny, local\n\
          identity.trusted_proxies[1]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"bogus\"\n"
     );
 }
