@@ -6,3 +6,5 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 /// Prometheus/OpenMetrics text exposition.
 pub const METRICS: &str = "/metrics";
+/// The active configuration (secrets redacted) and its hash, as JSON.
+pub const CONFIG: &str = "/config";

@@ -51,6 +51,10 @@ crate::vocabulary! {
         Allow = "allow",
         /// Answer `503` (fail closed).
         Deny = "deny",
+        /// Enforce every limit in this replica's own memory, each capacity
+        /// and refill rate divided by `store.replicas_hint`, until the store
+        /// answers again (approximate limits, not none).
+        Local = "local",
     }
 }
 
@@ -234,6 +238,16 @@ pub struct RawStore {
     pub deny_cache: bool,
     /// Most denials the cache holds per replica.
     pub deny_cache_size: i64,
+    /// `on_error = "local"`: how many replicas share the limits; while the
+    /// store fails, each enforces `1/replicas_hint` of every limit locally.
+    pub replicas_hint: i64,
+}
+
+impl RawStore {
+    /// The default `breaker_max_cooldown_ms`: at most four probes per
+    /// second of a Redis that is down, enforcement back within about a
+    /// quarter of a second once it returns.
+    pub const DEFAULT_BREAKER_MAX_COOLDOWN_MS: i64 = 250;
 }
 
 impl Default for RawStore {
@@ -245,9 +259,10 @@ impl Default for RawStore {
             on_error: OnError::Allow,
             batch_max: 128,
             batch_wait_us: 200,
-            breaker_max_cooldown_ms: 2000,
+            breaker_max_cooldown_ms: Self::DEFAULT_BREAKER_MAX_COOLDOWN_MS,
             deny_cache: true,
             deny_cache_size: 100_000,
+            replicas_hint: 1,
         }
     }
 }
@@ -478,7 +493,7 @@ mod tests {
         let text = "[upstream]\nurl = \"u\"\n[store]\non_error = \"maybe\"\n";
         let err = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
         assert!(
-            err.contains("unknown value \"maybe\", expected one of allow, deny"),
+            err.contains("unknown value \"maybe\", expected one of allow, deny, local"),
             "{err}"
         );
     }

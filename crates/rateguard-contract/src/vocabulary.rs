@@ -224,7 +224,7 @@ mod tests {
         let err = serde_json::from_str::<OnError>("5").unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("invalid type: integer `5`, expected one of allow, deny"),
+                .starts_with("invalid type: integer `5`, expected one of allow, deny, local"),
             "{err}"
         );
     }

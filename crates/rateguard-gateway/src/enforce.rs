@@ -32,6 +32,10 @@ use crate::identity::Requester;
 use crate::metrics::{Metrics, NEAR_LIMIT_PERCENT};
 use crate::policy::Policy;
 
+mod local;
+
+use local::LocalFallback;
+
 /// Shortest interval between two store-failure warnings.
 pub const WARN_EVERY: Duration = Duration::from_secs(5);
 
@@ -98,20 +102,35 @@ pub struct Enforcer<S> {
     store: Store<S>,
     timeout: Duration,
     on_error: OnError,
+    /// `on_error = "local"`: this replica's own limits.
+    local: Option<LocalFallback>,
     metrics: Arc<Metrics>,
     warn: WarnLimiter,
 }
 
 impl<S: BucketStore> Enforcer<S> {
-    /// Enforces with `store`, giving it `timeout` per decision.
+    /// Enforces with `store`, giving it `timeout` per decision. With
+    /// `on_error = "local"` this replica enforces each limit itself while
+    /// the store fails (see `local`; call it inside a Tokio runtime then),
+    /// all of it unless [`with_replicas_hint`](Self::with_replicas_hint).
     pub fn new(store: S, timeout: Duration, on_error: OnError, metrics: Arc<Metrics>) -> Self {
         Self {
             store: Store::Direct(store),
             timeout,
             on_error,
+            local: (on_error == OnError::Local).then(|| LocalFallback::new(1)),
             metrics,
             warn: WarnLimiter::new(),
         }
+    }
+
+    /// `on_error = "local"`: this replica's share of each limit while the
+    /// store fails is `1/replicas_hint` (`store.replicas_hint`).
+    pub fn with_replicas_hint(mut self, replicas_hint: u32) -> Self {
+        if let Some(local) = &mut self.local {
+            local.set_hint(replicas_hint);
+        }
+        self
     }
 
     /// The same enforcer asking the store through a [`DenyCache`] of at
@@ -175,13 +194,24 @@ impl<S: BucketStore> Enforcer<S> {
         self.metrics
             .observe_store_latency(start.elapsed().as_secs_f64());
         match result {
-            Ok(decision) => judge(policy, &indices, &decision),
-            Err(err) => self.failed(policy, &err),
+            Ok(decision) => {
+                if let Some(local) = &self.local {
+                    local.store_answered();
+                }
+                judge(policy, &indices, &decision, Decider::Store)
+            }
+            Err(err) => self.failed(policy, &indices, &requests, &err),
         }
     }
 
     /// Counts a store failure and applies `on_error`.
-    fn failed(&self, policy: &Policy, err: &StoreError) -> Verdict {
+    fn failed(
+        &self,
+        policy: &Policy,
+        indices: &[usize],
+        requests: &[AcquireRequest],
+        err: &StoreError,
+    ) -> Verdict {
         self.metrics.store_error(err);
         if let Some(suppressed) = self.warn.should_warn() {
             tracing::warn!(
@@ -201,8 +231,26 @@ impl<S: BucketStore> Enforcer<S> {
                 policy.counters.failed_closed.inc();
                 Verdict::FailedClosed
             }
+            OnError::Local => match self.local.as_ref().map(|l| l.decide(requests)) {
+                Some(Ok(decision)) => judge(policy, indices, &decision, Decider::Local),
+                // Not reached: the keys are distinct and the memory store
+                // does not fail otherwise. Fail open rather than guess.
+                Some(Err(_)) | None => {
+                    policy.counters.failed_open.inc();
+                    Verdict::FailedOpen
+                }
+            },
         }
     }
+}
+
+/// Who decided a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decider {
+    /// The shared store (or its deny cache).
+    Store,
+    /// This replica alone, while the store fails (`on_error = "local"`).
+    Local,
 }
 
 /// Whether `kind` decides a request's limits slot by slot and refunds the
@@ -217,7 +265,7 @@ fn refunds(kind: StoreKind) -> bool {
 
 /// The verdict on the store's `decision` over the policy's limits
 /// `indices` (decision `i` answers `policy.limits()[indices[i]]`), counted.
-fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision) -> Verdict {
+fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision, by: Decider) -> Verdict {
     let counters = &policy.counters;
     if decision.from_cache() {
         counters.deny_cache_hits.inc();
@@ -249,13 +297,20 @@ fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision) -> Verdic
             &limit.counters.shadow_denied,
         )
     } else if decision.allowed() {
-        if u64::from(d.remaining) * 100 <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
+        if by == Decider::Store
+            && u64::from(d.remaining) * 100
+                <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
         {
             counters.near_limit.inc();
         }
         (Verdict::Allowed(Some(reported)), &limit.counters.allowed)
     } else {
         (Verdict::Denied(reported), &limit.counters.denied)
+    };
+    // A local decision (the store failing) is counted as such, whatever it was.
+    let counter = match by {
+        Decider::Store => counter,
+        Decider::Local => &limit.counters.local_fallback,
     };
     counter.inc();
     tracing::trace!(
@@ -264,6 +319,7 @@ fn judge(policy: &Policy, indices: &[usize], decision: &MultiDecision) -> Verdic
         remaining = d.remaining,
         retry_after = ?d.retry_after,
         verdict = ?verdict,
+        by = ?by,
         "Decided."
     );
     verdict

@@ -2,13 +2,15 @@
 //!
 //! | metric | labels | meaning |
 //! | --- | --- | --- |
-//! | `rateguard_decisions_total` | `policy`, `limit`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway); `limit` is the limit the response reports (allowed: the one with the fewest tokens left; denied: the denying one with the longest wait), empty when no limit decided (store failures, or no limit of the policy applied to the request) |
+//! | `rateguard_decisions_total` | `policy`, `limit`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed`, `local_fallback` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway); `limit` is the limit the response reports (allowed: the one with the fewest tokens left; denied: the denying one with the longest wait), empty when no limit decided (store failures, or no limit of the policy applied to the request) |
 //! | `rateguard_near_limit_total` | `policy` | allowed requests whose reported limit left at most [`NEAR_LIMIT_PERCENT`] % of its capacity (also counted as `allowed`) |
 //! | `rateguard_deny_cache_hits_total` | `policy` | denials answered by the local deny cache without a store call (also counted as `denied`) |
 //! | `rateguard_store_latency_seconds` | — | histogram of store decision time (timeouts included) |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures |
 //! | `rateguard_upstream_responses_total` | `class` ∈ `1xx`..`5xx`, `error`, `timeout` | upstream answers by status class |
 //! | `rateguard_connections_active` | — | open client connections |
+//! | `rateguard_config_reloads_total` | `result` ∈ `ok`, `error` | reloads (`SIGHUP`); `error`: the new file was invalid, the old config stays |
+//! | `rateguard_config_info` | `hash` | 1 for the active config's hash (as `GET /config` shows it) |
 //!
 //! Label values are policy and limit names (from the config) and fixed
 //! words, never client identifiers or raw paths. Every counter the hot path
@@ -23,9 +25,12 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rateguard_store::StoreError;
 
+mod config;
 mod labels;
 
-pub use labels::{Outcome, StoreErrorKind, UpstreamClass};
+pub use config::ConfigMetrics;
+
+pub use labels::{Outcome, ReloadResult, StoreErrorKind, UpstreamClass};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
@@ -58,6 +63,9 @@ pub struct LimitCounters {
     pub denied: Counter,
     /// Over this limit under a shadow policy (forwarded anyway).
     pub shadow_denied: Counter,
+    /// Decided by this replica alone while the store failed
+    /// (`on_error = "local"`), allowed or denied.
+    pub local_fallback: Counter,
 }
 
 /// One policy's counters: per limit, and those no limit decided (`limit=""`).
@@ -99,6 +107,7 @@ pub struct Metrics {
     store_errors: [Counter; StoreErrorKind::ALL.len()],
     upstream: [Counter; UpstreamClass::ALL.len()],
     connections: Gauge,
+    config: ConfigMetrics,
 }
 
 impl Default for Metrics {
@@ -158,7 +167,9 @@ impl Metrics {
             "Open client connections",
             connections.clone(),
         );
+        let config = ConfigMetrics::register(&mut registry);
         Self {
+            config,
             registry,
             decisions,
             near_limit,
@@ -196,6 +207,7 @@ impl Metrics {
                     allowed: get(limit, Outcome::Allowed),
                     denied: get(limit, Outcome::Denied),
                     shadow_denied: get(limit, Outcome::ShadowDenied),
+                    local_fallback: get(limit, Outcome::LocalFallback),
                 })
                 .collect(),
             unlimited: get(NO_LIMIT, Outcome::Allowed),
@@ -204,6 +216,11 @@ impl Metrics {
             failed_open: get(NO_LIMIT, Outcome::FailedOpen),
             failed_closed: get(NO_LIMIT, Outcome::FailedClosed),
         }
+    }
+
+    /// Reload outcomes and the active config's hash.
+    pub fn config(&self) -> &ConfigMetrics {
+        &self.config
     }
 
     /// Records one store call's duration.

@@ -55,7 +55,8 @@ impl<S: BucketStore> Shared<S> {
             config.store.timeout,
             config.store.on_error,
             metrics.clone(),
-        );
+        )
+        .with_replicas_hint(config.store.replicas_hint);
         if let Some(capacity) = config.store.deny_cache.filter(|_| kind.needs_server()) {
             enforcer = enforcer.with_deny_cache(capacity);
         }

@@ -7,7 +7,8 @@
 //! cooldown, so concurrent callers do not all probe). A success closes the
 //! circuit; a failed probe doubles the cooldown, up to a maximum. A probe
 //! whose caller gives up simply lets the next cooldown's probe try again, so
-//! the breaker cannot get stuck.
+//! the breaker cannot get stuck. A client that knows it reconnected may end
+//! the cooldown early ([`Breaker::probe_now`]).
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -86,6 +87,16 @@ impl Breaker {
         // This call is the probe; others wait one more cooldown.
         state.open_until = Some(now + state.cooldown);
         Ok(())
+    }
+
+    /// Ends the cooldown now, if the circuit is open: the next call is the
+    /// probe. For a client that reports getting its connection back (fred),
+    /// so enforcement resumes at once instead of up to a cooldown later.
+    pub(crate) fn probe_now(&self) {
+        let mut state = self.lock();
+        if state.open_until.is_some() {
+            state.open_until = Some(Instant::now());
+        }
     }
 
     fn on_success(&self) {
@@ -200,6 +211,23 @@ mod tests {
         fail(&b).await.unwrap_err();
         fail(&b).await.unwrap_err();
         assert_eq!(open_for(succeed(&b).await), Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probe_now_ends_the_cooldown_of_an_open_circuit_only() {
+        let b = breaker(); // threshold 2, cooldown 100 ms
+        b.probe_now();
+        assert!(succeed(&b).await.is_ok(), "closed: nothing to end");
+        fail(&b).await.unwrap_err();
+        fail(&b).await.unwrap_err();
+        assert_eq!(open_for(succeed(&b).await), Duration::from_millis(100));
+        b.probe_now();
+        // The next call is the probe, at once; it fails: a full cooldown again.
+        assert!(matches!(fail(&b).await, Err(StoreError::Unavailable(_))));
+        assert_eq!(open_for(succeed(&b).await), Duration::from_millis(200));
+        b.probe_now();
+        assert!(succeed(&b).await.is_ok());
+        assert!(succeed(&b).await.is_ok(), "the probe closed it");
     }
 
     #[tokio::test(start_paused = true)]

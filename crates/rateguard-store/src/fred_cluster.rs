@@ -26,6 +26,7 @@
 //! When all keys share a slot, the request is one script call, exact like
 //! `redis-lua`.
 
+use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -106,8 +107,7 @@ impl FredClusterStore {
                 c.max_command_attempts = 1;
             })
             .with_performance_config(|p| p.default_command_timeout = opts.timeout)
-            // Retry forever, 10 ms doubling to 1 s: nodes come back by themselves.
-            .set_policy(ReconnectPolicy::new_exponential(0, 10, 1000, 2))
+            .set_policy(reconnect_policy(opts))
             .build()
             .map_err(|e| StoreError::Backend(format!("fred client: {e}")))?;
         // The connection task runs (and reconnects) until the client quits.
@@ -125,10 +125,12 @@ impl FredClusterStore {
                 tracing::warn!(timeout = ?setup, "No Redis Cluster seed answered at start; will keep retrying.");
             }
         }
+        let breaker = Arc::new(Breaker::new(opts));
+        tokio::spawn(probe_on_reconnect(&client, &breaker));
         Ok(Self {
             client,
             timeout: opts.timeout,
-            breaker: Arc::new(Breaker::new(opts)),
+            breaker,
             test_now: script::TestNow::default(),
         })
     }
@@ -178,6 +180,45 @@ impl FredClusterStore {
                     .map_err(|e| from_fred(&e, timeout))
             })
             .await
+    }
+}
+
+/// Reconnects to a lost node forever (nodes come back by themselves), on
+/// the breaker's schedule: `breaker_cooldown` doubling up to
+/// `breaker_max_cooldown` (plus fred's jitter of up to 50 ms, capped too).
+/// So a dead node sees at most one connection attempt per
+/// `breaker_max_cooldown` from each replica, and a node that returns is
+/// picked up within about that long: measured, a 1 s cap was most of the
+/// recovery time after a node restart (`tests/redis_stores/recovery.rs`).
+fn reconnect_policy(opts: &RedisOptions) -> ReconnectPolicy {
+    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1);
+    let max = opts.breaker_max_cooldown.max(opts.breaker_cooldown);
+    ReconnectPolicy::new_exponential(0, ms(opts.breaker_cooldown), ms(max), 2)
+}
+
+/// Each time fred reports a (re)connection, ends the breaker's cooldown:
+/// fred's reconnect attempts are the probes of a node that is down, so the
+/// next call can go through at once (measured, a probe that ran before
+/// fred had reconnected cost a whole extra cooldown). Ends with the client
+/// or the store.
+fn probe_on_reconnect(
+    client: &fred::prelude::Client,
+    breaker: &Arc<Breaker>,
+) -> impl Future<Output = ()> + Send + 'static {
+    use fred::interfaces::EventInterface;
+    let mut reconnects = client.reconnect_rx();
+    let breaker = Arc::downgrade(breaker);
+    async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match reconnects.recv().await {
+                Ok(_) | Err(RecvError::Lagged(_)) => match breaker.upgrade() {
+                    Some(breaker) => breaker.probe_now(),
+                    None => return,
+                },
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use rateguard_contract::RawStore;
+
 /// Settings shared by the three Redis stores.
 ///
 /// ```
@@ -31,8 +33,12 @@ pub struct RedisOptions {
     pub breaker_threshold: u32,
     /// How long the circuit stays open before one probe call (default 100 ms);
     /// doubles after each failed probe, up to `breaker_max_cooldown`.
+    /// `fred-cluster` reconnects to a lost node on the same schedule.
     pub breaker_cooldown: Duration,
-    /// Longest time the circuit stays open between probes (default 2 s).
+    /// Longest time the circuit stays open between probes (default 250 ms,
+    /// `RawStore::DEFAULT_BREAKER_MAX_COOLDOWN_MS`).
+    /// While Redis is down, a replica probes it at most once per this
+    /// pause; once it is back, enforcement resumes within about this long.
     pub breaker_max_cooldown: Duration,
 }
 
@@ -45,7 +51,9 @@ impl Default for RedisOptions {
             batch_wait: Duration::from_micros(200),
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_millis(100),
-            breaker_max_cooldown: Duration::from_secs(2),
+            breaker_max_cooldown: Duration::from_millis(
+                RawStore::DEFAULT_BREAKER_MAX_COOLDOWN_MS.unsigned_abs(),
+            ),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! script per decision (over all of a request's limits), over one
 //! multiplexed connection.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,20 +115,22 @@ impl RedisLuaStore {
         keys: impl IntoIterator<Item = &BucketKey>,
         args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut conn = self.conn.clone();
+        let conn = &self.conn;
         let timeout = self.timeout;
         let mut invocation = SCRIPT.prepare_invoke();
         for key in keys {
             invocation.key(key.as_str());
         }
         invocation.arg(args);
+        let invocation = &invocation;
         self.breaker
-            .call(timeout, async move {
-                invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| script::from_redis(&e, timeout))
-            })
+            .call(
+                timeout,
+                retry_refused(timeout, || {
+                    let mut conn = conn.clone();
+                    async move { invocation.invoke_async(&mut conn).await }
+                }),
+            )
             .await
     }
 }
@@ -143,9 +146,10 @@ pub(crate) fn connection_manager(opts: &RedisOptions) -> Result<ConnectionManage
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(opts.timeout))
         .set_response_timeout(Some(opts.timeout))
-        // One quick retry per (re)connection: our breaker does the backing off.
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(5));
+        // One attempt per (re)connection: the breaker does the backing off,
+        // so a dead Redis sees one connection attempt per probe
+        // (`retry_refused` adds the reconnect that its failure starts).
+        .set_number_of_retries(0);
     ConnectionManager::new_lazy_with_config(client, config)
         .map_err(|e| StoreError::Backend(format!("Redis client for {url:?}: {e}")))
 }
@@ -156,16 +160,39 @@ pub(crate) async fn ping(
     breaker: &Breaker,
     timeout: Duration,
 ) -> Result<(), StoreError> {
-    let mut conn = conn.clone();
     breaker
-        .call(timeout, async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(|e| script::from_redis(&e, timeout))
-        })
+        .call(
+            timeout,
+            retry_refused(timeout, || {
+                let mut conn = conn.clone();
+                async move { redis::cmd("PING").query_async::<String>(&mut conn).await }
+            }),
+        )
         .await
+        .map(drop)
+}
+
+/// Runs `attempt` once more if its connection was refused, mapping the
+/// outcome to a [`StoreError`] (a timeout as `timeout`).
+///
+/// A refused connection sent nothing, so the second attempt cannot spend
+/// twice. It is what makes a probe reconnect eagerly: `ConnectionManager`
+/// hands every caller the outcome of its latest connection attempt and
+/// starts a new one when that failed, so after an outage the first call
+/// gets the refusal from when Redis was still down; measured (see
+/// `tests/redis_stores/recovery.rs`), that cost a whole extra breaker
+/// cooldown. The second attempt waits for the fresh connection instead.
+pub(crate) async fn retry_refused<T, F, Fut>(timeout: Duration, attempt: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    let result = match attempt().await {
+        Err(e) if e.is_connection_refusal() => attempt().await,
+        other => other,
+    };
+    // The caller's breaker bounds both attempts by the one `timeout`.
+    result.map_err(|e| script::from_redis(&e, timeout))
 }
 
 impl BucketStore for RedisLuaStore {

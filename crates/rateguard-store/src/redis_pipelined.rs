@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
-use crate::redis_lua::{connection_manager, ping};
+use crate::redis_lua::{connection_manager, ping, retry_refused};
 use crate::script::{self, SCRIPT};
 use crate::{
     check_distinct_keys, only_decision, AcquireRequest, BucketStore, RedisOptions, StoreError,
@@ -325,7 +325,12 @@ impl Shared {
     ) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
         let mut conn = self.conn.clone();
         let all: Vec<usize> = (0..runs.len()).collect();
-        let mut replies = self.pipeline(&mut conn, requests, runs, &all).await?;
+        let mut replies = retry_refused(self.timeout, || {
+            let mut conn = conn.clone();
+            let all = &all;
+            async move { self.pipeline(&mut conn, requests, runs, all).await }
+        })
+        .await?;
         let refused: Vec<usize> = all
             .into_iter()
             .filter(|&i| matches!(&replies[i], Err(e) if is_noscript(e)))
@@ -337,7 +342,10 @@ impl Shared {
                 .load_async(&mut conn)
                 .await
                 .map_err(|e| script::from_redis(&e, self.timeout))?;
-            let retried = self.pipeline(&mut conn, requests, runs, &refused).await?;
+            let retried = self
+                .pipeline(&mut conn, requests, runs, &refused)
+                .await
+                .map_err(|e| script::from_redis(&e, self.timeout))?;
             for (i, reply) in refused.into_iter().zip(retried) {
                 replies[i] = reply;
             }
@@ -354,7 +362,7 @@ impl Shared {
         requests: &[Vec<AcquireRequest>],
         runs: &[plan::Run],
         which: &[usize],
-    ) -> Result<Vec<redis::RedisResult<Vec<i64>>>, StoreError> {
+    ) -> redis::RedisResult<Vec<redis::RedisResult<Vec<i64>>>> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for &i in which {
@@ -368,12 +376,17 @@ impl Shared {
             let spec: Vec<_> = head.iter().map(AcquireRequest::limit).collect();
             cmd.arg(script::multi_args(&spec, count, self.test_now.get()));
         }
-        self.commands
-            .fetch_add(which.len() as u64, Ordering::Relaxed);
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
-        pipe.query_async(conn)
-            .await
-            .map_err(|e| script::from_redis(&e, self.timeout))
+        let result = pipe.query_async(conn).await;
+        // A refused connection sent nothing.
+        if !result
+            .as_ref()
+            .is_err_and(redis::RedisError::is_connection_refusal)
+        {
+            self.commands
+                .fetch_add(which.len() as u64, Ordering::Relaxed);
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 }
 

@@ -44,11 +44,11 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_key",
-        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`",
     ),
     (
         "bad_on_error",
-        "store.on_error: unknown value \"fail-open\", expected one of allow, deny",
+        "store.on_error: unknown value \"fail-open\", expected one of allow, deny, local",
     ),
     (
         "bad_trusted_proxy",
@@ -207,7 +207,7 @@ fn a_dot_env_file_in_the_working_directory_is_read() {
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
-        "store.on_error: unknown value \"maybe\", expected one of allow, deny\n\
+        "store.on_error: unknown value \"maybe\", expected one of allow, deny, local\n\
          identity.trusted_proxies[1]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"bogus\"\n"
     );
 }

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
-use super::{EncodedSlashes, OnError, RuntimeMode, StoreKind};
+use super::{EncodedSlashes, OnError, RawConfig, RuntimeMode, StoreKind};
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct ValidConfig {
     pub identity: IdentityConfig,
     /// Policies in file order.
     pub policies: Vec<PolicyConfig>,
+    /// The file as read (overrides applied), which this was checked from:
+    /// what `GET /config` shows and a reload compares.
+    pub raw: RawConfig,
 }
 
 /// `[server]`, checked.
@@ -88,6 +91,9 @@ pub struct StoreConfig {
     /// Redis stores: the local deny cache's size (`None`: no cache,
     /// `store.deny_cache = false`).
     pub deny_cache: Option<usize>,
+    /// `on_error = "local"`: the share of each limit a replica enforces
+    /// alone while the store fails is `1/replicas_hint`.
+    pub replicas_hint: u32,
 }
 
 /// `[identity]`, checked.

@@ -85,7 +85,7 @@ fn bad_values_name_key_and_value() {
         errors(&text),
         [
             "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
-            "store.on_error: unknown value \"maybe\", expected one of allow, deny",
+            "store.on_error: unknown value \"maybe\", expected one of allow, deny, local",
             "identity.trusted_proxies[0]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"10.0.0.300/8\"",
             "policies[1].capacity: must be > 0, got -5",
         ]
@@ -201,15 +201,15 @@ fn shadow_is_an_optional_boolean() {
 }
 
 #[test]
-fn breaker_max_cooldown_defaults_to_two_seconds_and_must_be_positive() {
+fn breaker_max_cooldown_defaults_to_a_quarter_second_and_must_be_positive() {
     let c = load_str(GOOD).unwrap();
-    assert_eq!(c.store.breaker_max_cooldown, Duration::from_secs(2));
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(250));
     let text = GOOD.replace(
         "on_error = \"allow\"",
-        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 250",
+        "on_error = \"allow\"\nbreaker_max_cooldown_ms = 600",
     );
     let c = load_str(&text).unwrap();
-    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(250));
+    assert_eq!(c.store.breaker_max_cooldown, Duration::from_millis(600));
     let text = GOOD.replace(
         "on_error = \"allow\"",
         "on_error = \"allow\"\nbreaker_max_cooldown_ms = 0",

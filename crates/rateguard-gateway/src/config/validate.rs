@@ -79,6 +79,7 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
                 store,
                 identity,
                 policies,
+                raw: raw.clone(),
             })
         }
         _ => Err(ConfigErrors(check.0)),
@@ -224,6 +225,20 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
     let breaker_max_cooldown =
         check.millis("store.breaker_max_cooldown_ms", raw.breaker_max_cooldown_ms);
     let deny_cache_size = check.positive("store.deny_cache_size", raw.deny_cache_size);
+    let replicas_hint = match u32::try_from(raw.replicas_hint) {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            check.fail(
+                "store.replicas_hint",
+                format!(
+                    "must be between 1 and {}, got {}",
+                    u32::MAX,
+                    raw.replicas_hint
+                ),
+            );
+            None
+        }
+    };
     Some(StoreConfig {
         kind: raw.kind,
         urls: raw.urls.clone(),
@@ -233,6 +248,7 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         batch_wait: batch_wait?,
         breaker_max_cooldown: breaker_max_cooldown?,
         deny_cache: raw.deny_cache.then_some(deny_cache_size?),
+        replicas_hint: replicas_hint?,
     })
 }
 

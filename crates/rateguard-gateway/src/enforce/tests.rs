@@ -13,6 +13,7 @@ use crate::identity::Identifier;
 use crate::policy::PolicyTable;
 
 mod layered;
+mod local;
 
 /// Identification without trusted proxies or known keys.
 fn identifier() -> Identifier {

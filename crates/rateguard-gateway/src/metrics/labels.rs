@@ -21,7 +21,7 @@ macro_rules! encode_as_id {
     };
 }
 
-encode_as_id!(Outcome, StoreErrorKind, UpstreamClass);
+encode_as_id!(Outcome, ReloadResult, StoreErrorKind, UpstreamClass);
 
 vocabulary! {
     /// `rateguard_decisions_total{decision}`: what happened to a request
@@ -37,6 +37,19 @@ vocabulary! {
         FailedOpen = "failed_open",
         /// The store failed; the request was refused (503).
         FailedClosed = "failed_closed",
+        /// The store failed; this replica decided alone, on its share of
+        /// the limit (`on_error = "local"`), allowed or denied.
+        LocalFallback = "local_fallback",
+    }
+}
+
+vocabulary! {
+    /// `rateguard_config_reloads_total{result}`: how a reload went.
+    pub enum ReloadResult ("reload result") {
+        /// The new config is active.
+        Ok = "ok",
+        /// The new config was invalid (or unreadable); the old one stays.
+        Error = "error",
     }
 }
 

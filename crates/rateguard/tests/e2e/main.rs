@@ -8,6 +8,7 @@ mod failures;
 mod layered;
 mod paths;
 mod readiness;
+mod recovery;
 mod shutdown;
 mod streaming;
 mod support;
