@@ -40,8 +40,8 @@ mod vocabulary;
 pub mod admin;
 pub mod config;
 pub mod headers;
-mod limit_key;
 mod lab;
+mod limit_key;
 mod scenario;
 mod store_kind;
 
@@ -49,8 +49,8 @@ pub use config::{
     EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
     RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
-pub use limit_key::LimitKey;
 pub use lab::{Frontend, KeyMix, Role};
+pub use limit_key::LimitKey;
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};
 pub use vocabulary::UnknownName;

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use rateguard_contract::{headers, RawPolicy};
+use rateguard_contract::{headers, LimitKey, RawPolicy};
 
 /// `limit_req`'s rate for a refill of `per_sec` tokens per second.
 pub fn rate(per_sec: f64) -> String {
@@ -41,11 +41,21 @@ pub fn conf(port: u16, policies: &[RawPolicy], upstream: SocketAddr) -> String {
     let mut zones = String::new();
     let mut locations = String::new();
     for p in policies {
+        // The reference keys by the API key: it enforces each policy's
+        // per-client limit (the lab's policies have exactly one).
+        let limits = p.limit_list();
+        let Some(limit) = limits
+            .iter()
+            .find(|l| l.key == LimitKey::Client)
+            .or(limits.first())
+        else {
+            continue;
+        };
         let z = zone(p);
         let _ = writeln!(
             zones,
             "    limit_req_zone {key} zone={z}:32m rate={};",
-            rate(p.refill_per_sec)
+            rate(limit.refill_per_sec)
         );
         let location = match &p.path_prefix {
             Some(prefix) => format!("{}/", prefix.trim_end_matches('/')),
@@ -54,7 +64,7 @@ pub fn conf(port: u16, policies: &[RawPolicy], upstream: SocketAddr) -> String {
         let _ = write!(
             locations,
             "        location {location} {{\n            limit_req zone={z} burst={} nodelay;\n            proxy_pass http://backends;\n        }}\n",
-            (p.capacity - 1).max(0)
+            (limit.capacity - 1).max(0)
         );
     }
     format!(

@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 mod blocking;
 pub mod child;
-pub mod envoy;
 pub mod delay_proxy;
+pub mod envoy;
 pub mod gateway;
 pub mod http;
 pub mod nginx;
@@ -47,8 +47,8 @@ pub mod redis;
 
 pub(crate) use blocking::block_on;
 pub use child::ChildGuard;
-pub use envoy::{Envoy, EnvoyOptions};
 pub use delay_proxy::{DelayNet, DELAY_THREAD};
+pub use envoy::{Envoy, EnvoyOptions};
 pub use gateway::{GatewayProcess, MockBackend};
 pub use http::http_get;
 pub use nginx::Nginx;
