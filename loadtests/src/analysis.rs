@@ -91,26 +91,7 @@ pub struct Accuracy {
 /// decide for exactly these arrivals: `C + r·T` under steady over-limit
 /// demand, fewer when a client asked for less.
 pub fn accuracy(samples: &[Sample], shape: BucketShape, slot_ms: u64) -> Accuracy {
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by_key(|s| (s.at_us, s.client));
-
-    let mut buckets: BTreeMap<u32, (f64, u64)> = BTreeMap::new(); // client -> (tokens, last µs)
-    let mut ideal_flags = Vec::with_capacity(sorted.len());
-    for s in &sorted {
-        let (tokens, last) = buckets
-            .entry(s.client)
-            .or_insert((f64::from(shape.capacity), s.at_us));
-        let dt = s.at_us.saturating_sub(*last) as f64 / 1e6;
-        *tokens = (*tokens + dt * shape.refill_per_sec).min(f64::from(shape.capacity));
-        *last = s.at_us;
-        // A tiny epsilon absorbs float error in `r·dt` sums.
-        let ok = *tokens >= 1.0 - 1e-9;
-        if ok {
-            *tokens -= 1.0;
-        }
-        ideal_flags.push(ok);
-    }
-
+    let (sorted, ideal_flags) = ideal_replay(samples, shape);
     let slot_us = slot_ms.max(1) * 1000;
     let mut series = Vec::new();
     let (mut allowed, mut ideal) = (0u64, 0u64);
@@ -136,6 +117,47 @@ pub fn accuracy(samples: &[Sample], shape: BucketShape, slot_ms: u64) -> Accurac
         series,
         expected_allowed: ideal,
     }
+}
+
+/// `samples` by send time, each with whether one ideal bucket of `shape`
+/// per client (full at its first request) would have admitted it.
+fn ideal_replay(samples: &[Sample], shape: BucketShape) -> (Vec<&Sample>, Vec<bool>) {
+    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    sorted.sort_by_key(|s| (s.at_us, s.client));
+
+    let mut buckets: BTreeMap<u32, (f64, u64)> = BTreeMap::new(); // client -> (tokens, last µs)
+    let mut ideal_flags = Vec::with_capacity(sorted.len());
+    for s in &sorted {
+        let (tokens, last) = buckets
+            .entry(s.client)
+            .or_insert((f64::from(shape.capacity), s.at_us));
+        let dt = s.at_us.saturating_sub(*last) as f64 / 1e6;
+        *tokens = (*tokens + dt * shape.refill_per_sec).min(f64::from(shape.capacity));
+        *last = s.at_us;
+        // A tiny epsilon absorbs float error in `r·dt` sums.
+        let ok = *tokens >= 1.0 - 1e-9;
+        if ok {
+            *tokens -= 1.0;
+        }
+        ideal_flags.push(ok);
+    }
+    (sorted, ideal_flags)
+}
+
+/// The requests sent in `[from_us, to_us)` (e.g. while the store was
+/// down): their outcomes, and how many of them one ideal bucket of `shape`
+/// per client would have admitted (replayed from each client's first
+/// request, so the window starts with the bucket as the run left it).
+pub fn window(samples: &[Sample], shape: BucketShape, from_us: u64, to_us: u64) -> (Counts, u64) {
+    let (sorted, flags) = ideal_replay(samples, shape);
+    let inside = |s: &&Sample| s.at_us >= from_us && s.at_us < to_us;
+    let counts = Counts::of(sorted.iter().copied().filter(inside));
+    let ideal = sorted
+        .iter()
+        .zip(&flags)
+        .filter(|(s, ok)| **ok && inside(s))
+        .count() as u64;
+    (counts, ideal)
 }
 
 /// Outcomes in one time slot.

@@ -29,7 +29,10 @@ use crate::keys::KeyPlan;
 use crate::record::{micros, Outcome, Recorder, Recording};
 use crate::LoadError;
 
+mod rls_worker;
 mod worker;
+
+pub use rls_worker::{RlsTarget, WORKERS_PER_CHANNEL};
 
 /// A request sent this much after it was due by a connection that was
 /// idle at its due time means the generator itself fell behind (with an
@@ -44,8 +47,13 @@ const MAX_TICK: Duration = Duration::from_millis(5);
 /// A fixed-rate run.
 #[derive(Debug, Clone)]
 pub struct OpenPlan {
-    /// Full URL of every request, e.g. `http://127.0.0.1:8080/open/item`.
+    /// Full URL of every request, e.g. `http://127.0.0.1:8080/open/item`
+    /// (unused with [`OpenPlan::rls`]).
     pub url: String,
+    /// Call `ShouldRateLimit` on these services instead of sending HTTP
+    /// requests to `url`; `connections` is then the number of concurrent
+    /// calls (over one HTTP/2 channel per [`WORKERS_PER_CHANNEL`]).
+    pub rls: Option<RlsTarget>,
     /// Requests started per second.
     pub rate_per_sec: u32,
     /// How long requests keep being started.
@@ -124,6 +132,14 @@ impl OpenRun {
     }
 }
 
+/// The workers' connections, opened before the clock starts.
+enum Transport {
+    /// One keep-alive HTTP/1.1 connection per worker.
+    Http(Arc<worker::Target>, Vec<worker::Sender>),
+    /// HTTP/2 channels shared by the gRPC workers.
+    Grpc(Arc<RlsTarget>, Vec<tonic::transport::Channel>),
+}
+
 /// State shared by the pacer and the workers.
 #[derive(Debug)]
 struct Shared {
@@ -191,12 +207,21 @@ impl Shared {
 /// Runs `plan`, recording every request into `recorder` (sample times are
 /// relative to its start).
 pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<OpenRun, LoadError> {
-    let target = worker::Target::parse(&plan.url)?;
     if plan.rate_per_sec == 0 {
         return Err(LoadError::Config("rate_per_sec must be at least 1".into()));
     }
     let connections = plan.connections.max(1);
-    let senders = worker::connect_all(&target, connections).await?;
+    let transport = match &plan.rls {
+        None => {
+            let target = worker::Target::parse(&plan.url)?;
+            let senders = worker::connect_all(&target, connections).await?;
+            Transport::Http(Arc::new(target), senders)
+        }
+        Some(rls) => Transport::Grpc(
+            Arc::new(rls.clone()),
+            rls_worker::connect_all(&rls.endpoints, connections).await?,
+        ),
+    };
     let total = (plan.duration.as_secs_f64() * f64::from(plan.rate_per_sec)).round() as u64;
     let shared = Arc::new(Shared {
         start: Instant::now() + Duration::from_millis(2),
@@ -218,17 +243,32 @@ pub async fn run(plan: &OpenPlan, recorder: Arc<Recorder>) -> Result<OpenRun, Lo
             .spawn(move || pace(&shared, connections))
             .map_err(|e| LoadError::Config(format!("cannot start the pacer thread: {e}")))?
     };
-    let target = Arc::new(target);
     let mut workers = tokio::task::JoinSet::new();
-    for sender in senders {
-        let ctx = worker::Worker {
-            shared: shared.clone(),
-            target: target.clone(),
-            keys: plan.keys.clone(),
-            timeout: plan.timeout,
-            started: recorder.started(),
-        };
-        workers.spawn(ctx.run(sender));
+    match transport {
+        Transport::Http(target, senders) => {
+            for sender in senders {
+                let ctx = worker::Worker {
+                    shared: shared.clone(),
+                    target: target.clone(),
+                    keys: plan.keys.clone(),
+                    timeout: plan.timeout,
+                    started: recorder.started(),
+                };
+                workers.spawn(ctx.run(sender));
+            }
+        }
+        Transport::Grpc(call, channels) => {
+            for i in 0..connections {
+                let ctx = rls_worker::RlsWorker {
+                    shared: shared.clone(),
+                    call: call.clone(),
+                    keys: plan.keys.clone(),
+                    timeout: plan.timeout,
+                    started: recorder.started(),
+                };
+                workers.spawn(ctx.run(channels[i % channels.len()].clone()));
+            }
+        }
     }
     let mut out = OpenRun {
         planned: shared.total,

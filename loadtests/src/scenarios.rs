@@ -130,7 +130,7 @@ impl Default for Params {
             },
             outage_clients: 4,
             outage_pause: Duration::from_millis(20),
-            outage_phases_secs: [3, 2, 4],
+            outage_phases_secs: [2, 2, 2],
         }
     }
 }
@@ -263,6 +263,7 @@ impl Params {
     pub fn throughput_plan(&self, host: &str, keys: Arc<KeyPlan>, rate_per_sec: u32) -> OpenPlan {
         OpenPlan {
             url: format!("{host}{}/item", path_prefix(ScenarioId::Throughput)),
+            rls: None,
             rate_per_sec,
             duration: self.throughput_step,
             connections: self.open_connections,
@@ -277,6 +278,7 @@ impl Params {
     pub fn capacity_plan(&self, host: &str, keys: Arc<KeyPlan>, rate_per_sec: u32) -> OpenPlan {
         OpenPlan {
             url: format!("{host}{}/item", path_prefix(ScenarioId::Capacity)),
+            rls: None,
             rate_per_sec,
             duration: self.capacity_step,
             connections: self.open_connections,

@@ -9,15 +9,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{KeyMix, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{KeyMix, OnError, RawConfig, ScenarioId, StoreKind};
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
-use rateguard_report::{is_load_scenario, write_report, Record, RecordKey, Settings, Summary};
+use rateguard_report::{
+    is_load_scenario, write_report, Record, RecordKey, Settings, Subject, Summary,
+};
 
 use crate::options::LabOptions;
 use crate::progress::Progress;
 use crate::runner::{RepResult, Site};
-use crate::topology::Topology;
+use crate::topology::{Deployment, Topology};
 use crate::{gateway_config, load, machine, runner, summarize, LabError};
 
 /// What a finished run left behind.
@@ -99,20 +101,24 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
                 }
                 let at = subject.has_store_server().then_some(rtt);
                 progress.phase(&format!("{}{}: starting", subject.name(), rtt_text(at)));
-                let deployment = tokio::task::block_in_place(|| {
-                    topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
-                })?;
-                let site = Site {
-                    subject,
-                    rtt_ms: at,
-                    deployment: &deployment,
-                };
-                warm_up(
-                    &deployment.url(),
-                    &format!("{}-warmup-{run_id}", subject.name()),
-                )
-                .await?;
+                // The store-outage keys come last, one deployment per mode.
+                let mut mode = OnError::Allow;
+                let mut deployment =
+                    deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
                 for key in here {
+                    let wanted = key.on_error.unwrap_or(OnError::Allow);
+                    if wanted != mode {
+                        progress.phase(&format!("{}: on_error = {wanted}", subject.name()));
+                        tokio::task::block_in_place(move || drop(deployment));
+                        mode = wanted;
+                        deployment =
+                            deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
+                    }
+                    let site = Site {
+                        subject,
+                        rtt_ms: at,
+                        deployment: &deployment,
+                    };
                     let record =
                         measure(&mut topo, site, key, opts, &run_id, &loads, &progress).await?;
                     progress.result(&record);
@@ -148,6 +154,33 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     Ok(LabOutcome { summary, report })
 }
 
+/// `subject`'s replicas running `config` with `on_error` (under `local`,
+/// `replicas_hint` = the replica count), warmed up.
+async fn deploy(
+    topo: &Topology,
+    subject: Subject,
+    config: &RawConfig,
+    opts: &LabOptions,
+    rtt: f64,
+    on_error: OnError,
+    run_id: &str,
+) -> Result<Deployment, LabError> {
+    let mut config = config.clone();
+    config.store.on_error = on_error;
+    if on_error == OnError::Local {
+        config.store.replicas_hint = i64::from(opts.replicas);
+    }
+    let deployment = tokio::task::block_in_place(|| {
+        topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
+    })?;
+    warm_up(
+        &deployment.url(),
+        &format!("{}-warmup-{on_error}-{run_id}", subject.name()),
+    )
+    .await?;
+    Ok(deployment)
+}
+
 /// ` at N ms` for a store RTT.
 fn rtt_text(rtt: Option<f64>) -> String {
     rtt.map_or_else(String::new, |r| format!(" at {r} ms RTT"))
@@ -169,8 +202,11 @@ async fn measure(
         let what = key
             .keys
             .map_or_else(String::new, |k| format!(" ({k} keys)"));
+        let mode = key
+            .on_error
+            .map_or_else(String::new, |m| format!(" (on_error = {m})"));
         progress.phase(&format!(
-            "  {}{}: {}{what} {rep}/{}",
+            "  {}{}: {}{what}{mode} {rep}/{}",
             key.subject.name(),
             rtt_text(key.store_rtt_ms),
             key.scenario,
@@ -351,13 +387,16 @@ fn settings(opts: &LabOptions) -> Settings {
     put(
         ScenarioId::StoreOutage,
         format!(
-            "{} clients, capacity {}, refill {}/s; kill after {} s, restart {} s later, then {} s; fail open",
+            "{} clients, capacity {}, refill {}/s; kill after {} s, restart {} s later, then {} s; on_error = {}{} (local: replicas_hint = {})",
             p.outage_clients,
             p.outage.capacity,
             p.outage.refill_per_sec,
             p.outage_phases_secs[0],
             p.outage_phases_secs[1],
-            p.outage_phases_secs[2]
+            p.outage_phases_secs[2],
+            opts.on_error.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            if opts.one_mode_per_store { ", one mode per store in turn" } else { " on every store" },
+            opts.replicas
         ),
     );
     Settings {
@@ -371,6 +410,8 @@ fn settings(opts: &LabOptions) -> Settings {
         keys: opts.keys.clone(),
         slo_p99_ms: Some(p.slo.p99.as_secs_f64() * 1e3),
         scenarios: opts.scenarios.clone(),
+        on_error: opts.on_error.clone(),
+        one_mode_per_store: opts.one_mode_per_store,
         params,
     }
 }
@@ -383,6 +424,7 @@ fn ms(d: Duration) -> u64 {
 async fn warm_up(host: &str, key: &str) -> Result<(), LabError> {
     let plan = open_model::OpenPlan {
         url: format!("{host}{}/warmup", path_prefix(ScenarioId::Distribution)),
+        rls: None,
         rate_per_sec: 400,
         duration: Duration::from_millis(500),
         connections: 32,

@@ -152,6 +152,16 @@ struct RunArgs {
     /// store-outage phases in seconds: before the kill, down, after the restart.
     #[arg(long, value_delimiter = ',', env = "LAB_OUTAGE")]
     outage: Option<Vec<u64>>,
+    /// store-outage: the gateways' on_error modes (comma-separated), each
+    /// run on every Redis store (with --tiny: one per store, in turn).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "LAB_ON_ERROR",
+        default_values_t = OnError::ALL,
+        value_parser = value_of::<OnError>(&OnError::IDS)
+    )]
+    on_error: Vec<OnError>,
     /// A tiny run (seconds per scenario) to check the setup.
     #[arg(long)]
     tiny: bool,
@@ -298,6 +308,8 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
         }
     });
     o.repetitions = a.repetitions;
+    o.on_error = a.on_error;
+    o.one_mode_per_store = a.tiny;
     o.results_dir = a.results;
     o.run_id = a.run_id;
     o.bench_summary = a.bench_summary.or_else(|| {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use rateguard_contract::{Frontend, KeyMix, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, OnError, StoreKind};
 use rateguard_loadtests::{Params, ScenarioId};
 
 use crate::LabError;
@@ -25,6 +25,10 @@ pub struct LabOptions {
     pub store_rtts_ms: Vec<f64>,
     /// Key mixes of the load scenarios.
     pub keys: Vec<KeyMix>,
+    /// The gateways' `on_error` modes the store-outage scenario runs with.
+    pub on_error: Vec<OnError>,
+    /// store-outage: one of `on_error` per store, in turn (`--tiny`).
+    pub one_mode_per_store: bool,
     /// throughput: offer fractions of the slowest capacity (when the
     /// capacity scenario runs) instead of `params.throughput_rates`.
     pub throughput_from_capacity: bool,
@@ -57,6 +61,8 @@ impl LabOptions {
             scenarios: ScenarioId::ALL.to_vec(),
             store_rtts_ms: vec![0.0, 1.0],
             keys: vec![KeyMix::Hot, KeyMix::Zipf],
+            on_error: OnError::ALL.to_vec(),
+            one_mode_per_store: false,
             throughput_from_capacity: true,
             repetitions: 3,
             params: Params::default(),
@@ -81,8 +87,8 @@ impl LabOptions {
         if self.params.throughput_rates.is_empty() {
             return bad("at least one throughput rate is needed".into());
         }
-        if self.store_rtts_ms.is_empty() || self.keys.is_empty() {
-            return bad("at least one store RTT and one key mix are needed".into());
+        if self.store_rtts_ms.is_empty() || self.keys.is_empty() || self.on_error.is_empty() {
+            return bad("at least one store RTT, key mix and on_error mode are needed".into());
         }
         if let Some(bad_rtt) = self
             .store_rtts_ms

@@ -52,6 +52,40 @@ pub struct OutageMarks {
     pub killed_us: u64,
     /// Time the restarted store answered again.
     pub restarted_us: u64,
+    /// When the replicas last decided without the store, from
+    /// [`FALLBACK_POLL`] polls of their counters after the restart: the
+    /// end of the first poll that saw the final count (`None`: still
+    /// growing at the run's last poll).
+    pub fallback_ended_us: Option<u64>,
+}
+
+/// How often the outage scenario polls the replicas' decision counters
+/// after the restart.
+pub const FALLBACK_POLL: Duration = Duration::from_millis(50);
+
+/// The decisions made without the store: `failed_open` (allow),
+/// `failed_closed` (deny) and `local_fallback` (local).
+pub const FALLBACK_DECISIONS: [&str; 3] = ["failed_open", "failed_closed", "local_fallback"];
+
+/// The sum of the [`FALLBACK_DECISIONS`] counters.
+fn fallbacks(decisions: &BTreeMap<String, u64>) -> u64 {
+    FALLBACK_DECISIONS
+        .iter()
+        .filter_map(|d| decisions.get(*d))
+        .sum()
+}
+
+/// From `(poll end µs, fallback count)` polls after the restart (the first
+/// taken right at it): the end of the poll that saw the last growth (the
+/// last fallback decision came before it), or of the first poll when none
+/// grew; `None` when the last poll still grew.
+pub fn fallback_ended(polls: &[(u64, u64)]) -> Option<u64> {
+    let last_growth = polls.windows(2).rposition(|w| w[1].1 > w[0].1);
+    match last_growth {
+        None => polls.first().map(|p| p.0),
+        Some(i) if i + 2 < polls.len() => Some(polls[i + 1].0),
+        Some(_) => None,
+    }
 }
 
 /// A capacity search's result.
@@ -79,6 +113,8 @@ pub struct RepResult {
     pub outage: Option<OutageMarks>,
     /// Requests the gateways let through without the store (fail-open).
     pub failed_open: u64,
+    /// Decisions the gateways made in their own memory (`on_error = local`).
+    pub local_fallback: u64,
     /// CPU over the whole scenario (`None` for store-outage).
     pub cpu: Option<CpuUsage>,
     /// capacity only.
@@ -145,13 +181,14 @@ pub(crate) async fn close_counters(
         (ScenarioId::StoreOutage, _) | (_, None) => None,
         (_, Some(before)) => stats(topo, site).await?.map(|after| after.since(&before)),
     };
-    result.failed_open = failed_open(&site.deployment.decisions().await?)
-        .saturating_sub(failed_open(&decisions_before));
+    let after = site.deployment.decisions().await?;
+    let delta = |d: &str| {
+        let n = |m: &BTreeMap<String, u64>| m.get(d).copied().unwrap_or(0);
+        n(&after).saturating_sub(n(&decisions_before))
+    };
+    result.failed_open = delta("failed_open");
+    result.local_fallback = delta("local_fallback");
     Ok(())
-}
-
-fn failed_open(decisions: &BTreeMap<String, u64>) -> u64 {
-    decisions.get("failed_open").copied().unwrap_or(0)
 }
 
 async fn goose(plan: &goose_driver::GoosePlan) -> Result<Recording, LabError> {
@@ -190,6 +227,17 @@ async fn store_outage(
         set_store_running(topo, store, rtt, true)?;
         Ok::<_, LabError>(recorder.offset_us(Instant::now()))
     })?;
+    // Every replica's fallback counters until the load ends, then once more.
+    let mut polls = Vec::new();
+    loop {
+        let done = load.is_finished();
+        let n = fallbacks(&site.deployment.decisions().await?);
+        polls.push((recorder.offset_us(Instant::now()), n));
+        if done {
+            break;
+        }
+        tokio::time::sleep(FALLBACK_POLL).await;
+    }
     load.await
         .map_err(|e| LabError::Options(format!("outage load task failed: {e}")))??;
     Ok((
@@ -197,6 +245,7 @@ async fn store_outage(
         OutageMarks {
             killed_us,
             restarted_us,
+            fallback_ended_us: fallback_ended(&polls),
         },
     ))
 }
@@ -259,4 +308,29 @@ pub(crate) fn merge(all: &mut Recording, part: &Recording) {
         *all.per_backend.entry(k.clone()).or_insert(0) += v;
     }
     all.elapsed += part.elapsed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fallback_ended;
+
+    #[test]
+    fn fallback_ends_at_the_poll_after_the_last_growth() {
+        // The poll ending at 150 saw the final count: over by then.
+        let polls = [
+            (0, 10),
+            (50, 14),
+            (100, 15),
+            (150, 18),
+            (200, 18),
+            (250, 18),
+        ];
+        assert_eq!(fallback_ended(&polls), Some(150));
+        // None after the restart: over at the first poll.
+        assert_eq!(fallback_ended(&[(5, 3), (55, 3)]), Some(5));
+        // Still growing at the end: not over within the run.
+        assert_eq!(fallback_ended(&[(0, 1), (50, 2), (100, 3)]), None);
+        assert_eq!(fallback_ended(&[(0, 1), (50, 2)]), None);
+        assert_eq!(fallback_ended(&[]), None);
+    }
 }

@@ -8,15 +8,15 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use rateguard_contract::Role;
+use rateguard_contract::{OnError, Role};
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, Sample, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, median, CpuPerRequest, LatencyUs, Outage, RateLevel, Record, RecordKey,
-    RepetitionStats, SeriesPoint, TimelinePoint,
+    accuracy_error_pct, median, CpuPerRequest, LatencyUs, Outage, OutageRep, OutageWindow,
+    RateLevel, Record, RecordKey, RepetitionStats, SeriesPoint, TimelinePoint,
 };
 
-use crate::runner::{Level, RepResult};
+use crate::runner::{Level, OutageMarks, RepResult};
 
 /// Time slot of the allowed-over-time series and the outage timeline, ms.
 pub const SLOT_MS: u64 = 100;
@@ -39,6 +39,7 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
         replicas,
         store_rtt_ms: key.store_rtt_ms,
         keys: key.keys,
+        on_error: key.on_error,
         ..Record::new(key.subject, scenario)
     };
     let mut merged = new_histogram();
@@ -51,6 +52,7 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
         r.denied += c.denied;
         r.errors += c.errors;
         *r.failed_open.get_or_insert(0) += rep.failed_open;
+        *r.local_fallback.get_or_insert(0) += rep.local_fallback;
         for (k, v) in &rep.recording.per_replica {
             *r.per_replica.entry(k.clone()).or_insert(0) += v;
         }
@@ -63,7 +65,8 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
                 *by_name.entry(k.clone()).or_insert(0) += v;
             }
         }
-        let (stats, hist) = rep_stats(scenario, rep);
+        let (mut stats, hist) = rep_stats(scenario, rep);
+        stats.outage = rep.outage.map(|m| outage_rep(params, rep, m));
         add(&mut merged, &hist);
         r.repetitions.push(stats);
     }
@@ -102,6 +105,12 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
     }
     if let (ScenarioId::StoreOutage, Some(first)) = (scenario, reps.first()) {
         outage(&mut r, first);
+        let windows: Vec<OutageRep> = r.repetitions.iter().filter_map(|s| s.outage).collect();
+        let bound = (key.on_error == Some(OnError::Local)).then(|| {
+            let down: Vec<f64> = windows.iter().map(|w| w.down_ms as f64).collect();
+            local_bound(params, replicas, median(&down).unwrap_or(0.0) / 1e3)
+        });
+        r.outage_window = OutageWindow::of(&windows, bound);
     }
     if let Some(first) = reps.first() {
         r.rate_levels = first.levels.iter().map(rate_level).collect();
@@ -248,6 +257,40 @@ fn series_slot_ms(samples: &[Sample]) -> u64 {
     (span_ms / 200).clamp(1, SLOT_MS)
 }
 
+/// `on_error = "local"` with `replicas_hint` = `replicas`: at most
+/// `replicas × (⌊C / h⌋ + d·r / h)` per client over `down_secs` (each local
+/// bucket at least 1 token), summed over the outage clients.
+pub fn local_bound(params: &Params, replicas: u32, down_secs: f64) -> f64 {
+    let h = f64::from(replicas.max(1));
+    let shape = params.outage;
+    let local_capacity = (shape.capacity / replicas.max(1)).max(1);
+    let per_client =
+        f64::from(replicas) * (f64::from(local_capacity) + down_secs * shape.refill_per_sec / h);
+    per_client * f64::from(params.outage_clients)
+}
+
+/// One repetition's outage window: outcomes of the requests sent while
+/// the store was down against the ideal, and the recovery time (the
+/// replicas' last decision without the store, after the restart).
+fn outage_rep(params: &Params, rep: &RepResult, m: OutageMarks) -> OutageRep {
+    let (c, ideal) = analysis::window(
+        &rep.recording.samples,
+        params.outage,
+        m.killed_us,
+        m.restarted_us,
+    );
+    OutageRep {
+        admitted: c.allowed,
+        ideal,
+        denied: c.denied,
+        errors: c.errors,
+        down_ms: m.restarted_us.saturating_sub(m.killed_us) / 1000,
+        recovery_ms: m
+            .fallback_ended_us
+            .map(|t| t.saturating_sub(m.restarted_us) / 1000),
+    }
+}
+
 fn outage(r: &mut Record, rep: &RepResult) {
     let samples = &rep.recording.samples;
     r.timeline = analysis::timeline(samples, SLOT_MS)
@@ -261,11 +304,18 @@ fn outage(r: &mut Record, rep: &RepResult) {
         })
         .collect();
     if let Some(m) = rep.outage {
+        let fallback_ended_at_ms = m.fallback_ended_us.map(|us| us / 1000);
+        // Local fallback denies too: only the counters tell it from the store.
+        let enforcement_resumed_at_ms = if r.on_error == Some(OnError::Local) {
+            fallback_ended_at_ms
+        } else {
+            analysis::first_denied_after(samples, m.restarted_us).map(|us| us / 1000)
+        };
         r.outage = Some(Outage {
             killed_at_ms: m.killed_us / 1000,
             restarted_at_ms: m.restarted_us / 1000,
-            enforcement_resumed_at_ms: analysis::first_denied_after(samples, m.restarted_us)
-                .map(|us| us / 1000),
+            enforcement_resumed_at_ms,
+            fallback_ended_at_ms,
         });
     }
 }

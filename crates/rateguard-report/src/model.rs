@@ -8,15 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::{Frontend, KeyMix, ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, OnError, ScenarioId, StoreKind};
 use serde::{Deserialize, Serialize};
 
 mod cpu;
 mod missing;
+mod outage;
 mod plan;
 mod stats;
 
 pub use cpu::CpuPerRequest;
+pub use outage::{OutageRep, OutageWindow};
 pub use plan::{is_load_scenario, runs_on, RecordKey, Subject};
 pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
 
@@ -105,6 +107,14 @@ pub struct Settings {
     pub slo_p99_ms: Option<f64>,
     /// Scenarios this run measured.
     pub scenarios: Vec<ScenarioId>,
+    /// The gateways' `store.on_error` modes the store-outage scenario runs
+    /// with (empty: a run from before modes existed, `allow` only).
+    #[serde(default)]
+    pub on_error: Vec<OnError>,
+    /// store-outage: each store with a server runs one of
+    /// [`Settings::on_error`], in turn, instead of every one (`--tiny`).
+    #[serde(default)]
+    pub one_mode_per_store: bool,
     /// Other scenario parameters (burst capacity, arrival rates, users ...),
     /// by name, as the lab wants them stated in the report.
     #[serde(default)]
@@ -132,6 +142,10 @@ pub struct Record {
     /// The key mix of a load scenario (`null`: the scenario's own clients).
     #[serde(default)]
     pub keys: Option<KeyMix>,
+    /// store-outage: the gateways' `store.on_error` (`null`: another
+    /// scenario, or a run from before modes existed, which used `allow`).
+    #[serde(default)]
+    pub on_error: Option<OnError>,
     /// Gateway replicas that served the scenario.
     pub replicas: u32,
     /// Requests sent (summed over repetitions when the figures below are).
@@ -148,6 +162,11 @@ pub struct Record {
     /// inside `allowed`. `None` when not measured.
     #[serde(default)]
     pub failed_open: Option<u64>,
+    /// Decisions the gateways made in their own memory while the store
+    /// failed (`on_error = "local"`), from the same counters'
+    /// `decision="local_fallback"`; inside `allowed` and `denied`.
+    #[serde(default)]
+    pub local_fallback: Option<u64>,
     /// What an ideal single token bucket would have allowed, where defined
     /// (burst: capacity; sustained: `C + r·T` per client, summed).
     pub expected_allowed: Option<u64>,
@@ -208,9 +227,14 @@ pub struct Record {
     /// Outcomes per time slot (100 ms in the lab) for the outage chart.
     #[serde(default)]
     pub timeline: Vec<TimelinePoint>,
-    /// When the store was killed, restarted, and enforcing again.
+    /// When the store was killed, restarted, and enforcing again (first
+    /// repetition).
     #[serde(default)]
     pub outage: Option<Outage>,
+    /// store-outage: what was admitted while the store was down against
+    /// the ideal, and the recovery time, over every repetition.
+    #[serde(default)]
+    pub outage_window: Option<OutageWindow>,
     /// `throughput` only: each offered arrival rate of the open-model run
     /// (first repetition), lowest first.
     #[serde(default)]
@@ -268,6 +292,9 @@ pub struct RepetitionStats {
     /// The generator's CPU in the measured window, in cores.
     #[serde(default)]
     pub loadgen_cpu_cores: Option<f64>,
+    /// store-outage: this repetition's outage window.
+    #[serde(default)]
+    pub outage: Option<OutageRep>,
 }
 
 /// A point of the cumulative allowed-over-time series.
@@ -303,9 +330,18 @@ pub struct Outage {
     pub killed_at_ms: u64,
     /// When it was started again.
     pub restarted_at_ms: u64,
-    /// When the first 429 after the restart showed limits were enforced
-    /// again; `None` if that never happened within the run.
+    /// When the store decided again: under `allow` and `deny`, the first
+    /// 429 sent after the restart (only the store denies); under `local`
+    /// (which also denies, locally), when the replicas' `local_fallback`
+    /// counters stopped growing ([`Outage::fallback_ended_at_ms`]).
+    /// `None` if that never happened within the run.
     pub enforcement_resumed_at_ms: Option<u64>,
+    /// When the replicas last decided without the store (`failed_open`,
+    /// `failed_closed` or `local_fallback` counters, polled every 50 ms
+    /// after the restart: the end of the first poll that saw their final
+    /// value); `None` when not polled.
+    #[serde(default)]
+    pub fallback_ended_at_ms: Option<u64>,
 }
 
 impl Summary {
@@ -374,6 +410,8 @@ impl Record {
             scenario,
             store_rtt_ms: Default::default(),
             keys: Default::default(),
+            on_error: Default::default(),
+            outage_window: Default::default(),
             cpu_us_per_request: Default::default(),
             capacity_rps: Default::default(),
             loadgen_bound: Default::default(),
@@ -384,6 +422,7 @@ impl Record {
             denied: Default::default(),
             errors: Default::default(),
             failed_open: Default::default(),
+            local_fallback: Default::default(),
             expected_allowed: Default::default(),
             accuracy_error_pct: Default::default(),
             throughput_rps: Default::default(),

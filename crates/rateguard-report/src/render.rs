@@ -6,6 +6,7 @@
 //! - `charts`: the SVG charts (plotters);
 //! - `commands`: the Redis round trips and commands chart;
 //! - `table`: the table of every figure;
+//! - `outage`: the store-outage sections, one per `on_error` mode;
 //! - `guide`: "how to read this" and the data-driven findings.
 
 use std::fmt::Write as _;
@@ -20,6 +21,7 @@ mod commands;
 mod costs;
 mod decide;
 mod guide;
+mod outage;
 mod table;
 
 use charts::{css_color, subject_color, Bar};
@@ -291,40 +293,7 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     commands::commands_chart(out, s, stores);
     distribution_charts(out, s, stores);
 
-    let outages: Vec<_> = by_store(s, stores, ScenarioId::StoreOutage)
-        .filter(|(_, r)| !r.timeline.is_empty())
-        .collect();
-    if outages.is_empty() {
-        section(
-            out,
-            "Store outage",
-            charts::no_data("the store-outage scenario"),
-            "",
-        );
-    }
-    for (st, r) in outages {
-        let chart = charts::outage_timeline(
-            &format!("Store outage: {}", st.name),
-            &r.timeline,
-            r.outage.as_ref(),
-        );
-        let failed_open = table::failed_open_text(r).map_or_else(
-            || "Failed open: not measured in this run.".to_owned(),
-            |t| format!("Failed open (requests the gateways let through without the store, counted over the whole scenario, not only while the store was down): {t}."),
-        );
-        let keys: Vec<(String, RGBColor, Mark)> = charts::OUTAGE_LEGEND
-            .iter()
-            .map(|&(l, c, dashed)| {
-                (
-                    l.to_owned(),
-                    c,
-                    if dashed { Mark::Dashed } else { Mark::Line },
-                )
-            })
-            .collect();
-        section_with(out, &format!("Store outage: {}", st.name), chart, &legend(&keys), &format!(
-            "Responses per second (over a rolling 1 s window, so the clients' pacing does not alias with the 100 ms slots) in the first run while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis. {failed_open}"));
-    }
+    outage::sections(out, s, stores);
 }
 
 fn distribution_charts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {

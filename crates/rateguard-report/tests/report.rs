@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 
 use rateguard_contract::Role;
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::{OnError, ScenarioId, StoreKind};
 use rateguard_report::{
-    accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, RateLevel,
-    Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary,
-    TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
+    accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, OutageRep,
+    OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint,
+    Settings, Summary, TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
 };
 
 const STORES: [&str; 4] = StoreKind::IDS;
@@ -145,7 +145,20 @@ fn fixture_record(key: RecordKey, k: u64) -> Record {
                 killed_at_ms: 1_000,
                 restarted_at_ms: 2_000,
                 enforcement_resumed_at_ms: Some(2_100),
+                fallback_ended_at_ms: Some(2_150),
             });
+            r.on_error = Some(OnError::Allow);
+            r.outage_window = OutageWindow::of(
+                &[OutageRep {
+                    admitted: 500,
+                    ideal: 50,
+                    denied: 0,
+                    errors: 1,
+                    down_ms: 1_000,
+                    recovery_ms: Some(150),
+                }],
+                None,
+            );
             r.store_commands_per_request = None;
             r.cpu_us_per_request = None;
         }
@@ -539,6 +552,7 @@ fn render_survives_degenerate_figures() {
                     killed_at_ms: 5_000,
                     restarted_at_ms: 1_000,
                     enforcement_resumed_at_ms: None,
+                    fallback_ended_at_ms: None,
                 });
             }
         }
@@ -660,7 +674,7 @@ fn render_shows_failed_open() {
         ("fred-cluster", 704),
     ] {
         let section = &html[html
-            .find(&format!("<h2>Store outage: {store}</h2>"))
+            .find(&format!("<h2>Store outage: {store}, on_error = allow</h2>"))
             .unwrap_or_else(|| panic!("{store} outage section"))..];
         let caption = &section[..section.find("</figcaption>").unwrap()];
         assert!(

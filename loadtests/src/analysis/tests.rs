@@ -106,3 +106,30 @@ fn histogram_in_microseconds() {
     assert_eq!(h.min(), 100);
     assert!(h.max() >= 999 && h.max() <= 1001);
 }
+
+#[test]
+fn window_counts_outcomes_and_the_ideal_inside_it() {
+    // As above (5 tokens, 10/s, one request per 10 ms): the ideal admits
+    // at 0…40 ms, then at 100, 200, ... ms; the window [250, 650) holds
+    // 40 requests, of which the ideal admits 300, 400, 500, 600.
+    let shape = BucketShape {
+        capacity: 5,
+        refill_per_sec: 10.0,
+    };
+    let samples: Vec<Sample> = (0..100)
+        .map(|i| {
+            let outcome = if (25..45).contains(&i) {
+                Outcome::Error
+            } else {
+                Outcome::Allowed
+            };
+            sample(i * 10, outcome, 0)
+        })
+        .collect();
+    let (counts, ideal) = window(&samples, shape, 250_000, 650_000);
+    assert_eq!(
+        (counts.requests, counts.allowed, counts.errors),
+        (40, 20, 20)
+    );
+    assert_eq!(ideal, 4);
+}

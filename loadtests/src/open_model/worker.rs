@@ -20,7 +20,8 @@ use crate::record::{micros, Outcome, Sample, API_KEY_HEADER};
 use crate::LoadError;
 use rateguard_contract::headers;
 
-type Sender = SendRequest<Empty<Bytes>>;
+/// One worker's HTTP/1.1 connection.
+pub(super) type Sender = SendRequest<Empty<Bytes>>;
 
 /// Where every request goes, parsed once.
 #[derive(Debug)]

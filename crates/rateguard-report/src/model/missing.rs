@@ -21,7 +21,8 @@ impl Summary {
     /// - `capacity`: `capacity_rps`, `loadgen_bound`, the repetitions and
     ///   their `spread`;
     /// - `distribution`: `per_replica` and `per_backend`;
-    /// - `store-outage`: `outage` and `timeline`;
+    /// - `store-outage`: `outage` and `timeline` (and, for a record with
+    ///   its `on_error`, `outage_window`);
     /// - every subject with a store server: `store_commands_per_request`,
     ///   except in `store-outage` (the store is dead for part of it).
     pub fn missing(&self) -> Vec<String> {
@@ -60,10 +61,14 @@ impl Summary {
     }
 }
 
-/// `subject/scenario[/keys][/rtt ms]`, for messages (the workload only
-/// for the load scenarios, which have several records per subject).
+/// `subject/scenario[/keys][/rtt ms]` or `subject/store-outage/mode`, for
+/// messages (the workload only for the load scenarios, which have several
+/// records per subject).
 fn label(k: &RecordKey) -> String {
     let mut s = format!("{}/{}", k.subject.name(), k.scenario);
+    if let Some(mode) = k.on_error {
+        s.push_str(&format!("/{mode}"));
+    }
     if !super::is_load_scenario(k.scenario) {
         return s;
     }
@@ -127,6 +132,9 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
         ScenarioId::StoreOutage => {
             need(r.outage.is_some(), "outage is absent");
             need(!r.timeline.is_empty(), "timeline is empty");
+            if r.on_error.is_some() {
+                need(r.outage_window.is_some(), "outage_window is absent");
+            }
         }
     }
     if r.subject().has_store_server() && r.scenario != ScenarioId::StoreOutage {

@@ -2,7 +2,7 @@
 //! reference frontend), [`RecordKey`]s, and the set of records a run's
 //! settings call for ([`Settings::planned`]).
 
-use rateguard_contract::{Frontend, KeyMix, ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, OnError, ScenarioId, StoreKind};
 use serde::{Deserialize, Serialize};
 
 use super::{Record, Settings};
@@ -53,7 +53,8 @@ impl Subject {
     }
 }
 
-/// One record's identity: subject × scenario × store RTT × key mix.
+/// One record's identity: subject × scenario × store RTT × key mix ×
+/// `on_error` mode (store-outage).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecordKey {
     /// What was measured.
@@ -64,6 +65,8 @@ pub struct RecordKey {
     pub store_rtt_ms: Option<f64>,
     /// The key mix (`None`: the scenario's own clients).
     pub keys: Option<KeyMix>,
+    /// store-outage: the gateways' `on_error` (`None`: another scenario).
+    pub on_error: Option<OnError>,
 }
 
 impl Record {
@@ -82,6 +85,10 @@ impl Record {
             scenario: self.scenario,
             store_rtt_ms: self.store_rtt_ms,
             keys: self.keys,
+            // Outage records from before modes existed ran with `allow`.
+            on_error: self
+                .on_error
+                .or((self.scenario == ScenarioId::StoreOutage).then_some(OnError::Allow)),
         }
     }
 }
@@ -134,11 +141,22 @@ impl Settings {
 
     /// Every record these settings call for, in run order within a subject:
     /// load scenarios per key mix and (for subjects with a store server)
-    /// per RTT; accuracy scenarios once, at the first RTT.
+    /// per RTT; accuracy scenarios once, at the first RTT; store-outage
+    /// once per `on_error` mode ([`Settings::outage_modes_for`]).
     pub fn planned(&self) -> Vec<RecordKey> {
         let rtts = self.rtts_ms();
         let mut out = Vec::new();
+        let mut with_server = 0;
         for subject in self.subjects() {
+            let modes: Vec<Option<OnError>> = if subject.has_store_server() {
+                with_server += 1;
+                self.outage_modes_for(with_server - 1)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            } else {
+                vec![None]
+            };
             for &scenario in &self.scenarios {
                 if !runs_on(subject, scenario) {
                     continue;
@@ -155,14 +173,22 @@ impl Settings {
                 } else {
                     vec![None]
                 };
+                let on_errors: &[Option<OnError>] = if scenario == ScenarioId::StoreOutage {
+                    &modes
+                } else {
+                    &[None]
+                };
                 for &store_rtt_ms in &subject_rtts {
                     for &keys in &mixes {
-                        out.push(RecordKey {
-                            subject,
-                            scenario,
-                            store_rtt_ms,
-                            keys,
-                        });
+                        for &on_error in on_errors {
+                            out.push(RecordKey {
+                                subject,
+                                scenario,
+                                store_rtt_ms,
+                                keys,
+                                on_error,
+                            });
+                        }
                     }
                 }
             }
@@ -208,6 +234,11 @@ mod tests {
         assert_eq!(count(lua, ScenarioId::Burst), 1);
         assert_eq!(count(nginx, ScenarioId::Burst), 1);
         assert_eq!(count(memory, ScenarioId::StoreOutage), 0);
+        assert_eq!(
+            count(lua, ScenarioId::StoreOutage),
+            1,
+            "allow only, by default"
+        );
         assert_eq!(count(nginx, ScenarioId::StoreOutage), 0);
         let burst = plan
             .iter()
@@ -216,5 +247,41 @@ mod tests {
         assert_eq!((burst.store_rtt_ms, burst.keys), (Some(0.0), None));
         assert_eq!(Subject::reference(Frontend::None).name(), "none");
         assert!(!Subject::reference(Frontend::None).limits());
+    }
+
+    #[test]
+    fn store_outage_runs_per_on_error_mode() {
+        let settings = Settings {
+            stores: vec![
+                StoreKind::Memory,
+                StoreKind::RedisLua,
+                StoreKind::RedisPipelined,
+            ],
+            scenarios: vec![ScenarioId::Burst, ScenarioId::StoreOutage],
+            on_error: OnError::ALL.to_vec(),
+            ..Settings::default()
+        };
+        let modes = |s: &Settings, store| -> Vec<Option<OnError>> {
+            s.planned()
+                .iter()
+                .filter(|k| k.subject == Subject::gateway(store))
+                .filter(|k| k.scenario == ScenarioId::StoreOutage)
+                .map(|k| k.on_error)
+                .collect()
+        };
+        let all: Vec<_> = OnError::ALL.into_iter().map(Some).collect();
+        assert_eq!(modes(&settings, StoreKind::RedisLua), all);
+        assert_eq!(modes(&settings, StoreKind::Memory), []);
+        let burst = settings.planned()[0];
+        assert_eq!((burst.scenario, burst.on_error), (ScenarioId::Burst, None));
+        let tiny = Settings {
+            one_mode_per_store: true,
+            ..settings
+        };
+        assert_eq!(modes(&tiny, StoreKind::RedisLua), [Some(OnError::Allow)]);
+        assert_eq!(
+            modes(&tiny, StoreKind::RedisPipelined),
+            [Some(OnError::Deny)]
+        );
     }
 }

@@ -7,7 +7,7 @@ use rateguard_contract::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
-use crate::model::{Subject, Summary};
+use crate::model::{Record, Subject, Summary};
 
 mod round_trips;
 
@@ -39,9 +39,11 @@ per request, each one trip to Redis (fewer than 1 when one call decides several 
 light bars count every command Redis ran, including the script's own TIME, GET and SET, which \
 cost Redis CPU but no round trip.</li>\n\
 <li><b>Requests per replica / backend</b> show nginx's round-robin spread.</li>\n\
-<li><b>Store outage</b> shows fail-open behaviour: while Redis is down requests are still served \
-(without limits: <i>failed open</i>, counted by the gateways); the markers show when limits \
-are enforced again.</li>\n\
+<li><b>Store outage</b> runs once per <code>on_error</code> mode: <i>allow</i> serves requests \
+without limits while Redis is down (<i>failed open</i>), <i>deny</i> answers 503, <i>local</i> \
+enforces each limit in every replica's memory at 1/<code>replicas_hint</code>. Each mode's table \
+sets what was admitted while down against an ideal bucket (and, for local, its bound), and the \
+recovery: from the restart until the replicas stopped deciding without the store.</li>\n\
 <li>All figures come from one machine (see <i>The run</i>); compare stores within a run, not \
 across machines.</li>\n</ul>\n";
 
@@ -120,27 +122,55 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         ));
     }
     for st in stores {
-        let Some(r) = s.first(st.subject, ScenarioId::StoreOutage) else {
-            continue;
-        };
-        let Some(f) = outage_facts(r) else { continue };
-        let resumed = f.resume_after_restart_ms.map_or_else(
-            || "limits were not seen enforced again within the run".to_owned(),
-            |ms| format!("limits were enforced again {ms} ms after the restart"),
-        );
-        let failed_open = failed_open_text(r).map_or_else(String::new, |t| {
-            format!(" The gateways failed open (let requests through without the store) {t}.")
-        });
-        out.push(format!(
-            "<b>Outage, {}</b>: while the store was down, {} requests were served, {} denied and {} failed (worst slot p99 {} µs); {resumed}.{failed_open}",
-            esc(&st.name), num(f.during.0 as f64, 0), num(f.during.1 as f64, 0), num(f.during.2 as f64, 0), num(f.worst_p99_us as f64, 0)
-        ));
+        for r in s.records_of(st.subject, ScenarioId::StoreOutage) {
+            out.extend(outage_finding(st, r));
+        }
     }
     out.extend(choice(s, stores));
     if out.is_empty() {
         out.push("This run has no records to draw findings from.".to_owned());
     }
     out
+}
+
+/// `Outage, store (on_error = mode)`: what passed while down, the ideal,
+/// and the recovery.
+fn outage_finding(st: &StoreStyle, r: &Record) -> Option<String> {
+    let f = outage_facts(r)?;
+    let mode = r
+        .key()
+        .on_error
+        .map_or_else(String::new, |m| format!(" (on_error = {m})"));
+    let resumed = match r
+        .outage_window
+        .and_then(|w| w.recovery_ms.map(|sp| (sp, w)))
+    {
+        Some((sp, w)) => format!(
+            "the store decided again {} ms after the restart (median of {} runs; {} – {} ms)",
+            num(sp.median, 0),
+            w.recovered,
+            num(sp.min, 0),
+            num(sp.max, 0)
+        ),
+        None => f.resume_after_restart_ms.map_or_else(
+            || "limits were not seen enforced again within the run".to_owned(),
+            |ms| format!("limits were enforced again {ms} ms after the restart"),
+        ),
+    };
+    let ideal = r.outage_window.map_or_else(String::new, |w| {
+        format!(
+            " (median per run: {} admitted, where an ideal bucket admits {})",
+            num(w.admitted.median, 0),
+            num(w.ideal.median, 0)
+        )
+    });
+    let failed_open = failed_open_text(r).map_or_else(String::new, |t| {
+        format!(" The gateways failed open (let requests through without the store) {t}.")
+    });
+    Some(format!(
+        "<b>Outage, {}{mode}</b>: while the store was down, {} requests were served, {} denied and {} failed (first run; worst slot p99 {} µs){ideal}; {resumed}.{failed_open}",
+        esc(&st.name), num(f.during.0 as f64, 0), num(f.during.1 as f64, 0), num(f.during.2 as f64, 0), num(f.worst_p99_us as f64, 0)
+    ))
 }
 
 /// The limit verdicts and the round-trip sentence (the ranking itself is

@@ -49,7 +49,7 @@ pub(super) fn num(v: f64, decimals: usize) -> String {
 }
 
 /// `value` followed by `(min – max)` when a spread is known.
-fn with_spread(value: f64, spread: Option<Spread>, decimals: usize) -> String {
+pub(super) fn with_spread(value: f64, spread: Option<Spread>, decimals: usize) -> String {
     match spread {
         Some(sp) => format!(
             "{} <span class=\"spread\">({} – {})</span>",
@@ -61,7 +61,7 @@ fn with_spread(value: f64, spread: Option<Spread>, decimals: usize) -> String {
     }
 }
 
-fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+pub(super) fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
     v.map_or_else(|| "–".to_owned(), f)
 }
 
@@ -120,16 +120,18 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
     }
     out.push_str("</table></div>\n");
     levels_table(&mut out, s, stores);
-    outage_table(&mut out, s, stores);
     out
 }
 
-/// `zipf · 1 ms` for a load scenario's record, else empty.
+/// `zipf · 1 ms` for a load scenario's record, `on_error = local` for an
+/// outage's, else empty.
 fn workload(r: &Record) -> String {
     match (r.keys, r.store_rtt_ms) {
         (Some(k), Some(rtt)) => format!("{k} · {rtt} ms"),
         (Some(k), None) => k.to_string(),
-        _ => String::new(),
+        _ => r
+            .on_error
+            .map_or_else(String::new, |m| format!("on_error = {m}")),
     }
 }
 
@@ -217,41 +219,6 @@ pub(super) fn outage_facts(r: &Record) -> Option<OutageFacts> {
         during,
         worst_p99_us: down.map(|p| p.p99_us).max().unwrap_or(0),
     })
-}
-
-fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
-    let rows: Vec<_> = ordered(s, stores)
-        .into_iter()
-        .filter_map(|(st, r)| Some((st, r, r.outage?, outage_facts(r)?)))
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    out.push_str(
-        "<h3>Store outage</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">store</th><th>killed at</th>\
-         <th>restarted at</th><th>enforcing again at</th><th>enforcing after restart</th>\
-         <th>ok / denied / errors while down (first run)</th><th>worst slot p99 while down</th>\
-         <th>failed open (whole scenario)</th></tr>\n",
-    );
-    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1e3);
-    for (st, r, o, f) in rows {
-        let _ = writeln!(
-            out,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{} / {} / {}</td><td>{} µs</td><td>{}</td></tr>",
-            swatch(st),
-            secs(o.killed_at_ms),
-            secs(o.restarted_at_ms),
-            opt(o.enforcement_resumed_at_ms, secs),
-            opt(f.resume_after_restart_ms, |ms| format!("{ms} ms")),
-            num(f.during.0 as f64, 0),
-            num(f.during.1 as f64, 0),
-            num(f.during.2 as f64, 0),
-            num(f.worst_p99_us as f64, 0),
-            opt(failed_open_text(r), |t| t),
-        );
-    }
-    out.push_str("</table></div>\n");
 }
 
 #[cfg(test)]
