@@ -13,6 +13,10 @@ crate::vocabulary! {
         /// Reference: NGINX `limit_req` in place of the gateways (local to
         /// each NGINX instance).
         NginxLimitReq = "nginx-limit-req" => false,
+        /// `rateguard rls` replicas with a bucket store, called over gRPC
+        /// (`ShouldRateLimit`) as Envoy's ratelimit filter would: the
+        /// decision path alone, no proxy.
+        Rls = "rls" => true,
     }
     /// Whether requests consult a bucket store (and so a store round trip).
     fn uses_store -> bool;
@@ -50,7 +54,7 @@ crate::vocabulary! {
     /// A process role whose CPU time the lab charges to the requests it
     /// served (`cpu_us_per_request` in `summary.json`).
     pub enum Role ("role") {
-        /// The gateway replicas.
+        /// The gateway replicas (or the `rateguard rls` replicas).
         Gateway = "gateway",
         /// Redis: the standalone server or every cluster node.
         Store = "store",
@@ -72,6 +76,7 @@ mod tests {
         let refs: Vec<Frontend> = Frontend::references().collect();
         assert_eq!(refs, [Frontend::None, Frontend::NginxLimitReq]);
         assert!(Frontend::gateway().uses_store());
+        assert!(Frontend::Rls.uses_store());
         assert_eq!(KeyMix::ALL.map(KeyMix::key_count), [1, 10_000, 100_000]);
         assert_eq!(
             Role::IDS,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{KeyMix, OnError, RawConfig, ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, OnError, RawConfig, ScenarioId, StoreKind};
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
 use rateguard_report::{
@@ -174,7 +174,7 @@ async fn deploy(
         topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
     })?;
     warm_up(
-        &deployment.url(),
+        &deployment,
         &format!("{}-warmup-{on_error}-{run_id}", subject.name()),
     )
     .await?;
@@ -258,7 +258,7 @@ fn throughput_loads(opts: &LabOptions, records: &[Record]) -> BTreeMap<KeyMix, V
             let slowest = records
                 .iter()
                 .filter(|r| r.scenario == ScenarioId::Capacity && r.keys == Some(mix))
-                .filter(|r| r.subject().store.is_some() && r.subject().limits())
+                .filter(|r| r.frontend == Frontend::Gateway)
                 .filter_map(|r| r.capacity_rps)
                 .filter(|&c| c > 0.0)
                 .reduce(f64::min);
@@ -305,6 +305,9 @@ fn notes(opts: &LabOptions) -> Vec<String> {
         notes.push("store RTT: above 0 ms the gateways reach Redis through the lab's TCP delay proxies (each direction held RTT/2, in order; a second cluster announces one proxy per node so redirects go through them too); at 0 ms they connect directly. The proxies' own CPU is in no role.".into());
     }
     notes.push("CPU µs per request: user + system time of each role's processes (/proc/<pid>/stat) over the measured window, divided by the requests completed in it; nginx is the NGINX in front (of the gateways, or doing limit_req), backends the mock backends and their own NGINX; loadgen is the lab process itself. Every process runs on this machine, so roles compete for its cores.".into());
+    if opts.rls && opts.scenarios.contains(&ScenarioId::Capacity) {
+        notes.push(format!("rls: {} `rateguard rls` replicas per store, called over gRPC (ShouldRateLimit, one descriptor per call, {} concurrent calls on HTTP/2 channels of {} each, spread over the replicas) by the open-model client; capacity only, at the first store RTT and key mix; rls CPU is in the gateway role, and no nginx or backends are in its path.", opts.replicas, opts.params.open_connections, open_model::WORKERS_PER_CHANNEL));
+    }
     notes.push("nginx-limit-req: NGINX limit_req zones (burst = capacity − 1, nodelay) in one NGINX instance: its limits are per instance, so it is exact here with one instance and would admit N× with N instances.".into());
     notes.push("burst, sustained, distribution, store-outage: goose users (closed model), at the first store RTT.".into());
     notes
@@ -406,6 +409,11 @@ fn settings(opts: &LabOptions) -> Settings {
         durations_ms,
         stores: opts.stores.clone(),
         references: opts.references.clone(),
+        rls_stores: if opts.rls {
+            opts.stores.clone()
+        } else {
+            Vec::new()
+        },
         store_rtts_ms: opts.store_rtts_ms.clone(),
         keys: opts.keys.clone(),
         slo_p99_ms: Some(p.slo.p99.as_secs_f64() * 1e3),
@@ -421,10 +429,11 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// A short unmeasured run so pools and connections are warm.
-async fn warm_up(host: &str, key: &str) -> Result<(), LabError> {
+async fn warm_up(deployment: &Deployment, key: &str) -> Result<(), LabError> {
+    let host = deployment.url();
     let plan = open_model::OpenPlan {
         url: format!("{host}{}/warmup", path_prefix(ScenarioId::Distribution)),
-        rls: None,
+        rls: deployment.rls_target().cloned(),
         rate_per_sec: 400,
         duration: Duration::from_millis(500),
         connections: 32,

@@ -11,7 +11,8 @@
 //! - [`runner`]: one accuracy scenario, once; [`load`]: one load scenario
 //!   (throughput, capacity), once; [`summarize`]: repetitions to a record.
 //! - [`cpu`]: CPU time per process role, from `/proc/<pid>/stat`.
-//! - [`limit_req`]: the `nginx-limit-req` reference's nginx config.
+//! - [`limit_req`]: the `nginx-limit-req` reference's nginx config;
+//!   [`rls_config`]: the `rls` frontend's limits file and config.
 //! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
 //! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
 //! - [`check`]: `burst URL` and `distribution URL` against any gateway.
@@ -31,6 +32,7 @@ pub mod load;
 pub mod machine;
 pub mod options;
 pub mod progress;
+pub mod rls_config;
 pub mod runner;
 pub mod summarize;
 pub mod topology;

@@ -31,10 +31,11 @@ async fn level(
     rate: u32,
 ) -> Result<(Level, OpenRun), LabError> {
     let host = site.deployment.url();
-    let plan = match scenario {
+    let mut plan = match scenario {
         ScenarioId::Capacity => params.capacity_plan(&host, keys.clone(), rate),
         _ => params.throughput_plan(&host, keys.clone(), rate),
     };
+    plan.rls = site.deployment.rls_target().cloned();
     let probe = site.deployment.cpu_probe();
     let before = probe.snapshot();
     let run = open_model::run(&plan, Arc::new(Recorder::new())).await?;

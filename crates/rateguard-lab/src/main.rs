@@ -119,6 +119,10 @@ struct RunArgs {
         value_parser = value_of::<Frontend>(&["none", "nginx-limit-req"])
     )]
     references: Vec<Frontend>,
+    /// Skip the `rls` frontend (every store behind `rateguard rls`, driven
+    /// over gRPC; capacity only, at the first store RTT and key mix).
+    #[arg(long, env = "LAB_NO_RLS")]
+    no_rls: bool,
     /// Round trips added between the gateways and Redis, ms (comma-separated):
     /// throughput and capacity run at each, the accuracy scenarios at the first.
     #[arg(long, value_delimiter = ',', env = "LAB_STORE_RTT_MS", default_values_t = [0.0, 1.0])]
@@ -298,6 +302,7 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     o.backends = a.backends;
     o.stores = a.stores;
     o.references = a.references;
+    o.rls = !a.no_rls;
     o.scenarios = a.scenarios;
     o.store_rtts_ms = a.store_rtt_ms;
     o.keys = a.keys.unwrap_or_else(|| {

@@ -18,6 +18,8 @@ pub struct LabOptions {
     pub stores: Vec<StoreKind>,
     /// Reference frontends to measure after the stores.
     pub references: Vec<Frontend>,
+    /// Also measure every store behind `rateguard rls` (capacity, over gRPC).
+    pub rls: bool,
     /// Scenarios to run, in order.
     pub scenarios: Vec<ScenarioId>,
     /// Round trips added between the gateways and Redis, ms: the load
@@ -58,6 +60,7 @@ impl LabOptions {
             backends: 2,
             stores: StoreKind::ALL.to_vec(),
             references: Frontend::references().collect(),
+            rls: true,
             scenarios: ScenarioId::ALL.to_vec(),
             store_rtts_ms: vec![0.0, 1.0],
             keys: vec![KeyMix::Hot, KeyMix::Zipf],

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rateguard_contract::{Backend, Frontend, RawConfig, Role, StoreKind};
+use rateguard_loadtests::open_model::RlsTarget;
 use rateguard_report::Subject;
 use rateguard_testkit::{
     DelayNet, GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer, TestkitError,
@@ -25,7 +26,7 @@ use rateguard_testkit::{
 
 use crate::cpu::{with_children, CpuProbe};
 use crate::front::Front;
-use crate::{gateway_config, limit_req, LabError};
+use crate::{gateway_config, limit_req, rls_config, LabError};
 
 /// The long-lived part of the topology (everything but the gateways).
 #[derive(Debug)]
@@ -47,19 +48,27 @@ pub struct Topology {
 }
 
 /// One subject's frontend: N gateway replicas behind their own front
-/// nginx, or an nginx alone; dropping it stops them.
+/// nginx, an nginx alone, or (`rls`) N `rateguard rls` replicas called
+/// directly; dropping it stops them.
 #[derive(Debug)]
 pub struct Deployment {
     // The front goes first so no request reaches a dying replica.
-    front: Front,
+    front: Option<Front>,
     gateways: Vec<GatewayProcess>,
     probe: CpuProbe,
+    /// `rls`: what the load client calls (and the limits file's dir).
+    rls: Option<(RlsTarget, tempfile::TempDir)>,
 }
 
 impl Deployment {
-    /// The URL clients use: the front nginx.
+    /// The URL HTTP clients use: the front nginx (empty for `rls`).
     pub fn url(&self) -> String {
-        self.front.url()
+        self.front.as_ref().map(Front::url).unwrap_or_default()
+    }
+
+    /// `rls`: the gRPC services to call instead of [`url`](Self::url).
+    pub fn rls_target(&self) -> Option<&RlsTarget> {
+        self.rls.as_ref().map(|(t, _)| t)
     }
 
     /// Replicas running.
@@ -77,7 +86,7 @@ impl Deployment {
 
     /// The pids of the front nginx's master and of every replica.
     pub fn pids(&self) -> Vec<u32> {
-        let mut pids = vec![self.front.pid()];
+        let mut pids: Vec<u32> = self.front.iter().map(Front::pid).collect();
         pids.extend(self.gateways.iter().map(GatewayProcess::pid));
         pids
     }
@@ -88,9 +97,12 @@ impl Deployment {
     }
 
     /// `rateguard_decisions_total` by `decision`, summed over every
-    /// replica's `/metrics` (and over policies).
+    /// replica's `/metrics` (and over policies); empty for `rls`.
     pub async fn decisions(&self) -> Result<BTreeMap<String, u64>, LabError> {
         let mut total = BTreeMap::new();
+        if self.rls.is_some() {
+            return Ok(total);
+        }
         for gw in &self.gateways {
             let (status, body) = gw.admin_get("/metrics").await?;
             if status != 200 {
@@ -273,12 +285,36 @@ impl Topology {
         front_port: Option<u16>,
         rtt_ms: f64,
     ) -> Result<Deployment, LabError> {
+        let mut rls = None;
         let (front, gateways) = match subject.frontend {
             Frontend::NginxLimitReq => {
                 let front = Front::with_conf(|port| {
                     limit_req::conf(port, &config.policies, self.back.addr())
                 })?;
-                (front, Vec::new())
+                (Some(front), Vec::new())
+            }
+            Frontend::Rls => {
+                let store = subject.store.unwrap_or(StoreKind::Memory);
+                let dir = tempfile::Builder::new().prefix("rateguard-rls").tempdir()?;
+                let limits = dir.path().join("limits.yaml");
+                std::fs::write(&limits, rls_config::limits_yaml())?;
+                let mut config = rls_config::config(config, &limits);
+                let urls = self.store_urls_at(store, rtt_ms);
+                gateway_config::place(&mut config, store, &urls, &self.back.url());
+                let replicas = (1..=replicas)
+                    .map(|i| {
+                        let file = gateway_config::for_replica(&config, &format!("rls-{i}"));
+                        Ok(GatewayProcess::start_subcommand(
+                            &self.gateway_bin,
+                            "rls",
+                            &file,
+                            &[],
+                        )?)
+                    })
+                    .collect::<Result<Vec<_>, LabError>>()?;
+                let addrs: Vec<SocketAddr> = replicas.iter().map(GatewayProcess::addr).collect();
+                rls = Some((rls_config::target(&addrs), dir));
+                (None, replicas)
             }
             Frontend::Gateway | Frontend::None => {
                 let mut config = config.clone();
@@ -295,24 +331,32 @@ impl Topology {
                     })
                     .collect::<Result<Vec<_>, LabError>>()?;
                 let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
-                (Front::start(&addrs, front_port)?, gateways)
+                (Some(Front::start(&addrs, front_port)?), gateways)
             }
         };
-        let mut backends: Vec<u32> = self.backends.iter().map(MockBackend::pid).collect();
-        backends.extend(with_children(self.back.pid()));
+        // rls answers by itself: no nginx and no backends in its path.
+        let mut backends: Vec<u32> = Vec::new();
+        if rls.is_none() {
+            backends.extend(self.backends.iter().map(MockBackend::pid));
+            backends.extend(with_children(self.back.pid()));
+        }
         let probe = CpuProbe::new([
             (
                 Role::Gateway,
                 gateways.iter().map(GatewayProcess::pid).collect(),
             ),
             (Role::Store, self.store_pids(subject.store, rtt_ms)),
-            (Role::Nginx, with_children(front.pid())),
+            (
+                Role::Nginx,
+                front.iter().flat_map(|f| with_children(f.pid())).collect(),
+            ),
             (Role::Backends, backends),
         ]);
         Ok(Deployment {
             front,
             gateways,
             probe,
+            rls,
         })
     }
 }

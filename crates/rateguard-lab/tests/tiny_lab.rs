@@ -1,4 +1,6 @@
-//! A tiny lab run (every store, both reference frontends, every scenario,
+//! A tiny lab run (every store, both reference frontends, every store
+//! behind `rateguard rls` (capacity), every scenario (store-outage: one
+//! `on_error` mode per store),
 //! store RTTs 0 and 1 ms, the Zipf key mix, 2 replicas, 1 repetition,
 //! second-long phases) against real redis-server, Redis Clusters, delay
 //! proxies, nginx and `rateguard` processes: `summary.json` must be
@@ -57,8 +59,10 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(summary.records.len(), planned.len());
     // 4 stores × 4 accuracy scenarios (but memory's outage), + burst on
     // nginx-limit-req; capacity and throughput on 6 subjects, twice for
-    // the 3 with a store server (2 RTTs).
-    assert_eq!(planned.len(), 4 * 4 - 1 + 1 + 2 * (6 + 3));
+    // the 3 with a store server (2 RTTs); capacity on the 4 stores behind
+    // rls (first RTT and key mix).
+    assert_eq!(planned.len(), 4 * 4 - 1 + 1 + 2 * (6 + 3) + 4);
+    rls_decides(&summary);
 
     cpu_roles_follow_the_processes(&summary);
     load_scenarios(&summary, &opts.params);
@@ -194,6 +198,31 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(burst.errors, 0);
 }
 
+/// The rls frontend ran on every store over gRPC: decisions were made
+/// (its limit is the lab's "unlimited": nothing denied), the search found
+/// a rate, and no nginx or backend was in its path.
+fn rls_decides(summary: &Summary) {
+    let rls: Vec<&Record> = summary
+        .records
+        .iter()
+        .filter(|r| r.frontend == Frontend::Rls)
+        .collect();
+    assert_eq!(rls.len(), 4);
+    for r in rls {
+        assert_eq!(r.scenario, ScenarioId::Capacity, "{:?}", r.key());
+        assert!(r.allowed > 0, "{:?}: {} allowed", r.key(), r.allowed);
+        assert_eq!(r.denied, 0, "{:?}", r.key());
+        let cpu = r.cpu_us_per_request.as_ref().expect("rls cpu");
+        assert!(cpu.get(Role::Gateway) > 0.0, "{:?}: rls CPU", r.key());
+        println!(
+            "{}: {:?} decisions/s, p99 {} µs",
+            r.subject().name(),
+            r.capacity_rps,
+            r.latency_us.p99
+        );
+    }
+}
+
 /// Every record but store-outage charges CPU to all five roles; a role with
 /// no process in the subject's topology is charged exactly nothing.
 fn cpu_roles_follow_the_processes(summary: &Summary) {
@@ -209,6 +238,10 @@ fn cpu_roles_follow_the_processes(summary: &Summary) {
         }
         if subject.frontend == Frontend::NginxLimitReq {
             assert_eq!(cpu.get(Role::Gateway), 0.0, "{:?}: no gateway", r.key());
+        }
+        if subject.frontend == Frontend::Rls {
+            assert_eq!(cpu.get(Role::Nginx), 0.0, "{:?}: no nginx", r.key());
+            assert_eq!(cpu.get(Role::Backends), 0.0, "{:?}: no backend", r.key());
         }
         assert!(cpu.total() > 0.0, "{:?}", r.key());
     }
@@ -238,9 +271,10 @@ fn load_scenarios(summary: &Summary, params: &Params) {
         );
         assert_eq!(r.denied, 0, "capacity limits never deny");
     }
+    // The gateways' stores only (not rls): throughput runs behind them.
     let slowest = caps
         .iter()
-        .filter(|r| r.subject().store.is_some())
+        .filter(|r| r.frontend == Frontend::Gateway)
         .map(|r| capacity(r))
         .filter(|&c| c > 0.0)
         .reduce(f64::min);

@@ -95,6 +95,10 @@ pub struct Settings {
     /// Reference frontends this run measured (`none`, `nginx-limit-req`).
     #[serde(default)]
     pub references: Vec<Frontend>,
+    /// Stores measured behind `rateguard rls` (the gRPC decision path),
+    /// capacity only, at the first store RTT and key mix.
+    #[serde(default)]
+    pub rls_stores: Vec<StoreKind>,
     /// Round-trip times added between the gateways and Redis, ms; the load
     /// scenarios run at each, the accuracy scenarios at the first.
     #[serde(default)]

@@ -7,6 +7,7 @@
 //! - `commands`: the Redis round trips and commands chart;
 //! - `table`: the table of every figure;
 //! - `outage`: the store-outage sections, one per `on_error` mode;
+//! - `rls`: the Envoy RLS path table (`rateguard rls` over gRPC);
 //! - `guide`: "how to read this" and the data-driven findings.
 
 use std::fmt::Write as _;
@@ -22,6 +23,7 @@ mod costs;
 mod decide;
 mod guide;
 mod outage;
+mod rls;
 mod table;
 
 use charts::{css_color, subject_color, Bar};
@@ -110,6 +112,7 @@ pub fn render(summary: &Summary) -> String {
     out.push_str(&decide::which_store(summary, &stores));
     out.push_str(&guide::guide(summary, &stores));
     costs::sections(&mut out, summary, &stores);
+    rls::section(&mut out, summary);
     chart_sections(&mut out, summary, &stores);
     out.push_str(&table::figures(summary, &stores));
     out.push_str("</body>\n</html>\n");

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use rateguard_contract::Role;
-use rateguard_contract::{OnError, ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, OnError, ScenarioId, StoreKind};
 use rateguard_report::{
     accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, OutageRep,
     OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint,
@@ -732,4 +732,30 @@ fn choice_names_the_round_trip_difference_from_the_data() {
         .iter_mut()
         .for_each(|r| r.store_command_calls.clear());
     assert!(!render(&none).contains("Round trips to Redis"));
+}
+
+#[test]
+fn rls_table_has_a_row_per_store_beside_the_gateway_capacity() {
+    let mut s = fixture();
+    assert!(!render(&s).contains("Envoy RLS path"), "no rls, no section");
+    s.settings.rls_stores = vec![StoreKind::RedisLua];
+    let key = s
+        .settings
+        .planned()
+        .into_iter()
+        .find(|k| k.subject.frontend == Frontend::Rls)
+        .expect("an rls key");
+    assert_eq!(key.scenario, ScenarioId::Capacity);
+    s.records.push(fixture_record(key, 2));
+    assert_eq!(s.missing(), Vec::<String>::new());
+    let html = render(&s);
+    check_balanced(&html);
+    let heading = "<h2>Envoy RLS path: decisions/s and CPU µs per decision per store</h2>";
+    let table = &html[html.find(heading).expect("rls section")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let row = table
+        .lines()
+        .find(|l| l.contains("rls/redis-lua"))
+        .expect("rls/redis-lua row");
+    assert!(!row.ends_with("<td>–</td></tr>"), "gateway capacity: {row}");
 }

@@ -34,11 +34,21 @@ impl Subject {
         }
     }
 
-    /// The name shown in the report: the store's id, or the frontend's.
-    pub fn name(&self) -> &'static str {
-        match self.store {
-            Some(store) => store.as_str(),
-            None => self.frontend.as_str(),
+    /// The gRPC Rate Limit Service (`rateguard rls`) with `store`.
+    pub const fn rls(store: StoreKind) -> Self {
+        Self {
+            frontend: Frontend::Rls,
+            store: Some(store),
+        }
+    }
+
+    /// The name shown in the report: the store's id (behind the gateways),
+    /// `rls/<store>`, or the frontend's id.
+    pub fn name(&self) -> String {
+        match (self.frontend, self.store) {
+            (Frontend::Rls, Some(store)) => format!("{}/{store}", Frontend::Rls),
+            (_, Some(store)) => store.to_string(),
+            (frontend, None) => frontend.to_string(),
         }
     }
 
@@ -94,10 +104,14 @@ impl Record {
 }
 
 /// Whether `scenario` runs on `subject`: the load scenarios (capacity,
-/// throughput) on everything; burst also on `nginx-limit-req`; the other
+/// throughput) on everything but `rls`, which runs capacity only; burst
+/// also on `nginx-limit-req`; the other
 /// accuracy scenarios on the gateways' stores; store-outage only where
 /// there is a store process to kill.
 pub fn runs_on(subject: Subject, scenario: ScenarioId) -> bool {
+    if subject.frontend == Frontend::Rls {
+        return scenario == ScenarioId::Capacity;
+    }
     match scenario {
         ScenarioId::Capacity | ScenarioId::Throughput => true,
         ScenarioId::Burst => subject.store.is_some() || subject.frontend == Frontend::NginxLimitReq,
@@ -113,11 +127,13 @@ pub fn is_load_scenario(scenario: ScenarioId) -> bool {
 }
 
 impl Settings {
-    /// Every subject of the run: the stores, then the references.
+    /// Every subject of the run: the stores, the references, then the
+    /// stores behind `rls`.
     pub fn subjects(&self) -> Vec<Subject> {
         let stores = self.stores.iter().map(|&s| Subject::gateway(s));
         stores
             .chain(self.references.iter().map(|&f| Subject::reference(f)))
+            .chain(self.rls_stores.iter().map(|&s| Subject::rls(s)))
             .collect()
     }
 
@@ -161,14 +177,18 @@ impl Settings {
                 if !runs_on(subject, scenario) {
                     continue;
                 }
+                // rls: the decision path at the first RTT and key mix only.
+                let rls = subject.frontend == Frontend::Rls;
                 let subject_rtts: Vec<Option<f64>> = if !subject.has_store_server() {
                     vec![None]
-                } else if is_load_scenario(scenario) {
+                } else if is_load_scenario(scenario) && !rls {
                     rtts.iter().copied().map(Some).collect()
                 } else {
                     vec![Some(rtts[0])]
                 };
-                let mixes: Vec<Option<KeyMix>> = if is_load_scenario(scenario) {
+                let mixes: Vec<Option<KeyMix>> = if rls {
+                    vec![Some(self.key_mixes()[0])]
+                } else if is_load_scenario(scenario) {
                     self.key_mixes().into_iter().map(Some).collect()
                 } else {
                     vec![None]
@@ -246,7 +266,30 @@ mod tests {
             .unwrap();
         assert_eq!((burst.store_rtt_ms, burst.keys), (Some(0.0), None));
         assert_eq!(Subject::reference(Frontend::None).name(), "none");
+        assert_eq!(Subject::rls(StoreKind::RedisLua).name(), "rls/redis-lua");
         assert!(!Subject::reference(Frontend::None).limits());
+    }
+
+    #[test]
+    fn rls_runs_capacity_at_the_first_rtt_and_key_mix() {
+        let settings = Settings {
+            stores: vec![StoreKind::RedisLua],
+            rls_stores: vec![StoreKind::Memory, StoreKind::RedisLua],
+            scenarios: vec![ScenarioId::Burst, ScenarioId::Capacity],
+            store_rtts_ms: vec![0.0, 1.0],
+            keys: vec![KeyMix::Hot, KeyMix::Zipf],
+            ..Settings::default()
+        };
+        let rls: Vec<RecordKey> = settings
+            .planned()
+            .into_iter()
+            .filter(|k| k.subject.frontend == Frontend::Rls)
+            .collect();
+        assert_eq!(rls.len(), 2, "{rls:?}");
+        assert!(rls.iter().all(|k| k.scenario == ScenarioId::Capacity));
+        assert!(rls.iter().all(|k| k.keys == Some(KeyMix::Hot)));
+        assert_eq!(rls[0].store_rtt_ms, None, "memory: no server");
+        assert_eq!(rls[1].store_rtt_ms, Some(0.0));
     }
 
     #[test]

@@ -49,6 +49,7 @@ const REFERENCE_PALETTE: [RGBColor; Frontend::ALL.len()] = [
     RGBColor(0x1f, 0x77, 0xb4), // gateway (unused: the store's colour)
     RGBColor(0x7f, 0x7f, 0x7f), // none: grey, the proxy alone
     RGBColor(0x8c, 0x56, 0x4b), // nginx-limit-req: brown
+    RGBColor(0x1f, 0x77, 0xb4), // rls (unused: a lighter store colour)
 ];
 
 /// One colour per CPU role, in [`Role::ALL`](rateguard_contract::Role) order.
@@ -67,9 +68,10 @@ pub(crate) fn store_color(store: StoreKind) -> RGBColor {
 
 /// The colour of a subject: its store's, or its reference frontend's.
 pub(crate) fn subject_color(subject: crate::model::Subject) -> RGBColor {
-    match subject.store {
-        Some(store) => store_color(store),
-        None => REFERENCE_PALETTE[subject.frontend.index()],
+    match (subject.frontend, subject.store) {
+        (Frontend::Rls, Some(store)) => lighter(store_color(store), 0.35),
+        (_, Some(store)) => store_color(store),
+        (frontend, None) => REFERENCE_PALETTE[frontend.index()],
     }
 }
 
