@@ -49,6 +49,13 @@ fn longest_prefix_wins_and_default_takes_the_rest() {
 }
 
 #[test]
+fn iter_lists_every_policy_in_matching_order() {
+    let t = table(&[("d", None), ("a", Some("/a")), ("data", Some("/a/b"))]);
+    let names: Vec<&str> = t.iter().map(Policy::name).collect();
+    assert_eq!(names, ["data", "a", "d"]);
+}
+
+#[test]
 fn without_a_default_unmatched_paths_have_no_policy() {
     let t = table(&[("data", Some("/api/data"))]);
     assert_eq!(pick(&t, "/api/data/1"), Some("data"));
