@@ -60,7 +60,7 @@ scale N:
 report SUMMARY="results/latest/summary.json":
     cargo run -q -p rateguard-report -- {{SUMMARY}}
 
-# The lab (~10 min): redis, a Redis Cluster, nginx over 3 gateway replicas and 2 backends, every store × scenario; writes results/<run-id>/report.html. `just loadtest --help` lists the options.
+# The lab (~15 min): redis, a Redis Cluster, nginx over 3 gateway replicas and 2 backends, every store × scenario; writes results/<run-id>/report.html. `just loadtest --help` lists the options.
 loadtest *ARGS:
     command -v redis-server >/dev/null && command -v redis-cli >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
     cargo build --release -q -p rateguard -p rateguard-lab

@@ -130,7 +130,7 @@ impl Default for Params {
             },
             outage_clients: 4,
             outage_pause: Duration::from_millis(20),
-            outage_phases_secs: [2, 2, 2],
+            outage_phases_secs: [1, 1, 3],
         }
     }
 }

@@ -197,8 +197,13 @@ async fn measure(
     progress: &Progress,
 ) -> Result<Record, LabError> {
     let params = &opts.params;
+    let repetitions = if key.scenario == ScenarioId::StoreOutage {
+        opts.outage_repetitions.min(opts.repetitions)
+    } else {
+        opts.repetitions
+    };
     let mut reps: Vec<RepResult> = Vec::new();
-    for rep in 1..=opts.repetitions {
+    for rep in 1..=repetitions {
         let what = key
             .keys
             .map_or_else(String::new, |k| format!(" ({k} keys)"));
@@ -210,7 +215,7 @@ async fn measure(
             key.subject.name(),
             rtt_text(key.store_rtt_ms),
             key.scenario,
-            opts.repetitions
+            repetitions
         ));
         let tag = format!("{run_id}-{rep}");
         let result = if is_load_scenario(key.scenario) {
@@ -390,7 +395,7 @@ fn settings(opts: &LabOptions) -> Settings {
     put(
         ScenarioId::StoreOutage,
         format!(
-            "{} clients, capacity {}, refill {}/s; kill after {} s, restart {} s later, then {} s; on_error = {}{} (local: replicas_hint = {})",
+            "{} clients, capacity {}, refill {}/s; kill after {} s, restart {} s later, then {} s; on_error = {}{} (local: replicas_hint = {}); {} runs each",
             p.outage_clients,
             p.outage.capacity,
             p.outage.refill_per_sec,
@@ -399,7 +404,8 @@ fn settings(opts: &LabOptions) -> Settings {
             p.outage_phases_secs[2],
             opts.on_error.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             if opts.one_mode_per_store { ", one mode per store in turn" } else { " on every store" },
-            opts.replicas
+            opts.replicas,
+            opts.outage_repetitions.min(opts.repetitions)
         ),
     );
     Settings {

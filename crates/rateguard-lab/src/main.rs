@@ -143,6 +143,9 @@ struct RunArgs {
     /// Runs of each scenario per store (min/median/max over these).
     #[arg(long, default_value_t = 3, env = "LAB_REPETITIONS")]
     repetitions: u32,
+    /// Runs of store-outage per store and on_error mode (at most --repetitions).
+    #[arg(long, default_value_t = 2, env = "LAB_OUTAGE_REPETITIONS")]
+    outage_repetitions: u32,
     /// Duration of the sustained scenario, seconds.
     #[arg(long, env = "LAB_DURATION")]
     duration: Option<u64>,
@@ -313,6 +316,7 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
         }
     });
     o.repetitions = a.repetitions;
+    o.outage_repetitions = a.outage_repetitions;
     o.on_error = a.on_error;
     o.one_mode_per_store = a.tiny;
     o.results_dir = a.results;

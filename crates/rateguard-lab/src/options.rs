@@ -36,6 +36,9 @@ pub struct LabOptions {
     pub throughput_from_capacity: bool,
     /// Runs of every scenario per store (spread is over these).
     pub repetitions: u32,
+    /// Runs of store-outage per store and mode (at most `repetitions`):
+    /// three modes × three Redis stores is nine records.
+    pub outage_repetitions: u32,
     /// Scenario knobs.
     pub params: Params,
     /// Directory holding `<run-id>/` and `latest`.
@@ -68,6 +71,7 @@ impl LabOptions {
             one_mode_per_store: false,
             throughput_from_capacity: true,
             repetitions: 3,
+            outage_repetitions: 2,
             params: Params::default(),
             results_dir: PathBuf::from("results"),
             run_id: None,
@@ -81,8 +85,12 @@ impl LabOptions {
     /// Rejects settings the lab cannot run.
     pub fn validate(&self) -> Result<(), LabError> {
         let bad = |m: String| Err(LabError::Options(m));
-        if self.replicas == 0 || self.backends == 0 || self.repetitions == 0 {
-            return bad("replicas, backends and repetitions must be at least 1".into());
+        if self.replicas == 0
+            || self.backends == 0
+            || self.repetitions == 0
+            || self.outage_repetitions == 0
+        {
+            return bad("replicas, backends and (outage) repetitions must be at least 1".into());
         }
         if self.stores.is_empty() || self.scenarios.is_empty() {
             return bad("at least one store and one scenario are needed".into());
