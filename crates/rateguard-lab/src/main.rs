@@ -141,8 +141,9 @@ struct RunArgs {
     #[arg(long, env = "LAB_SLO_P99_MS")]
     slo_p99_ms: Option<f64>,
     /// Runs of each scenario per store (min/median/max over these).
-    #[arg(long, default_value_t = 3, env = "LAB_REPETITIONS")]
-    repetitions: u32,
+    /// [default: 3; with --tiny: 1]
+    #[arg(long, env = "LAB_REPETITIONS")]
+    repetitions: Option<u32>,
     /// Runs of store-outage per store and on_error mode (at most --repetitions).
     #[arg(long, default_value_t = 2, env = "LAB_OUTAGE_REPETITIONS")]
     outage_repetitions: u32,
@@ -315,7 +316,7 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
             vec![KeyMix::Hot, KeyMix::Zipf]
         }
     });
-    o.repetitions = a.repetitions;
+    o.repetitions = a.repetitions.unwrap_or(if a.tiny { 1 } else { 3 });
     o.outage_repetitions = a.outage_repetitions;
     o.on_error = a.on_error;
     o.one_mode_per_store = a.tiny;
