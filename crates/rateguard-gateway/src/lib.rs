@@ -45,6 +45,7 @@ pub mod mock_backend;
 pub mod path;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod response;
 mod serve;
 pub mod server;
@@ -54,7 +55,8 @@ pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
 pub use listen::{bind_addr, bind_socket, Listeners};
 pub use serve::{
-    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin,
+    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin, serve_reloading,
     serve_mock_backend, shutdown_signal, thread_count, with_store, Server, StoreUser,
 };
-pub use service::{Gateway, Shared};
+pub use reload::{Reload, ReloadSource};
+pub use service::{Gateway, Live, Shared};

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use arc_swap::ArcSwap;
+use rateguard_contract::RawConfig;
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
@@ -27,16 +29,18 @@ use crate::error::ProxyError;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
+use crate::metrics::ConfigMetrics;
 use crate::policy::{Policy, PolicyTable};
+use crate::reload::{changed_keys, ActiveConfig, Reload};
 use crate::proxy::Proxy;
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
-/// What every runtime of a replica shares: policies, identity rules, the
-/// store (behind its time budget), metrics and the replica's name.
+/// What every runtime of a replica shares: the live part (policies,
+/// identity rules, swapped whole by a reload), the store (behind its time
+/// budget), metrics and the replica's name.
 #[derive(Debug)]
 pub struct Shared<S> {
-    policies: PolicyTable,
-    identity: Identifier,
+    live: ArcSwap<Live>,
     enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
@@ -60,14 +64,21 @@ impl<S: BucketStore> Shared<S> {
         if let Some(capacity) = config.store.deny_cache.filter(|_| kind.needs_server()) {
             enforcer = enforcer.with_deny_cache(capacity);
         }
+        let live = Live::new(config, config.raw.clone(), &metrics);
+        metrics.config().set_hash(live.config.hash());
         Self {
-            policies: PolicyTable::new(&config.policies, &metrics),
-            identity: Identifier::new(&config.identity),
+            live: ArcSwap::from_pointee(live),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             replica,
             metrics,
         }
+    }
+
+    /// The live part now: a request holds it from policy selection to its
+    /// verdict, so a reload meanwhile does not change its policy.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
     }
 
     /// The process's metrics.
@@ -94,6 +105,75 @@ impl<S: BucketStore> Shared<S> {
     /// The `X-RateGuard-Replica` value.
     pub fn replica(&self) -> &HeaderValue {
         &self.replica
+    }
+}
+
+/// What a reload replaces: the policies and identity rules, and the
+/// config they came from.
+#[derive(Debug)]
+pub struct Live {
+    policies: PolicyTable,
+    identity: Identifier,
+    raw: RawConfig,
+    config: ActiveConfig,
+}
+
+impl Live {
+    /// `config`'s policies and identity rules; `raw` is the config in force
+    /// (the sections a reload left as they run included).
+    fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
+        Self {
+            policies: PolicyTable::new(&config.policies, metrics),
+            identity: Identifier::new(&config.identity),
+            config: ActiveConfig::new(&raw),
+            raw,
+        }
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &PolicyTable {
+        &self.policies
+    }
+
+    /// The identification rules.
+    pub fn identity(&self) -> &Identifier {
+        &self.identity
+    }
+
+    /// The config in force, as `GET /config` shows it.
+    pub fn config(&self) -> &ActiveConfig {
+        &self.config
+    }
+}
+
+impl<S: BucketStore> Reload for Shared<S> {
+    type Config = ValidConfig;
+
+    /// Swaps in `next`'s policies and identity rules; `[server]`,
+    /// `[upstream]` and `[store]` need a restart and stay as they run.
+    fn apply(&self, next: ValidConfig) -> Vec<String> {
+        let current = self.live.load_full();
+        let old = &current.raw;
+        let mut raw = next.raw.clone();
+        let mut restart = changed_keys("server", &old.server, &raw.server);
+        restart.extend(changed_keys("upstream", &old.upstream, &raw.upstream));
+        restart.extend(changed_keys("store", &old.store, &raw.store));
+        raw.server = old.server.clone();
+        raw.upstream = old.upstream.clone();
+        raw.store = old.store.clone();
+        let live = Live::new(&next, raw, &self.metrics);
+        self.metrics.config().set_hash(live.config.hash());
+        tracing::info!(
+            hash = live.config.hash(),
+            policies = ?next.policies.iter().map(|p| p.summary()).collect::<Vec<_>>(),
+            "New policies and identity rules active."
+        );
+        self.live.store(Arc::new(live));
+        restart
+    }
+
+    fn config_metrics(&self) -> &ConfigMetrics {
+        self.metrics.config()
     }
 }
 
@@ -133,8 +213,9 @@ impl<S: BucketStore> Gateway<S> {
         let path = normalized.as_deref().unwrap_or(req.uri().path());
         let mut limit_headers = None;
         let shared = &*self.shared;
-        if let Some(policy) = shared.policies.select(path, req.method()) {
-            let requester = shared.identity.requester(req.headers(), peer_ip);
+        let live = shared.live();
+        if let Some(policy) = live.policies.select(path, req.method()) {
+            let requester = live.identity.requester(req.headers(), peer_ip);
             match step(policy, shared.enforcer.check(policy, &requester).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
