@@ -26,6 +26,13 @@ bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
     cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
+# The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
+perf *ARGS:
+    command -v wrk >/dev/null && command -v redis-server >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
+    cargo build --release -q -p rateguard
+    cargo build -q -p rateguard-benches --bin rateguard-perf
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/debug/rateguard-perf {{ARGS}}
+
 # Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy and response modules (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
 mutants *ARGS:
     command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants

@@ -1,4 +1,5 @@
-//! Shared helpers for the criterion benches in `benches/benches/`.
+//! Shared helpers for the criterion benches in `benches/benches/`, and
+//! [`perf`], the harness of `just perf` (the `rateguard-perf` binary).
 
 use rateguard_core::BucketKey;
 
@@ -8,3 +9,5 @@ pub fn keys(n: usize) -> Vec<BucketKey> {
         .map(|i| BucketKey::new("bench", &format!("client-{i}")))
         .collect()
 }
+
+pub mod perf;

@@ -2,12 +2,14 @@
 //! (nginx in front of gateway replicas).
 //!
 //! # Layout
-//! - [`scenarios`]: the five scenario ids, the gateway policies they need
+//! - [`scenarios`]: the scenario ids, the gateway policies they need
 //!   ([`Params::policies`]) and their load plans.
 //! - [`goose_driver`]: closed-model runs on goose (burst, sustained,
 //!   distribution, store-outage).
-//! - [`open_model`]: the fixed-arrival-rate driver (throughput), which
-//!   measures latency from each request's intended start.
+//! - [`open_model`]: the fixed-arrival-rate driver (throughput, capacity),
+//!   which measures latency from each request's intended start;
+//!   [`keys`]: which API key each of its requests sends ([`KeyMix`]);
+//!   [`capacity`]: the search for the highest rate that meets the SLO.
 //! - [`record`]: [`Recorder`] and [`Sample`]: every request, timed in µs.
 //! - [`analysis`]: counts, `hdrhistogram` percentiles, allowed-over-time
 //!   against an ideal token bucket, the outage timeline.
@@ -16,12 +18,17 @@
 //! traffic (to loopback) and measures it.
 
 pub mod analysis;
+pub mod capacity;
 pub mod goose_driver;
+pub mod keys;
 pub mod open_model;
 pub mod record;
 pub mod scenarios;
 
 pub use analysis::{BucketShape, Counts};
+pub use capacity::CapacitySearch;
+pub use keys::{KeyMix, KeyPlan};
+pub use open_model::{OpenRun, Slo};
 pub use record::{Outcome, Recorder, Recording, Sample};
 pub use scenarios::{path_prefix, Params, Policy, ScenarioId};
 

@@ -143,6 +143,24 @@ impl Recorder {
         }
     }
 
+    /// Adds samples (and responses per replica and backend) collected
+    /// elsewhere, e.g. by one open-model worker.
+    pub fn extend(
+        &self,
+        samples: Vec<Sample>,
+        per_replica: Vec<(String, u64)>,
+        per_backend: Vec<(String, u64)>,
+    ) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.samples.extend(samples);
+        for (k, n) in per_replica {
+            *inner.per_replica.entry(k).or_insert(0) += n;
+        }
+        for (k, n) in per_backend {
+            *inner.per_backend.entry(k).or_insert(0) += n;
+        }
+    }
+
     /// Takes what was recorded so far.
     pub fn finish(&self) -> Recording {
         let elapsed = self.started.elapsed();

@@ -1,28 +1,24 @@
-//! The five scenarios: their ids, the gateway policies they need, and the
-//! load plans that drive them.
+//! The scenarios: their ids, the gateway policies they need, and the load
+//! plans that drive them.
 //!
 //! Every scenario has its own path prefix and policy, so one gateway config
 //! serves them all, and every run uses fresh API keys, so repetitions never
 //! share a bucket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use rateguard_contract::ScenarioId;
 
 use crate::analysis::BucketShape;
 use crate::goose_driver::{ClientKeys, GoosePlan, Stop};
-use crate::open_model::OpenPlan;
+use crate::keys::KeyPlan;
+use crate::open_model::{OpenPlan, Slo};
 
 /// The path prefix a scenario's requests use; its policy is named after it
 /// (without the slash).
 pub fn path_prefix(id: ScenarioId) -> &'static str {
-    match id {
-        ScenarioId::Burst => "/burst",
-        ScenarioId::Sustained => "/sustained",
-        ScenarioId::Throughput => "/throughput",
-        ScenarioId::Distribution => "/distribution",
-        ScenarioId::StoreOutage => "/outage",
-    }
+    id.path_prefix()
 }
 
 /// One `[[policies]]` entry of the gateway config.
@@ -61,17 +57,30 @@ pub struct Params {
     pub sustained_pause: Duration,
     /// sustained: run time, whole seconds.
     pub sustained_secs: u64,
-    /// throughput: arrival rates, requests per second.
+    /// capacity: the first rate probed, requests per second.
+    pub capacity_start_rps: u32,
+    /// capacity: the lowest rate probed.
+    pub capacity_min_rps: u32,
+    /// capacity: the highest rate probed (the result is "at least" this).
+    pub capacity_max_rps: u32,
+    /// capacity: the search stops when the highest pass and the lowest
+    /// failure are this close (relative).
+    pub capacity_precision: f64,
+    /// capacity: how long each probed rate runs.
+    pub capacity_step: Duration,
+    /// capacity: what a probed rate must meet.
+    pub slo: Slo,
+    /// throughput: offered loads as fractions of the slowest store's
+    /// capacity (with the same key mix), when the capacity scenario ran.
+    pub throughput_load_fractions: Vec<f64>,
+    /// throughput: arrival rates when there is no capacity to scale
+    /// (explicit `--rates`, or no capacity scenario), requests per second.
     pub throughput_rates: Vec<u32>,
-    /// throughput: the rate whose latency stands for the scenario (the same
-    /// offered load for every store; the middle rate if not in the list).
-    pub throughput_reference_rate: u32,
     /// throughput: how long each rate runs.
     pub throughput_step: Duration,
-    /// throughput: requests in flight at most.
-    pub throughput_max_in_flight: usize,
-    /// throughput: distinct clients (API keys) the requests rotate over.
-    pub throughput_clients: u32,
+    /// throughput and capacity: keep-alive connections of the generator
+    /// (so requests in flight at most).
+    pub open_connections: usize,
     /// distribution: sequential requests.
     pub distribution_requests: usize,
     /// store-outage: each client's bucket.
@@ -100,12 +109,20 @@ impl Default for Params {
             sustained_clients: 6,
             sustained_users_per_client: 2,
             sustained_pause: Duration::from_millis(20),
-            sustained_secs: 8,
-            throughput_rates: vec![2500, 5000, 7500, 10000, 12500, 15000],
-            throughput_reference_rate: 5000,
-            throughput_step: Duration::from_secs(3),
-            throughput_max_in_flight: 256,
-            throughput_clients: 64,
+            sustained_secs: 6,
+            capacity_start_rps: 2000,
+            capacity_min_rps: 100,
+            capacity_max_rps: 200_000,
+            capacity_precision: 0.05,
+            capacity_step: Duration::from_millis(1000),
+            slo: Slo {
+                p99: Duration::from_millis(25),
+                min_success: 0.99,
+            },
+            throughput_load_fractions: vec![0.25, 0.5, 0.75],
+            throughput_rates: vec![1000, 2000, 4000],
+            throughput_step: Duration::from_millis(1000),
+            open_connections: 128,
             distribution_requests: 60,
             outage: BucketShape {
                 capacity: 5,
@@ -113,7 +130,7 @@ impl Default for Params {
             },
             outage_clients: 4,
             outage_pause: Duration::from_millis(20),
-            outage_phases_secs: [3, 3, 5],
+            outage_phases_secs: [3, 2, 4],
         }
     }
 }
@@ -131,9 +148,19 @@ impl Params {
             sustained_clients: 2,
             sustained_users_per_client: 2,
             sustained_secs: 2,
-            throughput_rates: vec![200, 400],
-            throughput_reference_rate: 400,
-            throughput_step: Duration::from_secs(1),
+            capacity_start_rps: 200,
+            capacity_min_rps: 50,
+            capacity_max_rps: 800,
+            capacity_precision: 0.25,
+            capacity_step: Duration::from_millis(300),
+            slo: Slo {
+                // A debug build on a busy machine.
+                p99: Duration::from_millis(250),
+                min_success: 0.99,
+            },
+            throughput_rates: vec![100, 200],
+            throughput_step: Duration::from_millis(400),
+            open_connections: 16,
             distribution_requests: 12,
             outage_clients: 2,
             outage_phases_secs: [1, 1, 2],
@@ -160,6 +187,7 @@ impl Params {
             default,
             scenario(ScenarioId::Burst, self.burst),
             scenario(ScenarioId::Sustained, self.sustained),
+            scenario(ScenarioId::Capacity, UNLIMITED),
             scenario(ScenarioId::Throughput, UNLIMITED),
             scenario(ScenarioId::Distribution, UNLIMITED),
             scenario(ScenarioId::StoreOutage, self.outage),
@@ -231,19 +259,43 @@ impl Params {
         }
     }
 
-    /// throughput: one fixed-rate step, rotating over the clients' keys.
-    pub fn throughput_plan(&self, host: &str, key_prefix: &str, rate_per_sec: u32) -> OpenPlan {
-        let keys = ClientKeys {
-            prefix: key_prefix.to_owned(),
-            count: self.throughput_clients.max(1),
-        };
+    /// throughput: one fixed-rate step with `keys`.
+    pub fn throughput_plan(&self, host: &str, keys: Arc<KeyPlan>, rate_per_sec: u32) -> OpenPlan {
         OpenPlan {
             url: format!("{host}{}/item", path_prefix(ScenarioId::Throughput)),
             rate_per_sec,
             duration: self.throughput_step,
-            max_in_flight: self.throughput_max_in_flight,
-            api_keys: (0..keys.count).map(|i| keys.key(i)).collect(),
+            connections: self.open_connections,
+            keys,
             timeout: Duration::from_secs(10),
+            slo: None,
+        }
+    }
+
+    /// capacity: one probed rate with `keys`, stopped early once it misses
+    /// the SLO (a request slower than four times the p99 bound is a failure).
+    pub fn capacity_plan(&self, host: &str, keys: Arc<KeyPlan>, rate_per_sec: u32) -> OpenPlan {
+        OpenPlan {
+            url: format!("{host}{}/item", path_prefix(ScenarioId::Capacity)),
+            rate_per_sec,
+            duration: self.capacity_step,
+            connections: self.open_connections,
+            keys,
+            timeout: self.slo.p99 * 4,
+            slo: Some(self.slo),
+        }
+    }
+
+    /// throughput's offered loads: each fraction of `slowest_capacity`
+    /// (at least 1 req/s), or the explicit rates when there is none.
+    pub fn throughput_loads(&self, slowest_capacity: Option<f64>) -> Vec<u32> {
+        match slowest_capacity {
+            Some(c) if c > 0.0 => self
+                .throughput_load_fractions
+                .iter()
+                .map(|f| ((c * f).round() as u32).max(1))
+                .collect(),
+            _ => self.throughput_rates.clone(),
         }
     }
 }
@@ -260,7 +312,7 @@ mod tests {
             .map(|p| p.name)
             .collect();
         // Unchanged since the lab's first runs: they label its metrics.
-        let expected = "default burst sustained throughput distribution outage";
+        let expected = "default burst sustained capacity throughput distribution outage";
         assert_eq!(names.join(" "), expected);
     }
 

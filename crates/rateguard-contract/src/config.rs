@@ -145,6 +145,9 @@ pub struct RawServer {
     pub shutdown_grace_ms: i64,
     /// Most client connections served at once; more wait in the accept queue.
     pub max_connections: i64,
+    /// A client connection that sends no request head for this long
+    /// (before its first request or between two) is closed.
+    pub idle_timeout_ms: i64,
     /// The runtime layout.
     pub runtime: RuntimeMode,
     /// Runtime threads; 0 = one per available core.
@@ -161,6 +164,7 @@ impl Default for RawServer {
             replica_id: None,
             shutdown_grace_ms: 10_000,
             max_connections: 20_000,
+            idle_timeout_ms: 60_000,
             runtime: RuntimeMode::PerCore,
             threads: 0,
             encoded_slashes: EncodedSlashes::Reject,

@@ -2,7 +2,9 @@
 //!
 //! - [`StoreKind`]: which bucket store a gateway runs, and what each kind
 //!   needs to run (a Redis server, a Redis Cluster, nothing).
-//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`.
+//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`;
+//!   [`Frontend`], [`KeyMix`] and [`Role`]: the lab's frontends, key mixes
+//!   and CPU roles.
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
 //! - [`LimitKey`]: what a policy's limit counts requests by (`client`,
@@ -38,6 +40,7 @@ mod vocabulary;
 pub mod admin;
 pub mod config;
 pub mod headers;
+mod lab;
 mod limit_key;
 mod scenario;
 mod store_kind;
@@ -46,6 +49,7 @@ pub use config::{
     EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
     RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
+pub use lab::{Frontend, KeyMix, Role};
 pub use limit_key::LimitKey;
 pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};

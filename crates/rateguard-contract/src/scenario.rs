@@ -9,7 +9,11 @@ crate::vocabulary! {
         Burst = "burst" => "/burst",
         /// Many clients above their refill rate: allowed vs. `C + r·T`.
         Sustained = "sustained" => "/sustained",
-        /// Fixed arrival rates with nothing denied: latency and max rate.
+        /// The highest open-model arrival rate that meets the SLO, searched
+        /// (doubling, then bisection); nothing is denied.
+        Capacity = "capacity" => "/capacity",
+        /// Fixed arrival rates with nothing denied (by default 25/50/75 % of
+        /// the slowest store's capacity): latency at the same load.
         Throughput = "throughput" => "/throughput",
         /// Sequential requests: the spread over replicas and backends.
         Distribution = "distribution" => "/distribution",

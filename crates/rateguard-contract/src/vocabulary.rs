@@ -180,7 +180,7 @@ mod tests {
     use serde::de::DeserializeOwned;
     use serde::Serialize;
 
-    use crate::{OnError, RuntimeMode, ScenarioId, StoreKind};
+    use crate::{Frontend, KeyMix, OnError, Role, RuntimeMode, ScenarioId, StoreKind};
 
     /// Every value survives text and serde, and sits at its index.
     fn round_trips<T>(all: &[T])
@@ -202,6 +202,9 @@ mod tests {
         round_trips(&ScenarioId::ALL);
         round_trips(&OnError::ALL);
         round_trips(&RuntimeMode::ALL);
+        round_trips(&Frontend::ALL);
+        round_trips(&KeyMix::ALL);
+        round_trips(&Role::ALL);
         for (i, id) in ScenarioId::ALL.into_iter().enumerate() {
             assert_eq!(id.index(), i);
         }
@@ -211,7 +214,7 @@ mod tests {
     fn errors_list_the_ids() {
         assert_eq!(
             "bursts".parse::<ScenarioId>().unwrap_err().to_string(),
-            "unknown scenario \"bursts\", expected one of burst, sustained, throughput, distribution, store-outage"
+            "unknown scenario \"bursts\", expected one of burst, sustained, capacity, throughput, distribution, store-outage"
         );
         let err = serde_json::from_str::<StoreKind>("\"redis-lau\"").unwrap_err();
         assert_eq!(

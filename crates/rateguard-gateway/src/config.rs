@@ -29,7 +29,8 @@ pub use model::{
 };
 pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
 pub use parse::{
-    from_table, from_toml, load_str, load_table, load_table_with, parse_table, read, read_table,
+    add_unreported, from_table, from_toml, load_str, load_table, load_table_with, parse_table,
+    read, read_table,
 };
 pub use rateguard_contract::config::{
     EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,

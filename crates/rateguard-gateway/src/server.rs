@@ -1,11 +1,16 @@
-//! The accept loop: bounded, HTTP/1.1 keep-alive, graceful drain.
+//! The accept loop: bounded, HTTP/1.1 keep-alive, graceful drain, idle
+//! connections closed.
 //!
 //! [`serve_http`] takes a listener that is already bound (tests bind
 //! `127.0.0.1:0` and read the port) and a shutdown future. On shutdown it
 //! stops accepting, lets in-flight requests finish (idle keep-alive
 //! connections are closed at once), and gives up after the grace period.
+//!
+//! Each connection runs in `connection`: it holds hyper's buffers only
+//! while busy (an idle keep-alive connection costs its socket and a small
+//! task), and is closed once it has sent no request head for
+//! [`ServeOptions::idle_timeout`].
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +19,15 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioTimer;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use connection::Connection;
+
+mod connection;
+mod io;
 
 /// Accept-loop settings.
 #[derive(Debug, Clone)]
@@ -30,6 +38,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Open-connections gauge to maintain, if any.
     pub connections: Option<Gauge>,
+    /// How long a connection may stay without sending a request head
+    /// (`server.idle_timeout_ms`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -38,6 +49,7 @@ impl Default for ServeOptions {
             max_connections: 10_000,
             grace: Duration::from_secs(10),
             connections: None,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -54,16 +66,29 @@ pub async fn serve_http<H, F, B>(
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
+    B: hyper::body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let graceful = GracefulShutdown::new();
-    let limit = Arc::new(Semaphore::new(options.max_connections));
+    // Every connection holds a permit; all of them back means drained.
+    let permits = u32::try_from(options.max_connections).unwrap_or(u32::MAX);
+    let limit = Arc::new(Semaphore::new(permits as usize));
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
-    // Tells connections that have not sent anything yet to close.
-    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    // The idle timeout is the connection loop's (see `connection`), so no
+    // timer is set per request.
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(None);
+    // Tells waiting connections to close and serving ones to finish.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let connection = Connection {
+        handler,
+        builder,
+        idle_timeout: options.idle_timeout,
+        tick: connection::tick(options.idle_timeout),
+        stopping,
+    };
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -83,52 +108,28 @@ pub async fn serve_http<H, F, B>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let mut stopping = stopping_rx.clone();
+        let connection = connection.clone();
         let gauge = options.connections.clone();
-        let task = async move {
+        tokio::spawn(async move {
             if let Some(g) = &gauge {
                 g.inc();
             }
-            // hyper allocates its buffers as soon as it serves a connection;
-            // a client that connects and stays silent costs only its socket
-            // until it sends something.
-            let mut first_byte = [0u8; 1];
-            let ready = tokio::select! {
-                // `readable()` reports a fresh socket ready at once; a
-                // one-byte peek really waits for the first byte (0 = EOF).
-                r = stream.peek(&mut first_byte) => matches!(r, Ok(n) if n > 0),
-                _ = stopping.wait_for(|s| *s) => false,
-            };
-            if ready {
-                // The request future is boxed: hyper keeps the service future
-                // inside each connection, so an unboxed one would make every
-                // idle keep-alive connection as large as the biggest
-                // in-flight request (store call + upstream call).
-                let service = service_fn(move |req| {
-                    let fut = Box::pin(handler(req, peer));
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-                if let Err(err) = conn.await {
-                    tracing::trace!(%peer, error = %err, "Connection ended with an error.");
-                }
-            }
+            connection.run(stream, peer).await;
             if let Some(g) = gauge {
                 g.dec();
             }
             drop(permit);
-        };
-        tokio::spawn(task);
+        });
     }
     let _ = stopping_tx.send(true);
     drop(listener);
     tokio::select! {
-        () = graceful.shutdown() => tracing::debug!("All connections drained."),
+        _ = limit.acquire_many(permits) => tracing::debug!("All connections drained."),
         () = tokio::time::sleep(options.grace) => {
             tracing::warn!(grace = ?options.grace, "Shutdown grace period over; dropping open connections.");
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

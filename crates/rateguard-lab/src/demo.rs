@@ -3,7 +3,7 @@
 //! signal, then stopped by pid.
 //!
 //! It starts exactly what `run` starts ([`Topology::start`], then
-//! [`Topology::deploy_with`]), with the README's sample policies or the
+//! [`Topology::deploy`]), with the README's sample policies or the
 //! user's own config file, and the front nginx on a port the user picks.
 
 use std::fmt::Write as _;
@@ -161,6 +161,7 @@ impl Demo {
             opts.backends,
             store.needs_redis(),
             store.needs_cluster(),
+            false,
         )?;
         let deployment = topo.deploy(store, &config, opts.replicas, Some(opts.port))?;
         Ok(Self {

@@ -29,6 +29,12 @@ impl Front {
         }
     }
 
+    /// Starts an nginx of the caller's `conf(port)` on a free port (the
+    /// `nginx-limit-req` reference).
+    pub fn with_conf(conf: impl Fn(u16) -> String) -> Result<Self, LabError> {
+        Ok(Self(Nginx::start_conf(conf)?))
+    }
+
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
         self.0.url()

@@ -45,6 +45,19 @@ pub fn place(config: &mut RawConfig, store: StoreKind, store_urls: &[String], up
     config.upstream.url = upstream_url.to_owned();
 }
 
+/// The path prefix of the only policy of [`match_nothing`]: no lab request
+/// goes there.
+pub const UNMATCHED_PREFIX: &str = "/reference-unmatched";
+
+/// Replaces the policies with one no request matches (the `none`
+/// reference: the gateways proxy everything without a decision).
+pub fn match_nothing(config: &mut RawConfig) {
+    config.policies = vec![RawPolicy {
+        path_prefix: Some(UNMATCHED_PREFIX.to_owned()),
+        ..RawPolicy::new("unmatched", 1, 1.0)
+    }];
+}
+
 /// `config` as replica `replica_id`'s TOML file, with placeholder listen
 /// addresses (the testkit passes free ports on the command line).
 pub fn for_replica(config: &RawConfig, replica_id: &str) -> String {

@@ -1,19 +1,24 @@
-//! A whole lab run: topology up, every store × scenario × repetition,
-//! report written, topology down.
+//! A whole lab run: topology up; pass 1, every subject's capacity search
+//! (per key mix, per store RTT) and the accuracy scenarios (at the first
+//! RTT); pass 2, the throughput scenario at fractions of the slowest
+//! store's capacity for each key mix, so every subject is compared at the
+//! same offered loads; report written, topology down.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{OnError, StoreKind};
-use rateguard_loadtests::{open_model, path_prefix, Recorder, ScenarioId};
-use rateguard_report::{applies, write_report, Settings, Summary};
+use rateguard_contract::{KeyMix, OnError, ScenarioId, StoreKind};
+use rateguard_loadtests::keys::KeyPlan;
+use rateguard_loadtests::{open_model, path_prefix, Recorder};
+use rateguard_report::{is_load_scenario, write_report, Record, RecordKey, Settings, Summary};
 
 use crate::options::LabOptions;
 use crate::progress::Progress;
+use crate::runner::{RepResult, Site};
 use crate::topology::Topology;
-use crate::{gateway_config, machine, runner, summarize, LabError};
+use crate::{gateway_config, load, machine, runner, summarize, LabError};
 
 /// What a finished run left behind.
 #[derive(Debug)]
@@ -22,6 +27,21 @@ pub struct LabOutcome {
     pub summary: Summary,
     /// `results/<run-id>/report.html`.
     pub report: PathBuf,
+}
+
+/// The two passes over the subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// capacity, and the accuracy scenarios.
+    First,
+    /// throughput, which needs every subject's capacity.
+    Second,
+}
+
+impl Pass {
+    fn has(self, scenario: ScenarioId) -> bool {
+        (scenario == ScenarioId::Throughput) == (self == Pass::Second)
+    }
 }
 
 /// Runs the lab. Every process it starts is stopped before it returns, and
@@ -35,9 +55,10 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         .unwrap_or_else(|| now.format("%Y%m%d-%H%M%S").to_string());
     let progress = Progress::new(opts.verbose);
     progress.phase(&format!(
-        "topology: redis={} cluster={} backends={} replicas={}",
+        "topology: redis={} cluster={} delay proxies={} backends={} replicas={}",
         opts.needs_redis(),
         opts.needs_cluster(),
+        opts.needs_delay(),
         opts.backends,
         opts.replicas
     ));
@@ -47,66 +68,67 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
             opts.backends,
             opts.needs_redis(),
             opts.needs_cluster(),
+            opts.needs_delay(),
         )
     })?;
+    let settings = settings(opts);
+    let plan = settings.planned();
     let config = gateway_config::generated(
         opts.store_timeout_ms,
         &opts.params.policies(),
         OnError::Allow,
     );
-    let mut records = Vec::new();
-    let mut notes = Vec::new();
-    for &store in &opts.stores {
-        progress.phase(&format!(
-            "store {store}: starting {} replicas",
-            opts.replicas
-        ));
-        let deployment =
-            tokio::task::block_in_place(|| topo.deploy(store, &config, opts.replicas, None))?;
-        warm_up(&deployment.url(), &format!("{store}-warmup-{run_id}")).await?;
-        for &scenario in &opts.scenarios {
-            if !applies(store, scenario) {
-                continue;
-            }
-            let mut reps = Vec::new();
-            for rep in 1..=opts.repetitions {
-                progress.phase(&format!(
-                    "store {store}: {scenario} {rep}/{}",
-                    opts.repetitions
-                ));
-                let tag = format!("{run_id}-{rep}");
-                let result =
-                    runner::run_once(&mut topo, &deployment, store, scenario, &opts.params, &tag)
-                        .await?;
-                reps.push(result);
-            }
-            let record = summarize::record(store, scenario, opts.replicas, &opts.params, &reps);
-            progress.result(&record);
-            records.push(record);
+    let mut records: Vec<Record> = Vec::new();
+    let mut loads: BTreeMap<KeyMix, Vec<u32>> = BTreeMap::new();
+    for pass in [Pass::First, Pass::Second] {
+        if pass == Pass::Second {
+            loads = throughput_loads(opts, &records);
         }
-        if !store.shared_across_replicas() {
-            notes.push(format!(
-                "{store}: each of the {} replicas keeps its own buckets, so a client may get up to {}× its limit; it is the baseline that shows why a shared store exists.",
-                opts.replicas, opts.replicas
-            ));
+        for (i, &rtt) in settings.rtts_ms().iter().enumerate() {
+            topo.set_rtt(rtt);
+            for subject in settings.subjects() {
+                // Subjects without a store server run once, at the first RTT.
+                let here: Vec<RecordKey> = plan
+                    .iter()
+                    .filter(|k| k.subject == subject && pass.has(k.scenario))
+                    .filter(|k| k.store_rtt_ms.map_or(i == 0, |r| r == rtt))
+                    .copied()
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                let at = subject.has_store_server().then_some(rtt);
+                progress.phase(&format!("{}{}: starting", subject.name(), rtt_text(at)));
+                let deployment = tokio::task::block_in_place(|| {
+                    topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
+                })?;
+                let site = Site {
+                    subject,
+                    rtt_ms: at,
+                    deployment: &deployment,
+                };
+                warm_up(
+                    &deployment.url(),
+                    &format!("{}-warmup-{run_id}", subject.name()),
+                )
+                .await?;
+                for key in here {
+                    let record =
+                        measure(&mut topo, site, key, opts, &run_id, &loads, &progress).await?;
+                    progress.result(&record);
+                    records.push(record);
+                }
+                // Stopping waits for each process to exit: off the async workers.
+                tokio::task::block_in_place(move || drop(deployment));
+            }
         }
-        // Stopping waits for each process to exit: off the async workers.
-        tokio::task::block_in_place(move || drop(deployment));
     }
-    if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
-        notes.push(format!(
-            "{} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
-            StoreKind::FredCluster,
-            ScenarioId::StoreOutage
-        ));
-    }
-    notes.push(format!(
-        "throughput: open model (fixed arrival rate, latency from each request's intended start); a rate is sustained when ≥ {:.0}% of it came back 2xx with p99 ≤ {} ms; latency figures are at the reference rate {} req/s.",
-        summarize::SUSTAIN_MIN_SHARE * 100.0,
-        summarize::SUSTAIN_MAX_P99_US / 1000,
-        summarize::reference_rate(&opts.params)
-    ));
-    notes.push("burst, sustained, distribution, store-outage: goose users (closed model); every process runs on this machine, load generator included.".into());
+    // Report order: the plan's.
+    records.sort_by_key(|r| {
+        plan.iter()
+            .position(|k| *k == r.key())
+            .unwrap_or(usize::MAX)
+    });
 
     progress.phase("writing the report");
     let summary = Summary {
@@ -115,15 +137,141 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         machine: machine::machine(),
         versions: machine::versions(),
         git_commit: machine::git_commit(),
-        settings: settings(opts),
+        notes: notes(opts),
+        settings,
         records,
         bench_summary_path: opts.bench_summary.clone(),
-        notes,
     };
     tokio::task::block_in_place(move || drop(topo));
     let report = write_report(&opts.results_dir, &summary)?;
     progress.phase("done");
     Ok(LabOutcome { summary, report })
+}
+
+/// ` at N ms` for a store RTT.
+fn rtt_text(rtt: Option<f64>) -> String {
+    rtt.map_or_else(String::new, |r| format!(" at {r} ms RTT"))
+}
+
+/// Every repetition of `key` on `site`, summarized.
+async fn measure(
+    topo: &mut Topology,
+    site: Site<'_>,
+    key: RecordKey,
+    opts: &LabOptions,
+    run_id: &str,
+    loads: &BTreeMap<KeyMix, Vec<u32>>,
+    progress: &Progress,
+) -> Result<Record, LabError> {
+    let params = &opts.params;
+    let mut reps: Vec<RepResult> = Vec::new();
+    for rep in 1..=opts.repetitions {
+        let what = key
+            .keys
+            .map_or_else(String::new, |k| format!(" ({k} keys)"));
+        progress.phase(&format!(
+            "  {}{}: {}{what} {rep}/{}",
+            key.subject.name(),
+            rtt_text(key.store_rtt_ms),
+            key.scenario,
+            opts.repetitions
+        ));
+        let tag = format!("{run_id}-{rep}");
+        let result = if is_load_scenario(key.scenario) {
+            let mix = key.keys.unwrap_or(KeyMix::Hot);
+            let rtt = key
+                .store_rtt_ms
+                .map_or_else(String::new, |r| format!("-{r}ms"));
+            let prefix = format!("{}-{}-{mix}{rtt}-{tag}", key.subject.name(), key.scenario);
+            let requests = (params.capacity_max_rps as f64
+                * params
+                    .capacity_step
+                    .max(params.throughput_step)
+                    .as_secs_f64())
+            .min(2_000_000.0) as usize;
+            let plan = Arc::new(KeyPlan::new(
+                &prefix,
+                mix,
+                requests.min(200_000),
+                u64::from(rep),
+            ));
+            if key.scenario == ScenarioId::Capacity {
+                let hint = reps.first().and_then(|r| r.capacity).map(|c| c.rps);
+                load::capacity(topo, site, params, plan, hint).await?
+            } else {
+                let rates = loads
+                    .get(&mix)
+                    .cloned()
+                    .unwrap_or_else(|| params.throughput_rates.clone());
+                load::throughput(topo, site, params, plan, &rates).await?
+            }
+        } else {
+            runner::run_once(topo, site, key.scenario, params, &tag).await?
+        };
+        reps.push(result);
+    }
+    Ok(summarize::record(key, opts.replicas, params, &reps))
+}
+
+/// throughput's offered loads per key mix: fractions of the slowest store's
+/// capacity with that mix (over every RTT), or the configured rates.
+fn throughput_loads(opts: &LabOptions, records: &[Record]) -> BTreeMap<KeyMix, Vec<u32>> {
+    opts.keys
+        .iter()
+        .map(|&mix| {
+            let slowest = records
+                .iter()
+                .filter(|r| r.scenario == ScenarioId::Capacity && r.keys == Some(mix))
+                .filter(|r| r.subject().store.is_some() && r.subject().limits())
+                .filter_map(|r| r.capacity_rps)
+                .filter(|&c| c > 0.0)
+                .reduce(f64::min);
+            let rates = if opts.throughput_from_capacity {
+                opts.params.throughput_loads(slowest)
+            } else {
+                opts.params.throughput_rates.clone()
+            };
+            (mix, rates)
+        })
+        .collect()
+}
+
+/// The report's notes about how this run measured.
+fn notes(opts: &LabOptions) -> Vec<String> {
+    let mut notes = Vec::new();
+    for &store in opts.stores.iter().filter(|s| !s.shared_across_replicas()) {
+        notes.push(format!(
+            "{store}: each of the {} replicas keeps its own buckets, so a client may get up to {}× its limit; it is the baseline that shows why a shared store exists.",
+            opts.replicas, opts.replicas
+        ));
+    }
+    if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
+        notes.push(format!(
+            "{} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
+            StoreKind::FredCluster,
+            ScenarioId::StoreOutage
+        ));
+    }
+    let slo = &opts.params.slo;
+    notes.push(format!(
+        "capacity: per subject and workload, the highest open-model arrival rate at which ≥ {:.0} % of requests succeed and p99 (from each request's intended start) stays under {} ms; doubling from {} req/s, then bisection to within {:.0} %, {} ms per probe, a failing rate probed twice (it fails only if both runs miss); later repetitions start around the first one's result. loadgen-bound: the generator used more than 0.8 core at the capacity rate, or more than 1 % of the lowest failing rate's requests were sent over a quarter of the p99 bound late by an idle connection.",
+        slo.min_success * 100.0,
+        slo.p99.as_millis(),
+        opts.params.capacity_start_rps,
+        opts.params.capacity_precision * 100.0,
+        opts.params.capacity_step.as_millis()
+    ));
+    notes.push(format!(
+        "throughput: open model at {} of the slowest store's capacity for the same key mix (the same offered loads for every subject and RTT); its figures stand at the middle load.",
+        opts.params.throughput_load_fractions.iter().map(|f| format!("{:.0} %", f * 100.0)).collect::<Vec<_>>().join(", ")
+    ));
+    if opts.needs_delay() {
+        notes.push("store RTT: above 0 ms the gateways reach Redis through the lab's TCP delay proxies (each direction held RTT/2, in order; a second cluster announces one proxy per node so redirects go through them too); at 0 ms they connect directly. The proxies' own CPU is in no role.".into());
+    }
+    notes.push("CPU µs per request: user + system time of each role's processes (/proc/<pid>/stat) over the measured window, divided by the requests completed in it; nginx is the NGINX in front (of the gateways, or doing limit_req), backends the mock backends and their own NGINX; loadgen is the lab process itself. Every process runs on this machine, so roles compete for its cores.".into());
+    notes.push("nginx-limit-req: NGINX limit_req zones (burst = capacity − 1, nodelay) in one NGINX instance: its limits are per instance, so it is exact here with one instance and would admit N× with N instances.".into());
+    notes.push("burst, sustained, distribution, store-outage: goose users (closed model), at the first store RTT.".into());
+    notes
 }
 
 fn settings(opts: &LabOptions) -> Settings {
@@ -135,7 +283,7 @@ fn settings(opts: &LabOptions) -> Settings {
     duration(ScenarioId::Sustained, p.sustained_secs * 1000);
     duration(
         ScenarioId::Throughput,
-        ms(p.throughput_step) * p.throughput_rates.len() as u64,
+        ms(p.throughput_step) * p.throughput_load_fractions.len() as u64,
     );
     duration(
         ScenarioId::StoreOutage,
@@ -166,13 +314,34 @@ fn settings(opts: &LabOptions) -> Settings {
     );
     put(
         ScenarioId::Throughput,
+        if opts.throughput_from_capacity && opts.scenarios.contains(&ScenarioId::Capacity) {
+            format!(
+                "open model at {:?} × the slowest store's capacity per key mix, {} ms each, {} connections; figures at the middle load",
+                p.throughput_load_fractions,
+                ms(p.throughput_step),
+                p.open_connections
+            )
+        } else {
+            format!(
+                "open model at {:?} req/s, {} ms each, {} connections; figures at the middle rate",
+                p.throughput_rates,
+                ms(p.throughput_step),
+                p.open_connections
+            )
+        },
+    );
+    put(
+        ScenarioId::Capacity,
         format!(
-            "open model at {:?} req/s over {} client keys, {} ms each, ≤ {} in flight; latency at {} req/s",
-            p.throughput_rates,
-            p.throughput_clients,
-            ms(p.throughput_step),
-            p.throughput_max_in_flight,
-            summarize::reference_rate(p)
+            "open model, SLO: ≥ {:.0} % 2xx and p99 < {} ms; doubling from {} req/s (≥ {}, ≤ {}), bisection to {:.0} %, {} ms per probe, {} connections",
+            p.slo.min_success * 100.0,
+            p.slo.p99.as_millis(),
+            p.capacity_start_rps,
+            p.capacity_min_rps,
+            p.capacity_max_rps,
+            p.capacity_precision * 100.0,
+            ms(p.capacity_step),
+            p.open_connections
         ),
     );
     put(
@@ -197,6 +366,10 @@ fn settings(opts: &LabOptions) -> Settings {
         repetitions: opts.repetitions,
         durations_ms,
         stores: opts.stores.clone(),
+        references: opts.references.clone(),
+        store_rtts_ms: opts.store_rtts_ms.clone(),
+        keys: opts.keys.clone(),
+        slo_p99_ms: Some(p.slo.p99.as_secs_f64() * 1e3),
         scenarios: opts.scenarios.clone(),
         params,
     }
@@ -210,11 +383,12 @@ fn ms(d: Duration) -> u64 {
 async fn warm_up(host: &str, key: &str) -> Result<(), LabError> {
     let plan = open_model::OpenPlan {
         url: format!("{host}{}/warmup", path_prefix(ScenarioId::Distribution)),
-        rate_per_sec: 200,
+        rate_per_sec: 400,
         duration: Duration::from_millis(500),
-        max_in_flight: 64,
-        api_keys: vec![key.to_owned()],
+        connections: 32,
+        keys: Arc::new(KeyPlan::rotating(key, 16)),
         timeout: Duration::from_secs(5),
+        slo: None,
     };
     open_model::run(&plan, Arc::new(Recorder::new())).await?;
     Ok(())

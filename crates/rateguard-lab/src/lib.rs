@@ -8,7 +8,10 @@
 //! - [`options`]: [`LabOptions`], what a run does.
 //! - [`topology`]: the processes, stopped by pid when their guards drop.
 //! - [`gateway_config`]: the replicas' TOML config per store.
-//! - [`runner`]: one scenario, once; [`summarize`]: repetitions to a record.
+//! - [`runner`]: one accuracy scenario, once; [`load`]: one load scenario
+//!   (throughput, capacity), once; [`summarize`]: repetitions to a record.
+//! - [`cpu`]: CPU time per process role, from `/proc/<pid>/stat`.
+//! - [`limit_req`]: the `nginx-limit-req` reference's nginx config.
 //! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
 //! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
 //! - [`check`]: `burst URL` and `distribution URL` against any gateway.
@@ -18,10 +21,13 @@
 
 pub mod check;
 pub mod commandstats;
+pub mod cpu;
 pub mod demo;
 pub mod front;
 pub mod gateway_config;
 pub mod lab;
+pub mod limit_req;
+pub mod load;
 pub mod machine;
 pub mod options;
 pub mod progress;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use rateguard_contract::{OnError, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, OnError, StoreKind};
 use rateguard_lab::demo::{self, DemoOptions};
 use rateguard_lab::{check, progress, LabOptions};
 use rateguard_loadtests::{Params, ScenarioId};
@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Bring up the topology, run the scenarios for every store, write the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Bring up nginx over N gateway replicas sharing one store, print the
     /// URLs, and keep it up until Ctrl-C/SIGTERM.
     Up(UpArgs),
@@ -110,19 +110,42 @@ struct RunArgs {
         value_parser = value_of::<ScenarioId>(&ScenarioId::IDS)
     )]
     scenarios: Vec<ScenarioId>,
+    /// Reference frontends measured after the stores (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "LAB_REFERENCES",
+        default_values_t = Frontend::references().collect::<Vec<_>>(),
+        value_parser = value_of::<Frontend>(&["none", "nginx-limit-req"])
+    )]
+    references: Vec<Frontend>,
+    /// Round trips added between the gateways and Redis, ms (comma-separated):
+    /// throughput and capacity run at each, the accuracy scenarios at the first.
+    #[arg(long, value_delimiter = ',', env = "LAB_STORE_RTT_MS", default_values_t = [0.0, 1.0])]
+    store_rtt_ms: Vec<f64>,
+    /// Key mixes of throughput and capacity (comma-separated): hot (one key),
+    /// zipf (s = 1.1 over 10 000 keys), uniform (100 000 keys).
+    /// [default: hot,zipf; with --tiny: zipf]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "LAB_KEYS",
+        value_parser = value_of::<KeyMix>(&KeyMix::IDS)
+    )]
+    keys: Option<Vec<KeyMix>>,
+    /// capacity: the p99 latency bound of the SLO, ms (with ≥ 99 % 2xx).
+    #[arg(long, env = "LAB_SLO_P99_MS")]
+    slo_p99_ms: Option<f64>,
     /// Runs of each scenario per store (min/median/max over these).
     #[arg(long, default_value_t = 3, env = "LAB_REPETITIONS")]
     repetitions: u32,
     /// Duration of the sustained scenario, seconds.
     #[arg(long, env = "LAB_DURATION")]
     duration: Option<u64>,
-    /// Throughput scenario arrival rates, req/s (comma-separated).
+    /// Throughput scenario arrival rates, req/s (comma-separated) instead of
+    /// 25/50/75 % of the slowest store's capacity.
     #[arg(long, value_delimiter = ',', env = "LAB_RATES")]
     rates: Option<Vec<u32>>,
-    /// The throughput rate whose latency is reported per store (default 5000,
-    /// or the middle rate when it is not among --rates).
-    #[arg(long, env = "LAB_REFERENCE_RATE")]
-    reference_rate: Option<u32>,
     /// How long each throughput rate runs, ms.
     #[arg(long, env = "LAB_RATE_STEP_MS")]
     rate_step_ms: Option<u64>,
@@ -161,7 +184,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::Up(args) => up(args).await,
             Command::Burst {
                 url,
@@ -264,7 +287,16 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     o.replicas = a.replicas;
     o.backends = a.backends;
     o.stores = a.stores;
+    o.references = a.references;
     o.scenarios = a.scenarios;
+    o.store_rtts_ms = a.store_rtt_ms;
+    o.keys = a.keys.unwrap_or_else(|| {
+        if a.tiny {
+            vec![KeyMix::Zipf]
+        } else {
+            vec![KeyMix::Hot, KeyMix::Zipf]
+        }
+    });
     o.repetitions = a.repetitions;
     o.results_dir = a.results;
     o.run_id = a.run_id;
@@ -285,9 +317,13 @@ fn options(a: RunArgs) -> anyhow::Result<LabOptions> {
     }
     if let Some(r) = a.rates {
         o.params.throughput_rates = r;
+        o.throughput_from_capacity = false;
     }
-    if let Some(r) = a.reference_rate {
-        o.params.throughput_reference_rate = r;
+    if let Some(ms) = a.slo_p99_ms {
+        if !(ms > 0.0 && ms.is_finite()) {
+            bail!("--slo-p99-ms must be a positive number of ms (got {ms})");
+        }
+        o.params.slo.p99 = Duration::from_secs_f64(ms / 1e3);
     }
     if let Some(ms) = a.rate_step_ms {
         o.params.throughput_step = Duration::from_millis(ms.max(100));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use rateguard_contract::StoreKind;
+use rateguard_contract::{Frontend, KeyMix, StoreKind};
 use rateguard_loadtests::{Params, ScenarioId};
 
 use crate::LabError;
@@ -16,8 +16,18 @@ pub struct LabOptions {
     pub backends: u32,
     /// Stores to measure, in order.
     pub stores: Vec<StoreKind>,
+    /// Reference frontends to measure after the stores.
+    pub references: Vec<Frontend>,
     /// Scenarios to run, in order.
     pub scenarios: Vec<ScenarioId>,
+    /// Round trips added between the gateways and Redis, ms: the load
+    /// scenarios run at each, the accuracy scenarios at the first.
+    pub store_rtts_ms: Vec<f64>,
+    /// Key mixes of the load scenarios.
+    pub keys: Vec<KeyMix>,
+    /// throughput: offer fractions of the slowest capacity (when the
+    /// capacity scenario runs) instead of `params.throughput_rates`.
+    pub throughput_from_capacity: bool,
     /// Runs of every scenario per store (spread is over these).
     pub repetitions: u32,
     /// Scenario knobs.
@@ -43,7 +53,11 @@ impl LabOptions {
             replicas: 3,
             backends: 2,
             stores: StoreKind::ALL.to_vec(),
+            references: Frontend::references().collect(),
             scenarios: ScenarioId::ALL.to_vec(),
+            store_rtts_ms: vec![0.0, 1.0],
+            keys: vec![KeyMix::Hot, KeyMix::Zipf],
+            throughput_from_capacity: true,
             repetitions: 3,
             params: Params::default(),
             results_dir: PathBuf::from("results"),
@@ -67,7 +81,24 @@ impl LabOptions {
         if self.params.throughput_rates.is_empty() {
             return bad("at least one throughput rate is needed".into());
         }
+        if self.store_rtts_ms.is_empty() || self.keys.is_empty() {
+            return bad("at least one store RTT and one key mix are needed".into());
+        }
+        if let Some(bad_rtt) = self
+            .store_rtts_ms
+            .iter()
+            .find(|r| !r.is_finite() || **r < 0.0)
+        {
+            return bad(format!(
+                "--store-rtt-ms: {bad_rtt} is not a round trip in ms (≥ 0)"
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether any RTT needs the delay proxies.
+    pub fn needs_delay(&self) -> bool {
+        self.store_rtts_ms.iter().any(|&r| r > 0.0)
     }
 
     /// Whether any selected store needs the standalone `redis-server`.

@@ -30,10 +30,23 @@ impl Progress {
 
     /// A record's headline figures.
     pub fn result(&self, r: &rateguard_report::Record) {
+        let capacity = r.capacity_rps.map_or_else(String::new, |c| {
+            let bound = if r.loadgen_bound == Some(true) {
+                " (loadgen-bound)"
+            } else {
+                ""
+            };
+            format!(", capacity {c:.0} req/s{bound}")
+        });
+        let cpu = r
+            .cpu_us_per_request
+            .as_ref()
+            .map_or_else(String::new, |c| format!(", {:.0} CPU µs/req", c.total()));
         self.phase(&format!(
-            "  -> {} {}: {} requests, {} allowed{}, {:.0} req/s, p50 {} µs, p99 {} µs",
-            r.store,
+            "  -> {} {}{}: {} requests, {} allowed{}, {:.0} req/s, p50 {} µs, p99 {} µs{capacity}{cpu}",
+            r.subject().name(),
             r.scenario,
+            workload(r),
             r.requests,
             r.allowed,
             r.expected_allowed
@@ -44,6 +57,18 @@ impl Progress {
             r.latency_us.p99
         ));
     }
+}
+
+/// ` hot 1ms`: a record's key mix and store RTT, when it has them.
+fn workload(r: &rateguard_report::Record) -> String {
+    let mut s = String::new();
+    if let Some(k) = r.keys {
+        s.push_str(&format!(" {k}"));
+    }
+    if let Some(rtt) = r.store_rtt_ms {
+        s.push_str(&format!(" {rtt}ms"));
+    }
+    s
 }
 
 /// Script invocations (`EVALSHA`/`EVAL`, the round trips that carry
@@ -62,9 +87,10 @@ pub fn script_calls_per_request(r: &rateguard_report::Record) -> Option<f64> {
 /// The short table printed at the end of a run.
 pub fn table(summary: &Summary) -> String {
     let mut out = format!(
-        "{:<16} {:<13} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8}\n",
-        "store",
+        "{:<16} {:<13} {:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+        "subject",
         "scenario",
+        "workload",
         "requests",
         "allowed",
         "fail-open",
@@ -74,14 +100,16 @@ pub fn table(summary: &Summary) -> String {
         "p50 µs",
         "p99 µs",
         "cmd/req",
-        "eval/req"
+        "eval/req",
+        "cpu µs/req"
     );
     for r in &summary.records {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<16} {:<13} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8} {:>8}\n",
-            r.store,
+            "{:<16} {:<13} {:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9.0} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+            r.subject().name(),
             r.scenario,
+            workload(r).trim(),
             r.requests,
             r.allowed,
             opt(r.failed_open.map(|n| n.to_string())),
@@ -92,6 +120,7 @@ pub fn table(summary: &Summary) -> String {
             r.latency_us.p99,
             opt(r.store_commands_per_request.map(|c| format!("{c:.2}"))),
             opt(script_calls_per_request(r).map(|c| format!("{c:.2}"))),
+            opt(r.cpu_us_per_request.as_ref().map(|c| format!("{:.0}", c.total()))),
         ));
         if let Some(o) = r.outage {
             out.push_str(&format!(

@@ -1,19 +1,34 @@
-//! Runs one scenario once against the running topology and returns what
-//! was measured ([`RepResult`]); [`crate::summarize`] turns repetitions into
-//! a report record.
+//! Runs one scenario once against a running [`Deployment`] and returns
+//! what was measured ([`RepResult`]); [`crate::summarize`] turns
+//! repetitions into a report record. The accuracy scenarios are here; the
+//! open-model load scenarios (throughput, capacity) in [`crate::load`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rateguard_contract::{Backend, StoreKind};
-use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
+use rateguard_loadtests::{goose_driver, Params, Recorder, Recording, ScenarioId};
+use rateguard_report::Subject;
 
 use crate::commandstats::{self, CommandStats};
+use crate::cpu::CpuUsage;
 use crate::topology::{Deployment, Topology};
 use crate::LabError;
 
-/// One fixed-rate step of the throughput scenario.
+/// Where a run goes: a subject's deployment, at a store RTT.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    /// What is measured.
+    pub subject: Subject,
+    /// The store RTT, ms (`None`: no store server in the path).
+    pub rtt_ms: Option<f64>,
+    /// Its running frontend.
+    pub deployment: &'a Deployment,
+}
+
+/// One fixed-rate step of the throughput scenario, or one probe of the
+/// capacity search.
 #[derive(Debug, Clone)]
 pub struct Level {
     /// Offered requests per second.
@@ -22,6 +37,12 @@ pub struct Level {
     pub recording: Recording,
     /// How long requests were started for.
     pub duration: Duration,
+    /// CPU over the level.
+    pub cpu: Option<CpuUsage>,
+    /// capacity: whether the probe met the SLO.
+    pub passed: Option<bool>,
+    /// Share of requests the generator itself sent late.
+    pub late_send_share: f64,
 }
 
 /// When the store was killed and restarted, µs since the recording started.
@@ -33,78 +54,100 @@ pub struct OutageMarks {
     pub restarted_us: u64,
 }
 
-/// One repetition of one scenario against one store.
-#[derive(Debug, Clone)]
+/// A capacity search's result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityResult {
+    /// The highest rate that met the SLO, req/s (0: none did).
+    pub rps: u32,
+    /// Index into [`RepResult::levels`] of that rate's probe.
+    pub level: Option<usize>,
+    /// The generator may have been the limit.
+    pub loadgen_bound: bool,
+}
+
+/// One repetition of one scenario against one subject.
+#[derive(Debug, Clone, Default)]
 pub struct RepResult {
-    /// Every request (for throughput: all levels together).
+    /// Every request (throughput, capacity: all levels together).
     pub recording: Recording,
-    /// throughput only: each level on its own.
+    /// throughput and capacity: each level on its own, in run order.
     pub levels: Vec<Level>,
-    /// Store calls per command during the run (`None`: memory, or not
-    /// measurable as in store-outage).
+    /// Store calls per command during the run (`None`: no store server,
+    /// or not measurable as in store-outage).
     pub store_commands: Option<BTreeMap<String, u64>>,
     /// store-outage only.
     pub outage: Option<OutageMarks>,
     /// Requests the gateways let through without the store (fail-open).
     pub failed_open: u64,
+    /// CPU over the whole scenario (`None` for store-outage).
+    pub cpu: Option<CpuUsage>,
+    /// capacity only.
+    pub capacity: Option<CapacityResult>,
 }
 
-/// Runs `scenario` once for `store`; `tag` makes the API keys unique.
+/// Runs accuracy `scenario` once on `site`; `tag` makes the API keys unique.
 pub async fn run_once(
     topo: &mut Topology,
-    deployment: &Deployment,
-    store: StoreKind,
+    site: Site<'_>,
     scenario: ScenarioId,
     params: &Params,
     tag: &str,
 ) -> Result<RepResult, LabError> {
-    let host = deployment.url();
+    let host = site.deployment.url();
     let host = host.as_str();
-    let prefix = format!("{store}-{scenario}-{tag}");
-    let decisions_before = deployment.decisions().await?;
-    let before = stats(topo, store).await?;
-    let mut levels = Vec::new();
-    let mut outage = None;
-    let recording = match scenario {
+    let prefix = format!("{}-{scenario}-{tag}", site.subject.name());
+    let probe = site.deployment.cpu_probe();
+    let (decisions, before) = open_counters(topo, site).await?;
+    let cpu_before = probe.snapshot();
+    let mut result = RepResult::default();
+    result.recording = match scenario {
         ScenarioId::Burst => goose(&params.burst_plan(host, &prefix)).await?,
         ScenarioId::Sustained => goose(&params.sustained_plan(host, &prefix)).await?,
         ScenarioId::Distribution => goose(&params.distribution_plan(host, &prefix)).await?,
-        ScenarioId::Throughput => {
-            let mut all = Recording::default();
-            for &rate in &params.throughput_rates {
-                let plan = params.throughput_plan(host, &prefix, rate);
-                let recorder = Arc::new(Recorder::new());
-                open_model::run(&plan, recorder.clone()).await?;
-                let recording = recorder.finish();
-                merge(&mut all, &recording);
-                levels.push(Level {
-                    rate_per_sec: rate,
-                    recording,
-                    duration: plan.duration,
-                });
-            }
-            all
-        }
         ScenarioId::StoreOutage => {
-            let (recording, marks) = store_outage(topo, store, params, host, &prefix).await?;
-            outage = Some(marks);
+            let (recording, marks) = store_outage(topo, site, params, host, &prefix).await?;
+            result.outage = Some(marks);
             recording
         }
+        ScenarioId::Throughput | ScenarioId::Capacity => {
+            return Err(LabError::Options(format!(
+                "{scenario} is a load scenario, run by crate::load"
+            )))
+        }
     };
+    if scenario != ScenarioId::StoreOutage {
+        result.cpu = Some(probe.snapshot().since(&cpu_before));
+    }
+    close_counters(topo, site, scenario, decisions, before, &mut result).await?;
+    Ok(result)
+}
+
+/// The counters a run's figures are deltas of: fail-open decisions and the
+/// store's command stats.
+pub(crate) async fn open_counters(
+    topo: &Topology,
+    site: Site<'_>,
+) -> Result<(BTreeMap<String, u64>, Option<CommandStats>), LabError> {
+    Ok((site.deployment.decisions().await?, stats(topo, site).await?))
+}
+
+/// Fills `result`'s store commands and fail-open count from the deltas.
+pub(crate) async fn close_counters(
+    topo: &Topology,
+    site: Site<'_>,
+    scenario: ScenarioId,
+    decisions_before: BTreeMap<String, u64>,
+    before: Option<CommandStats>,
+    result: &mut RepResult,
+) -> Result<(), LabError> {
     // A restarted Redis starts its stats from zero: no delta for the outage.
-    let store_commands = match (scenario, before) {
+    result.store_commands = match (scenario, before) {
         (ScenarioId::StoreOutage, _) | (_, None) => None,
-        (_, Some(before)) => stats(topo, store).await?.map(|after| after.since(&before)),
+        (_, Some(before)) => stats(topo, site).await?.map(|after| after.since(&before)),
     };
-    let failed_open =
-        failed_open(&deployment.decisions().await?).saturating_sub(failed_open(&decisions_before));
-    Ok(RepResult {
-        recording,
-        levels,
-        store_commands,
-        outage,
-        failed_open,
-    })
+    result.failed_open = failed_open(&site.deployment.decisions().await?)
+        .saturating_sub(failed_open(&decisions_before));
+    Ok(())
 }
 
 fn failed_open(decisions: &BTreeMap<String, u64>) -> u64 {
@@ -121,11 +164,13 @@ async fn goose(plan: &goose_driver::GoosePlan) -> Result<Recording, LabError> {
 /// restarted after the second, and the run goes on for the third.
 async fn store_outage(
     topo: &mut Topology,
-    store: StoreKind,
+    site: Site<'_>,
     params: &Params,
     host: &str,
     prefix: &str,
 ) -> Result<(Recording, OutageMarks), LabError> {
+    let store = site.subject.store.ok_or(LabError::NoStore)?;
+    let rtt = site.rtt_ms.unwrap_or(0.0);
     let plan = params.outage_plan(host, prefix);
     let recorder = Arc::new(Recorder::new());
     let load = tokio::spawn({
@@ -139,10 +184,10 @@ async fn store_outage(
     // Process control is synchronous (a kill reaps the child; a restart
     // waits for PING / cluster ok): hand this worker's tasks to another
     // thread meanwhile so the load keeps flowing.
-    tokio::task::block_in_place(|| set_store_running(topo, store, false))?;
+    tokio::task::block_in_place(|| set_store_running(topo, store, rtt, false))?;
     tokio::time::sleep_until((started + Duration::from_secs(before + down)).into()).await;
     let restarted_us = tokio::task::block_in_place(|| {
-        set_store_running(topo, store, true)?;
+        set_store_running(topo, store, rtt, true)?;
         Ok::<_, LabError>(recorder.offset_us(Instant::now()))
     })?;
     load.await
@@ -157,12 +202,18 @@ async fn store_outage(
 }
 
 /// Kills or restarts the store's process: the standalone server, or the
-/// first cluster node (a master without a replica: its slots go dark).
-fn set_store_running(topo: &mut Topology, store: StoreKind, up: bool) -> Result<(), LabError> {
+/// first node of the cluster in use at `rtt_ms` (a master without a
+/// replica: its slots go dark).
+fn set_store_running(
+    topo: &mut Topology,
+    store: StoreKind,
+    rtt_ms: f64,
+    up: bool,
+) -> Result<(), LabError> {
     match store.backend() {
         Backend::InProcess => return Err(LabError::NoStore),
         Backend::RedisCluster => {
-            let c = topo.cluster.as_mut().ok_or(LabError::NoStore)?;
+            let c = topo.cluster_at_mut(rtt_ms).ok_or(LabError::NoStore)?;
             if up {
                 c.restart_node(0)?;
             } else {
@@ -181,11 +232,20 @@ fn set_store_running(topo: &mut Topology, store: StoreKind, up: bool) -> Result<
     Ok(())
 }
 
-async fn stats(topo: &Topology, store: StoreKind) -> Result<Option<CommandStats>, LabError> {
-    commandstats::snapshot(store, topo.redis.as_ref(), topo.cluster.as_ref()).await
+async fn stats(topo: &Topology, site: Site<'_>) -> Result<Option<CommandStats>, LabError> {
+    let Some(store) = site
+        .subject
+        .store
+        .filter(|_| site.subject.has_store_server())
+    else {
+        return Ok(None);
+    };
+    let cluster = topo.cluster_at(site.rtt_ms.unwrap_or(0.0));
+    commandstats::snapshot(store, topo.redis.as_ref(), cluster).await
 }
 
-fn merge(all: &mut Recording, part: &Recording) {
+/// Appends `part`'s samples to `all`, shifted to follow it in time.
+pub(crate) fn merge(all: &mut Recording, part: &Recording) {
     let offset = u64::try_from(all.elapsed.as_micros()).unwrap_or(u64::MAX);
     all.samples.extend(part.samples.iter().map(|s| {
         let mut s = *s;

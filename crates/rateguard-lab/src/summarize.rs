@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use rateguard_contract::StoreKind;
+use rateguard_contract::Role;
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
-use rateguard_loadtests::{Counts, Params, ScenarioId};
+use rateguard_loadtests::{Counts, Params, Sample, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, median, LatencyUs, Outage, RateLevel, Record, RepetitionStats, SeriesPoint,
-    TimelinePoint,
+    accuracy_error_pct, median, CpuPerRequest, LatencyUs, Outage, RateLevel, Record, RecordKey,
+    RepetitionStats, SeriesPoint, TimelinePoint,
 };
 
 use crate::runner::{Level, RepResult};
@@ -26,29 +26,20 @@ pub const SUSTAIN_MIN_SHARE: f64 = 0.95;
 /// ... and its p99 latency (from the intended start) is at most this, µs.
 pub const SUSTAIN_MAX_P99_US: u64 = 100_000;
 
-/// The offered rate whose latency stands for the throughput scenario (the
-/// same load for every store): the configured one if it is among the
-/// rates, else the middle rate.
-pub fn reference_rate(params: &Params) -> u32 {
-    let rates = &params.throughput_rates;
-    if rates.contains(&params.throughput_reference_rate) {
-        params.throughput_reference_rate
-    } else {
-        rates[rates.len() / 2]
-    }
+/// The index of the level whose figures stand for a throughput run: the
+/// middle one (50 % of the slowest capacity with the default fractions).
+pub fn reference_level(levels: usize) -> usize {
+    levels / 2
 }
 
-/// Builds the record of `scenario` on `store` from its repetitions.
-pub fn record(
-    store: StoreKind,
-    scenario: ScenarioId,
-    replicas: u32,
-    params: &Params,
-    reps: &[RepResult],
-) -> Record {
+/// Builds the record `key` from its repetitions.
+pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]) -> Record {
+    let scenario = key.scenario;
     let mut r = Record {
         replicas,
-        ..Record::new(store, scenario)
+        store_rtt_ms: key.store_rtt_ms,
+        keys: key.keys,
+        ..Record::new(key.subject, scenario)
     };
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;
@@ -72,7 +63,7 @@ pub fn record(
                 *by_name.entry(k.clone()).or_insert(0) += v;
             }
         }
-        let (stats, hist) = rep_stats(scenario, params, rep);
+        let (stats, hist) = rep_stats(scenario, rep);
         add(&mut merged, &hist);
         r.repetitions.push(stats);
     }
@@ -82,8 +73,24 @@ pub fn record(
     r.compute_spread();
     if let Some(s) = r.spread {
         r.throughput_rps = s.throughput_rps.median;
+        r.capacity_rps = s.capacity_rps.map(|c| c.median);
     }
     r.latency_us = median_latency(&r.repetitions);
+    let cpus: Vec<&CpuPerRequest> = r
+        .repetitions
+        .iter()
+        .filter_map(|s| s.cpu_us_per_request.as_ref())
+        .collect();
+    r.cpu_us_per_request = CpuPerRequest::median_of(&cpus);
+    let cores: Vec<f64> = r
+        .repetitions
+        .iter()
+        .filter_map(|s| s.loadgen_cpu_cores)
+        .collect();
+    r.loadgen_cpu_cores = median(&cores);
+    if scenario == ScenarioId::Capacity {
+        r.loadgen_bound = Some(r.repetitions.iter().any(|s| s.loadgen_bound));
+    }
 
     let shape = match scenario {
         ScenarioId::Burst => Some(params.burst),
@@ -96,54 +103,69 @@ pub fn record(
     if let (ScenarioId::StoreOutage, Some(first)) = (scenario, reps.first()) {
         outage(&mut r, first);
     }
-    if let (ScenarioId::Throughput, Some(first)) = (scenario, reps.first()) {
+    if let Some(first) = reps.first() {
         r.rate_levels = first.levels.iter().map(rate_level).collect();
+        r.rate_levels
+            .sort_by(|a, b| a.target_rps.total_cmp(&b.target_rps));
     }
     r
 }
 
-/// One repetition's headline figures and the histogram they came from.
-fn rep_stats(
-    scenario: ScenarioId,
-    params: &Params,
-    rep: &RepResult,
-) -> (RepetitionStats, Histogram<u64>) {
+/// CPU per request of `level` (over its completed requests) and the
+/// generator's share of a core.
+fn level_cpu(level: &Level) -> (Option<CpuPerRequest>, Option<f64>) {
+    let Some(cpu) = &level.cpu else {
+        return (None, None);
+    };
+    let done = level.recording.samples.len() as u64;
+    (cpu.per_request(done), Some(cpu.cores(Role::Loadgen)))
+}
+
+/// One repetition's headline figures and the histogram they came from:
+/// throughput at its reference level, capacity at the capacity rate, the
+/// other scenarios over the whole run.
+fn rep_stats(scenario: ScenarioId, rep: &RepResult) -> (RepetitionStats, Histogram<u64>) {
     let c = Counts::of(&rep.recording.samples);
-    if scenario == ScenarioId::Throughput {
-        let reference = reference_rate(params);
-        let hist = rep
-            .levels
-            .iter()
-            .find(|l| l.rate_per_sec == reference)
-            .map(|l| latency_histogram(&l.recording.samples))
-            .unwrap_or_else(new_histogram);
-        let best = rep
-            .levels
-            .iter()
-            .map(rate_level)
-            .filter(|l| l.sustained)
-            .map(|l| l.target_rps)
-            .fold(0.0, f64::max);
-        let stats = RepetitionStats {
-            throughput_rps: best,
-            latency_us: LatencyUs::from_histogram(&hist),
-            requests: c.requests,
-            allowed: c.allowed,
-        };
-        return (stats, hist);
-    }
-    let hist = latency_histogram(&rep.recording.samples);
-    let secs = rep.recording.elapsed.as_secs_f64().max(1e-3);
-    let stats = RepetitionStats {
-        throughput_rps: c.requests as f64 / secs,
-        latency_us: LatencyUs::from_histogram(&hist),
+    let headline = match scenario {
+        ScenarioId::Throughput => rep.levels.get(reference_level(rep.levels.len())),
+        ScenarioId::Capacity => rep
+            .capacity
+            .and_then(|c| c.level)
+            .and_then(|i| rep.levels.get(i)),
+        _ => None,
+    };
+    let mut stats = RepetitionStats {
         requests: c.requests,
         allowed: c.allowed,
+        ..RepetitionStats::default()
     };
+    let hist = if let Some(level) = headline {
+        let hist = latency_histogram(&level.recording.samples);
+        stats.throughput_rps = rate_level(level).achieved_rps;
+        (stats.cpu_us_per_request, stats.loadgen_cpu_cores) = level_cpu(level);
+        hist
+    } else if matches!(scenario, ScenarioId::Throughput | ScenarioId::Capacity) {
+        new_histogram()
+    } else {
+        let secs = rep.recording.elapsed.as_secs_f64().max(1e-3);
+        stats.throughput_rps = c.requests as f64 / secs;
+        if let Some(cpu) = &rep.cpu {
+            stats.cpu_us_per_request = cpu.per_request(c.requests);
+            stats.loadgen_cpu_cores = Some(cpu.cores(Role::Loadgen));
+        }
+        latency_histogram(&rep.recording.samples)
+    };
+    if let Some(cap) = rep.capacity {
+        stats.capacity_rps = Some(f64::from(cap.rps));
+        stats.throughput_rps = f64::from(cap.rps);
+        stats.loadgen_bound = cap.loadgen_bound;
+    }
+    stats.latency_us = LatencyUs::from_histogram(&hist);
     (stats, hist)
 }
 
-/// A throughput level's figures, and whether it was sustained.
+/// A level's figures, and whether it was sustained (capacity: whether it
+/// met the SLO).
 pub fn rate_level(level: &Level) -> RateLevel {
     let c = Counts::of(&level.recording.samples);
     let hist = latency_histogram(&level.recording.samples);
@@ -157,23 +179,50 @@ pub fn rate_level(level: &Level) -> RateLevel {
         .map(|s| s.at_us + s.latency_us)
         .max()
         .unwrap_or(0);
-    let window = level.duration.as_secs_f64().max(last_done_us as f64 / 1e6);
+    let first_us = level
+        .recording
+        .samples
+        .iter()
+        .map(|s| s.at_us)
+        .min()
+        .unwrap_or(0);
+    let span_s = last_done_us.saturating_sub(first_us) as f64 / 1e6;
+    let window = level.duration.as_secs_f64().max(span_s);
     let achieved_rps = c.allowed as f64 / window.max(1e-3);
     let target_rps = f64::from(level.rate_per_sec);
+    let (cpu_us_per_request, loadgen_cpu_cores) = level_cpu(level);
     RateLevel {
         target_rps,
         achieved_rps,
         errors: c.errors,
         latency_us,
-        sustained: achieved_rps >= SUSTAIN_MIN_SHARE * target_rps
-            && latency_us.p99 <= SUSTAIN_MAX_P99_US,
+        sustained: level.passed.unwrap_or(
+            achieved_rps >= SUSTAIN_MIN_SHARE * target_rps && latency_us.p99 <= SUSTAIN_MAX_P99_US,
+        ),
+        cpu_us_per_request,
+        loadgen_cpu_cores,
     }
+}
+
+/// `samples` with times counted from the first request's, so a series
+/// starts where the load does (not at the recorder's start, before goose
+/// has released its users).
+fn from_first_request(samples: &[Sample]) -> Vec<Sample> {
+    let first = samples.iter().map(|s| s.at_us).min().unwrap_or(0);
+    samples
+        .iter()
+        .map(|s| Sample {
+            at_us: s.at_us - first,
+            ..*s
+        })
+        .collect()
 }
 
 fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
     let mut expected = 0;
     for (i, rep) in reps.iter().enumerate() {
-        let acc = analysis::accuracy(&rep.recording.samples, shape, series_slot_ms(rep));
+        let samples = from_first_request(&rep.recording.samples);
+        let acc = analysis::accuracy(&samples, shape, series_slot_ms(&samples));
         expected += acc.expected_allowed;
         if i == 0 {
             r.allowed_series = acc
@@ -194,15 +243,8 @@ fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
 /// About 200 points per allowed-over-time series: a burst lasts ~100 ms and
 /// would be two points at the timeline's 100 ms slots; a sustained run is
 /// seconds long.
-fn series_slot_ms(rep: &RepResult) -> u64 {
-    let span_ms = rep
-        .recording
-        .samples
-        .iter()
-        .map(|s| s.at_us)
-        .max()
-        .unwrap_or(0)
-        / 1000;
+fn series_slot_ms(samples: &[Sample]) -> u64 {
+    let span_ms = samples.iter().map(|s| s.at_us).max().unwrap_or(0) / 1000;
     (span_ms / 200).clamp(1, SLOT_MS)
 }
 

@@ -1,21 +1,31 @@
 //! The lab's processes, all from `rateguard-testkit`: redis-server, a
 //! 3-master Redis Cluster, M mock backends behind one nginx (started once),
-//! and per store N gateway replicas behind a front nginx.
+//! and per subject a [`Deployment`]: N gateway replicas behind a front
+//! nginx, or (`nginx-limit-req`) an nginx doing `limit_req` alone.
+//!
+//! When a run adds a store RTT, the gateways reach Redis through the
+//! testkit's delay proxies ([`DelayNet`]): one in front of the standalone
+//! server, and a second cluster whose nodes announce one proxy each, so
+//! redirects go through the proxies too. At RTT 0 they connect directly.
 //!
 //! Everything is a child of this process on free loopback ports, stopped by
 //! its own pid when its guard drops: at the end, on an error, or when Ctrl-C
 //! drops the running lab future.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use rateguard_contract::{Backend, RawConfig, StoreKind};
-use rateguard_testkit::{GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer};
+use rateguard_contract::{Backend, Frontend, RawConfig, Role, StoreKind};
+use rateguard_report::Subject;
+use rateguard_testkit::{
+    DelayNet, GatewayProcess, MockBackend, Nginx, RedisCluster, RedisServer, TestkitError,
+};
 
+use crate::cpu::{with_children, CpuProbe};
 use crate::front::Front;
-use crate::gateway_config;
-use crate::LabError;
+use crate::{gateway_config, limit_req, LabError};
 
 /// The long-lived part of the topology (everything but the gateways).
 #[derive(Debug)]
@@ -25,18 +35,25 @@ pub struct Topology {
     backends: Vec<MockBackend>,
     /// The standalone Redis (for `redis-lua` and `redis-pipelined`).
     pub redis: Option<RedisServer>,
-    /// The Redis Cluster (for `fred-cluster`).
+    /// The Redis Cluster (for `fred-cluster`), reached directly.
     pub cluster: Option<RedisCluster>,
+    /// A second Redis Cluster whose nodes announce delay proxies.
+    pub cluster_delayed: Option<RedisCluster>,
+    /// The proxy in front of the standalone Redis.
+    redis_proxy: Option<SocketAddr>,
+    /// The delay proxies (when a run adds a store RTT).
+    net: Option<DelayNet>,
     gateway_bin: PathBuf,
 }
 
-/// N gateway replicas running one store, behind their own front nginx;
-/// dropping it stops them.
+/// One subject's frontend: N gateway replicas behind their own front
+/// nginx, or an nginx alone; dropping it stops them.
 #[derive(Debug)]
 pub struct Deployment {
     // The front goes first so no request reaches a dying replica.
     front: Front,
     gateways: Vec<GatewayProcess>,
+    probe: CpuProbe,
 }
 
 impl Deployment {
@@ -63,6 +80,11 @@ impl Deployment {
         let mut pids = vec![self.front.pid()];
         pids.extend(self.gateways.iter().map(GatewayProcess::pid));
         pids
+    }
+
+    /// Charges every process of the deployment and its topology to its role.
+    pub fn cpu_probe(&self) -> &CpuProbe {
+        &self.probe
     }
 
     /// `rateguard_decisions_total` by `decision`, summed over every
@@ -109,12 +131,14 @@ pub fn parse_decisions(metrics: &str) -> Result<BTreeMap<String, u64>, LabError>
 
 impl Topology {
     /// Starts the stores that are needed and `backends` mock backends behind
-    /// an nginx.
+    /// an nginx; with `delayed`, also the delay proxies (RTT 0 until
+    /// [`set_rtt`](Self::set_rtt)) and the proxied cluster.
     pub fn start(
         gateway_bin: &Path,
         backends: u32,
         redis: bool,
         cluster: bool,
+        delayed: bool,
     ) -> Result<Self, LabError> {
         if !gateway_bin.exists() {
             return Err(LabError::Missing(format!(
@@ -123,7 +147,19 @@ impl Topology {
             )));
         }
         let redis = redis.then(RedisServer::start).transpose()?;
-        let cluster = cluster.then(|| RedisCluster::start(3)).transpose()?;
+        let cluster_direct = cluster.then(|| RedisCluster::start(3)).transpose()?;
+        let net = delayed.then(|| DelayNet::new(Duration::ZERO));
+        let redis_proxy = match (&net, &redis) {
+            (Some(net), Some(r)) => Some(net.proxy(r.addr())?),
+            _ => None,
+        };
+        let cluster_delayed = match &net {
+            Some(net) if cluster => Some(RedisCluster::start_announcing(3, |port| {
+                let node = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                Ok::<_, TestkitError>(net.proxy(node)?.port())
+            })?),
+            _ => None,
+        };
         let backends = (1..=backends)
             .map(|i| MockBackend::start(gateway_bin, &format!("backend-{i}")))
             .collect::<Result<Vec<_>, _>>()?;
@@ -133,7 +169,10 @@ impl Topology {
             back,
             backends,
             redis,
-            cluster,
+            cluster: cluster_direct,
+            cluster_delayed,
+            redis_proxy,
+            net,
             gateway_bin: gateway_bin.to_path_buf(),
         })
     }
@@ -143,19 +182,74 @@ impl Topology {
         self.backends.len()
     }
 
-    /// The Redis URLs `store` uses (none for an in-process store).
+    /// Sets the delay proxies' round trip (no-op without proxies).
+    pub fn set_rtt(&self, rtt_ms: f64) {
+        if let Some(net) = &self.net {
+            net.set_rtt(Duration::from_secs_f64(rtt_ms.max(0.0) / 1e3));
+        }
+    }
+
+    /// Whether `rtt_ms` goes through the delay proxies.
+    fn delayed(&self, rtt_ms: f64) -> bool {
+        rtt_ms > 0.0 && self.net.is_some()
+    }
+
+    /// The cluster `fred-cluster` uses at `rtt_ms`.
+    pub fn cluster_at(&self, rtt_ms: f64) -> Option<&RedisCluster> {
+        if self.delayed(rtt_ms) {
+            self.cluster_delayed.as_ref()
+        } else {
+            self.cluster.as_ref()
+        }
+    }
+
+    /// [`cluster_at`](Self::cluster_at), to kill and restart nodes.
+    pub fn cluster_at_mut(&mut self, rtt_ms: f64) -> Option<&mut RedisCluster> {
+        if self.delayed(rtt_ms) {
+            self.cluster_delayed.as_mut()
+        } else {
+            self.cluster.as_mut()
+        }
+    }
+
+    /// The Redis URLs `store` uses at RTT 0 (none for an in-process store).
     pub fn store_urls(&self, store: StoreKind) -> Vec<String> {
+        self.store_urls_at(store, 0.0)
+    }
+
+    /// The Redis URLs `store` uses at `rtt_ms`: the servers themselves at
+    /// 0, their delay proxies above.
+    pub fn store_urls_at(&self, store: StoreKind, rtt_ms: f64) -> Vec<String> {
         match store.backend() {
+            Backend::Redis if self.delayed(rtt_ms) => self
+                .redis_proxy
+                .iter()
+                .map(|a| format!("redis://{a}"))
+                .collect(),
             Backend::Redis => self.redis.iter().map(RedisServer::url).collect(),
-            Backend::RedisCluster => self.cluster.iter().flat_map(RedisCluster::urls).collect(),
+            Backend::RedisCluster => self
+                .cluster_at(rtt_ms)
+                .map(|c| c.urls())
+                .unwrap_or_default(),
             Backend::InProcess => Vec::new(),
         }
     }
 
+    /// The store processes `store` uses at `rtt_ms`.
+    fn store_pids(&self, store: Option<StoreKind>, rtt_ms: f64) -> Vec<u32> {
+        match store.map(StoreKind::backend) {
+            Some(Backend::Redis) => self.redis.iter().map(RedisServer::pid).collect(),
+            Some(Backend::RedisCluster) => self
+                .cluster_at(rtt_ms)
+                .map(RedisCluster::node_pids)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Starts `replicas` gateways running `config` with `store`
-    /// [placed](gateway_config::place) on this topology's servers, as
-    /// `gw-1`, `gw-2`, ... (each healthy before the next), then a front nginx
-    /// over them on `front_port` (`None` or 0: a free port).
+    /// [placed](gateway_config::place) on this topology's servers (at RTT
+    /// 0), then a front nginx over them on `front_port` (`None` or 0: free).
     pub fn deploy(
         &self,
         store: StoreKind,
@@ -163,22 +257,63 @@ impl Topology {
         replicas: u32,
         front_port: Option<u16>,
     ) -> Result<Deployment, LabError> {
-        let mut config = config.clone();
-        gateway_config::place(
-            &mut config,
-            store,
-            &self.store_urls(store),
-            &self.back.url(),
-        );
-        let gateways = (1..=replicas)
-            .map(|i| {
-                let file = gateway_config::for_replica(&config, &format!("gw-{i}"));
-                Ok(GatewayProcess::start(&self.gateway_bin, &file)?)
-            })
-            .collect::<Result<Vec<_>, LabError>>()?;
-        let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
-        let front = Front::start(&addrs, front_port)?;
-        Ok(Deployment { front, gateways })
+        self.deploy_subject(Subject::gateway(store), config, replicas, front_port, 0.0)
+    }
+
+    /// Brings up `subject` at store RTT `rtt_ms`: `replicas` gateways as
+    /// `gw-1`, `gw-2`, ... (each healthy before the next) behind a front
+    /// nginx, with `config` and the subject's store placed (`none`: a
+    /// memory store and no matching policy); or, for `nginx-limit-req`, an
+    /// nginx limiting `config`'s policies itself.
+    pub fn deploy_subject(
+        &self,
+        subject: Subject,
+        config: &RawConfig,
+        replicas: u32,
+        front_port: Option<u16>,
+        rtt_ms: f64,
+    ) -> Result<Deployment, LabError> {
+        let (front, gateways) = match subject.frontend {
+            Frontend::NginxLimitReq => {
+                let front = Front::with_conf(|port| {
+                    limit_req::conf(port, &config.policies, self.back.addr())
+                })?;
+                (front, Vec::new())
+            }
+            Frontend::Gateway | Frontend::None => {
+                let mut config = config.clone();
+                if subject.frontend == Frontend::None {
+                    gateway_config::match_nothing(&mut config);
+                }
+                let store = subject.store.unwrap_or(StoreKind::Memory);
+                let urls = self.store_urls_at(store, rtt_ms);
+                gateway_config::place(&mut config, store, &urls, &self.back.url());
+                let gateways = (1..=replicas)
+                    .map(|i| {
+                        let file = gateway_config::for_replica(&config, &format!("gw-{i}"));
+                        Ok(GatewayProcess::start(&self.gateway_bin, &file)?)
+                    })
+                    .collect::<Result<Vec<_>, LabError>>()?;
+                let addrs: Vec<SocketAddr> = gateways.iter().map(GatewayProcess::addr).collect();
+                (Front::start(&addrs, front_port)?, gateways)
+            }
+        };
+        let mut backends: Vec<u32> = self.backends.iter().map(MockBackend::pid).collect();
+        backends.extend(with_children(self.back.pid()));
+        let probe = CpuProbe::new([
+            (
+                Role::Gateway,
+                gateways.iter().map(GatewayProcess::pid).collect(),
+            ),
+            (Role::Store, self.store_pids(subject.store, rtt_ms)),
+            (Role::Nginx, with_children(front.pid())),
+            (Role::Backends, backends),
+        ]);
+        Ok(Deployment {
+            front,
+            gateways,
+            probe,
+        })
     }
 }
 

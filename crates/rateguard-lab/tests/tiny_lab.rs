@@ -1,15 +1,18 @@
-//! A tiny lab run (every store and scenario, 2 replicas, 1 repetition,
-//! second-long phases) against real redis-server, Redis Cluster, nginx and
-//! `rateguard` processes: `summary.json` must be complete, and the atomic
-//! stores' burst must be exact.
+//! A tiny lab run (every store, both reference frontends, every scenario,
+//! store RTTs 0 and 1 ms, the Zipf key mix, 2 replicas, 1 repetition,
+//! second-long phases) against real redis-server, Redis Clusters, delay
+//! proxies, nginx and `rateguard` processes: `summary.json` must be
+//! complete, the atomic stores' burst exact, and what the design fixes
+//! (which roles have processes, the RTT's lower bound on latency, the
+//! throughput loads derived from the slowest capacity) exactly so.
 
 mod common;
 
 use common::gateway_bin;
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, Role, ScenarioId, StoreKind};
 use rateguard_lab::LabOptions;
 use rateguard_loadtests::Params;
-use rateguard_report::{Record, Summary};
+use rateguard_report::{Record, Subject, Summary};
 
 /// `summary.record` by ids.
 fn record<'a>(summary: &'a Summary, store: &str, scenario: &str) -> &'a Record {
@@ -26,6 +29,9 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     opts.replicas = 2;
     opts.repetitions = 1;
     opts.params = Params::tiny();
+    opts.params.outage_phases_secs = [1, 1, 1];
+    opts.keys = vec![KeyMix::Zipf];
+    opts.store_rtts_ms = vec![0.0, 1.0];
     opts.results_dir = results.path().to_path_buf();
     opts.run_id = Some("tiny".into());
     opts.verbose = false;
@@ -45,11 +51,15 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(summary.records.len(), outcome.summary.records.len());
     assert!(results.path().join("latest").exists());
     assert_eq!(summary.missing(), Vec::<String>::new());
-    assert_eq!(
-        summary.records.len(),
-        4 * 5 - 1,
-        "every store × scenario but memory's outage"
-    );
+    let planned = summary.settings.planned();
+    assert_eq!(summary.records.len(), planned.len());
+    // 4 stores × 4 accuracy scenarios (but memory's outage), + burst on
+    // nginx-limit-req; capacity and throughput on 6 subjects, twice for
+    // the 3 with a store server (2 RTTs).
+    assert_eq!(planned.len(), 4 * 4 - 1 + 1 + 2 * (6 + 3));
+
+    cpu_roles_follow_the_processes(&summary);
+    load_scenarios(&summary, &opts.params);
 
     for store in ["redis-lua", "redis-pipelined", "fred-cluster"] {
         let burst = record(&summary, store, "burst");
@@ -142,8 +152,86 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(dist.per_backend.len(), 2, "{:?}", dist.per_backend);
     assert_eq!(dist.per_replica.values().sum::<u64>(), dist.requests);
 
-    let tp = record(&summary, "redis-pipelined", "throughput");
-    assert_eq!(tp.rate_levels.len(), opts.params.throughput_rates.len());
-    assert_eq!(tp.denied, 0, "throughput limits never deny");
-    assert!(!tp.latency_curve.is_empty());
+    // NGINX limit_req in one instance: exact, like a shared store.
+    let nginx = Subject::reference(Frontend::NginxLimitReq);
+    let burst = summary
+        .first(nginx, ScenarioId::Burst)
+        .expect("nginx burst");
+    assert_eq!(burst.allowed, capacity, "nginx-limit-req burst");
+    assert_eq!(burst.errors, 0);
+}
+
+/// Every record but store-outage charges CPU to all five roles; a role with
+/// no process in the subject's topology is charged exactly nothing.
+fn cpu_roles_follow_the_processes(summary: &Summary) {
+    for r in &summary.records {
+        let Some(cpu) = &r.cpu_us_per_request else {
+            assert_eq!(r.scenario, ScenarioId::StoreOutage, "{:?}", r.key());
+            continue;
+        };
+        assert_eq!(cpu.0.len(), Role::ALL.len(), "{:?}", r.key());
+        let subject = r.subject();
+        if !subject.has_store_server() {
+            assert_eq!(cpu.get(Role::Store), 0.0, "{:?}: no store process", r.key());
+        }
+        if subject.frontend == Frontend::NginxLimitReq {
+            assert_eq!(cpu.get(Role::Gateway), 0.0, "{:?}: no gateway", r.key());
+        }
+        assert!(cpu.total() > 0.0, "{:?}", r.key());
+    }
+}
+
+/// Capacity results are probed passing rates; throughput runs at the
+/// fractions of the slowest store's capacity; 1 ms of store RTT is a floor
+/// under every request's latency.
+fn load_scenarios(summary: &Summary, params: &Params) {
+    let capacity = |r: &Record| r.capacity_rps.expect("capacity_rps");
+    let caps: Vec<&Record> = summary
+        .records
+        .iter()
+        .filter(|r| r.scenario == ScenarioId::Capacity)
+        .collect();
+    for r in &caps {
+        let c = capacity(r);
+        assert!(r.loadgen_bound.is_some(), "{:?}", r.key());
+        assert!(
+            c == 0.0
+                || r.rate_levels
+                    .iter()
+                    .any(|l| l.sustained && l.target_rps == c),
+            "{:?}: {c} is a passing probe: {:?}",
+            r.key(),
+            r.rate_levels
+        );
+        assert_eq!(r.denied, 0, "capacity limits never deny");
+    }
+    let slowest = caps
+        .iter()
+        .filter(|r| r.subject().store.is_some())
+        .map(|r| capacity(r))
+        .filter(|&c| c > 0.0)
+        .reduce(f64::min);
+    let loads: Vec<f64> = params
+        .throughput_loads(slowest)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    for r in summary
+        .records
+        .iter()
+        .filter(|r| r.scenario == ScenarioId::Throughput)
+    {
+        let offered: Vec<f64> = r.rate_levels.iter().map(|l| l.target_rps).collect();
+        assert_eq!(offered, loads, "{:?}", r.key());
+        assert_eq!(r.denied, 0, "throughput limits never deny");
+        assert!(!r.latency_curve.is_empty());
+        if r.store_rtt_ms == Some(1.0) {
+            let p50 = r.latency_curve[0].1;
+            assert!(
+                p50 >= 1_000,
+                "{:?}: p50 {p50} µs under a 1 ms store RTT",
+                r.key()
+            );
+        }
+    }
 }

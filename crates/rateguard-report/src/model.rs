@@ -1,5 +1,6 @@
 //! The shape of `results/<run-id>/summary.json`: one [`Summary`] per lab run,
-//! one [`Record`] per (store, scenario).
+//! one [`Record`] per (subject, scenario, store RTT, key mix); see
+//! [`Settings::planned`] for which a run has.
 //!
 //! Scenario-specific parts are `Option` or default to empty, so a record
 //! only carries what its scenario measures; [`Summary::missing`] says which
@@ -7,19 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::{Frontend, KeyMix, ScenarioId, StoreKind};
 use serde::{Deserialize, Serialize};
 
+mod cpu;
 mod missing;
+mod plan;
 mod stats;
 
+pub use cpu::CpuPerRequest;
+pub use plan::{is_load_scenario, runs_on, RecordKey, Subject};
 pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
-
-/// Whether the lab runs `scenario` for `store`: every pair except an
-/// in-process store's outage (there is no store process to kill).
-pub fn applies(store: StoreKind, scenario: ScenarioId) -> bool {
-    store.needs_server() || scenario != ScenarioId::StoreOutage
-}
 
 /// One lab run: where it ran, with what, and every (store, scenario) result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,8 +88,21 @@ pub struct Settings {
     /// Duration of each timed scenario, in ms, by scenario id.
     #[serde(default)]
     pub durations_ms: BTreeMap<String, u64>,
-    /// Stores this run measured.
+    /// Stores this run measured (behind the gateways).
     pub stores: Vec<StoreKind>,
+    /// Reference frontends this run measured (`none`, `nginx-limit-req`).
+    #[serde(default)]
+    pub references: Vec<Frontend>,
+    /// Round-trip times added between the gateways and Redis, ms; the load
+    /// scenarios run at each, the accuracy scenarios at the first.
+    #[serde(default)]
+    pub store_rtts_ms: Vec<f64>,
+    /// Key mixes the load scenarios ran with.
+    #[serde(default)]
+    pub keys: Vec<KeyMix>,
+    /// The capacity scenario's p99 bound, ms.
+    #[serde(default)]
+    pub slo_p99_ms: Option<f64>,
     /// Scenarios this run measured.
     pub scenarios: Vec<ScenarioId>,
     /// Other scenario parameters (burst capacity, arrival rates, users ...),
@@ -99,16 +111,27 @@ pub struct Settings {
     pub params: BTreeMap<String, String>,
 }
 
-/// The result of one scenario against one store.
+/// The result of one scenario against one subject, at one store RTT and
+/// key mix.
 ///
 /// The first fields are the contract for `summary.json`; the rest
 /// feed the report's charts and are empty where a scenario has no such data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// The store measured.
-    pub store: StoreKind,
+    /// What limited the requests (the gateways, or a reference frontend).
+    #[serde(default = "Frontend::gateway")]
+    pub frontend: Frontend,
+    /// The gateways' store (`null` for a reference frontend).
+    pub store: Option<StoreKind>,
     /// The scenario run.
     pub scenario: ScenarioId,
+    /// The round trip added between the gateways and Redis, ms (`null`:
+    /// no store server in the path).
+    #[serde(default)]
+    pub store_rtt_ms: Option<f64>,
+    /// The key mix of a load scenario (`null`: the scenario's own clients).
+    #[serde(default)]
+    pub keys: Option<KeyMix>,
     /// Gateway replicas that served the scenario.
     pub replicas: u32,
     /// Requests sent (summed over repetitions when the figures below are).
@@ -135,6 +158,24 @@ pub struct Record {
     pub throughput_rps: f64,
     /// Latency percentiles in µs (median over repetitions when repeated).
     pub latency_us: LatencyUs,
+    /// CPU µs per request by role over the record's measured window (the
+    /// whole scenario; throughput: the reference load; capacity: the
+    /// highest rate that passed), median over repetitions. `None` for
+    /// store-outage (its store process is replaced mid-run).
+    #[serde(default)]
+    pub cpu_us_per_request: Option<CpuPerRequest>,
+    /// capacity: the highest open-model rate meeting the SLO, req/s
+    /// (median over repetitions; spread in [`Record::spread`]).
+    #[serde(default)]
+    pub capacity_rps: Option<f64>,
+    /// capacity: the load generator may have been the limit (it used more
+    /// than [`LOADGEN_BOUND_CORES`] of a core, or fell behind the offered
+    /// rate on its own) in some repetition: not a figure of the system.
+    #[serde(default)]
+    pub loadgen_bound: Option<bool>,
+    /// The load generator's CPU over the measured window, in cores (median).
+    #[serde(default)]
+    pub loadgen_cpu_cores: Option<f64>,
     /// Redis commands per request from `INFO commandstats` deltas; `None`
     /// for the memory store.
     pub store_commands_per_request: Option<f64>,
@@ -176,8 +217,13 @@ pub struct Record {
     pub rate_levels: Vec<RateLevel>,
 }
 
-/// One fixed arrival rate of the `throughput` scenario.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Above this share of one core, the load generator counts as a possible
+/// bottleneck ([`Record::loadgen_bound`]).
+pub const LOADGEN_BOUND_CORES: f64 = 0.8;
+
+/// One fixed arrival rate of the `throughput` scenario, or one probe of
+/// the `capacity` search.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RateLevel {
     /// Offered requests per second.
     pub target_rps: f64,
@@ -187,8 +233,14 @@ pub struct RateLevel {
     pub errors: u64,
     /// Latency from each request's intended start, µs.
     pub latency_us: LatencyUs,
-    /// Whether the level counts as sustained (see the report's notes).
+    /// Whether the level counts as sustained (capacity: met the SLO).
     pub sustained: bool,
+    /// CPU µs per request by role at this level.
+    #[serde(default)]
+    pub cpu_us_per_request: Option<CpuPerRequest>,
+    /// The load generator's CPU at this level, in cores.
+    #[serde(default)]
+    pub loadgen_cpu_cores: Option<f64>,
 }
 
 /// One repetition's figures.
@@ -204,6 +256,18 @@ pub struct RepetitionStats {
     /// Requests allowed in this repetition.
     #[serde(default)]
     pub allowed: u64,
+    /// CPU µs per request by role in this repetition's measured window.
+    #[serde(default)]
+    pub cpu_us_per_request: Option<CpuPerRequest>,
+    /// capacity: this repetition's result, req/s.
+    #[serde(default)]
+    pub capacity_rps: Option<f64>,
+    /// capacity: whether the generator may have been the limit here.
+    #[serde(default)]
+    pub loadgen_bound: bool,
+    /// The generator's CPU in the measured window, in cores.
+    #[serde(default)]
+    pub loadgen_cpu_cores: Option<f64>,
 }
 
 /// A point of the cumulative allowed-over-time series.
@@ -245,11 +309,34 @@ pub struct Outage {
 }
 
 impl Summary {
-    /// The record for `(store, scenario)`, if the run has one.
+    /// The first record of `scenario` on the gateways with `store` (for the
+    /// accuracy scenarios, its only one), if the run has one.
     pub fn record(&self, store: StoreKind, scenario: ScenarioId) -> Option<&Record> {
         self.records
             .iter()
-            .find(|r| r.store == store && r.scenario == scenario)
+            .find(|r| r.subject() == Subject::gateway(store) && r.scenario == scenario)
+    }
+
+    /// The record with identity `key`, if the run has one.
+    pub fn find(&self, key: &RecordKey) -> Option<&Record> {
+        self.records.iter().find(|r| r.key() == *key)
+    }
+
+    /// The first record of `scenario` on `subject` (for the accuracy
+    /// scenarios, its only one).
+    pub fn first(&self, subject: Subject, scenario: ScenarioId) -> Option<&Record> {
+        self.records_of(subject, scenario).next()
+    }
+
+    /// Every record of `scenario` on `subject`, in run order.
+    pub fn records_of(
+        &self,
+        subject: Subject,
+        scenario: ScenarioId,
+    ) -> impl Iterator<Item = &Record> + '_ {
+        self.records
+            .iter()
+            .filter(move |r| r.subject() == subject && r.scenario == scenario)
     }
 
     /// The stores the run mentions (in its settings or its records), in
@@ -258,19 +345,39 @@ impl Summary {
         StoreKind::ALL
             .into_iter()
             .filter(|k| {
-                self.settings.stores.contains(k) || self.records.iter().any(|r| r.store == *k)
+                self.settings.stores.contains(k) || self.records.iter().any(|r| r.store == Some(*k))
             })
+            .collect()
+    }
+
+    /// Every subject the run mentions: stores in [`StoreKind::ALL`] order,
+    /// then the reference frontends.
+    pub fn subject_order(&self) -> Vec<Subject> {
+        let refs = Frontend::references().filter(|f| {
+            self.settings.references.contains(f) || self.records.iter().any(|r| r.frontend == *f)
+        });
+        self.store_order()
+            .into_iter()
+            .map(Subject::gateway)
+            .chain(refs.map(Subject::reference))
             .collect()
     }
 }
 
 impl Record {
-    /// A record of `scenario` on `store` with every figure empty (zero,
+    /// A record of `scenario` on `subject` with every figure empty (zero,
     /// `None`, no points), to be filled in.
-    pub fn new(store: StoreKind, scenario: ScenarioId) -> Self {
+    pub fn new(subject: Subject, scenario: ScenarioId) -> Self {
         Self {
-            store,
+            frontend: subject.frontend,
+            store: subject.store,
             scenario,
+            store_rtt_ms: Default::default(),
+            keys: Default::default(),
+            cpu_us_per_request: Default::default(),
+            capacity_rps: Default::default(),
+            loadgen_bound: Default::default(),
+            loadgen_cpu_cores: Default::default(),
             replicas: Default::default(),
             requests: Default::default(),
             allowed: Default::default(),

@@ -11,33 +11,72 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::ScenarioId;
 
-use crate::model::{Record, Summary};
+use crate::model::{Record, Subject, Summary};
 
 mod charts;
 mod commands;
+mod costs;
+mod decide;
 mod guide;
 mod table;
 
-use charts::{css_color, store_color, Bar};
+use charts::{css_color, subject_color, Bar};
 
 /// Inline style sheet of the page.
 const CSS: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;\
-padding:0 1em;color:#222;line-height:1.45}\
+padding:0 1em;color:#222;line-height:1.45;overflow-wrap:break-word}\
 h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
+.scroll{overflow-x:auto;max-width:100%;margin:1em 0;border:1px solid #eee}\
+.scroll table{margin:0}\
 table{border-collapse:collapse;margin:1em 0;font-size:.88em}\
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}\
-th{background:#f4f4f4}td.l,th.l{text-align:left}\
+th{background:#f4f4f4}td.l,th.l{text-align:left}td.best{background:#e6f4e6;font-weight:600}\
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.35em;border-radius:2px}\
-.spread{color:#666;font-size:.85em}.nodata,.error{color:#a00}\
-figure{margin:1em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;height:auto}";
+.spread{color:#666;font-size:.85em;font-weight:400}.nodata,.error{color:#a00}\
+figure{margin:1em 0;overflow-x:auto}figcaption{color:#555;font-size:.9em}\
+figure svg{width:100%;min-width:560px;max-width:860px;height:auto;display:block}\
+.legend{display:flex;flex-wrap:wrap;gap:.2em 1.2em;font-size:.88em;margin:.2em 0 .5em}\
+.legend .k{display:inline-block;width:1.6em;height:0;border-top:3px solid;vertical-align:middle;margin-right:.35em}\
+.legend .k.d{border-top-style:dashed}\
+.legend .k.b{width:.8em;height:.8em;border:0;border-radius:2px}";
 
-/// A store with its colour, in report order.
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// A filled box (bars).
+    Box,
+    /// A solid line.
+    Line,
+    /// A dashed line.
+    Dashed,
+}
+
+/// An HTML legend (below a chart, never over its data).
+pub(crate) fn legend(entries: &[(String, RGBColor, Mark)]) -> String {
+    if entries.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<div class=\"legend\">");
+    for (label, color, mark) in entries {
+        let c = css_color(*color);
+        let key = match mark {
+            Mark::Box => format!("<span class=\"k b\" style=\"background:{c}\"></span>"),
+            Mark::Line => format!("<span class=\"k\" style=\"border-color:{c}\"></span>"),
+            Mark::Dashed => format!("<span class=\"k d\" style=\"border-color:{c}\"></span>"),
+        };
+        let _ = write!(out, "<span>{key}{}</span>", esc(label));
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// A subject (a store, or a reference frontend) with its colour, in report order.
 pub(crate) struct StoreStyle {
-    /// The store.
-    pub(crate) kind: StoreKind,
+    /// The store or reference.
+    pub(crate) subject: Subject,
     /// Its id, as shown.
     pub(crate) name: String,
     /// Its colour in every chart.
@@ -47,12 +86,12 @@ pub(crate) struct StoreStyle {
 /// Renders `summary` as one self-contained HTML page.
 pub fn render(summary: &Summary) -> String {
     let stores: Vec<StoreStyle> = summary
-        .store_order()
+        .subject_order()
         .into_iter()
-        .map(|kind| StoreStyle {
-            kind,
-            name: kind.to_string(),
-            color: store_color(kind),
+        .map(|subject| StoreStyle {
+            subject,
+            name: subject.name().to_owned(),
+            color: subject_color(subject),
         })
         .collect();
     let mut out = String::with_capacity(256 * 1024);
@@ -66,7 +105,9 @@ pub fn render(summary: &Summary) -> String {
         at = esc(&summary.created_at),
     );
     facts(&mut out, summary, &stores);
+    out.push_str(&decide::which_store(summary, &stores));
     out.push_str(&guide::guide(summary, &stores));
+    costs::sections(&mut out, summary, &stores);
     chart_sections(&mut out, summary, &stores);
     out.push_str(&table::figures(summary, &stores));
     out.push_str("</body>\n</html>\n");
@@ -171,17 +212,31 @@ fn by_store<'a>(
 ) -> impl Iterator<Item = (&'a StoreStyle, &'a Record)> {
     stores
         .iter()
-        .filter_map(move |st| s.record(st.kind, scenario).map(|r| (st, r)))
+        .filter_map(move |st| s.first(st.subject, scenario).map(|r| (st, r)))
 }
 
 /// Appends one chart section: heading, figure, caption.
 fn section(out: &mut String, title: &str, chart: String, caption: &str) {
+    section_with(out, title, chart, "", caption);
+}
+
+/// Appends one chart section: heading, figure, its HTML legend, caption.
+fn section_with(out: &mut String, title: &str, chart: String, legend: &str, caption: &str) {
     let _ = write!(
         out,
-        "<h2>{}</h2>\n<figure>\n{chart}\n<figcaption>{}</figcaption>\n</figure>\n",
+        "<h2>{}</h2>\n<figure>\n{chart}\n{legend}<figcaption>{}</figcaption>\n</figure>\n",
         esc(title),
         esc(caption)
     );
+}
+
+/// A legend of one box or line per subject.
+fn subject_legend<'a>(items: impl IntoIterator<Item = (&'a str, RGBColor)>, mark: Mark) -> String {
+    let entries: Vec<(String, RGBColor, Mark)> = items
+        .into_iter()
+        .map(|(name, color)| (name.to_owned(), color, mark))
+        .collect();
+    legend(&entries)
 }
 
 fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
@@ -194,8 +249,9 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     } else {
         charts::latency_curves("Latency by percentile, throughput scenario", &curves)
     };
-    section(out, "Latency percentiles", chart,
-        "Latency seen by the load generator through nginx, from p50 to p99.99 (x: percentiles spaced by nines; y: log scale). Lower is better; the right end is the tail.");
+    let keys = subject_legend(curves.iter().map(|c| (c.0, c.1)), Mark::Line);
+    section_with(out, "Latency percentiles", chart, &keys,
+        "Latency seen by the load generator through nginx, from p50 to p99.99, at the throughput scenario's middle load of the first workload (x: percentiles spaced by nines; y: log scale). Lower is better; the right end is the tail.");
 
     for (scenario, what) in [
         (
@@ -219,11 +275,19 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
                 &series,
             )
         };
-        section(out, &format!("429 accuracy: {scenario}"), chart, &format!(
-            "Cumulative allowed responses ({what}) against an ideal single token bucket (dashed). A store on the dashed line enforces the limit exactly across all replicas; above it, clients got more than their limit."));
+        let mut keys: Vec<(String, RGBColor, Mark)> = series
+            .iter()
+            .map(|x| (x.0.to_owned(), x.1, Mark::Line))
+            .collect();
+        keys.push((
+            "ideal token bucket (dashed, per store)".into(),
+            RGBColor(0, 0, 0),
+            Mark::Dashed,
+        ));
+        section_with(out, &format!("429 accuracy: {scenario}"), chart, &legend(&keys), &format!(
+            "Cumulative allowed responses ({what}) against an ideal single token bucket (dashed), from the first request on. A store on the dashed line enforces the limit exactly across all replicas; above it, clients got more than their limit. nginx-limit-req (burst only) limits per NGINX instance: exact here with one instance."));
     }
 
-    throughput_chart(out, s, stores);
     commands::commands_chart(out, s, stores);
     distribution_charts(out, s, stores);
 
@@ -248,48 +312,18 @@ fn chart_sections(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
             || "Failed open: not measured in this run.".to_owned(),
             |t| format!("Failed open (requests the gateways let through without the store, counted over the whole scenario, not only while the store was down): {t}."),
         );
-        section(out, &format!("Store outage: {}", st.name), chart, &format!(
-            "Responses per time slot of the first run while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis. {failed_open}"));
-    }
-}
-
-fn throughput_chart(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
-    let series: Vec<_> = by_store(s, stores, ScenarioId::Throughput)
-        .map(|(st, r)| {
-            let bar = Bar {
-                value: r.throughput_rps,
-                whisker: r
-                    .spread
-                    .map(|sp| (sp.throughput_rps.min, sp.throughput_rps.max)),
-            };
-            (st.name.as_str(), st.color, vec![Some(bar)])
-        })
-        .collect();
-    let chart = if series.is_empty() {
-        charts::no_data(ScenarioId::Throughput.as_str())
-    } else {
-        let group = format!(
-            "throughput scenario, median of {} runs",
-            s.settings.repetitions
-        );
-        charts::grouped_bars(
-            "Throughput per store",
-            "requests per second",
-            &[group],
-            &series,
-        )
-    };
-    section(out, "Throughput", chart,
-        "Completed requests per second through nginx and the gateway replicas (bar: median over repetitions; whiskers: min and max). Higher is better.");
-
-    let levels: Vec<_> = by_store(s, stores, ScenarioId::Throughput)
-        .filter(|(_, r)| !r.rate_levels.is_empty())
-        .map(|(st, r)| (st.name.as_str(), st.color, r.rate_levels.as_slice()))
-        .collect();
-    if !levels.is_empty() {
-        let chart = charts::rate_levels("Offered vs achieved rate", &levels);
-        section(out, "Throughput steps", chart,
-            "Each fixed arrival rate of the throughput scenario (open model, first repetition): achieved 2xx per second against the offered rate. On the dashed line the store kept up; filled markers are levels the lab counts as sustained, hollow ones are not (see the table below).");
+        let keys: Vec<(String, RGBColor, Mark)> = charts::OUTAGE_LEGEND
+            .iter()
+            .map(|&(l, c, dashed)| {
+                (
+                    l.to_owned(),
+                    c,
+                    if dashed { Mark::Dashed } else { Mark::Line },
+                )
+            })
+            .collect();
+        section_with(out, &format!("Store outage: {}", st.name), chart, &legend(&keys), &format!(
+            "Responses per second (over a rolling 1 s window, so the clients' pacing does not alias with the 100 ms slots) in the first run while the store is killed and restarted (markers). With fail-open, requests keep passing (ok) while the store is down; denials (429) reappear once the store enforces again. Grey: slot p99 on the right axis. {failed_open}"));
     }
 }
 
@@ -332,7 +366,8 @@ fn distribution_charts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
                 &series,
             )
         };
-        section(out, &format!("Requests per {what}"), chart, &format!(
+        let keys = subject_legend(series.iter().map(|x| (x.0, x.1)), Mark::Box);
+        section_with(out, &format!("Requests per {what}"), chart, &keys, &format!(
             "Sequential requests of the distribution scenario, counted by {what} (from {source}). Even bars mean nginx spreads load evenly."));
     }
 }

@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use rateguard_contract::Role;
 use rateguard_contract::{ScenarioId, StoreKind};
 use rateguard_report::{
-    accuracy_error_pct, applies, render, write_report, LatencyUs, Machine, Outage, RateLevel,
-    Record, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary, TimelinePoint, Versions,
-    REPORT_FILE, SUMMARY_FILE,
+    accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, RateLevel,
+    Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint, Settings, Summary,
+    TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
 };
 
 const STORES: [&str; 4] = StoreKind::IDS;
-const SCENARIOS: [&str; 5] = ScenarioId::IDS;
 
 /// `s.record` by ids.
 fn record<'a>(s: &'a Summary, store: &str, scenario: &str) -> Option<&'a Record> {
@@ -33,8 +33,21 @@ fn latency(base: u64) -> LatencyUs {
     }
 }
 
+/// CPU per request of store `k` (its gateway costs 10·k µs).
+fn cpu(k: u64) -> CpuPerRequest {
+    CpuPerRequest(BTreeMap::from([
+        (Role::Gateway, 10.0 * k as f64),
+        (Role::Store, 5.0),
+        (Role::Nginx, 8.0),
+        (Role::Backends, 6.0),
+        (Role::Loadgen, 12.0),
+    ]))
+}
+
 /// A record of the given shape; `k` varies the numbers per store.
-fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
+fn fixture_record(key: RecordKey, k: u64) -> Record {
+    let store = key.subject.name();
+    let scenario = key.scenario.as_str();
     let shared = store != "memory";
     let mut r = Record {
         replicas: REPLICAS,
@@ -43,9 +56,29 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
         denied: 100,
         throughput_rps: 1_000.0 * k as f64,
         latency_us: latency(100 * k),
-        ..Record::new(store.parse().unwrap(), scenario.parse().unwrap())
+        store_rtt_ms: key.store_rtt_ms,
+        keys: key.keys,
+        cpu_us_per_request: Some(cpu(k)),
+        ..Record::new(key.subject, key.scenario)
     };
     match scenario {
+        "capacity" => {
+            r.repetitions = (0..3)
+                .map(|i| RepetitionStats {
+                    throughput_rps: 1_500.0 * k as f64 + 10.0 * i as f64,
+                    capacity_rps: Some(1_500.0 * k as f64 + 10.0 * i as f64),
+                    cpu_us_per_request: Some(cpu(k)),
+                    latency_us: latency(100 * k),
+                    requests: 1_000,
+                    allowed: 1_000,
+                    ..RepetitionStats::default()
+                })
+                .collect();
+            r.compute_spread();
+            r.capacity_rps = r.spread.and_then(|s| s.capacity_rps).map(|c| c.median);
+            r.loadgen_bound = Some(false);
+            r.loadgen_cpu_cores = Some(0.3);
+        }
         "burst" | "sustained" => {
             let expected = 100;
             r.allowed = if shared {
@@ -70,6 +103,8 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                     latency_us: latency(100 * k + i),
                     requests: 1_000,
                     allowed: 1_000,
+                    cpu_us_per_request: Some(cpu(k)),
+                    ..RepetitionStats::default()
                 })
                 .collect();
             r.compute_spread();
@@ -84,6 +119,8 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                         errors: 0,
                         latency_us: latency(100 * k),
                         sustained: achieved >= 0.95 * target,
+                        cpu_us_per_request: Some(cpu(k)),
+                        loadgen_cpu_cores: Some(0.2),
                     }
                 })
                 .to_vec();
@@ -110,6 +147,7 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
                 enforcement_resumed_at_ms: Some(2_100),
             });
             r.store_commands_per_request = None;
+            r.cpu_us_per_request = None;
         }
         _ => unreachable!("unknown scenario {scenario}"),
     }
@@ -138,14 +176,27 @@ fn fixture_record(store: &str, scenario: &str, k: u64) -> Record {
 }
 
 fn fixture() -> Summary {
-    let mut records = Vec::new();
-    for (k, store) in STORES.iter().enumerate() {
-        for scenario in SCENARIOS {
-            if applies(store.parse().unwrap(), scenario.parse().unwrap()) {
-                records.push(fixture_record(store, scenario, k as u64 + 1));
-            }
-        }
-    }
+    let settings = Settings {
+        replicas: REPLICAS,
+        backends: 2,
+        repetitions: 3,
+        durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
+        stores: StoreKind::ALL.to_vec(),
+        scenarios: ScenarioId::ALL.to_vec(),
+        params: BTreeMap::from([("burst capacity".into(), "100".into())]),
+        ..Settings::default()
+    };
+    let records = settings
+        .planned()
+        .into_iter()
+        .map(|key| {
+            let k = STORES
+                .iter()
+                .position(|s| *s == key.subject.name())
+                .unwrap_or(0);
+            fixture_record(key, k as u64 + 1)
+        })
+        .collect();
     Summary {
         run_id: "fixture-run".into(),
         created_at: "2026-11-28T13:00:00Z".into(),
@@ -163,15 +214,7 @@ fn fixture() -> Summary {
             other: BTreeMap::from([("goose".into(), "0.19".into())]),
         },
         git_commit: "0123456789abcdef".into(),
-        settings: Settings {
-            replicas: REPLICAS,
-            backends: 2,
-            repetitions: 3,
-            durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
-            stores: StoreKind::ALL.to_vec(),
-            scenarios: ScenarioId::ALL.to_vec(),
-            params: BTreeMap::from([("burst capacity".into(), "100".into())]),
-        },
+        settings,
         records,
         bench_summary_path: Some("../../target/criterion/report/index.html".into()),
         notes: vec!["Fixture for the renderer, not a measurement.".into()],
@@ -232,17 +275,17 @@ fn missing_is_empty_for_a_complete_run() {
 fn missing_names_absent_records_and_fields() {
     let mut s = fixture();
     s.records
-        .retain(|r| !(r.store.as_str() == "fred-cluster" && r.scenario.as_str() == "burst"));
+        .retain(|r| !(r.subject().name() == "fred-cluster" && r.scenario.as_str() == "burst"));
     let sustained = s
         .records
         .iter_mut()
-        .find(|r| r.store.as_str() == "redis-lua" && r.scenario.as_str() == "sustained")
+        .find(|r| r.subject().name() == "redis-lua" && r.scenario.as_str() == "sustained")
         .unwrap();
     sustained.expected_allowed = None;
     let tp = s
         .records
         .iter_mut()
-        .find(|r| r.store.as_str() == "redis-pipelined" && r.scenario.as_str() == "throughput")
+        .find(|r| r.subject().name() == "redis-pipelined" && r.scenario.as_str() == "throughput")
         .unwrap();
     tp.repetitions.truncate(1);
     tp.store_commands_per_request = None;
@@ -251,8 +294,8 @@ fn missing_names_absent_records_and_fields() {
     for expected in [
         "fred-cluster/burst: no record",
         "redis-lua/sustained: expected_allowed is absent",
-        "redis-pipelined/throughput: 1 repetitions, settings ask for 3",
-        "redis-pipelined/throughput: store_commands_per_request is absent",
+        "redis-pipelined/throughput/hot/0 ms: 1 repetitions, settings ask for 3",
+        "redis-pipelined/throughput/hot/0 ms: store_commands_per_request is absent",
         "machine.cpu_model is empty",
     ] {
         assert!(
@@ -321,16 +364,17 @@ fn render_draws_every_chart_and_names_every_store() {
     let html = render(&s);
     let tags = check_balanced(&html);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    // latency, burst, sustained, throughput, throughput steps, commands,
-    // per replica, per backend, and one outage timeline per store that has one.
+    // CPU, capacity, latency at the same load (one key mix), latency
+    // percentiles, burst, sustained, commands, per replica, per backend, and
+    // one outage timeline per store that has one.
     let outages = s
         .records
         .iter()
         .filter(|r| r.scenario.as_str() == "store-outage")
         .count();
     assert_eq!(outages, 3);
-    assert_eq!(html.matches("<svg").count(), 8 + outages);
-    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 8 + outages);
+    assert_eq!(html.matches("<svg").count(), 9 + outages);
+    assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 9 + outages);
     assert!(!html.contains("class=\"error\""), "a chart failed to draw");
     assert!(!html.contains("class=\"nodata\""));
     for store in STORES {
@@ -363,43 +407,66 @@ fn findings_follow_the_data() {
     );
     assert!(html.contains("redis-lua allowed 100 of 100 (exact)"));
     assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
-    // Store k sustains 1 500·k rps: memory only the 1 000 step, the others more.
-    assert!(html.contains("memory 1\u{2009}000 rps"), "steps line");
-    assert!(html.contains("fred-cluster 4\u{2009}000 rps"));
-    // redis-pipelined and fred-cluster both sustain the 4 000 step; between
-    // them, redis-pipelined has the lower p99 (1 200 vs 1 600 µs, no overlap).
+    // Store k's capacity is 1 500·k (+0, +10, +20 over three runs): the
+    // shared stores are columns of the table, fred-cluster beats
+    // redis-pipelined beyond both spreads.
+    let table = which_store(&html);
+    assert!(!table.contains(">memory<"), "memory did not hold the limit");
     assert!(
-        html.contains("fred-cluster, redis-pipelined were level on sustained offered rate"),
-        "tie line"
+        table.contains(
+            "fred-cluster: highest capacity, beyond the spread of the next (redis-pipelined)"
+        ),
+        "{table}"
     );
-    assert!(html.contains("Next: redis-lua (2\u{2009}000 rps)"));
-    assert!(
-        html.contains("the lowest p99 at the reference load: redis-pipelined (1\u{2009}200 µs).")
-    );
+    assert_eq!(table.matches("★").count(), 1, "{table}");
+    assert!(table.contains("<td class=\"best\">6\u{2009}010"), "{table}");
 
-    // Change the data and the conclusion follows.
+    // Overlapping capacities: CPU decides, or nothing does.
     let mut s2 = s.clone();
     for r in &mut s2.records {
-        if r.store.as_str() == "redis-lua" && r.scenario.as_str() == "throughput" {
-            r.rate_levels.push(RateLevel {
-                target_rps: 8_000.0,
-                achieved_rps: 8_000.0,
-                sustained: true,
-                ..RateLevel::default()
-            });
+        if let Some(sp) = r.spread.as_mut().and_then(|sp| sp.capacity_rps.as_mut()) {
+            (sp.min, sp.max) = (1_000.0, 9_000.0);
         }
     }
-    let html2 = render(&s2);
-    assert!(html2.contains("redis-lua had the highest sustained offered rate (8\u{2009}000 rps)."));
-    assert!(html2.contains("Next: fred-cluster (4\u{2009}000 rps)"));
+    let table = which_store(&render(&s2));
+    assert!(
+        table.contains("not separable on capacity; redis-lua: lowest CPU per request"),
+        "{table}"
+    );
+    for r in &mut s2.records {
+        if let Some(sp) = r
+            .spread
+            .as_mut()
+            .and_then(|sp| sp.cpu_us_per_request.as_mut())
+        {
+            (sp.min, sp.max) = (1.0, 900.0);
+        }
+    }
+    let table = which_store(&render(&s2));
+    assert!(table.contains("not separable here"), "{table}");
+    assert!(!table.contains("★"), "{table}");
 
-    // Without throughput steps, the median throughput and its spread decide.
+    // A loadgen-bound result is not ranked.
     let mut s3 = s.clone();
     for r in &mut s3.records {
-        r.rate_levels.clear();
+        if r.scenario == ScenarioId::Capacity {
+            r.loadgen_bound = Some(true);
+        }
     }
-    let html3 = render(&s3);
-    assert!(html3.contains("fred-cluster had the highest median throughput (4\u{2009}000 rps)."));
+    let table = which_store(&render(&s3));
+    assert!(
+        table.contains("the load generator may be the limit here: not ranked"),
+        "{table}"
+    );
+    assert!(!table.contains("★"));
+}
+
+/// The "Which store to choose" section of a report.
+fn which_store(html: &str) -> String {
+    let t = &html[html
+        .find("<h2>Which store to choose</h2>")
+        .expect("section")..];
+    t[..t.find("</table>").unwrap_or(t.len())].to_owned()
 }
 
 #[test]
@@ -555,11 +622,14 @@ fn render_shows_round_trips_beside_all_commands() {
     assert!(html.contains("<th>all Redis cmds / req</th>"));
     // redis-pipelined burst: 400 calls for 1 000 requests; 400·3 + 100 SETs.
     let row = figures_row(&html, "redis-pipelined", "burst");
-    assert!(row.ends_with("<td>0.40</td><td>1.30</td>"), "{row}");
+    assert!(row.contains("<td>0.40</td><td>1.30</td>"), "{row}");
     let row = figures_row(&html, "redis-lua", "burst");
-    assert!(row.ends_with("<td>1.00</td><td>3.10</td>"), "{row}");
+    assert!(row.contains("<td>1.00</td><td>3.10</td>"), "{row}");
     let row = figures_row(&html, "memory", "burst");
-    assert!(row.ends_with("<td>–</td><td>–</td>"), "{row}");
+    assert!(
+        row.contains("<td>0</td><td>–</td><td>–</td><td>–</td>"),
+        "{row}"
+    );
     // The chart: both bars per store, labelled apart.
     let chart = &html[html
         .find("<h2>Redis round trips and commands per request</h2>")
@@ -579,9 +649,9 @@ fn render_shows_failed_open() {
     assert!(html.contains("<th>failed open</th>"));
     // Figures table: the column before the two Redis columns.
     let row = figures_row(&html, "redis-lua", "store-outage");
-    assert!(row.ends_with("<td>702</td><td>–</td><td>–</td>"), "{row}");
+    assert!(row.contains("<td>702</td><td>–</td><td>–</td>"), "{row}");
     let row = figures_row(&html, "memory", "burst");
-    assert!(row.ends_with("<td>0</td><td>–</td><td>–</td>"), "{row}");
+    assert!(row.contains("<td>0</td><td>–</td><td>–</td>"), "{row}");
     // Outage table, outage caption and findings, per store.
     assert!(html.contains("<th>failed open (whole scenario)</th>"));
     for (store, n) in [
@@ -617,7 +687,7 @@ fn render_shows_failed_open() {
 fn choice_names_the_round_trip_difference_from_the_data() {
     let s = fixture();
     let html = render(&s);
-    let choice = &html[html.find("<b>Which store to choose</b>").unwrap()..];
+    let choice = &html[html.find("<b>Held the limit</b>").unwrap()..];
     let choice = &choice[..choice.find("</li>").unwrap()];
     assert!(
         choice.contains(
@@ -626,7 +696,7 @@ fn choice_names_the_round_trip_difference_from_the_data() {
         ),
         "{choice}"
     );
-    assert!(choice.contains("Level (within 5 %) on sustained, throughput, distribution."));
+    assert!(choice.contains("Level (within 5 %) on sustained, capacity, throughput, distribution."));
 
     // One call per request everywhere: the finding says they are level.
     let mut level = s.clone();
@@ -639,7 +709,7 @@ fn choice_names_the_round_trip_difference_from_the_data() {
     assert!(!html.contains("Round trips to Redis differ"));
     assert!(html.contains(
         "Round trips to Redis (Lua script calls per request) were level, within 5 %, in every \
-         scenario (burst, sustained, throughput, distribution)"
+         scenario (burst, sustained, capacity, throughput, distribution)"
     ));
 
     // No per-command counts: nothing is claimed.

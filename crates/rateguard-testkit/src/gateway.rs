@@ -209,6 +209,11 @@ impl MockBackend {
         format!("http://{}", self.addr)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// Kills the process.
     pub fn kill(&mut self) -> io::Result<()> {
         self.child.kill()

@@ -8,8 +8,9 @@
 //! - [`http`]: [`http_get`] through hyper-util;
 //! - [`redis`]: [`RedisServer`] and [`RedisCluster`], queried through redis-rs;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
-//! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary).
-//! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`.
+//! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary);
+//! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`;
+//! - [`delay_proxy`]: [`DelayNet`], TCP proxies that add a round-trip time.
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 mod blocking;
 pub mod child;
+pub mod delay_proxy;
 pub mod envoy;
 pub mod gateway;
 pub mod http;
@@ -45,6 +47,7 @@ pub mod redis;
 
 pub(crate) use blocking::block_on;
 pub use child::ChildGuard;
+pub use delay_proxy::{DelayNet, DELAY_THREAD};
 pub use envoy::{Envoy, EnvoyOptions};
 pub use gateway::{GatewayProcess, MockBackend};
 pub use http::http_get;

@@ -97,7 +97,6 @@ impl Nginx {
             .iter()
             .map(|a| format!("server {a} max_fails=3 fail_timeout=5s;"))
             .collect();
-        let dir = prefix_dir()?;
         let conf = render(
             TEMPLATE,
             &[
@@ -107,6 +106,27 @@ impl Nginx {
                 ("NGINX_WORKER_PROCESSES", "1".into()),
             ],
         )?;
+        Self::launch(port, &conf)
+    }
+
+    /// Starts nginx with a config of the caller's (`conf(port)` must listen
+    /// on 127.0.0.1:`port` and keep its pid file, logs and temp paths
+    /// relative to the prefix, as the template does) on a free port.
+    pub fn start_conf(conf: impl Fn(u16) -> String) -> Result<Self, TestkitError> {
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            match Self::launch(port, &conf(port)) {
+                Err(err @ TestkitError::AddrInUse { .. }) => last = Some(err),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| TestkitError::Invalid("no port attempts".into())))
+    }
+
+    /// Runs nginx with `conf` from a fresh prefix dir until it accepts on `port`.
+    fn launch(port: u16, conf: &str) -> Result<Self, TestkitError> {
+        let dir = prefix_dir()?;
         let conf_path = dir.path().join("nginx.conf");
         fs::write(&conf_path, conf)?;
         let log = fs::File::create(dir.path().join("error.log"))?;

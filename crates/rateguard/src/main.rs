@@ -144,7 +144,7 @@ fn check_config(path: &Path) -> ExitCode {
                     c.policies.len(),
                     c.upstream.url
                 )),
-                Err(more) => errors.extend(more.0),
+                Err(more) => config::add_unreported(&mut errors, more),
             }
         }
         if !raw.rls.limits.is_empty() {

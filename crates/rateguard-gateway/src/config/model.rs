@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connection limit.
     pub max_connections: usize,
+    /// Idle client connections are closed after this.
+    pub idle_timeout: Duration,
     /// How the binary runs its async runtime(s).
     pub runtime: RuntimeMode,
     /// Runtime threads (0 = one per core).

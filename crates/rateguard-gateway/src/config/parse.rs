@@ -125,22 +125,28 @@ pub fn load_table_with<T>(
     match checked {
         Some(Ok(config)) if errors.is_empty() => Ok(config),
         Some(Err(more)) => {
-            // A key set aside while reading was reported already; checks
-            // that then find it missing say nothing new.
-            let reported = |e: &ConfigError| {
-                errors.iter().any(|r| match (r, e) {
-                    (ConfigError::Invalid { key: a, .. }, ConfigError::Invalid { key: b, .. }) => {
-                        a == b
-                    }
-                    _ => false,
-                })
-            };
-            let more: Vec<ConfigError> = more.0.into_iter().filter(|e| !reported(e)).collect();
-            errors.extend(more);
+            add_unreported(&mut errors, more);
             Err(ConfigErrors(errors))
         }
         _ => Err(ConfigErrors(errors)),
     }
+}
+
+/// Adds the problems a check found (`more`) to those [`read`] reported
+/// (`errors`), except those about a key already reported: a key set aside
+/// while reading was reported once, and a check that then finds it missing
+/// says nothing new.
+pub fn add_unreported(errors: &mut Vec<ConfigError>, more: ConfigErrors) {
+    let key = |e: &ConfigError| match e {
+        ConfigError::Invalid { key, .. } => Some(key.clone()),
+        _ => None,
+    };
+    let reported: Vec<String> = errors.iter().filter_map(key).collect();
+    errors.extend(
+        more.0
+            .into_iter()
+            .filter(|e| key(e).is_none_or(|k| !reported.contains(&k))),
+    );
 }
 
 /// Parses TOML text into the raw structs.

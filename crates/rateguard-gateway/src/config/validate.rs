@@ -124,6 +124,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     };
     let grace = check.millis("server.shutdown_grace_ms", raw.shutdown_grace_ms);
     let max = check.positive("server.max_connections", raw.max_connections);
+    let idle_timeout = check.millis("server.idle_timeout_ms", raw.idle_timeout_ms);
     let threads = match usize::try_from(raw.threads) {
         Ok(n) if n <= 1024 => Some(n),
         _ => {
@@ -143,6 +144,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         replica_id,
         shutdown_grace: grace?,
         max_connections: max?,
+        idle_timeout: idle_timeout?,
         runtime: raw.runtime,
         threads: threads?,
         encoded_slashes: raw.encoded_slashes,

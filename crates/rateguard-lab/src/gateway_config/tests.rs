@@ -22,7 +22,11 @@ fn the_generated_config_is_the_contracts_schema() {
     assert_eq!(back.store.on_error, OnError::Allow);
     assert_eq!(back.store.timeout_ms, 50);
     assert_eq!(back.identity.trusted_proxies, ["127.0.0.1/32"]);
-    assert_eq!(back.policies.len(), 6);
+    // default + one per scenario.
+    assert_eq!(
+        back.policies.len(),
+        1 + rateguard_contract::ScenarioId::ALL.len()
+    );
     assert_eq!(back.policies[0].path_prefix, None);
     assert_eq!(back.policies[1].path_prefix.as_deref(), Some("/burst"));
     assert_eq!(back.policies[1].capacity, Some(50));
@@ -31,6 +35,17 @@ fn the_generated_config_is_the_contracts_schema() {
         text["store"]["kind"].as_str(),
         Some(StoreKind::RedisLua.as_str())
     );
+}
+
+#[test]
+fn the_none_reference_matches_no_lab_path() {
+    let mut config = generated(50, &Params::default().policies(), OnError::Allow);
+    match_nothing(&mut config);
+    assert_eq!(config.policies.len(), 1);
+    let prefix = config.policies[0].path_prefix.clone().unwrap();
+    for id in rateguard_contract::ScenarioId::ALL {
+        assert!(!id.path_prefix().starts_with(&prefix), "{id}");
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use rateguard_contract::ScenarioId;
 
-use super::{applies, Record, Summary};
+use super::{Record, RecordKey, Summary};
 
 impl Summary {
     /// Everything a complete run lacks, one line per problem (empty when
@@ -12,16 +12,18 @@ impl Summary {
     /// - run facts: `run_id`, `created_at`, `git_commit`, `machine.cores`,
     ///   `machine.cpu_model`, `versions.rateguard`, `settings.repetitions ≥ 1`,
     ///   non-empty `settings.stores` and `settings.scenarios`;
-    /// - a record for every (store, scenario) of the settings for which
-    ///   [`applies`] holds, each with `requests > 0`;
+    /// - a record for every key of [`Settings::planned`](super::Settings::planned),
+    ///   each with `requests > 0` and `cpu_us_per_request` (but store-outage);
     /// - `burst`, `sustained`: `expected_allowed`, `accuracy_error_pct`,
     ///   `allowed_series`;
-    /// - `throughput`: `latency_curve`, `settings.repetitions` repetitions
-    ///   and their `spread`;
+    /// - `throughput`: `latency_curve`, `rate_levels`, `settings.repetitions`
+    ///   repetitions and their `spread`;
+    /// - `capacity`: `capacity_rps`, `loadgen_bound`, the repetitions and
+    ///   their `spread`;
     /// - `distribution`: `per_replica` and `per_backend`;
     /// - `store-outage`: `outage` and `timeline`;
-    /// - every store with a server (not `memory`): `store_commands_per_request`, except in
-    ///   `store-outage` (the store is dead for part of it).
+    /// - every subject with a store server: `store_commands_per_request`,
+    ///   except in `store-outage` (the store is dead for part of it).
     pub fn missing(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut need = |ok: bool, what: &str| {
@@ -48,29 +50,52 @@ impl Summary {
             "settings.scenarios is empty",
         );
 
-        for &store in &self.settings.stores {
-            for &scenario in &self.settings.scenarios {
-                if !applies(store, scenario) {
-                    continue;
-                }
-                match self.record(store, scenario) {
-                    None => out.push(format!("{store}/{scenario}: no record")),
-                    Some(r) => record_missing(r, self.settings.repetitions, &mut out),
-                }
+        for key in self.settings.planned() {
+            match self.find(&key) {
+                None => out.push(format!("{}: no record", label(&key))),
+                Some(r) => record_missing(r, self.settings.repetitions, &mut out),
             }
         }
         out
     }
 }
 
+/// `subject/scenario[/keys][/rtt ms]`, for messages (the workload only
+/// for the load scenarios, which have several records per subject).
+fn label(k: &RecordKey) -> String {
+    let mut s = format!("{}/{}", k.subject.name(), k.scenario);
+    if !super::is_load_scenario(k.scenario) {
+        return s;
+    }
+    if let Some(keys) = k.keys {
+        s.push_str(&format!("/{keys}"));
+    }
+    if let Some(rtt) = k.store_rtt_ms {
+        s.push_str(&format!("/{rtt} ms"));
+    }
+    s
+}
+
 /// Appends what `r` lacks for its scenario to `out`.
 fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
+    let name = label(&r.key());
     let mut need = |ok: bool, what: &str| {
         if !ok {
-            out.push(format!("{}/{}: {what}", r.store, r.scenario));
+            out.push(format!("{name}: {what}"));
         }
     };
     need(r.requests > 0, "requests is 0");
+    if r.scenario != ScenarioId::StoreOutage {
+        need(
+            r.cpu_us_per_request.is_some(),
+            "cpu_us_per_request is absent",
+        );
+    }
+    let enough_reps = r.repetitions.len() >= repetitions as usize;
+    let reps_text = format!(
+        "{} repetitions, settings ask for {repetitions}",
+        r.repetitions.len()
+    );
     match r.scenario {
         ScenarioId::Burst | ScenarioId::Sustained => {
             need(r.expected_allowed.is_some(), "expected_allowed is absent");
@@ -82,14 +107,18 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
         }
         ScenarioId::Throughput => {
             need(!r.latency_curve.is_empty(), "latency_curve is empty");
-            need(
-                r.repetitions.len() >= repetitions as usize,
-                &format!(
-                    "{} repetitions, settings ask for {repetitions}",
-                    r.repetitions.len()
-                ),
-            );
+            need(!r.rate_levels.is_empty(), "rate_levels is empty");
+            need(enough_reps, &reps_text);
             need(r.spread.is_some(), "spread is absent");
+        }
+        ScenarioId::Capacity => {
+            need(r.capacity_rps.is_some(), "capacity_rps is absent");
+            need(r.loadgen_bound.is_some(), "loadgen_bound is absent");
+            need(enough_reps, &reps_text);
+            need(
+                r.spread.is_some_and(|s| s.capacity_rps.is_some()),
+                "capacity spread is absent",
+            );
         }
         ScenarioId::Distribution => {
             need(!r.per_replica.is_empty(), "per_replica is empty");
@@ -100,7 +129,7 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
             need(!r.timeline.is_empty(), "timeline is empty");
         }
     }
-    if r.store.needs_server() && r.scenario != ScenarioId::StoreOutage {
+    if r.subject().has_store_server() && r.scenario != ScenarioId::StoreOutage {
         need(
             r.store_commands_per_request.is_some(),
             "store_commands_per_request is absent",

@@ -117,6 +117,12 @@ pub struct RecordSpread {
     pub p50_us: Spread,
     /// 99th percentile latency, µs.
     pub p99_us: Spread,
+    /// CPU µs per request, all roles together (when measured).
+    #[serde(default)]
+    pub cpu_us_per_request: Option<Spread>,
+    /// capacity: the highest rate meeting the SLO, req/s.
+    #[serde(default)]
+    pub capacity_rps: Option<Spread>,
 }
 
 impl RecordSpread {
@@ -125,10 +131,15 @@ impl RecordSpread {
         let pick = |f: fn(&RepetitionStats) -> f64| -> Option<Spread> {
             Spread::of(&reps.iter().map(f).collect::<Vec<_>>())
         };
+        let some = |f: fn(&RepetitionStats) -> Option<f64>| -> Option<Spread> {
+            Spread::of(&reps.iter().filter_map(f).collect::<Vec<_>>())
+        };
         Some(Self {
             throughput_rps: pick(|r| r.throughput_rps)?,
             p50_us: pick(|r| r.latency_us.p50 as f64)?,
             p99_us: pick(|r| r.latency_us.p99 as f64)?,
+            cpu_us_per_request: some(|r| r.cpu_us_per_request.as_ref().map(|c| c.total())),
+            capacity_rps: some(|r| r.capacity_rps),
         })
     }
 }

@@ -6,21 +6,23 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rateguard_contract::StoreKind;
+use rateguard_contract::{Frontend, StoreKind};
 
 use super::esc;
 
 mod accuracy;
 mod bars;
 mod latency;
-mod levels;
+mod load_latency;
+mod stacked;
 mod timeline;
 
 pub(crate) use accuracy::allowed_over_time;
 pub(crate) use bars::{grouped_bars, tall_grouped_bars, Bar, BarSeries};
 pub(crate) use latency::latency_curves;
-pub(crate) use levels::rate_levels;
-pub(crate) use timeline::outage_timeline;
+pub(crate) use load_latency::load_latency;
+pub(crate) use stacked::stacked_rows;
+pub(crate) use timeline::{outage_timeline, LEGEND as OUTAGE_LEGEND};
 
 /// The drawing area every chart draws on.
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
@@ -41,9 +43,34 @@ const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
     RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
 ];
 
+/// One colour per frontend (only the references' are used: the gateways
+/// take their store's).
+const REFERENCE_PALETTE: [RGBColor; Frontend::ALL.len()] = [
+    RGBColor(0x1f, 0x77, 0xb4), // gateway (unused: the store's colour)
+    RGBColor(0x7f, 0x7f, 0x7f), // none: grey, the proxy alone
+    RGBColor(0x8c, 0x56, 0x4b), // nginx-limit-req: brown
+];
+
+/// One colour per CPU role, in [`Role::ALL`](rateguard_contract::Role) order.
+pub(crate) const ROLE_PALETTE: [RGBColor; rateguard_contract::Role::ALL.len()] = [
+    RGBColor(0x1f, 0x77, 0xb4), // gateway: blue
+    RGBColor(0xd6, 0x27, 0x28), // store: red
+    RGBColor(0x2c, 0xa0, 0x2c), // nginx: green
+    RGBColor(0xbc, 0xbd, 0x22), // backends: olive
+    RGBColor(0x7f, 0x7f, 0x7f), // loadgen: grey
+];
+
 /// The colour of `store` in every chart.
 pub(crate) fn store_color(store: StoreKind) -> RGBColor {
     PALETTE[store.index()]
+}
+
+/// The colour of a subject: its store's, or its reference frontend's.
+pub(crate) fn subject_color(subject: crate::model::Subject) -> RGBColor {
+    match subject.store {
+        Some(store) => store_color(store),
+        None => REFERENCE_PALETTE[subject.frontend.index()],
+    }
 }
 
 /// `c` mixed with white: `amount` 0 keeps it, 1 gives white.
@@ -112,26 +139,6 @@ pub(crate) fn fmt_count(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
-}
-
-/// A legend line sample in `color`.
-/// Draws the series legend every chart uses (framed, half-transparent) at `position`.
-fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
-    position: SeriesLabelPosition,
-) -> DrawResult {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
-    Ok(())
-}
-
-fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use rateguard_contract::ScenarioId;
 
 use super::charts::{self, lighter, Bar, BarSeries};
-use super::{section, StoreStyle};
+use super::{legend, section_with, Mark, StoreStyle};
 use crate::model::{Record, Summary};
 
 /// How much lighter the "all commands" bar is than its store's colour.
@@ -27,7 +27,7 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
         scenarios
             .iter()
             .map(|sc| {
-                pick(s.record(st.kind, *sc)?).map(|value| Bar {
+                pick(s.first(st.subject, *sc)?).map(|value| Bar {
                     value,
                     whisker: None,
                 })
@@ -60,8 +60,7 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
     let chart = if series.is_empty() {
         charts::no_data("Redis round trips and commands per request")
     } else {
-        // Room above the bars for a legend of two lines per store.
-        let headroom = 1.3 + 0.12 * series.len() as f64;
+        let headroom = 1.15;
         let groups: Vec<String> = scenarios.iter().map(ScenarioId::to_string).collect();
         charts::tall_grouped_bars(
             "Redis round trips and commands per request",
@@ -71,10 +70,15 @@ pub(super) fn commands_chart(out: &mut String, s: &Summary, stores: &[StoreStyle
             headroom,
         )
     };
-    section(
+    let keys: Vec<(String, plotters::style::RGBColor, Mark)> = series
+        .iter()
+        .map(|x| (x.0.to_owned(), x.1, Mark::Box))
+        .collect();
+    section_with(
         out,
         "Redis round trips and commands per request",
         chart,
+        &legend(&keys),
         "Per store and scenario, two bars. Solid: Lua script calls (EVALSHA + EVAL) per HTTP \
          request, each one trip to Redis; fewer than 1 means one call decided several requests \
          (a store that pipelines may also send several calls in one write, so its network round \

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::{ScenarioId, StoreKind};
+use rateguard_contract::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
-use crate::model::{Record, Summary};
+use crate::model::{Subject, Summary};
 
 mod round_trips;
 
@@ -21,11 +21,19 @@ const HOW_TO_READ: &str = "<h2>How to read this report</h2>\n<ul>\n\
 bucket (dashed). The question they answer: does the limit hold when requests for one client are \
 spread by nginx over several gateway replicas? A line above the dashed one lets clients exceed \
 their limit.</li>\n\
-<li><b>Latency percentiles</b> come from the open-model throughput scenario (a fixed arrival \
-rate, so a slow response does not hide the ones queued behind it). Read the right end of the \
-curves for the tail your users see.</li>\n\
-<li><b>Throughput</b> bars are medians over repetitions, with min–max whiskers: when whiskers of \
-two stores overlap, this machine cannot tell them apart.</li>\n\
+<li><b>Which store to choose</b> ranks the stores that held the limit, per workload (key mix × \
+store RTT), on capacity and CPU per request; it marks a winner only where the spreads over \
+repetitions do not overlap, and says so where they do.</li>\n\
+<li><b>CPU per request</b> charges each process role's CPU time to the requests it served: \
+it separates the stores even when the machine is saturated.</li>\n\
+<li><b>Capacity</b> is the highest open-model arrival rate that met the SLO, searched rather \
+than stepped; whiskers are min–max over repetitions: when they overlap, this machine cannot tell \
+two subjects apart. A <i>loadgen-bound</i> result is the generator's limit, not the subject's.</li>\n\
+<li><b>Latency at the same load</b> and <b>latency percentiles</b> come from the open-model \
+throughput scenario at 25/50/75 % of the slowest store's capacity (a fixed arrival rate, so a slow \
+response does not hide the ones queued behind it): every subject at the same offered load.</li>\n\
+<li><b>Reference rows</b>: <i>none</i> is the gateways with no matching policy (the proxy's own \
+cost), <i>nginx-limit-req</i> NGINX's own limiter in place of the gateways (per NGINX instance).</li>\n\
 <li><b>Redis round trips and commands per request</b>: the solid bars count Lua script calls \
 per request, each one trip to Redis (fewer than 1 when one call decides several requests); the \
 light bars count every command Redis ran, including the script's own TIME, GET and SET, which \
@@ -53,7 +61,7 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Op
     let parts: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = s.record(st.kind, scenario)?;
+            let r = s.first(st.subject, scenario)?;
             let expected = r.expected_allowed?;
             let err = r.accuracy_error_pct?;
             let verdict = if r.allowed == expected {
@@ -73,9 +81,9 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Op
 }
 
 /// Whether `store` held its limits in this run; `None` when not measured.
-fn holds_limit(s: &Summary, store: StoreKind) -> Option<bool> {
+fn holds_limit(s: &Summary, subject: Subject) -> Option<bool> {
     let within = |sc: ScenarioId, tol: f64| {
-        s.record(store, sc)?
+        s.first(subject, sc)?
             .accuracy_error_pct
             .map(|e| e.abs() <= tol)
     };
@@ -94,60 +102,10 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         .filter_map(|sc| accuracy_line(s, stores, sc))
         .collect();
 
-    // Throughput and tail latency, fastest first.
-    let mut tp: Vec<(&StoreStyle, &Record)> = stores
-        .iter()
-        .filter_map(|st| Some((st, s.record(st.kind, ScenarioId::Throughput)?)))
-        .collect();
-    tp.sort_by(|a, b| b.1.throughput_rps.total_cmp(&a.1.throughput_rps));
-    if let Some(&(_, top)) = tp.first() {
-        let parts: Vec<String> = tp
-            .iter()
-            .map(|(st, r)| {
-                let ratio = if top.throughput_rps > 0.0 {
-                    r.throughput_rps / top.throughput_rps
-                } else {
-                    0.0
-                };
-                format!(
-                    "{} {} rps ({ratio:.2}×), p99 {} µs",
-                    esc(&st.name),
-                    num(r.throughput_rps, 0),
-                    num(r.latency_us.p99 as f64, 0)
-                )
-            })
-            .collect();
-        out.push(format!(
-            "<b>Throughput</b> (median, relative to the fastest): {}.",
-            parts.join("; ")
-        ));
-    }
-    let steps: Vec<String> = tp
-        .iter()
-        .filter(|(_, r)| !r.rate_levels.is_empty())
-        .map(|(st, r)| {
-            let best = r
-                .rate_levels
-                .iter()
-                .filter(|l| l.sustained)
-                .map(|l| l.target_rps)
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            match best {
-                Some(rps) => format!("{} {} rps", esc(&st.name), num(rps, 0)),
-                None => format!("{} none of the offered rates", esc(&st.name)),
-            }
-        })
-        .collect();
-    if !steps.is_empty() {
-        out.push(format!(
-            "<b>Highest offered rate sustained</b> (throughput steps): {}.",
-            steps.join("; ")
-        ));
-    }
     let cmds: Vec<String> = stores
         .iter()
         .filter_map(|st| {
-            let r = s.record(st.kind, ScenarioId::Throughput)?;
+            let r = s.first(st.subject, ScenarioId::Throughput)?;
             let all = r.store_commands_per_request?;
             let trips = r.script_calls_per_request().map_or_else(String::new, |t| {
                 format!("{t:.2} script calls (round trips), ")
@@ -162,7 +120,7 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         ));
     }
     for st in stores {
-        let Some(r) = s.record(st.kind, ScenarioId::StoreOutage) else {
+        let Some(r) = s.first(st.subject, ScenarioId::StoreOutage) else {
             continue;
         };
         let Some(f) = outage_facts(r) else { continue };
@@ -178,24 +136,21 @@ fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
             esc(&st.name), num(f.during.0 as f64, 0), num(f.during.1 as f64, 0), num(f.during.2 as f64, 0), num(f.worst_p99_us as f64, 0)
         ));
     }
-    out.extend(choice(s, stores, &tp));
+    out.extend(choice(s, stores));
     if out.is_empty() {
         out.push("This run has no records to draw findings from.".to_owned());
     }
     out
 }
 
-/// The "which store to choose" lines.
-fn choice(
-    s: &Summary,
-    stores: &[StoreStyle],
-    by_throughput: &[(&StoreStyle, &Record)],
-) -> Vec<String> {
+/// The limit verdicts and the round-trip sentence (the ranking itself is
+/// the "Which store to choose" table).
+fn choice(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let mut out = Vec::new();
     let (holding, leaking): (Vec<&StoreStyle>, Vec<&StoreStyle>) = stores
         .iter()
-        .filter(|st| holds_limit(s, st.kind).is_some())
-        .partition(|st| holds_limit(s, st.kind) == Some(true));
+        .filter(|st| holds_limit(s, st.subject).is_some())
+        .partition(|st| holds_limit(s, st.subject) == Some(true));
     let rule = format!("burst within ±{BURST_TOLERANCE_PCT} % and sustained within ±{SUSTAINED_TOLERANCE_PCT} % of the ideal bucket");
     if !leaking.is_empty() {
         let names: Vec<String> = leaking.iter().map(|st| esc(&st.name)).collect();
@@ -204,121 +159,14 @@ fn choice(
             s.settings.replicas, names.join(", ")
         ));
     }
-    let candidates: Vec<(&StoreStyle, &Record)> = by_throughput
-        .iter()
-        .filter(|(st, _)| holding.iter().any(|h| h.kind == st.kind))
-        .copied()
-        .collect();
-    let trips = round_trips::sentence(s, &holding);
-    if candidates.is_empty() {
-        if !holding.is_empty() {
-            let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
-            out.push(format!(
-                "<b>Held the limit</b> ({rule}): {}; no throughput figures to rank them.{}",
-                names.join(", "),
-                trips.map_or_else(String::new, |t| format!(" {t}"))
-            ));
-        }
-        return out;
-    }
-    out.push(format!(
-        "<b>Which store to choose</b>: of the stores that held the limit ({rule}), {}{}",
-        rank(&candidates),
-        trips.map_or_else(String::new, |t| format!(" {t}"))
-    ));
-    out
-}
-
-/// How much load a store carried: the highest sustained offered rate when
-/// the run stepped rates, else the median throughput; with its (min, max)
-/// over repetitions when known.
-fn capacity(r: &Record) -> (f64, Option<(f64, f64)>) {
-    if r.rate_levels.is_empty() {
-        let spread = r
-            .spread
-            .map(|s| (s.throughput_rps.min, s.throughput_rps.max));
-        return (r.throughput_rps, spread);
-    }
-    let best = r
-        .rate_levels
-        .iter()
-        .filter(|l| l.sustained)
-        .map(|l| l.target_rps)
-        .fold(0.0, f64::max);
-    (best, None)
-}
-
-/// Two figures this run cannot tell apart: within 1 %, or overlapping spreads.
-fn level(a: (f64, Option<(f64, f64)>), b: (f64, Option<(f64, f64)>)) -> bool {
-    let close = (a.0 - b.0).abs() <= 0.01 * a.0.abs().max(b.0.abs());
-    let overlap = match (a.1, b.1) {
-        (Some((a_lo, a_hi)), Some((b_lo, b_hi))) => a_lo <= b_hi && b_lo <= a_hi,
-        _ => false,
-    };
-    close || overlap
-}
-
-/// The ranking sentence: the store(s) that carried the most load, then the
-/// tail latency among those this run cannot separate.
-fn rank(candidates: &[(&StoreStyle, &Record)]) -> String {
-    let metric = if candidates[0].1.rate_levels.is_empty() {
-        "median throughput"
-    } else {
-        "sustained offered rate"
-    };
-    type Cap = (f64, Option<(f64, f64)>);
-    let mut by_cap: Vec<(&StoreStyle, &Record, Cap)> = candidates
-        .iter()
-        .map(|&(st, r)| (st, r, capacity(r)))
-        .collect();
-    by_cap.sort_by(|a, b| b.2 .0.total_cmp(&a.2 .0));
-    let top = by_cap[0].2;
-    let (tied, rest): (Vec<&(&StoreStyle, &Record, Cap)>, Vec<_>) =
-        by_cap.iter().partition(|c| level(top, c.2));
-    let names: Vec<String> = tied.iter().map(|c| esc(&c.0.name)).collect();
-    let mut line = if tied.len() == 1 {
-        format!(
-            "{} had the highest {metric} ({} rps).",
-            names[0],
-            num(top.0, 0)
-        )
-    } else {
-        format!(
-            "{} were level on {metric} (about {} rps): this run cannot separate them on load.",
+    if !holding.is_empty() {
+        let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
+        let trips = round_trips::sentence(s, &holding);
+        out.push(format!(
+            "<b>Held the limit</b> ({rule}): {}; see <i>Which store to choose</i> for how they rank per workload.{}",
             names.join(", "),
-            num(top.0, 0)
-        )
-    };
-    if let Some(next) = rest.first() {
-        let _ = write!(
-            line,
-            " Next: {} ({} rps).",
-            esc(&next.0.name),
-            num(next.2 .0, 0)
-        );
+            trips.map_or_else(String::new, |t| format!(" {t}"))
+        ));
     }
-    if tied.len() > 1 {
-        let mut by_p99: Vec<_> = tied.iter().map(|c| (c.0, c.1)).collect();
-        by_p99.sort_by_key(|(_, r)| r.latency_us.p99);
-        let (low, r) = by_p99[0];
-        let p99 = |r: &Record| {
-            (
-                r.latency_us.p99 as f64,
-                r.spread.map(|s| (s.p99_us.min, s.p99_us.max)),
-            )
-        };
-        let separated = !level(p99(r), p99(by_p99[1].1));
-        let _ = write!(
-            line,
-            " Among them, the lowest p99 at the reference load: {} ({} µs){}.",
-            esc(&low.name),
-            num(r.latency_us.p99 as f64, 0),
-            if separated {
-                ""
-            } else {
-                ", but within the spread of the next, so no clear winner"
-            }
-        );
-    }
-    line
+    out
 }

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use super::{esc, swatch, StoreStyle};
-use rateguard_contract::ScenarioId;
 
 use crate::model::{Record, Spread, Summary};
 
@@ -21,10 +20,11 @@ pub(super) fn ordered<'a>(
             let (i, st) = stores
                 .iter()
                 .enumerate()
-                .find(|(_, st)| st.kind == r.store)?;
+                .find(|(_, st)| st.subject == r.subject())?;
             Some((i, st, r))
         })
         .collect();
+    // Stable: within a subject and scenario, the run's own order.
     rows.sort_by_key(|(i, _, r)| (*i, r.scenario));
     rows.into_iter().map(|(_, st, r)| (st, r)).collect()
 }
@@ -74,23 +74,25 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
          was allowed than an ideal bucket allows. Failed open: requests the gateways let \
          through without the store (counted inside allowed), summed over runs. Round trips / req: Lua script \
          calls (EVALSHA + EVAL) per request, each one trip to Redis; all Redis cmds / req also \
-         counts the TIME, GET and SET each script runs inside Redis.</p>\n<table>\n<tr><th class=\"l\">store</th>\
-         <th class=\"l\">scenario</th><th>replicas</th><th>runs</th><th>requests</th>\
+         counts the TIME, GET and SET each script runs inside Redis. Workload: key mix and store RTT of \
+         the load scenarios. CPU: µs per request, all roles.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">subject</th>\
+         <th class=\"l\">scenario</th><th class=\"l\">workload</th><th>replicas</th><th>runs</th><th>requests</th>\
          <th>allowed</th><th>denied</th><th>errors</th><th>expected allowed</th>\
          <th>accuracy error %</th><th>throughput rps</th><th>p50</th><th>p90</th><th>p99</th>\
          <th>p99.9</th><th>max</th><th>failed open</th><th>round trips / req</th>\
-         <th>all Redis cmds / req</th></tr>\n",
+         <th>all Redis cmds / req</th><th>capacity rps</th><th>CPU µs / req</th></tr>\n",
     );
     for (st, r) in ordered(s, stores) {
         let sp = r.spread;
         let l = &r.latency_us;
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             swatch(st),
             esc(r.scenario.as_str()),
+            esc(&workload(r)),
             r.replicas,
             r.repetitions.len().max(1),
             num(r.requests as f64, 0),
@@ -108,35 +110,55 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
             opt(r.failed_open, |v| num(v as f64, 0)),
             opt(r.script_calls_per_request(), |v| format!("{v:.2}")),
             opt(r.store_commands_per_request, |v| format!("{v:.2}")),
+            opt(r.capacity_rps, |v| with_spread(v, sp.and_then(|x| x.capacity_rps), 0)),
+            opt(r.cpu_us_per_request.as_ref(), |c| with_spread(
+                c.total(),
+                sp.and_then(|x| x.cpu_us_per_request),
+                1
+            )),
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
     levels_table(&mut out, s, stores);
     outage_table(&mut out, s, stores);
     out
 }
 
-/// Each throughput step per store.
+/// `zipf · 1 ms` for a load scenario's record, else empty.
+fn workload(r: &Record) -> String {
+    match (r.keys, r.store_rtt_ms) {
+        (Some(k), Some(rtt)) => format!("{k} · {rtt} ms"),
+        (Some(k), None) => k.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Each throughput step and capacity probe per subject.
 fn levels_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
     let rows: Vec<_> = ordered(s, stores)
         .into_iter()
-        .filter(|(_, r)| r.scenario == ScenarioId::Throughput && !r.rate_levels.is_empty())
+        .filter(|(_, r)| !r.rate_levels.is_empty())
         .collect();
     if rows.is_empty() {
         return;
     }
     out.push_str(
-        "<h3>Throughput steps</h3>\n<table>\n<tr><th class=\"l\">store</th><th>offered rps</th>\
+        "<h3>Throughput steps and capacity probes</h3>\n<p>First repetition. Sustained: for \
+         capacity, the probe met the SLO; for throughput, ≥ 95 % of the offered rate came back 2xx \
+         with p99 ≤ 100 ms.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">subject</th>\
+         <th class=\"l\">scenario</th><th class=\"l\">workload</th><th>offered rps</th>\
          <th>achieved 2xx rps</th><th>errors</th><th>p50</th><th>p99</th><th>p99.9</th>\
-         <th>sustained</th></tr>\n",
+         <th>sustained</th><th>CPU µs / req</th><th>loadgen cores</th></tr>\n",
     );
     for (st, r) in rows {
         for l in &r.rate_levels {
             let _ = writeln!(
                 out,
-                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 swatch(st),
+                r.scenario,
+                esc(&workload(r)),
                 num(l.target_rps, 0),
                 num(l.achieved_rps, 0),
                 num(l.errors as f64, 0),
@@ -144,10 +166,12 @@ fn levels_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
                 num(l.latency_us.p99 as f64, 0),
                 num(l.latency_us.p999 as f64, 0),
                 if l.sustained { "yes" } else { "no" },
+                opt(l.cpu_us_per_request.as_ref(), |c| format!("{:.1}", c.total())),
+                opt(l.loadgen_cpu_cores, |c| format!("{c:.2}")),
             );
         }
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 /// `r.failed_open` as `N over K runs (about n per run)`; `None` when not
@@ -204,7 +228,7 @@ fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
         return;
     }
     out.push_str(
-        "<h3>Store outage</h3>\n<table>\n<tr><th class=\"l\">store</th><th>killed at</th>\
+        "<h3>Store outage</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">store</th><th>killed at</th>\
          <th>restarted at</th><th>enforcing again at</th><th>enforcing after restart</th>\
          <th>ok / denied / errors while down (first run)</th><th>worst slot p99 while down</th>\
          <th>failed open (whole scenario)</th></tr>\n",
@@ -227,7 +251,7 @@ fn outage_table(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
             opt(failed_open_text(r), |t| t),
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct RedisCluster {
 struct ClusterNode {
     child: ChildGuard,
     port: u16,
+    /// `--cluster-announce-*` arguments (empty: the node announces itself).
+    announce: Vec<String>,
 }
 
 impl RedisCluster {
@@ -41,6 +43,26 @@ impl RedisCluster {
     /// (`masters × (1 + replicas)` nodes), and waits until every replica's
     /// link to its master is up, so a killed master can fail over.
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self, TestkitError> {
+        Self::start_inner(masters, replicas, &|_| Ok(None))
+    }
+
+    /// Like [`start`](Self::start), but node `i` on port `p` announces
+    /// 127.0.0.1:`announce(p)` to clients (in `CLUSTER SLOTS` and
+    /// redirects), e.g. a [`DelayNet`](crate::DelayNet) proxy in front of
+    /// it, so clients reach every node through the proxies. The cluster bus
+    /// stays direct.
+    pub fn start_announcing(
+        masters: usize,
+        announce: impl Fn(u16) -> Result<u16, TestkitError>,
+    ) -> Result<Self, TestkitError> {
+        Self::start_inner(masters, 0, &|port| announce(port).map(Some))
+    }
+
+    fn start_inner(
+        masters: usize,
+        replicas: usize,
+        announce: &dyn Fn(u16) -> Result<Option<u16>, TestkitError>,
+    ) -> Result<Self, TestkitError> {
         if masters < 3 {
             return Err(TestkitError::Invalid(format!(
                 "a Redis Cluster needs at least 3 masters, got {masters}"
@@ -52,7 +74,7 @@ impl RedisCluster {
         let total = masters * (1 + replicas);
         let mut nodes = Vec::with_capacity(total);
         while nodes.len() < total {
-            nodes.push(start_cluster_node(dir.path())?);
+            nodes.push(start_cluster_node(dir.path(), announce)?);
         }
         let mut create = REDIS_CLI.command();
         create.arg("--cluster").arg("create");
@@ -104,7 +126,7 @@ impl RedisCluster {
         let dir = self.dir.path().to_path_buf();
         let node = self.node(i)?;
         node.child.kill()?;
-        node.child = spawn_redis(&dir, node.port, &cluster_args(node.port))?;
+        node.child = spawn_redis(&dir, node.port, &node.args())?;
         wait_ready(&mut node.child, node.port, &dir, START_TIMEOUT)?;
         block_on(self.wait_ok(CLUSTER_TIMEOUT))
     }
@@ -124,7 +146,7 @@ impl RedisCluster {
         let dir = self.dir.path().to_path_buf();
         for node in &mut self.nodes {
             node.child.kill()?;
-            node.child = spawn_redis(&dir, node.port, &cluster_args(node.port))?;
+            node.child = spawn_redis(&dir, node.port, &node.args())?;
         }
         for node in &mut self.nodes {
             wait_ready(&mut node.child, node.port, &dir, START_TIMEOUT)?;
@@ -211,13 +233,54 @@ fn cluster_args(port: u16) -> Vec<String> {
     .to_vec()
 }
 
-fn start_cluster_node(dir: &Path) -> Result<ClusterNode, TestkitError> {
+impl ClusterNode {
+    /// The node's command-line arguments beyond the standalone server's.
+    fn args(&self) -> Vec<String> {
+        Self::args_for(self.port, &self.announce)
+    }
+
+    fn args_for(port: u16, announce: &[String]) -> Vec<String> {
+        let mut args = cluster_args(port);
+        args.extend(announce.iter().cloned());
+        args
+    }
+}
+
+/// `--cluster-announce-*` for a node on `port` announcing `announced`.
+fn announce_args(port: u16, announced: Option<u16>) -> Vec<String> {
+    let Some(announced) = announced else {
+        return Vec::new();
+    };
+    let bus = u32::from(port) + 10_000;
+    [
+        "--cluster-announce-ip".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--cluster-announce-port".to_owned(),
+        announced.to_string(),
+        "--cluster-announce-bus-port".to_owned(),
+        bus.to_string(),
+    ]
+    .to_vec()
+}
+
+fn start_cluster_node(
+    dir: &Path,
+    announce: &dyn Fn(u16) -> Result<Option<u16>, TestkitError>,
+) -> Result<ClusterNode, TestkitError> {
     let mut last = None;
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
-        let mut child = spawn_redis(dir, port, &cluster_args(port))?;
+        let announce = announce_args(port, announce(port)?);
+        let node_args = ClusterNode::args_for(port, &announce);
+        let mut child = spawn_redis(dir, port, &node_args)?;
         match wait_ready(&mut child, port, dir, START_TIMEOUT) {
-            Ok(()) => return Ok(ClusterNode { child, port }),
+            Ok(()) => {
+                return Ok(ClusterNode {
+                    child,
+                    port,
+                    announce,
+                })
+            }
             Err(e) if !child.is_running() => last = Some(e),
             Err(e) => return Err(e),
         }

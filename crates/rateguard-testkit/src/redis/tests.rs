@@ -101,3 +101,28 @@ fn cluster_of_three_masters_serves_every_slot_and_survives_a_node_restart() {
     let info = cluster.blocking_cli(1, &["CLUSTER", "INFO"]).unwrap();
     assert!(info.contains("cluster_state:ok"), "{info}");
 }
+
+#[test]
+fn a_cluster_behind_delay_proxies_announces_the_proxies() {
+    let net = crate::DelayNet::new(Duration::ZERO);
+    let proxied = std::sync::Mutex::new(Vec::new());
+    let cluster = RedisCluster::start_announcing(3, |port| {
+        let proxy = net.proxy(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        proxied.lock().unwrap().push(proxy.port());
+        Ok(proxy.port())
+    })
+    .unwrap();
+    let proxied = proxied.into_inner().unwrap();
+    assert_eq!(proxied.len(), 3);
+    // Clients learn the proxies' ports from the slot map ...
+    let slots = cluster.blocking_cli(0, &["CLUSTER", "SLOTS"]).unwrap();
+    for port in &proxied {
+        assert!(slots.contains(&port.to_string()), "{slots}");
+    }
+    for port in cluster.ports() {
+        assert!(!slots.lines().any(|l| l == port.to_string()), "{slots}");
+    }
+    // ... and through a proxy the node answers as itself.
+    let via_proxy = block_on(query::command(proxied[0], &["PING"])).unwrap();
+    assert_eq!(via_proxy, "PONG");
+}

@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use super::{draw_legend, fmt_count, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{fmt_count, svg, DrawResult, FONT, SIZE};
 use crate::model::SeriesPoint;
 
 /// One store's series: name, colour, cumulative points.
@@ -32,20 +32,17 @@ fn draw(root: &super::Area<'_>, title: &str, series: &[Series<'_>]) -> DrawResul
         .build_cartesian_2d(0.0..t_max * 1.02, 0.0..y_max * 1.1)?;
     chart
         .configure_mesh()
-        .x_desc("time since start (s)")
+        .x_desc("time since the first request (s)")
         .y_desc("allowed so far")
         .y_label_formatter(&|y| fmt_count(*y))
         .label_style((FONT, 13))
         .draw()?;
     let xy = |p: &SeriesPoint, v: u64| (p.t_ms as f64 / 1_000.0, v as f64);
-    for &(store, color, points) in series {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| xy(p, p.allowed)),
-                color.stroke_width(2),
-            ))?
-            .label(store)
-            .legend(legend_line(color));
+    for &(_, color, points) in series {
+        chart.draw_series(LineSeries::new(
+            points.iter().map(|p| xy(p, p.allowed)),
+            color.stroke_width(2),
+        ))?;
     }
     for &(_, color, points) in series {
         chart.draw_series(DashedLineSeries::new(
@@ -55,12 +52,5 @@ fn draw(root: &super::Area<'_>, title: &str, series: &[Series<'_>]) -> DrawResul
             color.mix(0.9).stroke_width(1),
         ))?;
     }
-    if !series.is_empty() {
-        // One legend entry for all the dashed lines.
-        chart
-            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
-            .label("ideal token bucket (dashed, per store)")
-            .legend(legend_line(BLACK));
-    }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{draw_legend, fmt_count, svg, DrawResult, FONT, SIZE};
+use super::{fmt_count, svg, DrawResult, FONT, SIZE};
 
 /// One bar: its height and, when repeated, the (min, max) whisker.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +81,7 @@ fn draw(
         .label_style((FONT, 13))
         .draw()?;
     let width = 0.8 / series.len().max(1) as f64;
-    for (j, &(name, color, ref values)) in series.iter().enumerate() {
+    for (j, &(_, color, ref values)) in series.iter().enumerate() {
         let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
         let placed: Vec<(usize, Bar)> = values
             .iter()
@@ -91,18 +91,15 @@ fn draw(
         if placed.is_empty() {
             continue;
         }
-        chart
-            .draw_series(placed.iter().map(|&(i, b)| {
-                Rectangle::new(
-                    [
-                        (at(left(i) + width * 0.05), 0.0),
-                        (at(left(i) + width * 0.95), b.value),
-                    ],
-                    color.filled(),
-                )
-            }))?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        chart.draw_series(placed.iter().map(|&(i, b)| {
+            Rectangle::new(
+                [
+                    (at(left(i) + width * 0.05), 0.0),
+                    (at(left(i) + width * 0.95), b.value),
+                ],
+                color.filled(),
+            )
+        }))?;
         chart.draw_series(placed.iter().filter_map(|&(i, b)| {
             let (lo, hi) = b.whisker?;
             let mid = left(i) + width / 2.0;
@@ -116,5 +113,5 @@ fn draw(
             ))
         }))?;
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use super::{draw_legend, fmt_us, legend_line, svg, DrawResult, FONT, SIZE};
+use super::{fmt_us, svg, DrawResult, FONT, SIZE};
 
 /// One store's curve: name, colour, `(percentile, µs)` points.
 pub(crate) type Curve<'a> = (&'a str, RGBColor, &'a [(f64, u64)]);
@@ -72,15 +72,12 @@ fn draw(root: &super::Area<'_>, title: &str, curves: &[Curve<'_>]) -> DrawResult
         .y_label_formatter(&|y| fmt_us(*y))
         .label_style((FONT, 13))
         .draw()?;
-    for &(store, color, points) in curves {
+    for &(_, color, points) in curves {
         let line = points.iter().map(|&(p, v)| (nines(p), v.max(1) as f64));
-        chart
-            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
-            .label(store)
-            .legend(legend_line(color));
+        chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?;
         chart.draw_series(line.map(|xy| Circle::new(xy, 3, color.filled())))?;
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(super) fn sentence(s: &Summary, stores: &[&StoreStyle]) -> Option<String> {
         let mut vals: Vec<(&str, f64)> = stores
             .iter()
             .filter_map(|st| {
-                let v = s.record(st.kind, sc)?.script_calls_per_request()?;
+                let v = s.first(st.subject, sc)?.script_calls_per_request()?;
                 v.is_finite().then_some((st.name.as_str(), v))
             })
             .collect();

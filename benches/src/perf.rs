@@ -1,0 +1,48 @@
+//! `just perf` (the `rateguard-perf` binary): `rateguard serve` side by side
+//! with NGINX on this machine, in one run.
+//!
+//! One nginx serves a static JSON body (the backend of every target); the
+//! targets are nginx `proxy_pass` with upstream keep-alive (the ceiling) and
+//! one `rateguard serve` per [`Case`]. `wrk` measures them in alternating
+//! rounds; each run also reads the target's CPU time and context switches
+//! from `/proc`, so configurations stay apart when two shared cores cap the
+//! throughput of all of them.
+//!
+//! # Layout
+//! - [`case`]: the [`Case`]s and the gateway config each one runs;
+//! - [`nginx`]: the static backend and the `proxy_pass` ceiling;
+//! - [`topology`]: every process of a run, started on free loopback ports and
+//!   stopped by pid (through `rateguard-testkit`);
+//! - [`wrk`]: one `wrk` run, its figures read from JSON its Lua `done()` hook prints;
+//! - [`procstat`]: CPU ticks, context switches and RSS of a process tree;
+//! - [`rounds`]: the alternating rounds and the per-case summary;
+//! - [`report`]: `results/perf-<time>.md` and `.json`;
+//! - [`idle`]: RSS under N idle keep-alive client connections (`--idle N`).
+
+pub mod case;
+pub mod idle;
+pub mod nginx;
+pub mod procstat;
+pub mod report;
+pub mod rounds;
+pub mod topology;
+pub mod wrk;
+
+pub use case::Case;
+
+/// Why a perf run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PerfError {
+    /// A process of the topology could not be started.
+    #[error(transparent)]
+    Testkit(#[from] rateguard_testkit::TestkitError),
+    /// `wrk` failed or printed no figures.
+    #[error("wrk: {0}")]
+    Wrk(String),
+    /// Reading `/proc`, writing results, spawning.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The options make no sense.
+    #[error("invalid options: {0}")]
+    Options(String),
+}

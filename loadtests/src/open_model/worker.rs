@@ -1,0 +1,229 @@
+//! The open model's workers: one keep-alive HTTP/1.1 connection each
+//! (hyper's client connection, no pool), taking due requests in order.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::{HeaderName, HeaderValue, Request, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::Shared;
+use crate::keys::KeyPlan;
+use crate::record::{micros, Outcome, Sample, API_KEY_HEADER};
+use crate::LoadError;
+use rateguard_contract::headers;
+
+type Sender = SendRequest<Empty<Bytes>>;
+
+/// Where every request goes, parsed once.
+#[derive(Debug)]
+pub(super) struct Target {
+    addr: SocketAddr,
+    host: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    /// `http://127.0.0.1:port/path` (a literal address: the lab talks only
+    /// to loopback).
+    pub(super) fn parse(url: &str) -> Result<Self, LoadError> {
+        let bad = |why: &str| LoadError::Config(format!("bad URL {url}: {why}"));
+        let uri: Uri = url.parse().map_err(|_| bad("not a URI"))?;
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let addr: SocketAddr = authority
+            .as_str()
+            .parse()
+            .map_err(|_| bad("the host must be an IP address and port"))?;
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|_| bad("bad path"))?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
+        Ok(Self { addr, host, path })
+    }
+}
+
+/// Opens `n` connections to `target` at once.
+pub(super) async fn connect_all(target: &Target, n: usize) -> Result<Vec<Sender>, LoadError> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let addr = target.addr;
+        set.spawn(async move { connect(addr).await });
+    }
+    let mut out = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        let sender = r
+            .map_err(|e| LoadError::Config(format!("connect task failed: {e}")))?
+            .map_err(|e| LoadError::Config(format!("cannot connect to {}: {e}", target.addr)))?;
+        out.push(sender);
+    }
+    Ok(out)
+}
+
+async fn connect(addr: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// One worker's share of the run.
+pub(super) struct Worker {
+    pub(super) shared: Arc<Shared>,
+    pub(super) target: Arc<Target>,
+    pub(super) keys: Arc<KeyPlan>,
+    pub(super) timeout: Duration,
+    /// The recorder's start (sample times are relative to it).
+    pub(super) started: Instant,
+}
+
+/// What one worker measured.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    pub(super) samples: Vec<Sample>,
+    pub(super) per_replica: Vec<(String, u64)>,
+    pub(super) per_backend: Vec<(String, u64)>,
+    pub(super) late_sends: u64,
+    pub(super) last_done: Option<Instant>,
+}
+
+impl Worker {
+    /// Takes due requests until the run ends.
+    pub(super) async fn run(self, sender: Sender) -> Tally {
+        let key_header = HeaderName::from_static(API_KEY_HEADER);
+        let mut sender = Some(sender);
+        let mut replicas = Answerers::default();
+        let mut backends = Answerers::default();
+        let mut tally = Tally::default();
+        let shared = &*self.shared;
+        loop {
+            let waiting_since = Instant::now();
+            let Ok(permit) = shared.permits.acquire().await else {
+                break;
+            };
+            permit.forget();
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            if i >= shared.total || shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let due = shared.due(i);
+            let sent = Instant::now();
+            if waiting_since <= due && sent.saturating_duration_since(due) > shared.late_send {
+                tally.late_sends += 1;
+            }
+            let (client, key) = self.keys.key(i);
+            let mut request = Request::new(Empty::<Bytes>::new());
+            *request.uri_mut() = self.target.path.clone();
+            let headers = request.headers_mut();
+            headers.insert(HOST, self.target.host.clone());
+            headers.insert(key_header.clone(), key.clone());
+            let answer = tokio::time::timeout(
+                self.timeout,
+                exchange(&mut sender, self.target.addr, request),
+            )
+            .await;
+            let outcome = match answer {
+                Ok(Some(answer)) => {
+                    replicas.count(answer.replica);
+                    backends.count(answer.backend);
+                    Outcome::from_status(answer.status)
+                }
+                Ok(None) => Outcome::Error,
+                Err(_) => {
+                    // A timed-out exchange leaves the connection unusable.
+                    sender = None;
+                    Outcome::Error
+                }
+            };
+            let done = Instant::now();
+            let latency = done.saturating_duration_since(due);
+            tally.samples.push(Sample {
+                at_us: micros(due.saturating_duration_since(self.started)),
+                latency_us: micros(latency),
+                outcome,
+                client,
+            });
+            tally.last_done = Some(done);
+            shared.account(latency, outcome == Outcome::Allowed);
+        }
+        tally.per_replica = replicas.into_strings();
+        tally.per_backend = backends.into_strings();
+        tally
+    }
+}
+
+/// Status and answerer headers of one response.
+struct Answer {
+    status: u16,
+    replica: Option<HeaderValue>,
+    backend: Option<HeaderValue>,
+}
+
+/// Sends `request` on the worker's connection (reconnecting if it is gone)
+/// and reads the whole response; `None` on a transport error.
+async fn exchange(
+    sender: &mut Option<Sender>,
+    addr: SocketAddr,
+    request: Request<Empty<Bytes>>,
+) -> Option<Answer> {
+    if sender.as_ref().is_none_or(Sender::is_closed) {
+        *sender = connect(addr).await.ok();
+    }
+    let conn = sender.as_mut()?;
+    if conn.ready().await.is_err() {
+        *sender = None;
+        return None;
+    }
+    let Ok(response) = conn.send_request(request).await else {
+        *sender = None;
+        return None;
+    };
+    let answer = Answer {
+        status: response.status().as_u16(),
+        replica: response
+            .headers()
+            .get(headers::X_RATEGUARD_REPLICA)
+            .cloned(),
+        backend: response.headers().get(headers::X_BACKEND).cloned(),
+    };
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            *sender = None;
+            return None;
+        }
+    }
+    Some(answer)
+}
+
+/// Responses per answerer header value, without a string per request.
+#[derive(Debug, Default)]
+struct Answerers(Vec<(HeaderValue, u64)>);
+
+impl Answerers {
+    fn count(&mut self, value: Option<HeaderValue>) {
+        let Some(value) = value else { return };
+        match self.0.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((value, 1)),
+        }
+    }
+
+    fn into_strings(self) -> Vec<(String, u64)> {
+        self.0
+            .into_iter()
+            .filter_map(|(v, n)| Some((v.to_str().ok()?.to_owned(), n)))
+            .collect()
+    }
+}
