@@ -54,9 +54,10 @@ pub mod service;
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
 pub use listen::{bind_addr, bind_socket, Listeners};
-pub use serve::{
-    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin, serve_reloading,
-    serve_mock_backend, shutdown_signal, thread_count, with_store, Server, StoreUser,
-};
 pub use reload::{Reload, ReloadSource};
+pub use serve::{
+    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin,
+    serve_mock_backend, serve_reloading, shutdown_signal, thread_count, with_store, Server,
+    StoreUser,
+};
 pub use service::{Gateway, Live, Shared};

@@ -32,7 +32,7 @@ use crate::metrics::{ConfigMetrics, ReloadResult};
 
 mod active;
 
-pub use active::ActiveConfig;
+pub use active::{api_keys_summary, ActiveConfig};
 
 /// Reads the config again, as the binary read it at start.
 pub struct ReloadSource<C> {

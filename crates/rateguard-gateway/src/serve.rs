@@ -25,8 +25,8 @@ use crate::config::{RuntimeMode, ValidConfig};
 use crate::error::ServeError;
 use crate::listen::{bind_addr, bind_socket, Listeners};
 use crate::mock_backend;
-use crate::reload::{self, ReloadSource};
 use crate::proxy::Proxy;
+use crate::reload::{self, ReloadSource};
 use crate::server::{serve_http, ServeOptions};
 use crate::service::{Gateway, Shared};
 

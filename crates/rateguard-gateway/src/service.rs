@@ -16,10 +16,10 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use arc_swap::ArcSwap;
 use rateguard_contract::RawConfig;
 use rateguard_store::BucketStore;
 
@@ -27,12 +27,12 @@ use crate::config::ValidConfig;
 use crate::enforce::{Enforcer, Reported, Verdict};
 use crate::error::ProxyError;
 use crate::identity::Identifier;
+use crate::metrics::ConfigMetrics;
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
-use crate::metrics::ConfigMetrics;
 use crate::policy::{Policy, PolicyTable};
-use crate::reload::{changed_keys, ActiveConfig, Reload};
 use crate::proxy::Proxy;
+use crate::reload::{api_keys_summary, changed_keys, ActiveConfig, Reload};
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
 /// What every runtime of a replica shares: the live part (policies,
@@ -122,10 +122,17 @@ impl Live {
     /// `config`'s policies and identity rules; `raw` is the config in force
     /// (the sections a reload left as they run included).
     fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
+        let mut files = serde_json::Map::new();
+        if let Some(keys) = &config.identity.known_api_keys {
+            files.insert(
+                "identity.api_keys_file".into(),
+                api_keys_summary(keys.iter()),
+            );
+        }
         Self {
             policies: PolicyTable::new(&config.policies, metrics),
             identity: Identifier::new(&config.identity),
-            config: ActiveConfig::new(&raw),
+            config: ActiveConfig::with_files(&raw, files),
             raw,
         }
     }
@@ -350,3 +357,6 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod reload_tests;
