@@ -1,7 +1,9 @@
 //! `rateguard`: the binary. Parses the command line, reads `.env` and the
 //! `RATEGUARD_*` environment, sets up tracing, and hands over to
-//! `rateguard_gateway::serve` (or `rateguard_rls::serve`). The only place that knows about clap, anyhow
-//! and the environment.
+//! `rateguard_gateway::serve` (or `rateguard_rls::serve`), each with a
+//! reload source for `SIGHUP`: the same file read again with the same
+//! overrides. The only place that knows about clap, anyhow and the
+//! environment.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -111,14 +113,21 @@ fn load_config(
 }
 
 /// [`read_config`], validated for `rls` (limits files relative to the
-/// config file's directory).
+/// config file's directory), and how to read it again (file, limits
+/// files and the overrides collected now) for a reload.
 fn load_rls_config(
     path: &Path,
     flags: &[(&str, Option<String>)],
-) -> Result<RlsConfig, ConfigErrors> {
-    config::load_table_with(read_config(path, flags)?, |raw| {
-        rateguard_rls::config::validate(raw, config_dir(path))
-    })
+) -> Result<(RlsConfig, ReloadSource<RlsConfig>), ConfigErrors> {
+    let overrides = overrides(flags);
+    let load = move |path: &Path| {
+        config::load_table_with(read_with(path, &overrides)?, |raw| {
+            rateguard_rls::config::validate(raw, config_dir(path))
+        })
+    };
+    let config = load(path)?;
+    let path = path.to_owned();
+    Ok((config, ReloadSource::new(move || load(&path))))
 }
 
 fn config_dir(path: &Path) -> &Path {
@@ -195,7 +204,11 @@ fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> any
 }
 
 fn rls(path: &Path, listen: Option<String>) -> anyhow::Result<()> {
-    let config = load_rls_config(path, &[("server.listen", listen)])
+    let (config, reload) = load_rls_config(path, &[("server.listen", listen)])
         .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
-    Ok(rateguard_rls::serve(config, shutdown_signal())?)
+    Ok(rateguard_rls::serve_reloading(
+        config,
+        Some(reload),
+        shutdown_signal(),
+    )?)
 }

@@ -17,6 +17,7 @@ use crate::redact_url;
 /// be checked by comparing `rateguard_config_info{hash}` across them.
 #[derive(Debug, Clone)]
 pub struct ActiveConfig {
+    raw: RawConfig,
     config: Value,
     hash: String,
 }
@@ -50,9 +51,16 @@ impl ActiveConfig {
         // order: the bytes, and so the hash, depend on the values only.
         let bytes = serde_json::to_vec(&with_files(&hashed)).unwrap_or_default();
         Self {
+            raw: raw.clone(),
             config: with_files(&shown),
             hash: hex::encode(Sha256::digest(&bytes)),
         }
+    }
+
+    /// The config as read (secrets included: never shown), to tell what
+    /// the next reload changes.
+    pub fn raw(&self) -> &RawConfig {
+        &self.raw
     }
 
     /// The hash, 64 hex digits.
