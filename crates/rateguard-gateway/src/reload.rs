@@ -98,7 +98,7 @@ pub async fn reload_once<R: Reload>(target: &R, source: &ReloadSource<R::Config>
             for key in target.apply(next) {
                 tracing::warn!(
                     key,
-                    "Config reload: {key} changed, which needs a restart; keeping the running value."
+                    "Config reload: needs a restart: {key} (changed in the file; the running value stays)."
                 );
             }
             tracing::info!("Config reloaded.");

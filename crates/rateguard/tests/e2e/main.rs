@@ -9,6 +9,7 @@ mod layered;
 mod paths;
 mod readiness;
 mod recovery;
+mod reload;
 mod shutdown;
 mod streaming;
 mod support;
