@@ -152,3 +152,60 @@ async fn an_invalid_config_is_refused_and_counted() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reload_reads_the_api_keys_file_again() {
+    use sha2::{Digest, Sha256};
+    let digest = |key: &str| hex::encode(Sha256::digest(key.as_bytes()));
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let load = || {
+        config::load_str(&format!(
+            "[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+             [identity]\napi_keys_file = {:?}\n\
+             [[policies]]\nname = \"default\"\ncapacity = 1\nrefill_per_sec = 0.001\n",
+            keys.to_str().unwrap()
+        ))
+        .unwrap()
+    };
+    std::fs::write(&keys, format!("{}\n", digest("abc"))).unwrap();
+    let shared = Shared::new(&load(), MemoryStore::new());
+    let first = shared.live().config().to_json();
+    let shown = &first["config"]["files"]["identity.api_keys_file"];
+    assert_eq!(shown["keys"], 1);
+    assert!(!first.to_string().contains(&digest("abc")), "{first}");
+
+    let decide = |key: &'static str| {
+        let shared = &shared;
+        async move {
+            let live = shared.live();
+            let policy = live.policies().select("/", &Method::GET).unwrap();
+            let mut headers = HeaderMap::new();
+            if !key.is_empty() {
+                headers.insert("x-api-key", key.parse().unwrap());
+            }
+            let requester = live.identity().requester(&headers, PEER);
+            matches!(
+                shared.enforcer.check(policy, &requester).await,
+                Verdict::Allowed(_)
+            )
+        }
+    };
+    assert!(decide("").await, "the IP's token");
+    // An unknown key is limited as its IP: no token left.
+    assert!(!decide("xyz").await);
+
+    std::fs::write(&keys, format!("{}\n{}\n", digest("abc"), digest("xyz"))).unwrap();
+    shared.apply(load());
+    // Known now: a bucket of its own.
+    assert!(decide("xyz").await);
+    let second = shared.live().config().to_json();
+    assert_eq!(
+        second["config"]["files"]["identity.api_keys_file"]["keys"],
+        2
+    );
+    assert_ne!(
+        second["hash"], first["hash"],
+        "same TOML, another keys file"
+    );
+}
