@@ -114,7 +114,6 @@ impl<S: BucketStore> Shared<S> {
 pub struct Live {
     policies: PolicyTable,
     identity: Identifier,
-    raw: RawConfig,
     config: ActiveConfig,
 }
 
@@ -133,7 +132,6 @@ impl Live {
             policies: PolicyTable::new(&config.policies, metrics),
             identity: Identifier::new(&config.identity),
             config: ActiveConfig::with_files(&raw, files),
-            raw,
         }
     }
 
@@ -160,7 +158,7 @@ impl<S: BucketStore> Reload for Shared<S> {
     /// `[upstream]` and `[store]` need a restart and stay as they run.
     fn apply(&self, next: ValidConfig) -> Vec<String> {
         let current = self.live.load_full();
-        let old = &current.raw;
+        let old = current.config.raw();
         let mut raw = next.raw.clone();
         let mut restart = changed_keys("server", &old.server, &raw.server);
         restart.extend(changed_keys("upstream", &old.upstream, &raw.upstream));
