@@ -26,7 +26,7 @@ bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
     cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
-# The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
+# The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, redis-lua with a two-limit policy, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
 perf *ARGS:
     command -v wrk >/dev/null && command -v redis-server >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
     cargo build --release -q -p rateguard

@@ -1,6 +1,6 @@
 //! [`Case`]: what `just perf` measures, and the gateway config of each.
 
-use rateguard_contract::{RawConfig, RawPolicy, StoreKind};
+use rateguard_contract::{LimitKey, RawConfig, RawLimit, RawPolicy, StoreKind};
 use serde::{Deserialize, Serialize};
 
 rateguard_contract::vocabulary! {
@@ -16,6 +16,9 @@ rateguard_contract::vocabulary! {
         Memory = "memory" => Target::Gateway(StoreKind::Memory, Traffic::Allowed),
         /// One `EVALSHA` per decision.
         RedisLua = "redis-lua" => Target::Gateway(StoreKind::RedisLua, Traffic::Allowed),
+        /// redis-lua with a policy of two limits (per client and per IP):
+        /// still one `EVALSHA`, over two keys.
+        RedisLuaTwoLimits = "redis-lua-two-limits" => Target::Gateway(StoreKind::RedisLua, Traffic::AllowedTwoLimits),
         /// Decisions coalesced into pipelines.
         RedisPipelined = "redis-pipelined" => Target::Gateway(StoreKind::RedisPipelined, Traffic::Allowed),
         /// fred on a 3-master Redis Cluster.
@@ -63,6 +66,8 @@ pub enum Traffic {
     Unlimited,
     /// A policy matches; its bucket never runs dry (every response is 2xx).
     Allowed,
+    /// As `Allowed`, with a second limit (per IP) in the policy.
+    AllowedTwoLimits,
     /// Capacity 1, refill 1/s, every request with the same API key.
     HotKey,
 }
@@ -109,6 +114,13 @@ impl Case {
             },
             // A billion up front and a million a second: never runs dry here.
             Traffic::Allowed => RawPolicy::new("perf", 1_000_000_000, 1_000_000.0),
+            Traffic::AllowedTwoLimits => RawPolicy::layered(
+                "perf",
+                vec![
+                    RawLimit::new(LimitKey::Client, 1_000_000_000, 1_000_000.0),
+                    RawLimit::new(LimitKey::Ip, 1_000_000_000, 1_000_000.0),
+                ],
+            ),
             Traffic::HotKey => RawPolicy::new("hot", 1, 1.0),
         });
         Some(config)

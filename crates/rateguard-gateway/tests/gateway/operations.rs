@@ -104,6 +104,7 @@ async fn metric_labels_never_hold_client_ids_or_paths() {
         "shadow_denied",
         "failed_open",
         "failed_closed",
+        "local_fallback",
         "timeout",
         "unavailable",
         "circuit_open",
@@ -114,6 +115,7 @@ async fn metric_labels_never_hold_client_ids_or_paths() {
         "4xx",
         "5xx",
         "error",
+        "ok",
     ];
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("/metrics parses");

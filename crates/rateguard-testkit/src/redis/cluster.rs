@@ -29,6 +29,8 @@ struct ClusterNode {
     port: u16,
     /// `--cluster-announce-*` arguments (empty: the node announces itself).
     announce: Vec<String>,
+    /// `cluster-node-timeout` in ms.
+    node_timeout_ms: u32,
 }
 
 impl RedisCluster {
@@ -72,9 +74,14 @@ impl RedisCluster {
             .prefix("rateguard-cluster")
             .tempdir()?;
         let total = masters * (1 + replicas);
+        let node_timeout_ms = if replicas == 0 {
+            NODE_TIMEOUT_MS
+        } else {
+            NODE_TIMEOUT_WITH_REPLICAS_MS
+        };
         let mut nodes = Vec::with_capacity(total);
         while nodes.len() < total {
-            nodes.push(start_cluster_node(dir.path(), announce)?);
+            nodes.push(start_cluster_node(dir.path(), announce, node_timeout_ms)?);
         }
         let mut create = REDIS_CLI.command();
         create.arg("--cluster").arg("create");
@@ -219,15 +226,24 @@ impl RedisCluster {
     }
 }
 
-fn cluster_args(port: u16) -> Vec<String> {
+/// How long a node may be silent before the others mark it failed, in a
+/// cluster without replicas: fail fast in tests, a killed node is marked
+/// failed after 2 s.
+const NODE_TIMEOUT_MS: u32 = 2_000;
+
+/// The same, with replicas: a failover is what such tests watch, so a node
+/// that is merely slow on a loaded machine must not be failed over behind
+/// the test's back (a spurious failover between a write and its check).
+const NODE_TIMEOUT_WITH_REPLICAS_MS: u32 = 5_000;
+
+fn cluster_args(port: u16, node_timeout_ms: u32) -> Vec<String> {
     [
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
         &format!("nodes-{port}.conf"),
-        // Fail fast in tests: a killed node is marked failed after 2 s.
         "--cluster-node-timeout",
-        "2000",
+        &node_timeout_ms.to_string(),
     ]
     .map(str::to_owned)
     .to_vec()
@@ -236,11 +252,11 @@ fn cluster_args(port: u16) -> Vec<String> {
 impl ClusterNode {
     /// The node's command-line arguments beyond the standalone server's.
     fn args(&self) -> Vec<String> {
-        Self::args_for(self.port, &self.announce)
+        Self::args_for(self.port, &self.announce, self.node_timeout_ms)
     }
 
-    fn args_for(port: u16, announce: &[String]) -> Vec<String> {
-        let mut args = cluster_args(port);
+    fn args_for(port: u16, announce: &[String], node_timeout_ms: u32) -> Vec<String> {
+        let mut args = cluster_args(port, node_timeout_ms);
         args.extend(announce.iter().cloned());
         args
     }
@@ -266,12 +282,13 @@ fn announce_args(port: u16, announced: Option<u16>) -> Vec<String> {
 fn start_cluster_node(
     dir: &Path,
     announce: &dyn Fn(u16) -> Result<Option<u16>, TestkitError>,
+    node_timeout_ms: u32,
 ) -> Result<ClusterNode, TestkitError> {
     let mut last = None;
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
         let announce = announce_args(port, announce(port)?);
-        let node_args = ClusterNode::args_for(port, &announce);
+        let node_args = ClusterNode::args_for(port, &announce, node_timeout_ms);
         let mut child = spawn_redis(dir, port, &node_args)?;
         match wait_ready(&mut child, port, dir, START_TIMEOUT) {
             Ok(()) => {
@@ -279,6 +296,7 @@ fn start_cluster_node(
                     child,
                     port,
                     announce,
+                    node_timeout_ms,
                 })
             }
             Err(e) if !child.is_running() => last = Some(e),
