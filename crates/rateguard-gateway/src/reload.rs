@@ -1,5 +1,6 @@
-//! Hot reload: on `SIGHUP` a running process reads its config again and
-//! swaps in what can change while it serves.
+//! Hot reload: on `SIGHUP` (and, with `watch_config`, when the files
+//! change) a running process reads its config again and swaps in what can
+//! change while it serves.
 //!
 //! - The binary owns the file and the environment: it hands the process a
 //!   [`ReloadSource`], a closure that reads the file again with the same
@@ -16,6 +17,11 @@
 //!   logged as such and left as they run. The new config's hash is exported
 //!   as `rateguard_config_info{hash}` (see [`ActiveConfig`]).
 //!
+//! With `[server] watch_config = true` the source is also read every
+//! [`WATCH_EVERY`], and applied when what it read changed (its
+//! [`Reload::read_hash`]: the file, `api_keys_file`, the `rls` limits
+//! files); a bad file is logged and counted once, not every second.
+//!
 //! A swap is one atomic pointer store: a request in flight keeps the policy
 //! it started with, the next one sees the new set; no connection is
 //! touched. Bucket keys are made of policy and limit names, so a policy
@@ -24,6 +30,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -68,6 +75,9 @@ impl<C> ReloadSource<C> {
     }
 }
 
+/// How often `[server] watch_config = true` reads the files again.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+
 /// A running service whose live part a reload replaces.
 pub trait Reload: Send + Sync + 'static {
     /// What the source gives: a fully checked config.
@@ -80,19 +90,31 @@ pub trait Reload: Send + Sync + 'static {
 
     /// Where reloads are counted and the active hash exported.
     fn config_metrics(&self) -> &ConfigMetrics;
+
+    /// The hash of `config` as read (the [`ActiveConfig`] hash it would
+    /// have with nothing kept from the running one): the watcher reloads
+    /// when it changes.
+    fn read_hash(config: &Self::Config) -> String;
+
+    /// The hash of the config as read at start, if known.
+    fn start_hash(&self) -> Option<String>;
 }
 
-/// Reads the config from `source` and applies it to `target`, logging and
-/// counting the outcome.
-pub async fn reload_once<R: Reload>(target: &R, source: &ReloadSource<R::Config>) -> ReloadResult {
+/// Reads and checks the config from `source` on Tokio's blocking pool.
+async fn load<C: Send + 'static>(source: &ReloadSource<C>) -> Result<C, ConfigErrors> {
     let load = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || load.load())
+    tokio::task::spawn_blocking(move || load.load())
         .await
         .unwrap_or_else(|e| {
             Err(ConfigErrors(vec![crate::ConfigError::Syntax(format!(
                 "reading the config failed: {e}"
             ))]))
-        });
+        })
+}
+
+/// Applies a loaded config (or refuses a bad one) to `target`, logging and
+/// counting the outcome.
+fn apply_loaded<R: Reload>(target: &R, loaded: Result<R::Config, ConfigErrors>) -> ReloadResult {
     let result = match loaded {
         Ok(next) => {
             for key in target.apply(next) {
@@ -119,36 +141,70 @@ pub async fn reload_once<R: Reload>(target: &R, source: &ReloadSource<R::Config>
     result
 }
 
-/// Reloads `target` from `source` on every `SIGHUP` until `shutdown`. The
-/// signal handler is installed before this returns (so a `SIGHUP` sent
-/// once the process serves never kills it); the loop runs on a spawned task.
-pub fn spawn_on_sighup<R: Reload>(
+/// Reads the config from `source` and applies it to `target`, logging and
+/// counting the outcome.
+pub async fn reload_once<R: Reload>(target: &R, source: &ReloadSource<R::Config>) -> ReloadResult {
+    apply_loaded(target, load(source).await)
+}
+
+/// What the watcher saw last: the read hash of a good config, or the
+/// problems of a bad one (so one bad file is logged and counted once).
+fn seen<R: Reload>(loaded: &Result<R::Config, ConfigErrors>) -> String {
+    match loaded {
+        Ok(config) => R::read_hash(config),
+        Err(errors) => format!("error: {errors}"),
+    }
+}
+
+/// Reloads `target` from `source` on every `SIGHUP`, and with `watch`
+/// also whenever what the source reads changes (read every `watch`;
+/// a file that changes and changes back in between is not noticed),
+/// until `shutdown`. The signal handler is installed before this returns
+/// (so a `SIGHUP` sent once the process serves never kills it); the loop
+/// runs on a spawned task.
+pub fn spawn_reloader<R: Reload>(
     target: Arc<R>,
     source: ReloadSource<R::Config>,
+    watch: Option<Duration>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = signal(SignalKind::hangup())?;
-        tokio::spawn(async move {
-            tokio::pin!(shutdown);
-            loop {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    got = hangups.recv() => {
-                        if got.is_none() {
-                            return;
-                        }
-                        tracing::info!("SIGHUP: reloading the config.");
-                        reload_once(&*target, &source).await;
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        tokio::pin!(shutdown);
+        let mut last_seen = target.start_hash();
+        // Not polled without `watch`.
+        let mut tick = tokio::time::interval(watch.unwrap_or(Duration::from_secs(86_400)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            #[cfg(unix)]
+            let hangup = hangups.recv();
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                () = &mut shutdown => return,
+                got = hangup => {
+                    if got.is_none() {
+                        return;
+                    }
+                    tracing::info!("SIGHUP: reloading the config.");
+                    let loaded = load(&source).await;
+                    last_seen = Some(seen::<R>(&loaded));
+                    apply_loaded(&*target, loaded);
+                }
+                _ = tick.tick(), if watch.is_some() => {
+                    let loaded = load(&source).await;
+                    let now = seen::<R>(&loaded);
+                    if last_seen.as_ref() != Some(&now) {
+                        tracing::info!("The config changed on disk: reloading it.");
+                        last_seen = Some(now);
+                        apply_loaded(&*target, loaded);
                     }
                 }
             }
-        });
-    }
-    #[cfg(not(unix))]
-    drop((target, source, shutdown));
+        }
+    });
     Ok(())
 }
 

@@ -187,7 +187,8 @@ impl Server {
         // Port 0 in the config: every runtime joins the port the first one got.
         let addr = listeners.public.local_addr()?;
         if let Some(source) = reload {
-            reload::spawn_on_sighup(shared.clone(), source, stopped(stop_rx.clone()))?;
+            let watch = config.server.watch_config.then_some(reload::WATCH_EVERY);
+            reload::spawn_reloader(shared.clone(), source, watch, stopped(stop_rx.clone()))?;
         }
         let others = runtimes::spawn_runtimes(runtimes, addr, runtime_gateway, &options, &stop_rx)?;
         let admin = tokio::spawn(serve_admin(

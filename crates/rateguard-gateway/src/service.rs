@@ -41,6 +41,8 @@ use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLI
 #[derive(Debug)]
 pub struct Shared<S> {
     live: ArcSwap<Live>,
+    /// The hash of the config as read at start (for the file watcher).
+    start_hash: String,
     enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
@@ -67,6 +69,7 @@ impl<S: BucketStore> Shared<S> {
         let live = Live::new(config, config.raw.clone(), &metrics);
         metrics.config().set_hash(live.config.hash());
         Self {
+            start_hash: live.config.hash().to_owned(),
             live: ArcSwap::from_pointee(live),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
@@ -108,6 +111,19 @@ impl<S: BucketStore> Shared<S> {
     }
 }
 
+/// `GET /config`'s view of `raw` (the file as read, or with the sections
+/// that need a restart as they run) with `config`'s API keys file.
+fn active_config(config: &ValidConfig, raw: &RawConfig) -> ActiveConfig {
+    let mut files = serde_json::Map::new();
+    if let Some(keys) = &config.identity.known_api_keys {
+        files.insert(
+            "identity.api_keys_file".into(),
+            api_keys_summary(keys.iter()),
+        );
+    }
+    ActiveConfig::with_files(raw, files)
+}
+
 /// What a reload replaces: the policies and identity rules, and the
 /// config they came from.
 #[derive(Debug)]
@@ -121,17 +137,10 @@ impl Live {
     /// `config`'s policies and identity rules; `raw` is the config in force
     /// (the sections a reload left as they run included).
     fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
-        let mut files = serde_json::Map::new();
-        if let Some(keys) = &config.identity.known_api_keys {
-            files.insert(
-                "identity.api_keys_file".into(),
-                api_keys_summary(keys.iter()),
-            );
-        }
         Self {
             policies: PolicyTable::new(&config.policies, metrics),
             identity: Identifier::new(&config.identity),
-            config: ActiveConfig::with_files(&raw, files),
+            config: active_config(config, &raw),
         }
     }
 
@@ -179,6 +188,14 @@ impl<S: BucketStore> Reload for Shared<S> {
 
     fn config_metrics(&self) -> &ConfigMetrics {
         self.metrics.config()
+    }
+
+    fn read_hash(config: &ValidConfig) -> String {
+        active_config(config, &config.raw).hash().to_owned()
+    }
+
+    fn start_hash(&self) -> Option<String> {
+        Some(self.start_hash.clone())
     }
 }
 

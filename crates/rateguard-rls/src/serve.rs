@@ -97,13 +97,14 @@ impl<F: Future<Output = ()> + Send + 'static> StoreUser for Service<F> {
         } = self;
         log_startup(&config, &listeners, store.kind().as_str());
         let grace = config.server.shutdown_grace;
+        let watch = config.server.watch_config.then_some(reload::WATCH_EVERY);
         let limiter = Arc::new(RateLimiter::from_config(config, store));
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         if let Some(source) = reload {
-            reload::spawn_on_sighup(limiter.clone(), source, stopped(stop_rx.clone()))
+            reload::spawn_reloader(limiter.clone(), source, watch, stopped(stop_rx.clone()))
                 .map_err(ServeError::from)?;
         }
         let admin = tokio::spawn(serve_admin(

@@ -45,6 +45,8 @@ pub struct RlsOptions {
 #[derive(Debug)]
 pub struct RateLimiter<S> {
     live: ArcSwap<LiveLimits>,
+    /// The hash of the config as read at start, if built from one.
+    start_hash: Option<String>,
     store: S,
     metrics: Metrics,
     options: RlsOptions,
@@ -108,6 +110,7 @@ impl<S: BucketStore> RateLimiter<S> {
         }
         let counters = metrics.rules(&limits);
         Self {
+            start_hash: config.as_ref().map(|c| c.hash().to_owned()),
             live: ArcSwap::from_pointee(LiveLimits {
                 limits,
                 counters,
@@ -361,6 +364,14 @@ impl<S: BucketStore> Reload for RateLimiter<S> {
 
     fn config_metrics(&self) -> &ConfigMetrics {
         self.metrics.config()
+    }
+
+    fn read_hash(config: &RlsConfig) -> String {
+        config.active().hash().to_owned()
+    }
+
+    fn start_hash(&self) -> Option<String> {
+        self.start_hash.clone()
     }
 }
 

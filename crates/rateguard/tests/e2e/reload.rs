@@ -357,3 +357,65 @@ async fn sighup_reloads_the_rls_limits_files() {
     assert!(rls.log().contains("rls.limits: "), "{}", rls.log());
     assert_eq!(rls_oks(&mut client, "c", 6).await, 5);
 }
+
+/// Writes `path` whole by a rename, as a deployment should: the watcher
+/// never reads a half-written file.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_config_reloads_a_changed_file_without_a_signal() {
+    let backend = MockBackend::start(binary(), "b1").unwrap();
+    let text = |capacity: i64| {
+        config_text(
+            backend.addr(),
+            "shutdown_grace_ms = 2000\nwatch_config = true",
+            "kind = \"memory\"",
+            &format!(
+                "[[policies]]\nname = \"default\"\ncapacity = {capacity}\nrefill_per_sec = 0.001\n"
+            ),
+        )
+    };
+    let gw = GatewayProcess::start(binary(), &text(2)).unwrap();
+    let url = format!("{}/data", gw.url());
+    let first = hash(&gw).await;
+    let (statuses, _) = burst_from("127.0.0.2", &url, 3, |_| String::new()).await;
+    assert_eq!(statuses.get(&200), Some(&2), "{statuses:?}");
+
+    replace_file(&gw.config_path(), &text(4));
+    let second = eventually("the new file applied", || async {
+        let now = hash(&gw).await;
+        (now != first).then_some(now)
+    })
+    .await;
+    let (statuses, _) = burst_from("127.0.0.2", &url, 3, |_| String::new()).await;
+    assert_eq!(
+        statuses.get(&200),
+        Some(&2),
+        "two more on the same bucket: {statuses:?}"
+    );
+
+    // A bad file is refused once, not once per check.
+    let errors = "rateguard_config_reloads_total{result=\"error\"} ";
+    replace_file(&gw.config_path(), &text(-1));
+    eventually("the bad file counted", || async {
+        (metric(&gw, errors).await == 1.0).then_some(())
+    })
+    .await;
+    replace_file(&gw.config_path(), &text(5));
+    eventually("the fixed file applied", || async {
+        let now = hash(&gw).await;
+        (now != second).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&gw, errors).await, 1.0);
+    assert_eq!(
+        metric(&gw, "rateguard_config_reloads_total{result=\"ok\"} ").await,
+        2.0
+    );
+    let (statuses, _) = burst_from("127.0.0.3", &url, 6, |_| String::new()).await;
+    assert_eq!(statuses.get(&200), Some(&5), "{statuses:?}");
+}
