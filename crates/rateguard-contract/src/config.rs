@@ -154,6 +154,10 @@ pub struct RawServer {
     pub threads: i64,
     /// `%2F`, `%5C` and `\` in request paths: refused or kept as data.
     pub encoded_slashes: EncodedSlashes,
+    /// Reload when the config file (or a file it names: `api_keys_file`,
+    /// the `rls` limits files) changes, checked every second, as well as
+    /// on `SIGHUP`.
+    pub watch_config: bool,
 }
 
 impl Default for RawServer {
@@ -168,6 +172,7 @@ impl Default for RawServer {
             runtime: RuntimeMode::PerCore,
             threads: 0,
             encoded_slashes: EncodedSlashes::Reject,
+            watch_config: false,
         }
     }
 }

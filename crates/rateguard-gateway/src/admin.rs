@@ -1,6 +1,10 @@
-//! The admin listener: `GET /healthz`, `GET /readyz` and `GET /metrics`,
-//! never on the public port.
+//! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics` and
+//! `GET /config`, never on the public port.
 //!
+//! - `/config` is the active config (passwords redacted) and its hash,
+//!   `{"hash": "<hex>", "config": {...}}`; after a reload (`SIGHUP`) it
+//!   shows the new policies. Compare hashes across replicas to check a
+//!   rollout (also `rateguard_config_info{hash}`).
 //! - `/healthz` is **liveness**: `200` whenever the process serves, with the
 //!   store's reachability in the body (a replica that fails open is still
 //!   healthy, so restarting it would not help):
@@ -48,6 +52,11 @@ pub trait AdminSource: Send + Sync + 'static {
     fn store_timeout(&self) -> Duration;
     /// The `/metrics` text.
     fn encode_metrics(&self) -> String;
+    /// `GET /config`'s body, `{"hash": "<hex>", "config": {...}}` (see
+    /// [`ActiveConfig`](crate::reload::ActiveConfig)); `None`: answered 404.
+    fn active_config(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 impl<S: BucketStore> AdminSource for Shared<S> {
@@ -67,6 +76,10 @@ impl<S: BucketStore> AdminSource for Shared<S> {
 
     fn encode_metrics(&self) -> String {
         self.metrics().encode()
+    }
+
+    fn active_config(&self) -> Option<serde_json::Value> {
+        Some(self.live().config().to_json())
     }
 }
 
@@ -138,10 +151,14 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
             );
             res
         }
+        paths::CONFIG => match gateway.active_config() {
+            Some(body) => response::json_value(StatusCode::OK, &body),
+            None => response::error(StatusCode::NOT_FOUND, "not_found", "no config to show"),
+        },
         _ => response::error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "try /healthz, /readyz or /metrics",
+            "try /healthz, /readyz, /metrics or /config",
         ),
     }
 }

@@ -45,6 +45,7 @@ pub mod mock_backend;
 pub mod path;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod response;
 mod serve;
 pub mod server;
@@ -53,8 +54,10 @@ pub mod service;
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
 pub use listen::{bind_addr, bind_socket, Listeners};
+pub use reload::{Reload, ReloadSource};
 pub use serve::{
     multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin,
-    serve_mock_backend, shutdown_signal, thread_count, with_store, Server, StoreUser,
+    serve_mock_backend, serve_reloading, shutdown_signal, thread_count, with_store, Server,
+    StoreUser,
 };
-pub use service::{Gateway, Shared};
+pub use service::{Gateway, Live, Shared};

@@ -26,6 +26,7 @@ use crate::error::ServeError;
 use crate::listen::{bind_addr, bind_socket, Listeners};
 use crate::mock_backend;
 use crate::proxy::Proxy;
+use crate::reload::{self, ReloadSource};
 use crate::server::{serve_http, ServeOptions};
 use crate::service::{Gateway, Shared};
 
@@ -46,13 +47,27 @@ pub fn serve(
     config: ValidConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_reloading(config, None, shutdown)
+}
+
+/// [`serve`], reloading the config from `reload` on each `SIGHUP` (see
+/// [`crate::reload`]); the binary passes the file with its overrides.
+pub fn serve_reloading(
+    config: ValidConfig,
+    reload: Option<ReloadSource<ValidConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let threads = runtimes::thread_count(config.server.threads);
     match config.server.runtime {
-        RuntimeMode::MultiThread => runtimes::multi_thread(threads)?
-            .block_on(async { Server::bind(config)?.run(shutdown).await }),
+        RuntimeMode::MultiThread => runtimes::multi_thread(threads)?.block_on(async {
+            let mut server = Server::bind(config)?;
+            server.reload = reload;
+            server.run(shutdown).await
+        }),
         RuntimeMode::PerCore => runtimes::current_thread()?.block_on(async {
             let mut server = Server::bind_shared_port(config)?;
             server.layout = Layout::PerCore { threads };
+            server.reload = reload;
             server.run(shutdown).await
         }),
     }
@@ -84,6 +99,7 @@ pub struct Server {
     config: ValidConfig,
     listeners: Listeners,
     layout: Layout,
+    reload: Option<ReloadSource<ValidConfig>>,
 }
 
 impl Server {
@@ -113,6 +129,7 @@ impl Server {
             config,
             listeners,
             layout: Layout::OneRuntime,
+            reload: None,
         }
     }
 
@@ -146,6 +163,7 @@ impl Server {
             config,
             listeners,
             layout,
+            reload,
         } = self;
         startup::log_startup(&listeners, &config, store.kind());
         let runtimes = layout.runtimes();
@@ -168,6 +186,10 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Port 0 in the config: every runtime joins the port the first one got.
         let addr = listeners.public.local_addr()?;
+        if let Some(source) = reload {
+            let watch = config.server.watch_config.then_some(reload::WATCH_EVERY);
+            reload::spawn_reloader(shared.clone(), source, watch, stopped(stop_rx.clone()))?;
+        }
         let others = runtimes::spawn_runtimes(runtimes, addr, runtime_gateway, &options, &stop_rx)?;
         let admin = tokio::spawn(serve_admin(
             shared.clone(),

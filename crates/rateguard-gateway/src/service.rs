@@ -16,27 +16,33 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use rateguard_contract::RawConfig;
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
 use crate::enforce::{Enforcer, Reported, Verdict};
 use crate::error::ProxyError;
 use crate::identity::Identifier;
+use crate::metrics::ConfigMetrics;
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
 use crate::policy::{Policy, PolicyTable};
 use crate::proxy::Proxy;
+use crate::reload::{api_keys_summary, changed_keys, ActiveConfig, Reload};
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
-/// What every runtime of a replica shares: policies, identity rules, the
-/// store (behind its time budget), metrics and the replica's name.
+/// What every runtime of a replica shares: the live part (policies,
+/// identity rules, swapped whole by a reload), the store (behind its time
+/// budget), metrics and the replica's name.
 #[derive(Debug)]
 pub struct Shared<S> {
-    policies: PolicyTable,
-    identity: Identifier,
+    live: ArcSwap<Live>,
+    /// The hash of the config as read at start (for the file watcher).
+    start_hash: String,
     enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
@@ -60,14 +66,22 @@ impl<S: BucketStore> Shared<S> {
         if let Some(capacity) = config.store.deny_cache.filter(|_| kind.needs_server()) {
             enforcer = enforcer.with_deny_cache(capacity);
         }
+        let live = Live::new(config, config.raw.clone(), &metrics);
+        metrics.config().set_hash(live.config.hash());
         Self {
-            policies: PolicyTable::new(&config.policies, &metrics),
-            identity: Identifier::new(&config.identity),
+            start_hash: live.config.hash().to_owned(),
+            live: ArcSwap::from_pointee(live),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             replica,
             metrics,
         }
+    }
+
+    /// The live part now: a request holds it from policy selection to its
+    /// verdict, so a reload meanwhile does not change its policy.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
     }
 
     /// The process's metrics.
@@ -94,6 +108,94 @@ impl<S: BucketStore> Shared<S> {
     /// The `X-RateGuard-Replica` value.
     pub fn replica(&self) -> &HeaderValue {
         &self.replica
+    }
+}
+
+/// `GET /config`'s view of `raw` (the file as read, or with the sections
+/// that need a restart as they run) with `config`'s API keys file.
+fn active_config(config: &ValidConfig, raw: &RawConfig) -> ActiveConfig {
+    let mut files = serde_json::Map::new();
+    if let Some(keys) = &config.identity.known_api_keys {
+        files.insert(
+            "identity.api_keys_file".into(),
+            api_keys_summary(keys.iter()),
+        );
+    }
+    ActiveConfig::with_files(raw, files)
+}
+
+/// What a reload replaces: the policies and identity rules, and the
+/// config they came from.
+#[derive(Debug)]
+pub struct Live {
+    policies: PolicyTable,
+    identity: Identifier,
+    config: ActiveConfig,
+}
+
+impl Live {
+    /// `config`'s policies and identity rules; `raw` is the config in force
+    /// (the sections a reload left as they run included).
+    fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
+        Self {
+            policies: PolicyTable::new(&config.policies, metrics),
+            identity: Identifier::new(&config.identity),
+            config: active_config(config, &raw),
+        }
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &PolicyTable {
+        &self.policies
+    }
+
+    /// The identification rules.
+    pub fn identity(&self) -> &Identifier {
+        &self.identity
+    }
+
+    /// The config in force, as `GET /config` shows it.
+    pub fn config(&self) -> &ActiveConfig {
+        &self.config
+    }
+}
+
+impl<S: BucketStore> Reload for Shared<S> {
+    type Config = ValidConfig;
+
+    /// Swaps in `next`'s policies and identity rules; `[server]`,
+    /// `[upstream]` and `[store]` need a restart and stay as they run.
+    fn apply(&self, next: ValidConfig) -> Vec<String> {
+        let current = self.live.load_full();
+        let old = current.config.raw();
+        let mut raw = next.raw.clone();
+        let mut restart = changed_keys("server", &old.server, &raw.server);
+        restart.extend(changed_keys("upstream", &old.upstream, &raw.upstream));
+        restart.extend(changed_keys("store", &old.store, &raw.store));
+        raw.server = old.server.clone();
+        raw.upstream = old.upstream.clone();
+        raw.store = old.store.clone();
+        let live = Live::new(&next, raw, &self.metrics);
+        self.metrics.config().set_hash(live.config.hash());
+        tracing::info!(
+            hash = live.config.hash(),
+            policies = ?next.policies.iter().map(|p| p.summary()).collect::<Vec<_>>(),
+            "New policies and identity rules active."
+        );
+        self.live.store(Arc::new(live));
+        restart
+    }
+
+    fn config_metrics(&self) -> &ConfigMetrics {
+        self.metrics.config()
+    }
+
+    fn read_hash(config: &ValidConfig) -> String {
+        active_config(config, &config.raw).hash().to_owned()
+    }
+
+    fn start_hash(&self) -> Option<String> {
+        Some(self.start_hash.clone())
     }
 }
 
@@ -133,8 +235,9 @@ impl<S: BucketStore> Gateway<S> {
         let path = normalized.as_deref().unwrap_or(req.uri().path());
         let mut limit_headers = None;
         let shared = &*self.shared;
-        if let Some(policy) = shared.policies.select(path, req.method()) {
-            let requester = shared.identity.requester(req.headers(), peer_ip);
+        let live = shared.live();
+        if let Some(policy) = live.policies.select(path, req.method()) {
+            let requester = live.identity.requester(req.headers(), peer_ip);
             match step(policy, shared.enforcer.check(policy, &requester).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
@@ -269,3 +372,6 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod reload_tests;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rateguard_contract::{OnError, RawConfig, ResponseHeaders};
 use rateguard_gateway::config::{validate_server_and_store, ServerConfig, StoreConfig};
+use rateguard_gateway::reload::ActiveConfig;
 use rateguard_gateway::{ConfigError, ConfigErrors};
 
 use crate::limits::Limits;
@@ -23,6 +24,9 @@ pub struct RlsConfig {
     pub limits: Limits,
     /// `[rls] response_headers`.
     pub response_headers: ResponseHeaders,
+    /// The file as read (overrides applied), for `GET /config` and for
+    /// telling what a reload changed.
+    pub raw: RawConfig,
 }
 
 impl RlsConfig {
@@ -34,6 +38,26 @@ impl RlsConfig {
             response_headers: self.response_headers,
             replica_id: self.server.replica_id.clone(),
         }
+    }
+
+    /// `GET /config`'s view: the file (passwords redacted) and the limits
+    /// files' texts under `files."rls.limits"`, hashed together.
+    pub fn active(&self) -> ActiveConfig {
+        let texts: serde_json::Map<String, serde_json::Value> = self
+            .limits
+            .sources()
+            .iter()
+            .map(|(file, text)| (file.clone(), text.clone().into()))
+            .collect();
+        let mut files = serde_json::Map::new();
+        files.insert("rls.limits".into(), texts.into());
+        ActiveConfig::with_files(&self.raw, files)
+    }
+
+    /// The limits and [`active`](Self::active), taken apart.
+    pub fn active_parts(self) -> (Limits, ActiveConfig) {
+        let active = self.active();
+        (self.limits, active)
     }
 }
 
@@ -71,6 +95,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<RlsConfig, ConfigErr
             limit_files,
             limits,
             response_headers: raw.rls.response_headers,
+            raw: raw.clone(),
         }),
         _ => Err(ConfigErrors(errors)),
     }

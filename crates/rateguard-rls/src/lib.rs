@@ -33,7 +33,7 @@ pub mod unit;
 pub use config::RlsConfig;
 pub use limits::{Limit, Limits, LimitsError, LimitsErrors, Rule, RuleKind};
 pub use response::ResponseHeaders;
-pub use serve::{serve, RlsServeError};
+pub use serve::{serve, serve_reloading, RlsServeError};
 pub use server::serve_grpc;
 pub use service::{RateLimiter, RlsOptions};
 pub use unit::Unit;

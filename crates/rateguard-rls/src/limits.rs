@@ -123,6 +123,8 @@ pub struct Rule {
 pub struct Limits {
     domains: HashMap<String, Level>,
     rules: Vec<Arc<Rule>>,
+    /// `(file name, YAML text)` as read by [`Limits::load_files`].
+    sources: Vec<(String, String)>,
 }
 
 /// One level of a descriptor tree.
@@ -194,7 +196,10 @@ impl Limits {
             }
         }
         match Self::load_sources(&sources) {
-            Ok(limits) if errors.is_empty() => Ok(limits),
+            Ok(mut limits) if errors.is_empty() => {
+                limits.sources = sources;
+                Ok(limits)
+            }
             Ok(_) => Err(LimitsErrors(errors)),
             Err(LimitsErrors(more)) => {
                 errors.extend(more);
@@ -208,6 +213,12 @@ impl Limits {
         sources: &[(N, T)],
     ) -> Result<Self, LimitsErrors> {
         parse::load(sources)
+    }
+
+    /// The files these limits were read from, `(file name, YAML text)`,
+    /// in order (empty for [`load_sources`](Self::load_sources)).
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.sources
     }
 
     /// The domains, in no particular order.

@@ -7,15 +7,18 @@
 //! | `rateguard_rls_requests_total` | `outcome` ∈ `ok`, `over_limit`, `failed_open`, `failed_closed`, `invalid` | `ShouldRateLimit` calls |
 //! | `rateguard_store_latency_seconds` | — | histogram of store calls (one per request), timeouts included, as for `serve` |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures, as for `serve` |
+//! | `rateguard_config_reloads_total`, `rateguard_config_info` | `result`; `hash` | reloads (`SIGHUP`) and the active config's hash, as for `serve` |
 //!
 //! Labels come from the limits files and fixed words, never from request
-//! values. Every counter is created at start-up and held as a handle.
+//! values. Every counter is created at start-up (and at a reload, for new
+//! rules) and held as a handle.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use rateguard_gateway::metrics::ConfigMetrics;
 use rateguard_store::StoreError;
 
 use crate::limits::Limits;
@@ -87,20 +90,45 @@ const OUTCOMES: [(Outcome, &str); 5] = [
     (Outcome::Invalid, "invalid"),
 ];
 
+/// The decision counters of every rule of one [`Limits`], indexed like
+/// [`Limits::rules`]; a reload builds a new set (counters of rules that
+/// keep their domain and label keep counting).
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<RuleCounters>,
+    overrides: Vec<(String, RuleCounters)>,
+}
+
+impl RuleSet {
+    /// The counters of rule `index` ([`crate::Rule::index`]).
+    pub fn rule(&self, index: usize) -> &RuleCounters {
+        &self.rules[index]
+    }
+
+    /// The counters of `descriptor.limit` overrides in `domain`, if configured.
+    pub fn overrides(&self, domain: &str) -> Option<&RuleCounters> {
+        self.overrides
+            .iter()
+            .find(|(d, _)| d == domain)
+            .map(|(_, c)| c)
+    }
+}
+
 /// Every metric of one `rateguard rls` process.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    rules: Vec<RuleCounters>,
-    overrides: Vec<(String, RuleCounters)>,
+    decisions: Family<DecisionLabels, Counter>,
     unmatched: Family<DomainLabels, Counter>,
     outcomes: [Counter; OUTCOMES.len()],
     store_latency: Histogram,
     store_errors: Family<ErrorLabels, Counter>,
+    config: ConfigMetrics,
 }
 
 impl Metrics {
-    /// A registry with a counter set for every rule of `limits`.
+    /// A registry with a counter set for every rule of `limits` (see
+    /// [`rules`](Self::rules)).
     pub fn new(limits: &Limits) -> Self {
         let mut registry = Registry::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
@@ -109,9 +137,56 @@ impl Metrics {
             "Descriptor decisions by domain, limit and outcome",
             decisions.clone(),
         );
+        let unmatched = Family::<DomainLabels, Counter>::default();
+        registry.register(
+            "rateguard_rls_unmatched",
+            "Descriptors that matched no rule, by domain",
+            unmatched.clone(),
+        );
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "rateguard_rls_requests",
+            "ShouldRateLimit calls by outcome",
+            requests.clone(),
+        );
+        let outcomes =
+            OUTCOMES.map(|(_, outcome)| requests.get_or_create(&OutcomeLabels { outcome }).clone());
+        // 25 µs .. ~0.8 s, the buckets `serve` uses.
+        let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
+        registry.register(
+            "rateguard_store_latency_seconds",
+            "Time of one store decision, timeouts included",
+            store_latency.clone(),
+        );
+        let store_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "rateguard_store_errors",
+            "Store failures by kind",
+            store_errors.clone(),
+        );
+        for error in ["timeout", "unavailable", "circuit_open", "backend"] {
+            let _ = store_errors.get_or_create(&ErrorLabels { error });
+        }
+        let config = ConfigMetrics::register(&mut registry);
+        let metrics = Self {
+            registry,
+            decisions,
+            unmatched,
+            outcomes,
+            store_latency,
+            store_errors,
+            config,
+        };
+        let _ = metrics.rules(limits);
+        metrics
+    }
+
+    /// The counters of every rule of `limits` (created at zero, so every
+    /// configured series is exported before its first decision).
+    pub fn rules(&self, limits: &Limits) -> RuleSet {
         let counters = |domain: &str, limit: &str| {
             let get = |decision| {
-                decisions
+                self.decisions
                     .get_or_create(&DecisionLabels {
                         domain: domain.to_owned(),
                         limit: limit.to_owned(),
@@ -139,63 +214,18 @@ impl Metrics {
             .iter()
             .map(|d| ((*d).to_owned(), counters(d, OVERRIDE_LABEL)))
             .collect();
-        let unmatched = Family::<DomainLabels, Counter>::default();
-        registry.register(
-            "rateguard_rls_unmatched",
-            "Descriptors that matched no rule, by domain",
-            unmatched.clone(),
-        );
         for domain in domains.iter().copied().chain([UNKNOWN_DOMAIN]) {
-            let _ = unmatched.get_or_create(&DomainLabels {
+            let _ = self.unmatched.get_or_create(&DomainLabels {
                 domain: domain.to_owned(),
             });
         }
-        let requests = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "rateguard_rls_requests",
-            "ShouldRateLimit calls by outcome",
-            requests.clone(),
-        );
-        let outcomes =
-            OUTCOMES.map(|(_, outcome)| requests.get_or_create(&OutcomeLabels { outcome }).clone());
-        // 25 µs .. ~0.8 s, the buckets `serve` uses.
-        let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
-        registry.register(
-            "rateguard_store_latency_seconds",
-            "Time of one store decision, timeouts included",
-            store_latency.clone(),
-        );
-        let store_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "rateguard_store_errors",
-            "Store failures by kind",
-            store_errors.clone(),
-        );
-        for error in ["timeout", "unavailable", "circuit_open", "backend"] {
-            let _ = store_errors.get_or_create(&ErrorLabels { error });
-        }
-        Self {
-            registry,
-            rules,
-            overrides,
-            unmatched,
-            outcomes,
-            store_latency,
-            store_errors,
-        }
+        RuleSet { rules, overrides }
     }
 
-    /// The counters of rule `index` ([`crate::Rule::index`]).
-    pub fn rule(&self, index: usize) -> &RuleCounters {
-        &self.rules[index]
-    }
-
-    /// The counters of `descriptor.limit` overrides in `domain`, if configured.
-    pub fn overrides(&self, domain: &str) -> Option<&RuleCounters> {
-        self.overrides
-            .iter()
-            .find(|(d, _)| d == domain)
-            .map(|(_, c)| c)
+    /// Reloads and the active config's hash
+    /// (`rateguard_config_reloads_total`, `rateguard_config_info`).
+    pub fn config(&self) -> &ConfigMetrics {
+        &self.config
     }
 
     /// Counts a descriptor that matched no rule in `domain` (a configured

@@ -1,12 +1,14 @@
 //! Running `rateguard rls`: the gRPC listener on `[server] listen`, the
-//! admin listener (`/healthz`, `/readyz`, `/metrics`, the gateway's) on
-//! `admin_listen`, the store `[store]` names, until shutdown.
+//! admin listener (`/healthz`, `/readyz`, `/metrics`, `/config`, the
+//! gateway's) on `admin_listen`, the store `[store]` names, until shutdown;
+//! `SIGHUP` reloads the `[rls] limits` files.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rateguard_gateway::admin::AdminSource;
+use rateguard_gateway::reload::{self, ReloadSource};
 use rateguard_gateway::{
     bind_addr, multi_thread, redact_url, serve_admin, thread_count, with_store, Listeners,
     ServeError, StoreUser,
@@ -35,19 +37,32 @@ pub fn serve(
     config: RlsConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RlsServeError> {
+    serve_reloading(config, None, shutdown)
+}
+
+/// [`serve`], reloading the limits files from `reload` on each `SIGHUP`
+/// (the gateway's mechanism, [`rateguard_gateway::reload`]); the binary
+/// passes the file with its overrides.
+pub fn serve_reloading(
+    config: RlsConfig,
+    reload: Option<ReloadSource<RlsConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RlsServeError> {
     multi_thread(thread_count(config.server.threads))?.block_on(async {
         let listeners = Listeners {
             public: bind_addr(config.server.listen)?,
             admin: bind_addr(config.server.admin_listen)?,
         };
-        run(config, listeners, shutdown).await
+        run(config, listeners, reload, shutdown).await
     })
 }
 
-/// Connects the store and serves on bound `listeners` until `shutdown`.
+/// Connects the store and serves on bound `listeners` until `shutdown`,
+/// reloading from `reload` (if any) on `SIGHUP`.
 pub async fn run(
     config: RlsConfig,
     listeners: Listeners,
+    reload: Option<ReloadSource<RlsConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RlsServeError> {
     let store = config.store.clone();
@@ -56,6 +71,7 @@ pub async fn run(
         Service {
             config,
             listeners,
+            reload,
             shutdown,
         },
     )
@@ -65,6 +81,7 @@ pub async fn run(
 struct Service<F> {
     config: RlsConfig,
     listeners: Listeners,
+    reload: Option<ReloadSource<RlsConfig>>,
     shutdown: F,
 }
 
@@ -75,16 +92,21 @@ impl<F: Future<Output = ()> + Send + 'static> StoreUser for Service<F> {
         let Self {
             config,
             listeners,
+            reload,
             shutdown,
         } = self;
         log_startup(&config, &listeners, store.kind().as_str());
-        let options = config.options();
         let grace = config.server.shutdown_grace;
-        let limiter = Arc::new(RateLimiter::new(config.limits, store, options));
+        let watch = config.server.watch_config.then_some(reload::WATCH_EVERY);
+        let limiter = Arc::new(RateLimiter::from_config(config, store));
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        if let Some(source) = reload {
+            reload::spawn_reloader(limiter.clone(), source, watch, stopped(stop_rx.clone()))
+                .map_err(ServeError::from)?;
+        }
         let admin = tokio::spawn(serve_admin(
             limiter.clone(),
             listeners.admin,
@@ -144,5 +166,9 @@ impl<S: BucketStore> AdminSource for RateLimiter<S> {
 
     fn encode_metrics(&self) -> String {
         self.metrics().encode()
+    }
+
+    fn active_config(&self) -> Option<serde_json::Value> {
+        self.live().config().map(|c| c.to_json())
     }
 }

@@ -6,17 +6,23 @@
 //! answers `OK` (`on_error = "allow"`) or gRPC `UNAVAILABLE` (`"deny"`, so
 //! Envoy's `failure_mode_deny` decides).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use rateguard_core::MultiDecision;
+use rateguard_gateway::metrics::ConfigMetrics;
+use rateguard_gateway::reload::{changed_keys, ActiveConfig, Reload};
 use rateguard_store::{AcquireRequest, BucketStore, StoreError};
 use tonic::{Request, Response, Status};
 
+use crate::config::RlsConfig;
 use crate::limits::Limits;
-use crate::metrics::{Metrics, Outcome, RuleCounters, UNKNOWN_DOMAIN};
+use crate::metrics::{Metrics, Outcome, RuleCounters, RuleSet, UNKNOWN_DOMAIN};
 use crate::plan::{plan, Spend, Step};
 use crate::response::{self, ResponseHeaders};
 
@@ -34,25 +40,91 @@ pub struct RlsOptions {
     pub replica_id: String,
 }
 
-/// The Rate Limit Service: limits, a store, metrics.
+/// The Rate Limit Service: limits (swapped whole by a reload), a store,
+/// metrics.
 #[derive(Debug)]
 pub struct RateLimiter<S> {
-    limits: Limits,
+    live: ArcSwap<LiveLimits>,
+    /// The hash of the config as read at start, if built from one.
+    start_hash: Option<String>,
     store: S,
     metrics: Metrics,
     options: RlsOptions,
 }
 
+/// What a reload replaces: the limits, their counters and the config they
+/// came from. A request holds one from its plan to its answer.
+#[derive(Debug)]
+pub struct LiveLimits {
+    limits: Limits,
+    counters: RuleSet,
+    config: Option<ActiveConfig>,
+}
+
+impl LiveLimits {
+    fn counters(&self, domain: &str, spend: &Spend) -> Option<&RuleCounters> {
+        match &spend.rule {
+            Some(rule) => Some(self.counters.rule(rule.index)),
+            None => self.counters.overrides(domain),
+        }
+    }
+
+    fn domain_label<'a>(&self, domain: &'a str) -> &'a str {
+        if self.limits.has_domain(domain) {
+            domain
+        } else {
+            UNKNOWN_DOMAIN
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The config in force, as `GET /config` shows it (`None` when the
+    /// service was built from limits alone, [`RateLimiter::new`]).
+    pub fn config(&self) -> Option<&ActiveConfig> {
+        self.config.as_ref()
+    }
+}
+
 impl<S: BucketStore> RateLimiter<S> {
     /// A service deciding `limits` on `store`.
     pub fn new(limits: Limits, store: S, options: RlsOptions) -> Self {
+        Self::build(limits, None, store, options)
+    }
+
+    /// The service of a checked `config` on `store`: [`new`](Self::new)
+    /// plus `GET /config` and the config's hash in `/metrics`.
+    pub fn from_config(config: RlsConfig, store: S) -> Self {
+        let active = config.active();
+        let options = config.options();
+        Self::build(config.limits, Some(active), store, options)
+    }
+
+    fn build(limits: Limits, config: Option<ActiveConfig>, store: S, options: RlsOptions) -> Self {
         let metrics = Metrics::new(&limits);
+        if let Some(active) = &config {
+            metrics.config().set_hash(active.hash());
+        }
+        let counters = metrics.rules(&limits);
         Self {
-            limits,
+            start_hash: config.as_ref().map(|c| c.hash().to_owned()),
+            live: ArcSwap::from_pointee(LiveLimits {
+                limits,
+                counters,
+                config,
+            }),
             store,
             metrics,
             options,
         }
+    }
+
+    /// The live limits now.
+    pub fn live(&self) -> Arc<LiveLimits> {
+        self.live.load_full()
     }
 
     /// The store (for readiness checks).
@@ -72,7 +144,8 @@ impl<S: BucketStore> RateLimiter<S> {
 
     /// Decides one request.
     pub async fn decide(&self, request: &RateLimitRequest) -> Result<RateLimitResponse, Status> {
-        let steps = plan(&self.limits, request).map_err(|e| {
+        let live = self.live();
+        let steps = plan(&live.limits, request).map_err(|e| {
             self.metrics.outcome(Outcome::Invalid);
             Status::invalid_argument(e.to_string())
         })?;
@@ -121,7 +194,7 @@ impl<S: BucketStore> RateLimiter<S> {
                     return Err(Status::unavailable("rate limit store unavailable"));
                 }
                 Err(_) => {
-                    return Ok(self.failed_open(domain, &steps, blocked));
+                    return Ok(self.failed_open(&live, domain, &steps, blocked));
                 }
             }
         };
@@ -129,21 +202,21 @@ impl<S: BucketStore> RateLimiter<S> {
         for (i, step) in steps.iter().enumerate() {
             let status = match step {
                 Step::NoLimit => {
-                    self.metrics.unmatched(self.domain_label(domain));
+                    self.metrics.unmatched(live.domain_label(domain));
                     response::no_limit()
                 }
                 Step::Replaced(rule) => {
-                    self.metrics.rule(rule.index).replaced.inc();
+                    live.counters.rule(rule.index).replaced.inc();
                     response::no_limit()
                 }
                 Step::Unlimited(rule) => {
-                    self.metrics.rule(rule.index).unlimited.inc();
+                    live.counters.rule(rule.index).unlimited.inc();
                     response::unlimited()
                 }
                 Step::Bucket(spend) => {
                     let decision =
                         slots[i].and_then(|slot| decided.as_ref().and_then(|d| d.limits()[slot]));
-                    let counters = self.counters(domain, spend);
+                    let counters = live.counters(domain, spend);
                     let name = spend.rule.as_ref().and_then(|r| r.name.as_deref());
                     match decision {
                         None if spend.limit.quota.is_none() => {
@@ -209,7 +282,13 @@ impl<S: BucketStore> RateLimiter<S> {
     /// The answer when the store failed and the request may pass: `OK`
     /// without `current_limit` for every bucket (nothing is known about
     /// them), unless a `requests_per_unit: 0` limit refuses it anyway.
-    fn failed_open(&self, domain: &str, steps: &[Step], blocked: bool) -> RateLimitResponse {
+    fn failed_open(
+        &self,
+        live: &LiveLimits,
+        domain: &str,
+        steps: &[Step],
+        blocked: bool,
+    ) -> RateLimitResponse {
         let statuses = steps
             .iter()
             .map(|step| match step {
@@ -220,7 +299,7 @@ impl<S: BucketStore> RateLimiter<S> {
                     response::blocked(&spend.limit, name, spend.shadow)
                 }
                 Step::Bucket(spend) => {
-                    if let Some(counters) = self.counters(domain, spend) {
+                    if let Some(counters) = live.counters(domain, spend) {
                         counters.failed_open.inc();
                     }
                     response::no_limit()
@@ -239,20 +318,60 @@ impl<S: BucketStore> RateLimiter<S> {
             ..Default::default()
         }
     }
+}
 
-    fn counters(&self, domain: &str, spend: &Spend) -> Option<&RuleCounters> {
-        match &spend.rule {
-            Some(rule) => Some(self.metrics.rule(rule.index)),
-            None => self.metrics.overrides(domain),
+impl<S: BucketStore> Reload for RateLimiter<S> {
+    type Config = RlsConfig;
+
+    /// Swaps in `next`'s limits (the `[rls] limits` files read again);
+    /// `[server]`, `[store]` and `rls.response_headers` need a restart
+    /// and stay as they run.
+    fn apply(&self, next: RlsConfig) -> Vec<String> {
+        let current = self.live();
+        let mut restart = Vec::new();
+        let mut raw = next.raw.clone();
+        if let Some(old) = current.config.as_ref().map(ActiveConfig::raw) {
+            restart.extend(changed_keys("server", &old.server, &raw.server));
+            restart.extend(changed_keys("store", &old.store, &raw.store));
+            if old.rls.response_headers != raw.rls.response_headers {
+                restart.push("rls.response_headers".to_owned());
+            }
+            raw.server = old.server.clone();
+            raw.store = old.store.clone();
+            raw.upstream = old.upstream.clone();
+            raw.identity = old.identity.clone();
+            raw.policies = old.policies.clone();
+            raw.rls.response_headers = old.rls.response_headers;
         }
+        let (limits, active) = RlsConfig { raw, ..next }.active_parts();
+        self.metrics.config().set_hash(active.hash());
+        let mut domains: Vec<&str> = limits.domains().collect();
+        domains.sort_unstable();
+        tracing::info!(
+            hash = active.hash(),
+            domains = ?domains,
+            rules = limits.rules().len(),
+            "New limits active."
+        );
+        let counters = self.metrics.rules(&limits);
+        self.live.store(Arc::new(LiveLimits {
+            limits,
+            counters,
+            config: Some(active),
+        }));
+        restart
     }
 
-    fn domain_label<'a>(&self, domain: &'a str) -> &'a str {
-        if self.limits.has_domain(domain) {
-            domain
-        } else {
-            UNKNOWN_DOMAIN
-        }
+    fn config_metrics(&self) -> &ConfigMetrics {
+        self.metrics.config()
+    }
+
+    fn read_hash(config: &RlsConfig) -> String {
+        config.active().hash().to_owned()
+    }
+
+    fn start_hash(&self) -> Option<String> {
+        self.start_hash.clone()
     }
 }
 
@@ -277,3 +396,6 @@ impl<S: BucketStore> RateLimitService for RateLimiter<S> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod reload_tests;

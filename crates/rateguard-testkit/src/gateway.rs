@@ -128,6 +128,12 @@ impl GatewayProcess {
         self.child.is_running()
     }
 
+    /// The config file the process was started with (rewrite it and send
+    /// `SIGHUP` to reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("rateguard.toml")
+    }
+
     /// Everything the process logged (stderr) so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()

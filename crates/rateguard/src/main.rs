@@ -1,14 +1,18 @@
 //! `rateguard`: the binary. Parses the command line, reads `.env` and the
 //! `RATEGUARD_*` environment, sets up tracing, and hands over to
-//! `rateguard_gateway::serve` (or `rateguard_rls::serve`). The only place that knows about clap, anyhow
-//! and the environment.
+//! `rateguard_gateway::serve` (or `rateguard_rls::serve`), each with a
+//! reload source for `SIGHUP`: the same file read again with the same
+//! overrides. The only place that knows about clap, anyhow and the
+//! environment.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use rateguard_gateway::config::{self, ValidConfig};
-use rateguard_gateway::{serve_mock_backend, shutdown_signal, ConfigError, ConfigErrors};
+use rateguard_gateway::{
+    serve_mock_backend, shutdown_signal, ConfigError, ConfigErrors, ReloadSource,
+};
 use rateguard_rls::RlsConfig;
 
 mod cli;
@@ -70,32 +74,60 @@ fn init_tracing(format: LogFormat) {
 /// The config file, then `RATEGUARD_*` variables (`.env` included), then
 /// flags, as a table.
 fn read_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<toml::Table, ConfigErrors> {
-    let mut table = config::read_table(path)?;
-    for (key, value) in cli::env_overrides(std::env::vars()) {
-        config::apply_override(&mut table, &key, &value)?;
-    }
+    read_with(path, &overrides(flags))
+}
+
+/// The `RATEGUARD_*` variables (`.env` included), then the flags given: the
+/// overrides, in the order they apply.
+fn overrides(flags: &[(&str, Option<String>)]) -> Vec<(String, String)> {
+    let mut all = cli::env_overrides(std::env::vars());
     for (key, value) in flags {
         if let Some(value) = value {
-            config::apply_override(&mut table, key, value)?;
+            all.push(((*key).to_owned(), value.clone()));
         }
+    }
+    all
+}
+
+/// The config file with `overrides` applied, as a table.
+fn read_with(path: &Path, overrides: &[(String, String)]) -> Result<toml::Table, ConfigErrors> {
+    let mut table = config::read_table(path)?;
+    for (key, value) in overrides {
+        config::apply_override(&mut table, key, value)?;
     }
     Ok(table)
 }
 
-/// [`read_config`], validated for `serve`.
-fn load_config(path: &Path, flags: &[(&str, Option<String>)]) -> Result<ValidConfig, ConfigErrors> {
-    config::load_table(read_config(path, flags)?)
+/// [`read_config`], validated for `serve`, and how to read it again for a
+/// reload: the same file with the same overrides, collected now (the
+/// environment a reload sees is the one the process started with).
+fn load_config(
+    path: &Path,
+    flags: &[(&str, Option<String>)],
+) -> Result<(ValidConfig, ReloadSource<ValidConfig>), ConfigErrors> {
+    let overrides = overrides(flags);
+    let config = config::load_table(read_with(path, &overrides)?)?;
+    let path = path.to_owned();
+    let reload = ReloadSource::new(move || config::load_table(read_with(&path, &overrides)?));
+    Ok((config, reload))
 }
 
 /// [`read_config`], validated for `rls` (limits files relative to the
-/// config file's directory).
+/// config file's directory), and how to read it again (file, limits
+/// files and the overrides collected now) for a reload.
 fn load_rls_config(
     path: &Path,
     flags: &[(&str, Option<String>)],
-) -> Result<RlsConfig, ConfigErrors> {
-    config::load_table_with(read_config(path, flags)?, |raw| {
-        rateguard_rls::config::validate(raw, config_dir(path))
-    })
+) -> Result<(RlsConfig, ReloadSource<RlsConfig>), ConfigErrors> {
+    let overrides = overrides(flags);
+    let load = move |path: &Path| {
+        config::load_table_with(read_with(path, &overrides)?, |raw| {
+            rateguard_rls::config::validate(raw, config_dir(path))
+        })
+    };
+    let config = load(path)?;
+    let path = path.to_owned();
+    Ok((config, ReloadSource::new(move || load(&path))))
 }
 
 fn config_dir(path: &Path) -> &Path {
@@ -159,16 +191,24 @@ fn print_errors(errors: &[ConfigError]) -> ExitCode {
 }
 
 fn serve(path: &Path, listen: Option<String>, replica_id: Option<String>) -> anyhow::Result<()> {
-    let config = load_config(
+    let (config, reload) = load_config(
         path,
         &[("server.listen", listen), ("server.replica_id", replica_id)],
     )
     .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
-    Ok(rateguard_gateway::serve(config, shutdown_signal())?)
+    Ok(rateguard_gateway::serve_reloading(
+        config,
+        Some(reload),
+        shutdown_signal(),
+    )?)
 }
 
 fn rls(path: &Path, listen: Option<String>) -> anyhow::Result<()> {
-    let config = load_rls_config(path, &[("server.listen", listen)])
+    let (config, reload) = load_rls_config(path, &[("server.listen", listen)])
         .map_err(|e| anyhow::anyhow!("invalid config {}:\n{e}", path.display()))?;
-    Ok(rateguard_rls::serve(config, shutdown_signal())?)
+    Ok(rateguard_rls::serve_reloading(
+        config,
+        Some(reload),
+        shutdown_signal(),
+    )?)
 }

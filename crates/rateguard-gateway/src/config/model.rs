@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub threads: usize,
     /// What request paths may do with encoded slashes ([`crate::path`]).
     pub encoded_slashes: EncodedSlashes,
+    /// Reload when the files change, not only on `SIGHUP` ([`crate::reload`]).
+    pub watch_config: bool,
 }
 
 /// `[upstream]`, checked.

@@ -148,6 +148,7 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         runtime: raw.runtime,
         threads: threads?,
         encoded_slashes: raw.encoded_slashes,
+        watch_config: raw.watch_config,
     })
 }
 
