@@ -165,6 +165,26 @@ impl Shared {
         self.start + Duration::from_secs_f64(i as f64 / self.rate)
     }
 
+    /// Waits for the next request to send: its index and when it was due,
+    /// or `None` once the run is over. A send later than `late_send` after
+    /// its due time, by a worker that was already waiting, counts in
+    /// `tally` as the generator's own lateness.
+    async fn next_due(&self, tally: &mut worker::Tally) -> Option<(u64, Instant)> {
+        let waiting_since = Instant::now();
+        let permit = self.permits.acquire().await.ok()?;
+        permit.forget();
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if i >= self.total || self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let due = self.due(i);
+        let sent = Instant::now();
+        if waiting_since <= due && sent.saturating_duration_since(due) > self.late_send {
+            tally.late_sends += 1;
+        }
+        Some((i, due))
+    }
+
     /// Requests due at or before `t`.
     fn due_by(&self, t: Instant) -> u64 {
         if t < self.start {

@@ -3,7 +3,6 @@
 //! filter would), one descriptor per request whose value is the request's
 //! key, over a few HTTP/2 channels shared by the workers.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use tonic::transport::Channel;
 use super::worker::Tally;
 use super::Shared;
 use crate::keys::KeyPlan;
-use crate::record::{micros, Outcome, Sample};
+use crate::record::Outcome;
 use crate::LoadError;
 
 /// Workers per HTTP/2 channel (one TCP connection each): requests are
@@ -79,20 +78,9 @@ impl RlsWorker {
         let mut tally = Tally::default();
         let shared = &*self.shared;
         loop {
-            let waiting_since = Instant::now();
-            let Ok(permit) = shared.permits.acquire().await else {
+            let Some((i, due)) = shared.next_due(&mut tally).await else {
                 break;
             };
-            permit.forget();
-            let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            if i >= shared.total || shared.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let due = shared.due(i);
-            let sent = Instant::now();
-            if waiting_since <= due && sent.saturating_duration_since(due) > shared.late_send {
-                tally.late_sends += 1;
-            }
             let (client_index, key) = self.keys.key(i);
             let request = RateLimitRequest {
                 domain: self.call.domain.clone(),
@@ -115,16 +103,7 @@ impl RlsWorker {
                 },
                 Ok(Err(_)) | Err(_) => Outcome::Error,
             };
-            let done = Instant::now();
-            let latency = done.saturating_duration_since(due);
-            tally.samples.push(Sample {
-                at_us: micros(due.saturating_duration_since(self.started)),
-                latency_us: micros(latency),
-                outcome,
-                client: client_index,
-            });
-            tally.last_done = Some(done);
-            shared.account(latency, outcome == Outcome::Allowed);
+            tally.record(shared, self.started, due, outcome, client_index);
         }
         tally
     }

@@ -2,7 +2,6 @@
 //! (hyper's client connection, no pool), taking due requests in order.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,6 +98,30 @@ pub(super) struct Tally {
     pub(super) last_done: Option<Instant>,
 }
 
+impl Tally {
+    /// Records the answer to a request that was due at `due` (latency from
+    /// then, so a late send is not hidden) and tells `shared` for its SLO.
+    pub(super) fn record(
+        &mut self,
+        shared: &Shared,
+        started: Instant,
+        due: Instant,
+        outcome: Outcome,
+        client: u32,
+    ) {
+        let done = Instant::now();
+        let latency = done.saturating_duration_since(due);
+        self.samples.push(Sample {
+            at_us: micros(due.saturating_duration_since(started)),
+            latency_us: micros(latency),
+            outcome,
+            client,
+        });
+        self.last_done = Some(done);
+        shared.account(latency, outcome == Outcome::Allowed);
+    }
+}
+
 impl Worker {
     /// Takes due requests until the run ends.
     pub(super) async fn run(self, sender: Sender) -> Tally {
@@ -109,20 +132,9 @@ impl Worker {
         let mut tally = Tally::default();
         let shared = &*self.shared;
         loop {
-            let waiting_since = Instant::now();
-            let Ok(permit) = shared.permits.acquire().await else {
+            let Some((i, due)) = shared.next_due(&mut tally).await else {
                 break;
             };
-            permit.forget();
-            let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            if i >= shared.total || shared.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let due = shared.due(i);
-            let sent = Instant::now();
-            if waiting_since <= due && sent.saturating_duration_since(due) > shared.late_send {
-                tally.late_sends += 1;
-            }
             let (client, key) = self.keys.key(i);
             let mut request = Request::new(Empty::<Bytes>::new());
             *request.uri_mut() = self.target.path.clone();
@@ -147,16 +159,7 @@ impl Worker {
                     Outcome::Error
                 }
             };
-            let done = Instant::now();
-            let latency = done.saturating_duration_since(due);
-            tally.samples.push(Sample {
-                at_us: micros(due.saturating_duration_since(self.started)),
-                latency_us: micros(latency),
-                outcome,
-                client,
-            });
-            tally.last_done = Some(done);
-            shared.account(latency, outcome == Outcome::Allowed);
+            tally.record(shared, self.started, due, outcome, client);
         }
         tally.per_replica = replicas.into_strings();
         tally.per_backend = backends.into_strings();
