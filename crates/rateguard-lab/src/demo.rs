@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use rateguard_contract::{LimitKey, OnError, RawLimit, RawPolicy, RawStore, StoreKind};
+use rateguard_contract::{LimitKey, OnError, RawLimit, RawPolicy, StoreKind};
 use rateguard_loadtests::record::API_KEY_HEADER;
 use rateguard_loadtests::{BucketShape, Policy};
 
@@ -149,10 +149,7 @@ impl Demo {
                     OnError::Allow,
                 );
                 config.policies = config.policies.into_iter().map(with_per_ip).collect();
-                // A demo runs the product's defaults (the lab turns the deny
-                // cache off to compare the stores themselves), and
                 // `on_error = "local"` shares each limit among the replicas.
-                config.store.deny_cache = RawStore::default().deny_cache;
                 config.store.replicas_hint = i64::from(opts.replicas);
                 config
             }

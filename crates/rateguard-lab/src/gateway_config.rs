@@ -13,17 +13,12 @@ const PLACEHOLDER_LISTEN: &str = "127.0.0.1:0";
 /// Only the local nginx in front of the replicas is a trusted proxy.
 const TRUSTED_PROXY: &str = "127.0.0.1/32";
 
-/// The lab's own config: a `store_timeout_ms` budget, `on_error`, no deny
-/// cache, the given policies. The store and the upstream are [`place`]d by the topology.
+/// The lab's own config: a `store_timeout_ms` budget, `on_error`, the given
+/// policies. The store and the upstream are [`place`]d by the topology.
 pub fn generated(store_timeout_ms: u64, policies: &[Policy], on_error: OnError) -> RawConfig {
     let mut config = RawConfig::new(String::new());
     config.store.timeout_ms = i64::try_from(store_timeout_ms).unwrap_or(i64::MAX);
     config.store.on_error = on_error;
-    // The lab compares the stores: every decision goes to the store. The
-    // deny cache (on by default) answers repeated denials locally and would
-    // hide the store's cost in the denial-heavy scenarios; `just perf`'s
-    // deny-heavy case measures it.
-    config.store.deny_cache = false;
     config.identity.api_key_header = API_KEY_HEADER.to_owned();
     config.identity.trusted_proxies = vec![TRUSTED_PROXY.to_owned()];
     config.policies = policies.iter().map(raw_policy).collect();

@@ -75,11 +75,16 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     })?;
     let settings = settings(opts);
     let plan = settings.planned();
-    let config = gateway_config::generated(
+    let mut config = gateway_config::generated(
         opts.store_timeout_ms,
         &opts.params.policies(),
         OnError::Allow,
     );
+    // The lab compares the stores: every decision goes to the store. The
+    // deny cache (on by default) answers repeated denials locally and would
+    // hide the store's cost in the denial-heavy scenarios; `just perf`'s
+    // deny-heavy case measures it.
+    config.store.deny_cache = false;
     let mut records: Vec<Record> = Vec::new();
     let mut loads: BTreeMap<KeyMix, Vec<u32>> = BTreeMap::new();
     for pass in [Pass::First, Pass::Second] {
