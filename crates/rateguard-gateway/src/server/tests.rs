@@ -15,10 +15,11 @@ use tokio::time::Instant;
 
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 
-use super::connection::Connection;
+use super::connection::{Connection, Upgrades};
 use super::io::ConnState;
 use super::{serve_http, ServeOptions};
 
@@ -133,9 +134,11 @@ async fn a_connection_released_while_idle_serves_its_next_requests() {
     let connection = Connection {
         handler: |_req, _peer| async { ok() },
         builder: http1::Builder::new(),
+        http2: http2::Builder::new(TokioExecutor::new()),
         idle_timeout: Duration::from_secs(60),
         tick: Duration::from_millis(1),
         stopping,
+        upgrades: Upgrades::default(),
     };
     let state = Arc::new(ConnState::default());
     tokio::spawn(connection.run_with(stream, peer, state.clone()));
