@@ -5,6 +5,7 @@ mod binary;
 mod cluster;
 mod envoy;
 mod failures;
+mod grpc;
 mod ipv6;
 mod layered;
 mod local_fallback;
