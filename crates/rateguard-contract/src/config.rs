@@ -171,7 +171,8 @@ pub struct RawServer {
     /// Most client connections served at once; more wait in the accept queue.
     pub max_connections: i64,
     /// A client connection that sends no request head for this long
-    /// (before its first request or between two) is closed.
+    /// (before its first request or between two) is closed; an upgraded
+    /// one (WebSocket) only by `upgrade_idle_timeout_ms`.
     pub idle_timeout_ms: i64,
     /// The runtime layout.
     pub runtime: RuntimeMode,

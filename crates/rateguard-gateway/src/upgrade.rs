@@ -27,9 +27,14 @@ const UPGRADE_TOKEN: HeaderValue = HeaderValue::from_static("upgrade");
 
 /// Whether `headers` ask for an upgrade: an `Upgrade` field, and
 /// `Connection` naming `upgrade` (RFC 9110 §7.8). One lookup for the
-/// requests that have no `Upgrade`, nearly all of them.
+/// requests that have no `Upgrade`, nearly all of them. `Upgrade: h2c`
+/// (HTTP/1.1 to cleartext HTTP/2, which needs the connection-specific
+/// `HTTP2-Settings`) is not one a proxy can pass on: such a request is
+/// forwarded as a plain one (clients speak h2c to the gateway directly).
 pub fn requested(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
+    headers
+        .get(UPGRADE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"h2c"))
         && headers
             .get_all(CONNECTION)
             .iter()
@@ -131,6 +136,10 @@ mod tests {
         assert!(!requested(&headers(&[
             ("upgrade", "websocket"),
             ("connection", "upgrades")
+        ])));
+        assert!(!requested(&headers(&[
+            ("upgrade", "h2c"),
+            ("connection", "Upgrade, HTTP2-Settings")
         ])));
     }
 
