@@ -15,6 +15,9 @@
 //!   ([`ValidConfig`]), each message naming the key and the offending value
 //!   (`policies[1].capacity: must be > 0, got -5`).
 //!
+//! - [`warnings`]: what a valid config allows that was likely not meant
+//!   (reported, never refused).
+//!
 //! [`load_table`] and [`load_str`] do all of it and report every problem
 //! found, reading and checking.
 
@@ -22,10 +25,11 @@ mod model;
 mod overrides;
 mod parse;
 mod validate;
+mod warnings;
 
 pub use model::{
-    IdentityConfig, LimitConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig,
-    ValidConfig,
+    IdentityConfig, IpPrefixes, LimitConfig, PolicyConfig, ServerConfig, StoreConfig,
+    UpstreamConfig, ValidConfig,
 };
 pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
 pub use parse::{
@@ -33,12 +37,13 @@ pub use parse::{
     read, read_table,
 };
 pub use rateguard_contract::config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
-    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
+    RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
 };
 pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;
 pub use validate::{validate, validate_server_and_store};
+pub use warnings::warnings;
 
 #[cfg(test)]
 mod tests;

@@ -8,10 +8,14 @@
 //! - [`identity`]: API key or client IP (trusted-proxy `X-Forwarded-For` rules).
 //! - [`enforce`]: store call with a time budget, fail-open / fail-closed.
 //! - [`response`]: the 429 and error responses, `RateLimit*` header values.
-//! - [`proxy`]: the pooled upstream client and the reverse-proxy header rules.
+//! - [`proxy`]: the pooled upstream client (HTTP/1.1 or h2c) and the
+//!   reverse-proxy header rules.
+//! - [`upgrade`]: upgrade requests (WebSocket) limited, then relayed.
+//! - [`grpc`]: gRPC calls refused with a gRPC status.
 //! - [`service`]: [`Shared`] (what every runtime shares) and [`Gateway`]
 //!   (one runtime's handler): one request's path through all of the above.
-//! - [`server`]: the accept loop with connection limit and graceful drain.
+//! - [`server`]: the accept loop (HTTP/1.1 and h2c) with connection limit,
+//!   graceful drain and upgraded-connection tunnels.
 //! - [`serve()`] and [`Server`]: runtime layout, listeners ([`listen`]),
 //!   store construction, admin, start-up log and drain.
 //! - [`admin`] and [`metrics`]: `/healthz` (liveness), `/readyz` (store
@@ -38,6 +42,7 @@ pub mod admin;
 pub mod config;
 pub mod enforce;
 pub mod error;
+pub mod grpc;
 pub mod identity;
 pub mod listen;
 pub mod metrics;
@@ -50,6 +55,7 @@ pub mod response;
 mod serve;
 pub mod server;
 pub mod service;
+pub mod upgrade;
 
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};

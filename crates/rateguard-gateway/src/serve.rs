@@ -182,6 +182,7 @@ impl Server {
             max_connections: (config.server.max_connections / runtimes).max(1),
             grace: config.server.shutdown_grace,
             idle_timeout: config.server.idle_timeout,
+            upgrade_idle_timeout: config.server.upgrade_idle_timeout,
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         // Port 0 in the config: every runtime joins the port the first one got.
@@ -234,6 +235,7 @@ struct PublicOptions {
     max_connections: usize,
     grace: Duration,
     idle_timeout: Duration,
+    upgrade_idle_timeout: Option<Duration>,
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
@@ -249,6 +251,7 @@ async fn serve_public<S: BucketStore>(
     shutdown: impl Future<Output = ()>,
 ) {
     let connections = gateway.shared().metrics().connections().clone();
+    let upgraded = gateway.shared().metrics().upgrades().open().clone();
     serve_http(
         listener,
         move |req, peer| {
@@ -261,6 +264,8 @@ async fn serve_public<S: BucketStore>(
             grace: options.grace,
             connections: Some(connections),
             idle_timeout: options.idle_timeout,
+            upgrade_idle_timeout: options.upgrade_idle_timeout,
+            upgraded: Some(upgraded),
         },
     )
     .await;

@@ -237,6 +237,8 @@ mod tests {
         assert!(conf.contains("listen 127.0.0.1:1 backlog=4096;"));
         assert!(conf.contains("server 127.0.0.1:2;"));
         assert!(conf.contains("$proxy_add_x_forwarded_for"));
+        assert!(conf.contains("proxy_set_header Upgrade $http_upgrade;"));
+        assert!(conf.contains("proxy_set_header Connection $connection_upgrade;"));
         assert!(render(TEMPLATE, &vars[..3]).is_err());
     }
 }

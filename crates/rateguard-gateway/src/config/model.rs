@@ -13,7 +13,9 @@ use ipnet::IpNet;
 use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
-use super::{EncodedSlashes, OnError, RawConfig, RuntimeMode, StoreKind};
+use super::{
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RuntimeMode, StoreKind, UpstreamProtocol,
+};
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -56,6 +58,11 @@ pub struct ServerConfig {
     pub encoded_slashes: EncodedSlashes,
     /// Reload when the files change, not only on `SIGHUP` ([`crate::reload`]).
     pub watch_config: bool,
+    /// Upgraded connections (WebSocket) quiet for this long are closed;
+    /// `None`: never.
+    pub upgrade_idle_timeout: Option<Duration>,
+    /// What a denied gRPC call is answered ([`crate::grpc`]).
+    pub grpc_denied_status: GrpcDeniedStatus,
 }
 
 /// `[upstream]`, checked.
@@ -71,6 +78,8 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Idle pooled connections kept.
     pub pool_max_idle: usize,
+    /// HTTP/1.1 or h2c to the backend.
+    pub protocol: UpstreamProtocol,
 }
 
 /// `[store]`, checked.
@@ -108,6 +117,25 @@ pub struct IdentityConfig {
     /// SHA-256 digests of the known API keys (`identity.api_keys_file`);
     /// `None`: every key is believed.
     pub known_api_keys: Option<Arc<HashSet<[u8; 32]>>>,
+    /// The network sizes a client address is counted as.
+    pub ip_prefixes: IpPrefixes,
+}
+
+/// `identity.ipv4_prefix` and `identity.ipv6_prefix`: a client address
+/// counts as its network of this many leading bits ([`crate::identity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPrefixes {
+    /// Bits of an IPv4 address kept (8-32).
+    pub v4: u8,
+    /// Bits of an IPv6 address kept (32-128).
+    pub v6: u8,
+}
+
+impl Default for IpPrefixes {
+    /// Whole IPv4 addresses, IPv6 /64s.
+    fn default() -> Self {
+        Self { v4: 32, v6: 64 }
+    }
 }
 
 /// One policy, checked.

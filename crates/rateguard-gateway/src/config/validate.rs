@@ -10,8 +10,8 @@ use http::uri::Uri;
 use ipnet::IpNet;
 
 use super::{
-    IdentityConfig, RawConfig, RawIdentity, RawServer, RawStore, RawUpstream, ServerConfig,
-    StoreConfig, UpstreamConfig, ValidConfig,
+    IdentityConfig, IpPrefixes, RawConfig, RawIdentity, RawServer, RawStore, RawUpstream,
+    ServerConfig, StoreConfig, UpstreamConfig, ValidConfig,
 };
 use crate::error::{ConfigError, ConfigErrors};
 
@@ -45,6 +45,17 @@ impl Check {
             Ok(ms) if ms > 0 => Some(Duration::from_millis(ms)),
             _ => {
                 self.fail(key, format!("must be > 0, got {value}"));
+                None
+            }
+        }
+    }
+
+    /// A network prefix length between `min` and `max` bits.
+    fn prefix(&mut self, key: &str, value: i64, min: u8, max: u8) -> Option<u8> {
+        match u8::try_from(value) {
+            Ok(bits) if (min..=max).contains(&bits) => Some(bits),
+            _ => {
+                self.fail(key, format!("must be between {min} and {max}, got {value}"));
                 None
             }
         }
@@ -125,6 +136,11 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     let grace = check.millis("server.shutdown_grace_ms", raw.shutdown_grace_ms);
     let max = check.positive("server.max_connections", raw.max_connections);
     let idle_timeout = check.millis("server.idle_timeout_ms", raw.idle_timeout_ms);
+    // Outer `None`: invalid; inner `None`: not set (never closed for quiet).
+    let upgrade_idle_timeout = match raw.upgrade_idle_timeout_ms {
+        None => Some(None),
+        Some(ms) => check.millis("server.upgrade_idle_timeout_ms", ms).map(Some),
+    };
     let threads = match usize::try_from(raw.threads) {
         Ok(n) if n <= 1024 => Some(n),
         _ => {
@@ -149,6 +165,8 @@ fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         threads: threads?,
         encoded_slashes: raw.encoded_slashes,
         watch_config: raw.watch_config,
+        upgrade_idle_timeout: upgrade_idle_timeout?,
+        grpc_denied_status: raw.grpc_denied_status,
     })
 }
 
@@ -190,6 +208,7 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
         base_path,
         timeout: timeout?,
         pool_max_idle: pool?,
+        protocol: raw.protocol,
     })
 }
 
@@ -279,9 +298,12 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
         Some(path) => Some(Arc::new(known_keys::read(check, path)?)),
         None => None,
     };
+    let v4 = check.prefix("identity.ipv4_prefix", raw.ipv4_prefix, 8, 32);
+    let v6 = check.prefix("identity.ipv6_prefix", raw.ipv6_prefix, 32, 128);
     Some(IdentityConfig {
         api_key_header: header?,
         trusted_proxies: nets,
         known_api_keys,
+        ip_prefixes: IpPrefixes { v4: v4?, v6: v6? },
     })
 }
