@@ -34,10 +34,11 @@ mod runtimes;
 mod startup;
 mod stores;
 
+pub use rateguard_store::StoreUser;
 use runtimes::Layout;
 pub use runtimes::{multi_thread, thread_count};
 pub use startup::redact_url;
-pub use stores::{redis_options, with_store, StoreUser};
+pub use stores::{redis_options, with_store};
 
 /// Runs one replica as `config.server` lays it out, until `shutdown`
 /// resolves, then drains in-flight requests (bounded by

@@ -11,6 +11,8 @@
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
 //! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
 //!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
+//! - `connect`: [`connect`], the one `match` from a [`StoreKind`] to a
+//!   connected store of its own type, handed to a [`StoreUser`].
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
@@ -31,6 +33,7 @@ pub use rateguard_contract::StoreKind;
 pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
 mod breaker;
+mod connect;
 pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
@@ -43,6 +46,7 @@ mod shards;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use memory::MemoryStore;
