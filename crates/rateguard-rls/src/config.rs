@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rateguard_contract::{OnError, RawConfig, ResponseHeaders};
-use rateguard_gateway::config::{validate_server_and_store, ServerConfig, StoreConfig};
-use rateguard_gateway::reload::ActiveConfig;
-use rateguard_gateway::{ConfigError, ConfigErrors};
+use rateguard_contract::{RawConfig, ResponseHeaders};
+use rateguard_runtime::config::{validate_server_and_store, ServerConfig, StoreConfig};
+use rateguard_runtime::reload::ActiveConfig;
+use rateguard_runtime::{ConfigError, ConfigErrors, DecideOptions};
 
 use crate::limits::Limits;
 use crate::service::RlsOptions;
@@ -33,8 +33,7 @@ impl RlsConfig {
     /// How the service treats the store and what it adds to answers.
     pub fn options(&self) -> RlsOptions {
         RlsOptions {
-            store_timeout: self.store.timeout,
-            fail_open: self.store.on_error == OnError::Allow,
+            store: DecideOptions::from(&self.store),
             response_headers: self.response_headers,
             replica_id: self.server.replica_id.clone(),
         }
@@ -103,10 +102,12 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<RlsConfig, ConfigErr
 
 #[cfg(test)]
 mod tests {
+    use rateguard_contract::OnError;
+
     use super::*;
 
     fn raw(text: &str) -> RawConfig {
-        rateguard_gateway::config::from_toml(text).unwrap()
+        rateguard_runtime::config::from_toml(text).unwrap()
     }
 
     #[test]
@@ -120,7 +121,7 @@ mod tests {
         .unwrap();
         assert!(config.limits.has_domain("edge"));
         assert_eq!(config.response_headers, ResponseHeaders::Ietf);
-        assert!(config.options().fail_open);
+        assert_eq!(config.options().store.on_error, OnError::Allow);
     }
 
     #[test]

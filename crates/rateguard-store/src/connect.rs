@@ -21,7 +21,7 @@ pub trait StoreUser {
     type Output;
 
     /// Runs with the connected `store`.
-    fn run<S: BucketStore>(self, store: S) -> impl Future<Output = Self::Output>;
+    fn run<S: BucketStore>(self, store: S) -> impl Future<Output = Self::Output> + Send;
 }
 
 /// Connects a store of `kind` (the Redis kinds with `options`; the memory

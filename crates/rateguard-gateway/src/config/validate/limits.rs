@@ -190,7 +190,7 @@ fn quota(check: &mut Check, key: &str, capacity: i64, rate: f64) -> Option<Quota
         return None;
     };
     Quota::new(capacity, rate)
-        .map_err(|e| check.0.push(quota_error(key, &e)))
+        .map_err(|e| check.push(quota_error(key, &e)))
         .ok()
 }
 

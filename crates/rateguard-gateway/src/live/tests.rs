@@ -10,7 +10,7 @@ use rateguard_store::MemoryStore;
 
 use super::*;
 use crate::config::{self, OnError, PolicyConfig};
-use crate::enforce::Verdict;
+use crate::enforce::{Enforcer, Verdict};
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
@@ -127,8 +127,8 @@ async fn verdict<S: BucketStore>(
 
 #[tokio::test]
 async fn an_invalid_config_is_refused_and_counted() {
-    use crate::metrics::ReloadResult;
-    use crate::reload::{reload_once, ReloadSource};
+    use rateguard_contract::metrics::ReloadResult;
+    use rateguard_runtime::reload::{reload_once, ReloadSource};
     let shared = Shared::new(&config(2, "127.0.0.1:8080"), MemoryStore::new());
     let hash = shared.live().config().hash().to_owned();
     let bad = ReloadSource::new(|| {
