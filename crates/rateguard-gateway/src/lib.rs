@@ -20,7 +20,6 @@
 //! - [`serve()`] and [`Server`]: the gateway as a frontend of the replica
 //!   runtime (`rateguard_runtime`: layout, listeners, store, admin, reload).
 //! - [`metrics`]: the gateway's counters (`/metrics` on the admin port).
-//! - [`mock_backend`]: the demo backend the tests and the lab run.
 //! - [`error`]: typed errors.
 //!
 //! # Example: one replica, as the binary runs it
@@ -44,7 +43,6 @@ pub mod error;
 pub mod identity;
 pub mod live;
 pub mod metrics;
-pub mod mock_backend;
 pub mod path;
 pub mod plan;
 pub mod policy;
@@ -59,7 +57,5 @@ pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
 pub use live::Live;
 /// The listeners a [`Server`] runs on (the runtime's).
 pub use rateguard_runtime::{bind_addr, Listeners};
-pub use serve::{
-    run_mock_backend, serve, serve_mock_backend, serve_reloading, HttpFrontend, Server,
-};
+pub use serve::{serve, serve_reloading, HttpFrontend, Server};
 pub use service::{Gateway, Shared};

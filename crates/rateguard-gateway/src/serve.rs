@@ -10,20 +10,18 @@
 //! on the same thread.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rateguard_runtime::layout::{spawn_runtimes, Layout};
 use rateguard_runtime::{
-    bind_addr, multi_thread, run_replica, thread_count, Frontend, Public, ReloadSource, Replica,
-    Running, ServeError, ServerConfig, Stop, StoreConfig,
+    run_replica, Frontend, Public, ReloadSource, Replica, Running, ServeError, ServerConfig, Stop,
+    StoreConfig,
 };
 use rateguard_store::BucketStore;
 use tokio::net::TcpListener;
 
 use crate::config::ValidConfig;
-use crate::mock_backend;
 use crate::proxy::Proxy;
 use crate::server::{serve_http, ServeOptions};
 use crate::service::{Gateway, Shared};
@@ -191,28 +189,4 @@ async fn serve_public<S: BucketStore>(
         },
     )
     .await;
-}
-
-/// Runs the demo backend `name` on `listener` until `shutdown` resolves.
-pub async fn run_mock_backend(
-    listener: TcpListener,
-    name: &str,
-    shutdown: impl Future<Output = ()> + Send,
-) {
-    mock_backend::serve(listener, mock_backend::Backend::new(name), shutdown).await;
-}
-
-/// Runs the demo backend `name` on `listen` on its own multi-thread runtime
-/// until `shutdown` resolves. Blocks the calling thread.
-pub fn serve_mock_backend(
-    listen: SocketAddr,
-    name: &str,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    multi_thread(thread_count(0))?.block_on(async {
-        let listener = bind_addr(listen)?;
-        tracing::info!(%listen, %name, "Mock backend started.");
-        run_mock_backend(listener, name, shutdown).await;
-        Ok(())
-    })
 }

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rateguard_gateway::config::ValidConfig;
-use rateguard_gateway::serve_mock_backend;
 use rateguard_rls::RlsConfig;
 use rateguard_runtime::config;
 use rateguard_runtime::{shutdown_signal, ConfigError, ConfigErrors, ReloadSource};
@@ -41,9 +40,10 @@ fn main() -> ExitCode {
             replica_id,
         } => report(serve(&config, listen, replica_id)),
         Command::Rls { config, listen } => report(rls(&config, listen)),
-        Command::MockBackend { listen, name } => {
-            report(serve_mock_backend(listen, &name, shutdown_signal()).map_err(Into::into))
-        }
+        Command::MockBackend { listen, name } => report(
+            rateguard_mock_backend::run_blocking(listen, &name, shutdown_signal())
+                .map_err(Into::into),
+        ),
     }
 }
 
