@@ -15,7 +15,8 @@
 //! - [`service`]: [`Shared`] (what every runtime shares) and [`Gateway`]
 //!   (one runtime's handler): one request's path through all of the above:
 //!   path → policy → identity → plan → decide → respond.
-//! - [`live`]: [`Live`], what a reload swaps in.
+//! - [`live`]: [`Live`], what a reload swaps in, and [`LiveSlot`], the
+//!   replica's reload target.
 //! - [`server`]: the accept loop with connection limit and graceful drain.
 //! - [`serve()`] and [`Server`]: the gateway as a frontend of the replica
 //!   runtime (`rateguard_runtime`: layout, listeners, store, admin, reload).
@@ -54,7 +55,7 @@ pub mod service;
 
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
-pub use live::Live;
+pub use live::{Live, LiveSlot};
 /// The listeners a [`Server`] runs on (the runtime's).
 pub use rateguard_runtime::{bind_addr, Listeners};
 pub use serve::{serve, serve_reloading, HttpFrontend, Server};

@@ -1,20 +1,20 @@
 //! [`Live`]: what a reload replaces in a gateway replica (policies,
-//! identity rules, the config they came from), and [`Shared`]'s
-//! [`Reload`]: which sections swap live and which need a restart is the
-//! runtime's table (`rateguard_runtime::reload::sections`).
+//! identity rules, the config they came from), and [`LiveSlot`], the
+//! replica's one copy of it and its [`Reload`] target. Which sections swap
+//! live and which need a restart is the runtime's table
+//! (`rateguard_runtime::reload::sections`).
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rateguard_contract::RawConfig;
 use rateguard_runtime::reload::{api_keys_summary, carry_over, ActiveConfig, Command, Reload};
 use rateguard_runtime::ConfigMetrics;
-use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
-use crate::service::Shared;
 
 /// `GET /config`'s view of `raw` (the file as read, or with the sections
 /// that need a restart as they run) with `config`'s API keys file.
@@ -41,7 +41,7 @@ pub struct Live {
 impl Live {
     /// `config`'s policies and identity rules; `raw` is the config in force
     /// (the sections a reload left as they run included).
-    pub(crate) fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
+    fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
         Self {
             policies: PolicyTable::new(&config.policies, metrics),
             identity: Identifier::new(&config.identity),
@@ -65,17 +65,46 @@ impl Live {
     }
 }
 
-impl<S: BucketStore> Reload for Shared<S> {
+/// A replica's live part, swapped whole (one atomic pointer store) by a
+/// reload: a request loads it once and keeps that snapshot to its answer.
+#[derive(Debug)]
+pub struct LiveSlot {
+    live: ArcSwap<Live>,
+    /// The hash of the config as read at start (for the file watcher).
+    start_hash: String,
+    metrics: Arc<Metrics>,
+}
+
+impl LiveSlot {
+    /// `config`'s live part, its counters in `metrics` (and its hash as
+    /// `rateguard_config_info`).
+    pub fn new(config: &ValidConfig, metrics: Arc<Metrics>) -> Self {
+        let live = Live::new(config, config.raw.clone(), &metrics);
+        metrics.config().set_hash(live.config.hash());
+        Self {
+            start_hash: live.config.hash().to_owned(),
+            live: ArcSwap::from_pointee(live),
+            metrics,
+        }
+    }
+
+    /// The live part now.
+    pub fn load(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+}
+
+impl Reload for LiveSlot {
     type Config = ValidConfig;
 
     /// Swaps in `next`'s policies and identity rules; what needs a restart
     /// (`[server]`, `[upstream]`, `[store]`) stays as it runs.
     fn apply(&self, next: ValidConfig) -> Vec<String> {
-        let current = self.live.load_full();
+        let current = self.load();
         let mut raw = next.raw.clone();
         let restart = carry_over(Command::Serve, current.config.raw(), &mut raw);
-        let live = Live::new(&next, raw, self.metrics());
-        self.metrics().config().set_hash(live.config.hash());
+        let live = Live::new(&next, raw, &self.metrics);
+        self.metrics.config().set_hash(live.config.hash());
         tracing::info!(
             hash = live.config.hash(),
             policies = ?next.policies.iter().map(|p| p.summary()).collect::<Vec<_>>(),
@@ -86,7 +115,7 @@ impl<S: BucketStore> Reload for Shared<S> {
     }
 
     fn config_metrics(&self) -> &ConfigMetrics {
-        self.metrics().config()
+        self.metrics.config()
     }
 
     fn read_hash(config: &ValidConfig) -> String {

@@ -101,11 +101,12 @@ impl Frontend for HttpFrontend {
             tracing::info!(threads, "Runtime: one current-thread runtime per core.");
         }
         let shared = Arc::new(Shared::new(&config, store));
+        let live = shared.live_slot().clone();
         let public = {
             let shared = shared.clone();
             move |public: Public| serve_runtimes(shared, config, public)
         };
-        let result = running.serve(shared, public).await;
+        let result = running.serve(shared, live, public).await;
         tracing::info!("Gateway stopped.");
         result
     }

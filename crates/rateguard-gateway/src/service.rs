@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -28,7 +27,7 @@ use rateguard_store::BucketStore;
 use crate::config::ValidConfig;
 use crate::enforce::{Enforcer, Reported, Verdict};
 use crate::error::ProxyError;
-use crate::live::Live;
+use crate::live::{Live, LiveSlot};
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
 use crate::policy::Policy;
@@ -40,9 +39,7 @@ use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLI
 /// budget), metrics and the replica's name.
 #[derive(Debug)]
 pub struct Shared<S> {
-    pub(crate) live: ArcSwap<Live>,
-    /// The hash of the config as read at start (for the file watcher).
-    pub(crate) start_hash: String,
+    live: Arc<LiveSlot>,
     pub(crate) enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
@@ -56,11 +53,8 @@ impl<S: BucketStore> Shared<S> {
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         let enforcer = Enforcer::with_options(store, &DecideOptions::from(&config.store), &metrics);
-        let live = Live::new(config, config.raw.clone(), &metrics);
-        metrics.config().set_hash(live.config().hash());
         Self {
-            start_hash: live.config().hash().to_owned(),
-            live: ArcSwap::from_pointee(live),
+            live: Arc::new(LiveSlot::new(config, metrics.clone())),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             replica,
@@ -71,7 +65,12 @@ impl<S: BucketStore> Shared<S> {
     /// The live part now: a request holds it from policy selection to its
     /// verdict, so a reload meanwhile does not change its policy.
     pub fn live(&self) -> Arc<Live> {
-        self.live.load_full()
+        self.live.load()
+    }
+
+    /// What a reload swaps ([`LiveSlot`], the replica's reload target).
+    pub fn live_slot(&self) -> &Arc<LiveSlot> {
+        &self.live
     }
 
     /// The process's metrics.

@@ -9,7 +9,18 @@ use rateguard_runtime::reload::ActiveConfig;
 use rateguard_runtime::{ConfigError, ConfigErrors, DecideOptions};
 
 use crate::limits::Limits;
-use crate::service::RlsOptions;
+
+/// How the service treats the store and what it adds to answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RlsOptions {
+    /// How the decision layer treats the store: `store.timeout_ms`,
+    /// `on_error`, `replicas_hint`, `deny_cache`.
+    pub store: DecideOptions,
+    /// `[rls] response_headers`.
+    pub response_headers: ResponseHeaders,
+    /// `server.replica_id` (reported by the admin listener).
+    pub replica_id: String,
+}
 
 /// A checked `rls` configuration.
 #[derive(Debug)]

@@ -33,10 +33,10 @@ pub mod server;
 pub mod service;
 pub mod unit;
 
-pub use config::RlsConfig;
+pub use config::{RlsConfig, RlsOptions};
 pub use limits::{Limit, Limits, LimitsError, LimitsErrors, Rule, RuleKind};
 pub use response::ResponseHeaders;
 pub use serve::{serve, serve_reloading, GrpcFrontend, RlsServeError, RlsServer};
 pub use server::serve_grpc;
-pub use service::{RateLimiter, RlsOptions};
+pub use service::RateLimiter;
 pub use unit::Unit;

@@ -87,7 +87,7 @@ impl Frontend for GrpcFrontend {
             let limiter = limiter.clone();
             move |public: Public| serve_public(limiter, public, grace)
         };
-        let result = running.serve(limiter, public).await;
+        let result = running.serve(limiter.clone(), limiter, public).await;
         tracing::info!("Rate limit service stopped.");
         result
     }

@@ -17,27 +17,15 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::R
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use rateguard_contract::metrics::RlsOutcome as Outcome;
 use rateguard_runtime::reload::{carry_over, ActiveConfig, Command, Reload};
-use rateguard_runtime::{ConfigMetrics, DecideOptions, Decided, Decider};
+use rateguard_runtime::{ConfigMetrics, Decided, Decider};
 use rateguard_store::{AcquireRequest, BucketStore, Grouping};
 use tonic::{Request, Response, Status};
 
-use crate::config::RlsConfig;
+use crate::config::{RlsConfig, RlsOptions};
 use crate::limits::Limits;
 use crate::metrics::{Metrics, RuleCounters, RuleSet, UNKNOWN_DOMAIN};
 use crate::plan::{plan, Spend, Step};
 use crate::response::{self, ResponseHeaders};
-
-/// How the service treats the store and what it adds to answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RlsOptions {
-    /// How the decision layer treats the store: `store.timeout_ms`,
-    /// `on_error`, `replicas_hint`, `deny_cache`.
-    pub store: DecideOptions,
-    /// `[rls] response_headers`.
-    pub response_headers: ResponseHeaders,
-    /// `server.replica_id` (reported by the admin listener).
-    pub replica_id: String,
-}
 
 /// The Rate Limit Service: limits (swapped whole by a reload), a store,
 /// metrics.

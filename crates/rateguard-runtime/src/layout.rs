@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ServeError;
 use crate::listen::bind_socket;
-use crate::replica::Stop;
+use crate::shutdown::Stop;
 
 /// Where a replica's public listener is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`replica`]: [`run_replica`] and [`Replica`], one lifecycle for every
 //!   [`Frontend`]: bind, connect the store, reloader, admin, shutdown
-//!   fan-out, drain; [`shutdown_signal`].
+//!   fan-out, drain; [`shutdown`]: [`shutdown_signal`] and [`Stop`].
 //! - [`layout`]: the Tokio runtimes (one per core with `SO_REUSEPORT`, or
 //!   one multi-thread runtime); [`listen`]: binding listeners.
 //! - [`decide`]: the decision layer: one store call per request within
@@ -41,6 +41,7 @@ pub mod plain_http;
 mod redact;
 pub mod reload;
 pub mod replica;
+pub mod shutdown;
 
 pub use admin::AdminSource;
 pub use config::{ServerConfig, StoreConfig};
@@ -51,4 +52,5 @@ pub use listen::{bind_addr, bind_socket, Listeners};
 pub use metrics::{ConfigMetrics, StoreMetrics};
 pub use redact::redact_url;
 pub use reload::{ActiveConfig, Reload, ReloadSource};
-pub use replica::{run_replica, shutdown_signal, Frontend, Public, Replica, Running, Stop};
+pub use replica::{run_replica, Frontend, Public, Replica, Running};
+pub use shutdown::{shutdown_signal, Stop};

@@ -24,6 +24,7 @@ use crate::error::ServeError;
 use crate::layout::{current_thread, multi_thread, thread_count, Layout};
 use crate::listen::{bind_addr, bind_socket, Listeners};
 use crate::reload::{self, Reload, ReloadSource};
+use crate::shutdown::Stop;
 
 /// What a frontend (the HTTP gateway, the gRPC Rate Limit Service) adds to
 /// a replica: its config, its service on the store, its public listener.
@@ -237,21 +238,28 @@ impl<C: Send + 'static> Running<C> {
         self.layout
     }
 
-    /// Runs `service`'s reloader (if there is a reload source) and admin
-    /// listener, and `public` (the frontend's listener) until shutdown;
-    /// returns once `public` has drained and the admin listener stopped.
-    pub async fn serve<T, P, F, E>(self, service: Arc<T>, public: P) -> Result<(), E>
+    /// Runs the admin listener on `service`, the reloader on `live` (if
+    /// there is a reload source) and `public` (the frontend's listener)
+    /// until shutdown; returns once `public` has drained and the admin
+    /// listener stopped.
+    pub async fn serve<A, R, P, F, E>(
+        self,
+        service: Arc<A>,
+        live: Arc<R>,
+        public: P,
+    ) -> Result<(), E>
     where
-        T: AdminSource + Reload<Config = C>,
+        A: AdminSource,
+        R: Reload<Config = C>,
         P: FnOnce(Public) -> F,
         F: Future<Output = Result<(), E>>,
         E: From<ServeError>,
     {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let stop = Stop(stop_rx);
+        let stop = Stop::new(stop_rx);
         if let Some(source) = self.reload {
             let watch = self.watch_config.then_some(reload::WATCH_EVERY);
-            reload::spawn_reloader(service.clone(), source, watch, stop.clone().stopped())
+            reload::spawn_reloader(live, source, watch, stop.clone().stopped())
                 .map_err(ServeError::from)?;
         }
         let admin = tokio::spawn(admin::serve(
@@ -285,37 +293,4 @@ pub struct Public {
     pub layout: Layout,
     /// Resolves when the replica is to shut down.
     pub stop: Stop,
-}
-
-/// The replica's shutdown, as every task that must stop sees it.
-#[derive(Debug, Clone)]
-pub struct Stop(watch::Receiver<bool>);
-
-impl Stop {
-    /// Resolves once shutdown began.
-    pub async fn stopped(mut self) {
-        let _ = self.0.wait_for(|s| *s).await;
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere). Poll it inside a runtime.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::header::HeaderName;
 use http::uri::Uri;
 use ipnet::IpNet;
+use rateguard_core::key::MAX_POLICY_LEN;
 use rateguard_runtime::config::{self as runtime_config, Check};
 
 use super::{IdentityConfig, RawConfig, RawIdentity, RawUpstream, UpstreamConfig, ValidConfig};
@@ -19,6 +20,11 @@ mod limits;
 mod policies;
 
 use policies::policies;
+
+/// The message for a name outside the alphabet kept verbatim in keys.
+fn plain_name_message(name: &str) -> String {
+    format!("must be 1-{MAX_POLICY_LEN} characters of A-Z a-z 0-9 _ . -, got {name:?}")
+}
 
 /// Checks every key of `raw` and returns the typed config, or every problem found.
 pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {

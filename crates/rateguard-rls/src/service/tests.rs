@@ -8,6 +8,7 @@ use envoy_types::pb::google::protobuf::UInt64Value;
 use rateguard_contract::OnError;
 use rateguard_core::clock::ManualClock;
 use rateguard_core::MultiDecision;
+use rateguard_runtime::DecideOptions;
 use rateguard_store::{MemoryStore, StoreError};
 
 use crate::Unit;

@@ -12,8 +12,7 @@ use rateguard_core::key::{self, DEFAULT_LIMIT};
 use rateguard_core::quota::QuotaError;
 use rateguard_core::Quota;
 
-use super::policies::plain_name_message;
-use super::Check;
+use super::{plain_name_message, Check};
 use crate::config::{LimitConfig, RawPolicy};
 use crate::error::ConfigError;
 
