@@ -1,21 +1,21 @@
 //! [`Gateway`]: one request's path through the gateway, in order:
-//! canonical path → policy (path and method) → client identity → one store
-//! decision over the policy's limits → 429/503 or proxy → headers. The
+//! canonical path → policy (path and method) → client identity → plan (the
+//! policy's limits × the identity → store requests, [`crate::plan`]) →
+//! decide (one store call, [`crate::enforce`]) → 429/503 or proxy →
+//! headers. The
 //! policy is chosen on the normalized path ([`crate::path`]) and that same
 //! path is forwarded, so the path that was limited is the path the backend
 //! sees; a path that cannot be normalized safely is answered `400`. A
 //! denial under a shadow-mode policy is proxied like an allowed request.
 //!
-//! The store call is [`crate::enforce`]'s: plan, then the runtime's
-//! decision layer (budget, `on_error`, deny cache). What a reload swaps is
-//! [`crate::live`]'s.
+//! The decision is the runtime's decision layer (budget, `on_error`, deny
+//! cache); what a reload swaps is [`crate::live`]'s.
 //!
 //! Nothing here touches sockets; [`crate::server`] feeds it requests.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode};
