@@ -8,9 +8,11 @@
 --               cyclic order: each key equally often, the share walked once
 --               before any key repeats
 -- The single-key mixes leave request() undefined, so wrk builds the request
--- once; the mixes pick a request prepared in init(), so the per-request
--- cost is a counter and a table lookup (plus one random number and a
--- binary search for zipf). done() prints the run's figures as one JSON
+-- once; the mixes pick a key and send its request text, built on the key's
+-- first use and kept in a table, so the per-request cost is a counter and
+-- a table lookup (plus one random number and a binary search for zipf).
+-- init() stays short (wrk starts each thread right after its init(), and
+-- times the run from after the last one). done() prints the run's figures as one JSON
 -- line after a marker, with how many requests each thread sent. wrk counts
 -- every response above 399 in summary.errors.status (no response() hook: a
 -- Lua call per response would cost the load generator its share of the
@@ -24,24 +26,22 @@ end
 
 -- Requests sent by this thread (read by done() through thread:get).
 sent = 0
-local prepared, pick
+local pick, head, tail
+local prepared = {}
 
 local function gcd(a, b)
   while b ~= 0 do a, b = b, a % b end
   return a
 end
 
-local function prepare(key_of, n)
+-- The request text around the API key, from wrk's own formatting.
+local function template()
   wrk.headers["x-api-key"] = "@KEY@"
-  local head, tail = wrk.format():match("^(.-)@KEY@(.*)$")
-  prepared = {}
-  for i = 1, n do
-    prepared[i] = head .. key_of(i) .. tail
-  end
+  head, tail = wrk.format():match("^(.-)@KEY@(.*)$")
 end
 
 local function zipf(keys, s)
-  prepare(function(k) return "perf-key-" .. k end, keys)
+  template()
   local cdf, total = {}, 0
   for k = 1, keys do
     total = total + k ^ -s
@@ -60,15 +60,15 @@ local function zipf(keys, s)
 end
 
 local function uniform(keys, nthreads)
+  template()
   local share = math.floor((keys - id) / nthreads) + 1
-  prepare(function(i) return "perf-key-" .. (id + (i - 1) * nthreads) end, share)
-  -- j -> j * step mod share visits every slot once per cycle.
+  -- j -> j * step mod share visits each of the thread's keys once per cycle.
   local step = math.floor(share * 0.618) + 1
   while gcd(step, share) ~= 1 do step = step + 1 end
   local j = -1
   return function()
     j = j + 1
-    return (j * step) % share + 1
+    return id + ((j * step) % share) * nthreads
   end
 end
 
@@ -90,7 +90,13 @@ end
 
 function request()
   sent = sent + 1
-  return prepared[pick()]
+  local k = pick()
+  local text = prepared[k]
+  if not text then
+    text = head .. "perf-key-" .. k .. tail
+    prepared[k] = text
+  end
+  return text
 end
 
 function done(summary, latency, requests)
