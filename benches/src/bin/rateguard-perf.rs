@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use rateguard_benches::perf::case::{self, Policy, Subject, Target};
 use rateguard_benches::perf::keys::KeyMix;
+use rateguard_benches::perf::limits::toml_without_defaults;
 use rateguard_benches::perf::report::PerfReport;
 use rateguard_benches::perf::rounds::{self, Plan};
 use rateguard_benches::perf::topology::{Binaries, Topology};
@@ -59,10 +60,28 @@ struct Args {
     /// Where to write perf-<time>.{md,json}.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Print this case's gateway config (TOML) and exit, with the upstream
+    /// and store URLs given (for profiling one gateway by hand:
+    /// benches/callgrind.sh).
+    #[arg(long, value_name = "CASE")]
+    print_config: Option<Case>,
+    /// The upstream URL `--print-config` writes.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    upstream: String,
+    /// A store URL `--print-config` writes (repeat for a cluster).
+    #[arg(long)]
+    store_url: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
+    if let Some(case) = args.print_config {
+        let config = case
+            .gateway_config(&args.upstream, &args.store_url)
+            .with_context(|| format!("{case} runs no gateway"))?;
+        print!("{}", toml_without_defaults(&config));
+        return Ok(());
+    }
     // Absolute: the testkit starts each gateway in a temp dir of its own.
     args.rateguard = std::fs::canonicalize(&args.rateguard).with_context(|| {
         format!(
@@ -127,7 +146,7 @@ fn main() -> anyhow::Result<()> {
     let rss_at_start = key_memory::at_start(&topology, &topology.subjects(&plan.cases));
     let runs = rounds::run(&topology, &script, &plan, |run| {
         eprintln!(
-            "round {} {:<27} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
+            "round {} {:<38} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
             run.round,
             run.subject.to_string(),
             run.wrk.rps(),
