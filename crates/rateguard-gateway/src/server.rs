@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus_client::metrics::gauge::Gauge;
+use rateguard_runtime::listen::accept_backing_off;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -119,15 +120,7 @@ pub async fn serve_http<H, F, B>(
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    // Usually EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %err, "Accept failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            pair = accept_backing_off(&listener) => pair,
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);

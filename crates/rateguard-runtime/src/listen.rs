@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::error::ServeError;
 
@@ -39,4 +39,18 @@ pub fn bind_socket(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, Se
 /// [`bind_socket`] without port sharing.
 pub fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     bind_socket(addr, false)
+}
+
+/// The next connection on `listener`. An accept error (usually `EMFILE`)
+/// is logged and retried after 50 ms instead of spinning.
+pub async fn accept_backing_off(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => return pair,
+            Err(err) => {
+                tracing::warn!(error = %err, "Accept failed.");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
 }

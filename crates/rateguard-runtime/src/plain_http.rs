@@ -53,15 +53,7 @@ pub async fn serve_plain<H, F, B>(
             () = &mut shutdown => break,
         };
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    // Usually EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %err, "Accept failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            (stream, _) = crate::listen::accept_backing_off(&listener) => stream,
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
