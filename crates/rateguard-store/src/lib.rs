@@ -13,6 +13,10 @@
 //!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
+//! - `access` ([`RedisAccess`]: TLS and Sentinel, checked from `[store]`),
+//!   `tls` ([`TlsOptions`], rustls for both clients), `redis_conn` (the
+//!   redis-rs connection of the standalone stores, direct or through
+//!   Sentinel).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
 //!
 //! # Invariants
@@ -30,19 +34,23 @@ use std::time::Duration;
 pub use rateguard_contract::StoreKind;
 pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
+mod access;
 mod breaker;
 pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
 mod options;
+mod redis_conn;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
 mod shards;
+mod tls;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use access::{redact_url, ConfigIssue, RedisAccess, StoreKey};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use memory::MemoryStore;
@@ -50,6 +58,7 @@ pub use options::RedisOptions;
 pub use redis_lua::RedisLuaStore;
 pub use redis_pipelined::RedisPipelinedStore;
 pub use script::TOKEN_BUCKET_LUA;
+pub use tls::TlsOptions;
 
 /// Why a store could not decide. Each variant says what happened, so the
 /// gateway can count it and apply its `on_error` rule.

@@ -10,6 +10,7 @@ mod deny_cache;
 mod equivalence;
 mod failures;
 mod recovery;
+mod tls;
 
 use std::time::Duration;
 
