@@ -4,6 +4,7 @@
 //!
 //! One test binary (links are slow on 2 cores), one module per concern.
 
+mod acl;
 mod cluster;
 mod conformance;
 mod deny_cache;
