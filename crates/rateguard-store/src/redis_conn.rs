@@ -1,11 +1,12 @@
 //! The redis-rs connection of `redis-lua` and `redis-pipelined`
 //! ([`RedisConn`]): a self-reconnecting `ConnectionManager` on `urls[0]`
-//! (plain or `rediss://`, with its ACL user), and the error handling both
-//! stores share: one more attempt after a refused connection, and the
-//! refusals no retry can fix (wrong password, untrusted certificate),
-//! which fail at start.
+//! (plain or `rediss://`, with its ACL user), or on the master a set of
+//! sentinels names (`sentinel`), and the error handling both stores share:
+//! one more attempt after a refused connection, and the refusals no retry
+//! can fix (wrong password, untrusted certificate), which fail at start.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -16,44 +17,74 @@ use crate::breaker::Breaker;
 use crate::script::{self, SCRIPT};
 use crate::{tls, RedisOptions, StoreError};
 
+mod sentinel;
+
+use sentinel::SentinelMaster;
+
 /// The connection a standalone Redis store sends its commands on.
 ///
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
-pub(crate) struct RedisConn {
-    manager: ConnectionManager,
+pub(crate) enum RedisConn {
+    /// `urls[0]` itself.
+    Direct(ConnectionManager),
+    /// The master that the sentinels in `urls` name, followed across failovers.
+    Sentinel(Arc<SentinelMaster>),
 }
 
 impl RedisConn {
-    /// A lazily connecting, self-reconnecting connection to `opts.urls[0]`.
-    /// Fails only on a malformed URL.
-    pub(crate) fn new(opts: &RedisOptions) -> Result<Self, StoreError> {
+    /// A lazily connecting, self-reconnecting connection to `opts.urls[0]`,
+    /// or (with `sentinel_master`) to the master the sentinels in
+    /// `opts.urls` name. `breaker` is the store's: a switch to a new master
+    /// ends its cooldown. Fails only on a malformed URL.
+    pub(crate) fn new(opts: &RedisOptions, breaker: &Arc<Breaker>) -> Result<Self, StoreError> {
         let url = opts
             .urls
             .first()
             .ok_or_else(|| StoreError::Backend("no Redis URL configured".to_owned()))?;
         warn_if_insecure(opts);
-        Ok(Self {
-            manager: connection_manager(client(url, opts)?, opts)?,
+        Ok(match &opts.access.sentinel_master {
+            None => Self::Direct(connection_manager(client(url, opts)?, opts)?),
+            Some(name) => Self::Sentinel(SentinelMaster::new(name, opts, breaker)?),
         })
     }
 
-    /// The connection to send the next command on.
-    pub(crate) fn get(&self) -> ConnectionManager {
-        self.manager.clone()
+    /// The connection to send the next command on; with Sentinel, an
+    /// error until a master is known.
+    pub(crate) fn get(&self) -> Result<ConnectionManager, StoreError> {
+        match self {
+            Self::Direct(manager) => Ok(manager.clone()),
+            Self::Sentinel(master) => master.current(),
+        }
     }
 
-    /// Loads the script, so the first decision pays no set-up cost. A
-    /// Redis that is down or slow is logged and retried later; a refusal
-    /// no retry can fix (credentials, certificate, ACL permission) is an
-    /// error, so a misconfigured gateway fails at start, naming the cause.
+    /// Records how a call went: with Sentinel, an unreachable or demoted
+    /// master makes the store ask the sentinels again (in the background).
+    pub(crate) fn observe<T>(&self, result: &Result<T, StoreError>) {
+        if let (Self::Sentinel(master), Err(StoreError::Unavailable(_) | StoreError::Timeout(_))) =
+            (self, result)
+        {
+            master.recheck();
+        }
+    }
+
+    /// Loads the script, so the first decision pays no set-up cost (with
+    /// Sentinel, after asking the sentinels for the master). A Redis that is
+    /// down or slow is logged and retried later; a refusal no retry can fix
+    /// (credentials, certificate, ACL permission) is an error, so a
+    /// misconfigured gateway fails at start, naming the cause.
     pub(crate) async fn warm_up(&self, opts: &RedisOptions) -> Result<(), StoreError> {
         let url = opts.urls.first().map_or("", String::as_str);
-        let mut conn = self.get();
+        if let Self::Sentinel(master) = self {
+            master.resolve_at_start().await?;
+        }
+        let Ok(mut conn) = self.get() else {
+            return Ok(());
+        };
         let load = SCRIPT.load_async(&mut conn);
         match tokio::time::timeout(opts.timeout.max(Duration::from_secs(1)), load).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => match refusal(&e, url) {
+            Ok(Err(e)) => match refusal(&e, &redact_url(url)) {
                 Some(cause) => Err(StoreError::Backend(cause)),
                 None => {
                     tracing::warn!(error = %e, url = %redact_url(url), "Redis not ready at start; will retry.");
@@ -86,7 +117,15 @@ pub(crate) fn client(url: &str, opts: &RedisOptions) -> Result<redis::Client, St
     let invalid = |e: RedisError| {
         StoreError::Backend(format!("invalid Redis URL {:?}: {e}", redact_url(url)))
     };
-    let info = url.into_connection_info().map_err(invalid)?;
+    client_for(url.into_connection_info().map_err(invalid)?, opts).map_err(invalid)
+}
+
+/// A redis-rs client for `info`, with the TLS settings of `opts` if its
+/// address is TLS.
+pub(crate) fn client_for(
+    info: redis::ConnectionInfo,
+    opts: &RedisOptions,
+) -> redis::RedisResult<redis::Client> {
     let tls = &opts.access.tls;
     let info = match info.addr().clone() {
         ConnectionAddr::TcpTls { host, port, .. } if tls.insecure_skip_verify() => {
@@ -105,7 +144,6 @@ pub(crate) fn client(url: &str, opts: &RedisOptions) -> Result<redis::Client, St
         Some(certificates) if is_tls => redis::Client::build_with_tls(info, certificates),
         _ => redis::Client::open(info),
     }
-    .map_err(invalid)
 }
 
 /// A `ConnectionManager` on `client`, connecting on first use.
@@ -126,9 +164,9 @@ pub(crate) fn connection_manager(
 
 /// Why Redis refused us for good, if it did: wrong or missing credentials,
 /// a missing ACL permission, or a TLS certificate either side rejects. The
-/// message names the cause and the `[store]` key to fix, never the password.
-pub(crate) fn refusal(err: &RedisError, url: &str) -> Option<String> {
-    let at = redact_url(url);
+/// message names the cause, `at` (already redacted) and the `[store]` key
+/// to fix, never the password.
+pub(crate) fn refusal(err: &RedisError, at: &str) -> Option<String> {
     let auth = err.kind() == ErrorKind::AuthenticationFailed
         || matches!(err.code(), Some("NOAUTH" | "WRONGPASS"));
     if auth {
@@ -156,7 +194,7 @@ pub(crate) async fn ping(
     breaker: &Breaker,
     timeout: Duration,
 ) -> Result<(), StoreError> {
-    breaker
+    let result = breaker
         .call(
             timeout,
             retry_refused(conn, timeout, |mut conn| async move {
@@ -164,7 +202,9 @@ pub(crate) async fn ping(
             }),
         )
         .await
-        .map(drop)
+        .map(drop);
+    conn.observe(&result);
+    result
 }
 
 /// Runs `attempt` on `conn` once more if its connection was refused,
@@ -186,8 +226,8 @@ where
     F: Fn(ConnectionManager) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
 {
-    let result = match attempt(conn.get()).await {
-        Err(e) if e.is_connection_refusal() => attempt(conn.get()).await,
+    let result = match attempt(conn.get()?).await {
+        Err(e) if e.is_connection_refusal() => attempt(conn.get()?).await,
         other => other,
     };
     // The caller's breaker bounds both attempts by the one `timeout`.

@@ -50,12 +50,13 @@ impl RedisLuaStore {
     /// good (wrong password, missing ACL permission, untrusted TLS
     /// certificate), with a message naming the cause.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
-        let conn = RedisConn::new(opts)?;
+        let breaker = Arc::new(Breaker::new(opts));
+        let conn = RedisConn::new(opts, &breaker)?;
         conn.warm_up(opts).await?;
         Ok(Self {
             conn,
             timeout: opts.timeout,
-            breaker: Arc::new(Breaker::new(opts)),
+            breaker,
             test_now: script::TestNow::default(),
         })
     }
@@ -114,14 +115,17 @@ impl RedisLuaStore {
         }
         invocation.arg(args);
         let invocation = &invocation;
-        self.breaker
+        let result = self
+            .breaker
             .call(
                 timeout,
                 retry_refused(conn, timeout, |mut conn| async move {
                     invocation.invoke_async(&mut conn).await
                 }),
             )
-            .await
+            .await;
+        conn.observe(&result);
+        result
     }
 }
 

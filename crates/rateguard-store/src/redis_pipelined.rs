@@ -52,7 +52,7 @@ pub struct RedisPipelinedStore {
 
 struct Shared {
     conn: RedisConn,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
     timeout: Duration,
     requests: AtomicU64,
     commands: AtomicU64,
@@ -79,11 +79,12 @@ impl RedisPipelinedStore {
     /// client reconnects by itself); a malformed URL and a Redis that
     /// refuses us for good (credentials, ACL, certificate) are errors.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
-        let conn = RedisConn::new(opts)?;
+        let breaker = Arc::new(Breaker::new(opts));
+        let conn = RedisConn::new(opts, &breaker)?;
         conn.warm_up(opts).await?;
         let shared = Arc::new(Shared {
             conn,
-            breaker: Breaker::new(opts),
+            breaker,
             timeout: opts.timeout,
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
@@ -277,11 +278,12 @@ impl Shared {
         let runs = plan::plan(&requests);
         let mut results: Vec<Option<Result<MultiDecision, StoreError>>> =
             vec![None; requests.len()];
-        match self
+        let sent = self
             .breaker
             .call(self.timeout, self.send(&requests, &runs))
-            .await
-        {
+            .await;
+        self.conn.observe(&sent);
+        match sent {
             Err(e) => results.fill(Some(Err(e))),
             Ok(replies) => {
                 for (run, reply) in runs.iter().zip(replies) {
@@ -324,7 +326,7 @@ impl Shared {
             async move { self.pipeline(&mut conn, requests, runs, all).await }
         })
         .await?;
-        let mut conn = self.conn.get();
+        let mut conn = self.conn.get()?;
         let refused: Vec<usize> = all
             .into_iter()
             .filter(|&i| matches!(&replies[i], Err(e) if is_noscript(e)))
@@ -344,10 +346,18 @@ impl Shared {
                 replies[i] = reply;
             }
         }
-        Ok(replies
+        let replies: Vec<_> = replies
             .into_iter()
             .map(|r| r.map_err(|e| script::from_redis(&e, self.timeout)))
-            .collect())
+            .collect();
+        // `READONLY` replies: the node was demoted; Sentinel looks again.
+        if let Some(demoted) = replies
+            .iter()
+            .find(|r| matches!(r, Err(StoreError::Unavailable(_))))
+        {
+            self.conn.observe(demoted);
+        }
+        Ok(replies)
     }
 
     async fn pipeline(

@@ -6,8 +6,8 @@
 //!   [`Binary`], [`TestkitError`]);
 //! - [`child`]: [`ChildGuard`], one process signalled and stopped by its pid;
 //! - [`http`]: [`http_get`] through hyper-util;
-//! - [`redis`]: [`RedisServer`] and [`RedisCluster`] (plain or TLS),
-//!   queried through redis-rs;
+//! - [`redis`]: [`RedisServer`] and [`RedisCluster`] (plain or TLS), and
+//!   [`SentinelSet`] (master, replica, three sentinels), queried through redis-rs;
 //! - [`tls`]: [`TestCerts`], a throwaway CA with server and client certificates;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary);
@@ -57,7 +57,7 @@ pub use http::http_get;
 pub use nginx::Nginx;
 /// The signals [`ChildGuard::signal`] and friends send (from `nix`).
 pub use nix::sys::signal::Signal;
-pub use redis::{ClientCerts, RedisCluster, RedisServer, RedisTls};
+pub use redis::{ClientCerts, RedisCluster, RedisServer, RedisTls, SentinelSet};
 pub use tls::TestCerts;
 
 /// Why the harness could not provide a process.

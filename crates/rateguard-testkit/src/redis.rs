@@ -17,8 +17,10 @@ use crate::{block_on, free_port, Binary, ChildGuard, Signal, TestCerts, TestkitE
 
 mod cluster;
 mod query;
+mod sentinel;
 
 pub use cluster::RedisCluster;
+pub use sentinel::{SentinelSet, MASTER_NAME};
 
 /// `redis-server`, overridable with `RATEGUARD_REDIS_SERVER`.
 pub const REDIS_SERVER: Binary = Binary {

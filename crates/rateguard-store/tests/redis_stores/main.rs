@@ -11,6 +11,7 @@ mod deny_cache;
 mod equivalence;
 mod failures;
 mod recovery;
+mod sentinel;
 mod tls;
 
 use std::time::Duration;
