@@ -96,6 +96,9 @@ pub struct StoreConfig {
     /// `on_error = "local"`: the share of each limit a replica enforces
     /// alone while the store fails is `1/replicas_hint`.
     pub replicas_hint: u32,
+    /// Redis stores: TLS material and the Sentinel master, as
+    /// `rateguard_store::RedisAccess::from_raw` checked them.
+    pub access: rateguard_store::RedisAccess,
 }
 
 /// `[identity]`, checked.

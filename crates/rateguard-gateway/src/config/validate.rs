@@ -207,7 +207,10 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             check.fail(
                 format!("store.urls[{i}]"),
-                format!("expected a redis:// or rediss:// URL, got {url:?}"),
+                format!(
+                    "expected a redis:// or rediss:// URL, got {:?}",
+                    crate::redact_url(url)
+                ),
             );
         }
     }
@@ -240,6 +243,14 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
             None
         }
     };
+    // TLS files and Sentinel: checked by the store crate (edge-redis).
+    let access = rateguard_store::RedisAccess::from_raw(raw)
+        .map_err(|issues| {
+            for issue in issues {
+                check.fail(issue.key, issue.message);
+            }
+        })
+        .ok();
     Some(StoreConfig {
         kind: raw.kind,
         urls: raw.urls.clone(),
@@ -250,6 +261,7 @@ fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         breaker_max_cooldown: breaker_max_cooldown?,
         deny_cache: raw.deny_cache.then_some(deny_cache_size?),
         replicas_hint: replicas_hint?,
+        access: access?,
     })
 }
 

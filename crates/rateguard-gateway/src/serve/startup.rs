@@ -28,21 +28,9 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
     );
 }
 
-/// `url` with any password replaced by `***` (for logs).
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
-        }
-        None => url.to_owned(),
-    }
-}
+/// `url` with any password replaced by `***` (for logs): one home, in the
+/// store crate.
+pub use rateguard_store::redact_url;
 
 #[cfg(test)]
 mod tests {

@@ -90,6 +90,7 @@ pub fn redis_options(config: &StoreConfig) -> RedisOptions {
         batch_max: config.batch_max,
         batch_wait: config.batch_wait,
         breaker_max_cooldown: config.breaker_max_cooldown,
+        access: config.access.clone(),
         ..RedisOptions::default()
     }
 }
