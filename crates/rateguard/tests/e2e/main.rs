@@ -7,6 +7,7 @@ mod envoy;
 mod failures;
 mod layered;
 mod local_fallback;
+mod managed_redis;
 mod paths;
 mod readiness;
 mod recovery;
