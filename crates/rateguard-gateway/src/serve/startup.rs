@@ -1,9 +1,9 @@
 //! The start-up log line: the effective config, passwords redacted.
 
+use rateguard_runtime::{redact_url, Listeners};
 use rateguard_store::StoreKind;
 
 use crate::config::ValidConfig;
-use crate::listen::Listeners;
 
 /// Logs the effective config (passwords in URLs redacted) at `info`.
 pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: StoreKind) {
@@ -26,22 +26,4 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
         policies = ?policies,
         "Gateway started."
     );
-}
-
-/// `url` with any password replaced by `***` (for logs): one home, in the
-/// store crate.
-pub use rateguard_store::redact_url;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        use super::redact_url;
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-        assert_eq!(redact_url("redis://:s3cret@h:1/0"), "redis://:***@h:1/0");
-        assert_eq!(redact_url("rediss://u:p@w@h:1"), "rediss://u:***@h:1");
-    }
 }
