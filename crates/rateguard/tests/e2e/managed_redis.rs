@@ -2,8 +2,11 @@
 //! certificate and an ACL user (exact limit, secrets kept out of `/config`
 //! and the log, a wrong password refused at start naming the cause), and
 //! Sentinel (the limit follows a killed master to the promoted replica,
-//! `on_error` applies during the switch, counts exact across it).
+//! `on_error` applies during the switch, counts exact across it);
+//! `rateguard rls` on the same TLS + ACL Redis (both connect through the
+//! runtime's `[store]`).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rateguard_testkit::redis::MASTER_NAME;
@@ -11,6 +14,7 @@ use rateguard_testkit::{
     ClientCerts, GatewayProcess, RedisServer, RedisTls, SentinelSet, TestCerts,
 };
 
+use crate::rls_store::{calls, client, limits, rls};
 use crate::support::*;
 
 const PASSWORD: &str = "Ac1-s3cret";
@@ -51,10 +55,10 @@ async fn requests(gw: &GatewayProcess, n: usize) -> (usize, usize) {
     (allowed, denied)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_a_client_certificate_and_an_acl_user() {
-    let certs = TestCerts::generate().unwrap();
-    let redis = RedisServer::start_tls(&RedisTls::new(&certs, ClientCerts::Required)).unwrap();
+/// A redis-server that requires client certificates from `certs`, with an
+/// ACL user `app` (`+@all`), and the `rediss://` URL that logs in as it.
+async fn tls_redis_with_an_acl_user(certs: &TestCerts) -> (RedisServer, String) {
+    let redis = RedisServer::start_tls(&RedisTls::new(certs, ClientCerts::Required)).unwrap();
     let password = format!(">{PASSWORD}");
     let setuser = [
         "ACL", "SETUSER", "app", "on", &password, "~*", "&*", "+@all",
@@ -62,6 +66,14 @@ async fn tls_with_a_client_certificate_and_an_acl_user() {
     redis.cli(&setuser).await.unwrap();
     let tls_port = redis.tls_port().unwrap();
     let url = format!("rediss://app:{PASSWORD}@127.0.0.1:{tls_port}");
+    (redis, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_and_an_acl_user() {
+    let certs = TestCerts::generate().unwrap();
+    let (redis, url) = tls_redis_with_an_acl_user(&certs).await;
+    let tls_port = redis.tls_port().unwrap();
     let backend = rateguard_testkit::MockBackend::start(binary(), "b1").unwrap();
     let text = config(backend.addr(), &tls_store(&url, &certs), CAPACITY);
     let gw = GatewayProcess::start(binary(), &text).expect("serve over TLS as app");
@@ -130,4 +142,28 @@ async fn sentinel_the_limit_follows_a_killed_master() {
         gw.log()
     );
     eprintln!("enforcing on the promoted replica {switched:?} after the kill ({unavailable} × 503 meanwhile)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rls_over_tls_with_a_client_certificate_and_an_acl_user() {
+    let certs = TestCerts::generate().unwrap();
+    let (redis, url) = tls_redis_with_an_acl_user(&certs).await;
+    let (_dir, service) = rls(&tls_store(&url, &certs), &limits(3));
+    let mut client = client(&service).await;
+
+    let codes = calls(&mut client, "alice", 5).await;
+    assert_eq!(codes, BTreeMap::from([("ok", 3), ("over", 2)]), "exactly 3");
+    let clients = redis.cli(&["CLIENT", "LIST"]).await.unwrap();
+    assert!(clients.contains("user=app"), "{clients}");
+    let (status, body) = service.admin_get("/config").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("rediss://app:***@127.0.0.1"), "{body}");
+    assert!(
+        !body.contains(PASSWORD),
+        "/config shows the password: {body}"
+    );
+    assert!(
+        !service.log().contains(PASSWORD),
+        "the log shows the password"
+    );
 }
