@@ -26,10 +26,10 @@ bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
     cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
-# The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, redis-lua with a two-limit policy, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
+# The gateway against nginx proxy_pass and two minimal reference proxies with wrk (~6 min): no policy, every store, redis-lua with two limits, Zipf and uniform key mixes, hot keys allowed and over the limit; writes results/perf-<time>.{md,json}. Docs: docs/benchmarks-perf.md; `just perf --help` lists the options (--cases mixes,hot, --rounds, --seconds, --baseline BINARY, --idle N).
 perf *ARGS:
     command -v wrk >/dev/null && command -v redis-server >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
-    cargo build --release -q -p rateguard
+    cargo build --release -q -p rateguard -p rateguard-refproxy
     cargo build -q -p rateguard-benches --bin rateguard-perf
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/debug/rateguard-perf {{ARGS}}
 

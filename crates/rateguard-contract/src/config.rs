@@ -90,6 +90,31 @@ crate::vocabulary! {
     }
 }
 
+crate::vocabulary! {
+    /// How the gateway talks to the backend (`upstream.protocol`).
+    #[derive(Default)]
+    pub enum UpstreamProtocol ("value") {
+        /// HTTP/1.1 over pooled keep-alive connections (upgrades such as
+        /// WebSocket pass through).
+        #[default]
+        Http1 = "http1",
+        /// HTTP/2 without TLS, prior knowledge (gRPC backends).
+        H2c = "h2c",
+    }
+}
+
+crate::vocabulary! {
+    /// The gRPC status a denied gRPC call gets (`server.grpc_denied_status`).
+    pub enum GrpcDeniedStatus ("value") {
+        /// `RESOURCE_EXHAUSTED` (8): gRPC clients do not retry it by themselves.
+        ResourceExhausted = "resource-exhausted" => 8,
+        /// `UNAVAILABLE` (14): for clients that should retry (with backoff).
+        Unavailable = "unavailable" => 14,
+    }
+    /// The numeric `grpc-status`.
+    fn code -> u8;
+}
+
 /// The whole file. `serve` reads every section but `[rls]`; `rls` reads
 /// `[server]`, `[store]` and `[rls]`, so one file can hold both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,7 +171,8 @@ pub struct RawServer {
     /// Most client connections served at once; more wait in the accept queue.
     pub max_connections: i64,
     /// A client connection that sends no request head for this long
-    /// (before its first request or between two) is closed.
+    /// (before its first request or between two) is closed; an upgraded
+    /// one (WebSocket) only by `upgrade_idle_timeout_ms`.
     pub idle_timeout_ms: i64,
     /// The runtime layout.
     pub runtime: RuntimeMode,
@@ -158,6 +184,13 @@ pub struct RawServer {
     /// the `rls` limits files) changes, checked every second, as well as
     /// on `SIGHUP`.
     pub watch_config: bool,
+    /// An upgraded connection (WebSocket) with no bytes either way for
+    /// this long is closed; none: never (`idle_timeout_ms` does not apply
+    /// to upgraded connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_idle_timeout_ms: Option<i64>,
+    /// The `grpc-status` of a denied gRPC call.
+    pub grpc_denied_status: GrpcDeniedStatus,
 }
 
 impl Default for RawServer {
@@ -173,6 +206,8 @@ impl Default for RawServer {
             threads: 0,
             encoded_slashes: EncodedSlashes::Reject,
             watch_config: false,
+            upgrade_idle_timeout_ms: None,
+            grpc_denied_status: GrpcDeniedStatus::ResourceExhausted,
         }
     }
 }
@@ -190,6 +225,9 @@ pub struct RawUpstream {
     /// Idle keep-alive connections kept open to the upstream.
     #[serde(default = "RawUpstream::default_pool_max_idle")]
     pub pool_max_idle: i64,
+    /// HTTP/1.1 or h2c (HTTP/2 with prior knowledge) to the backend.
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
 }
 
 impl Default for RawUpstream {
@@ -206,6 +244,7 @@ impl RawUpstream {
             url: url.into(),
             timeout_ms: Self::default_timeout_ms(),
             pool_max_idle: Self::default_pool_max_idle(),
+            protocol: UpstreamProtocol::Http1,
         }
     }
 
@@ -310,6 +349,11 @@ pub struct RawIdentity {
     /// in it is limited as its IP. None: every key is believed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_keys_file: Option<String>,
+    /// An IPv6 client is counted as its network of this many bits (one
+    /// customer's allocation is usually a /64 or larger).
+    pub ipv6_prefix: i64,
+    /// An IPv4 client is counted as its network of this many bits.
+    pub ipv4_prefix: i64,
 }
 
 impl Default for RawIdentity {
@@ -318,6 +362,8 @@ impl Default for RawIdentity {
             api_key_header: headers::DEFAULT_API_KEY.into(),
             trusted_proxies: Vec::new(),
             api_keys_file: None,
+            ipv6_prefix: 64,
+            ipv4_prefix: 32,
         }
     }
 }

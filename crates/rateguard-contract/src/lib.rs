@@ -49,8 +49,8 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
-    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
+    RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
 };
 pub use lab::{Frontend, KeyMix, Role};
 pub use limit_key::LimitKey;

@@ -43,6 +43,11 @@ pub enum Family {
     UpstreamResponses,
     /// `serve`: open client connections.
     ConnectionsActive,
+    /// `serve`: upgrade requests (WebSocket handshakes); label `result`
+    /// ([`UpgradeResult`]).
+    Upgrades,
+    /// `serve`: open upgraded connections (relayed byte for byte).
+    UpgradedConnections,
     /// Both: config reloads; label `result` ([`ReloadResult`]).
     ConfigReloads,
     /// Both: 1 for the active config's `hash`.
@@ -58,7 +63,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 14] = [
         Family::Decisions,
         Family::NearLimit,
         Family::DenyCacheHits,
@@ -66,6 +71,8 @@ impl Family {
         Family::StoreErrors,
         Family::UpstreamResponses,
         Family::ConnectionsActive,
+        Family::Upgrades,
+        Family::UpgradedConnections,
         Family::ConfigReloads,
         Family::ConfigInfo,
         Family::RlsDecisions,
@@ -84,6 +91,8 @@ impl Family {
             Family::StoreErrors => "rateguard_store_errors",
             Family::UpstreamResponses => "rateguard_upstream_responses",
             Family::ConnectionsActive => "rateguard_connections_active",
+            Family::Upgrades => "rateguard_upgrades",
+            Family::UpgradedConnections => "rateguard_upgraded_connections",
             Family::ConfigReloads => "rateguard_config_reloads",
             Family::ConfigInfo => "rateguard_config_info",
             Family::RlsDecisions => "rateguard_rls_decisions",
@@ -102,11 +111,15 @@ impl Family {
             Family::DenyCacheHits => "rateguard_deny_cache_hits_total",
             Family::StoreErrors => "rateguard_store_errors_total",
             Family::UpstreamResponses => "rateguard_upstream_responses_total",
+            Family::Upgrades => "rateguard_upgrades_total",
             Family::ConfigReloads => "rateguard_config_reloads_total",
             Family::RlsDecisions => "rateguard_rls_decisions_total",
             Family::RlsUnmatched => "rateguard_rls_unmatched_total",
             Family::RlsRequests => "rateguard_rls_requests_total",
-            Family::StoreLatency | Family::ConnectionsActive | Family::ConfigInfo => self.name(),
+            Family::StoreLatency
+            | Family::ConnectionsActive
+            | Family::UpgradedConnections
+            | Family::ConfigInfo => self.name(),
         }
     }
 
@@ -114,7 +127,9 @@ impl Family {
     pub const fn metric_type(self) -> MetricType {
         match self {
             Family::StoreLatency => MetricType::Histogram,
-            Family::ConnectionsActive | Family::ConfigInfo => MetricType::Gauge,
+            Family::ConnectionsActive | Family::UpgradedConnections | Family::ConfigInfo => {
+                MetricType::Gauge
+            }
             _ => MetricType::Counter,
         }
     }
@@ -131,6 +146,12 @@ impl Family {
                 "Upstream responses by status class (error: unreachable, timeout: no headers in time)"
             }
             Family::ConnectionsActive => "Open client connections",
+            Family::Upgrades => {
+                "Upgrade requests (WebSocket handshakes) by result: accepted (the backend's 101 relayed) or denied (429)"
+            }
+            Family::UpgradedConnections => {
+                "Open upgraded connections (WebSocket), relayed byte for byte"
+            }
             Family::ConfigReloads => {
                 "Config reloads by result (error: the new file was invalid; the old config stays)"
             }
@@ -288,6 +309,28 @@ impl UpstreamClass {
     }
 }
 
+/// `rateguard_upgrades_total{result}`: what became of an upgrade request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpgradeResult {
+    /// The backend switched protocols; the connection is now relayed.
+    Accepted,
+    /// A limit refused the handshake (429; nothing reached the backend).
+    Denied,
+}
+
+impl UpgradeResult {
+    /// Every value, in declaration order ([`index`](Self::index)).
+    pub const ALL: [UpgradeResult; 2] = [UpgradeResult::Accepted, UpgradeResult::Denied];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpgradeResult::Accepted => "accepted",
+            UpgradeResult::Denied => "denied",
+        }
+    }
+}
+
 /// `rateguard_config_reloads_total{result}`: how a reload went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReloadResult {
@@ -424,6 +467,7 @@ label_value!(
     StoreErrorKind,
     UpstreamClass,
     ReloadResult,
+    UpgradeResult,
     RlsDecision,
     RlsOutcome
 );
@@ -447,6 +491,9 @@ mod tests {
             assert_eq!(v.index(), i);
         }
         for (i, v) in StoreErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(v.index(), i);
+        }
+        for (i, v) in UpgradeResult::ALL.into_iter().enumerate() {
             assert_eq!(v.index(), i);
         }
         for (i, v) in ReloadResult::ALL.into_iter().enumerate() {

@@ -5,16 +5,21 @@
 //! - [`validate`]: every check in one pass, into the typed model
 //!   ([`ValidConfig`]), each message naming the key and the offending value
 //!   (`policies[1].capacity: must be > 0, got -5`).
+//! - [`warnings`]: what a valid config allows that was likely not meant
+//!   (reported, never refused).
 //! - [`load_table`] and [`load_str`] read and check in one go, reporting
 //!   every problem found, reading and checking.
 
 mod model;
 mod validate;
+mod warnings;
 
-pub use model::{IdentityConfig, LimitConfig, PolicyConfig, UpstreamConfig, ValidConfig};
+pub use model::{
+    IdentityConfig, IpPrefixes, LimitConfig, PolicyConfig, UpstreamConfig, ValidConfig,
+};
 pub use rateguard_contract::config::{
-    EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
-    RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
+    RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
 };
 pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;
@@ -23,6 +28,7 @@ pub use rateguard_runtime::config::{
     override_sections, parse_table, read, read_table, ServerConfig, StoreConfig, ENV_PREFIX,
 };
 pub use validate::validate;
+pub use warnings::warnings;
 
 /// Reads and validates a table: every problem found, reading and checking.
 pub fn load_table(table: toml::Table) -> Result<ValidConfig, crate::ConfigErrors> {

@@ -1,6 +1,10 @@
 //! Who is the client? The API key if the request names one; otherwise its
 //! IP address, taken from `X-Forwarded-For` only when the peer is a trusted
-//! proxy. With `identity.api_keys_file`, only a key whose SHA-256 is in the
+//! proxy, counted as its network: the leading `identity.ipv6_prefix` bits
+//! of an IPv6 address (64 by default: one customer's allocation, so the
+//! 2^64 addresses a client can pick from its own /64 are one bucket) and
+//! `identity.ipv4_prefix` bits of an IPv4 one (32: the address itself);
+//! IPv4-mapped IPv6 addresses count as IPv4. With `identity.api_keys_file`, only a key whose SHA-256 is in the
 //! file counts: any other key is limited as its IP (an invented key buys no
 //! bucket of its own).
 //!
@@ -26,7 +30,7 @@ use ipnet::IpNet;
 use rateguard_contract::{headers, LimitKey};
 use sha2::{Digest, Sha256};
 
-use crate::config::IdentityConfig;
+use crate::config::{IdentityConfig, IpPrefixes};
 
 /// `X-Forwarded-For`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
@@ -36,19 +40,38 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWA
 pub enum Client<'a> {
     /// The value of the API-key header.
     ApiKey(&'a str),
-    /// The client's IP address.
-    Ip(IpAddr),
+    /// The client's network ([`network`]): its address when the prefix is
+    /// the whole address.
+    Ip(IpNet),
 }
 
 impl fmt::Display for Client<'_> {
-    /// The bucket-key identifier. The prefixes keep an API key that looks
-    /// like an address from sharing that address's bucket.
+    /// The bucket-key identifier: `key:<key>`, `ip:<address>` (a whole
+    /// address, so IPv4 keys read as before prefixes) or
+    /// `ip:<network>/<bits>`. The prefixes keep an API key that looks like
+    /// an address from sharing that address's bucket.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Client::ApiKey(key) => write!(f, "key:{key}"),
-            Client::Ip(ip) => write!(f, "ip:{ip}"),
+            Client::Ip(net) if net.prefix_len() == net.max_prefix_len() => {
+                write!(f, "ip:{}", net.addr())
+            }
+            Client::Ip(net) => write!(f, "ip:{net}"),
         }
     }
+}
+
+/// `ip`'s network under `prefixes`, normalised: IPv4-mapped IPv6
+/// addresses (`::ffff:1.2.3.4`) count as IPv4, and host bits are zero.
+pub fn network(ip: IpAddr, prefixes: IpPrefixes) -> IpNet {
+    let ip = ip.to_canonical();
+    let bits = match ip {
+        IpAddr::V4(_) => prefixes.v4,
+        IpAddr::V6(_) => prefixes.v6,
+    };
+    // Lengths are validated (at most the address's bits); a wrong one
+    // would keep the whole address rather than panic.
+    IpNet::new(ip, bits).map_or_else(|_| IpNet::from(ip), |net| net.trunc())
 }
 
 /// The API key of a request, as the identification rules see it.
@@ -69,6 +92,7 @@ pub struct Identifier {
     api_key_header: HeaderName,
     trusted: Vec<IpNet>,
     known_keys: Option<Arc<HashSet<[u8; 32]>>>,
+    prefixes: IpPrefixes,
 }
 
 impl Identifier {
@@ -78,6 +102,7 @@ impl Identifier {
             api_key_header: config.api_key_header.clone(),
             trusted: config.trusted_proxies.clone(),
             known_keys: config.known_api_keys.clone(),
+            prefixes: config.ip_prefixes,
         }
     }
 
@@ -120,8 +145,14 @@ impl Identifier {
     pub fn identify<'a>(&self, headers: &'a HeaderMap, peer: IpAddr) -> Client<'a> {
         match self.api_key(headers) {
             ApiKey::Known(key) => Client::ApiKey(key),
-            ApiKey::Absent | ApiKey::Unknown => Client::Ip(self.client_ip(headers, peer)),
+            ApiKey::Absent | ApiKey::Unknown => Client::Ip(self.client_network(headers, peer)),
         }
+    }
+
+    /// The client's network: [`client_ip`](Self::client_ip) under
+    /// `identity.ipv4_prefix`/`ipv6_prefix`.
+    pub fn client_network(&self, headers: &HeaderMap, peer: IpAddr) -> IpNet {
+        network(self.client_ip(headers, peer), self.prefixes)
     }
 
     /// The client address: `peer`, or the forwarded address when `peer` is trusted.
@@ -175,13 +206,18 @@ impl Requester<'_> {
         self.identifier.client_ip(self.headers, self.peer)
     }
 
+    /// The client's network, which `ip` limits count by.
+    pub fn network(&self) -> IpNet {
+        self.identifier.client_network(self.headers, self.peer)
+    }
+
     /// The identity a limit keyed by `key` counts this request under (the
     /// input of its bucket key; `ip:` and `key:` prefixes keep an API key
     /// that looks like an address apart from that address), or `None`
     /// when the limit does not apply: `api_key` without a key, a header
     /// limit without the header. An unknown API key is limited as its IP.
     pub fn identity(&self, key: &LimitKey) -> Option<String> {
-        let ip = || Client::Ip(self.ip()).to_string();
+        let ip = || Client::Ip(self.network()).to_string();
         Some(match (key, self.api_key) {
             (LimitKey::Client | LimitKey::ApiKey, ApiKey::Known(k)) => {
                 Client::ApiKey(k).to_string()
@@ -218,6 +254,7 @@ mod tests {
             api_key_header: HeaderName::from_static(headers::DEFAULT_API_KEY),
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
             known_api_keys: None,
+            ip_prefixes: IpPrefixes::default(),
         })
     }
 
@@ -242,7 +279,10 @@ mod tests {
         let h = headers(&[("x-api-key", " k1 "), ("x-forwarded-for", "1.2.3.4")]);
         assert_eq!(id.identify(&h, ip("10.0.0.1")), Client::ApiKey("k1"));
         let h = headers(&[("x-api-key", "")]);
-        assert_eq!(id.identify(&h, ip("9.9.9.9")), Client::Ip(ip("9.9.9.9")));
+        assert_eq!(
+            id.identify(&h, ip("9.9.9.9")),
+            Client::Ip(ip("9.9.9.9").into())
+        );
     }
 
     #[test]
@@ -288,7 +328,56 @@ mod tests {
     #[test]
     fn display_separates_keys_from_addresses() {
         assert_eq!(Client::ApiKey("1.2.3.4").to_string(), "key:1.2.3.4");
-        assert_eq!(Client::Ip(ip("1.2.3.4")).to_string(), "ip:1.2.3.4");
+        assert_eq!(Client::Ip(ip("1.2.3.4").into()).to_string(), "ip:1.2.3.4");
+        let net = "2001:db8:1:2::/64".parse().unwrap();
+        assert_eq!(Client::Ip(net).to_string(), "ip:2001:db8:1:2::/64");
+    }
+
+    fn net(s: &str) -> String {
+        Client::Ip(network(ip(s), IpPrefixes::default())).to_string()
+    }
+
+    #[test]
+    fn ipv6_clients_count_as_their_64_and_ipv4_ones_as_their_address() {
+        assert_eq!(
+            net("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(net("2001:db8:1:2::1"), net("2001:db8:1:2:ffff::9"));
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
+        assert_eq!(net("203.0.113.7"), "ip:203.0.113.7");
+        // IPv4-mapped IPv6 is IPv4, under the IPv4 prefix.
+        assert_eq!(net("::ffff:203.0.113.7"), "ip:203.0.113.7");
+        assert_eq!(net("::1"), "ip:::/64");
+    }
+
+    #[test]
+    fn prefixes_can_be_loosened_or_tightened() {
+        let wide = IpPrefixes { v4: 24, v6: 48 };
+        let show = |s: &str, p| Client::Ip(network(ip(s), p)).to_string();
+        assert_eq!(show("2001:db8:1:2::1", wide), "ip:2001:db8:1::/48");
+        assert_eq!(show("203.0.113.7", wide), "ip:203.0.113.0/24");
+        assert_eq!(show("::ffff:203.0.113.7", wide), "ip:203.0.113.0/24");
+        let exact = IpPrefixes { v4: 32, v6: 128 };
+        assert_eq!(show("2001:db8::1", exact), "ip:2001:db8::1");
+    }
+
+    #[test]
+    fn the_network_is_taken_after_the_trusted_proxy_walk() {
+        let id = identifier(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "2001:db8:7:7::42, 10.0.0.3")]);
+        assert_eq!(
+            id.identify(&h, ip("10.0.0.2")).to_string(),
+            "ip:2001:db8:7:7::/64"
+        );
+        // Trusted-proxy matching is on whole addresses, not prefixes.
+        let id = identifier(&["2001:db8:7:7::1/128"]);
+        let h = headers(&[("x-forwarded-for", "2001:db8:9::5")]);
+        assert_eq!(
+            id.client_ip(&h, ip("2001:db8:7:7::2")),
+            ip("2001:db8:7:7::2")
+        );
+        assert_eq!(id.client_ip(&h, ip("2001:db8:7:7::1")), ip("2001:db8:9::5"));
     }
 }
 

@@ -11,13 +11,17 @@
 //! - [`enforce`]: the plan decided by the runtime's decision layer
 //!   (budget, `on_error`, deny cache), as a verdict, counted.
 //! - [`response`]: the 429 and error responses.
-//! - [`proxy`]: the pooled upstream client and the reverse-proxy header rules.
+//! - [`proxy`]: the pooled upstream client (HTTP/1.1 or h2c) and the
+//!   reverse-proxy header rules.
+//! - [`upgrade`]: upgrade requests (WebSocket) limited, then relayed.
+//! - [`grpc`]: gRPC calls refused with a gRPC status.
 //! - [`service`]: [`Shared`] (what every runtime shares) and [`Gateway`]
 //!   (one runtime's handler): one request's path through all of the above:
 //!   path → policy → identity → plan → decide → respond.
 //! - [`live`]: [`Live`], what a reload swaps in, and [`LiveSlot`], the
 //!   replica's reload target.
-//! - [`server`]: the accept loop with connection limit and graceful drain.
+//! - [`server`]: the accept loop (HTTP/1.1 and h2c) with connection limit,
+//!   graceful drain and upgraded-connection tunnels.
 //! - [`serve()`] and [`Server`]: the gateway as a frontend of the replica
 //!   runtime (`rateguard_runtime`: layout, listeners, store, admin, reload).
 //! - [`metrics`]: the gateway's counters (`/metrics` on the admin port).
@@ -41,6 +45,7 @@
 pub mod config;
 pub mod enforce;
 pub mod error;
+pub mod grpc;
 pub mod identity;
 pub mod live;
 pub mod metrics;
@@ -52,6 +57,7 @@ pub mod response;
 mod serve;
 pub mod server;
 pub mod service;
+pub mod upgrade;
 
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};

@@ -8,7 +8,9 @@
 //! | `rateguard_store_latency_seconds` | — | histogram of store decision time (timeouts included) |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures |
 //! | `rateguard_upstream_responses_total` | `class` ∈ `1xx`..`5xx`, `error`, `timeout` | upstream answers by status class |
-//! | `rateguard_connections_active` | — | open client connections |
+//! | `rateguard_connections_active` | — | open client connections (upgraded ones included) |
+//! | `rateguard_upgrades_total` | `result` ∈ `accepted`, `denied` | upgrade requests (WebSocket handshakes): the backend's `101` relayed, or refused by a limit |
+//! | `rateguard_upgraded_connections` | — | open upgraded connections |
 //! | `rateguard_config_reloads_total` | `result` ∈ `ok`, `error` | reloads (`SIGHUP`); `error`: the new file was invalid, the old config stays |
 //! | `rateguard_config_info` | `hash` | 1 for the active config's hash (as `GET /config` shows it) |
 //!
@@ -27,6 +29,11 @@ use prometheus_client::registry::Registry;
 pub use rateguard_contract::metrics::NO_LIMIT;
 use rateguard_contract::metrics::{Decision, Family, UpstreamClass};
 use rateguard_runtime::{ConfigMetrics, StoreMetrics};
+
+mod upgrades;
+
+pub use rateguard_contract::metrics::UpgradeResult;
+pub use upgrades::UpgradeMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
@@ -94,6 +101,7 @@ pub struct Metrics {
     upstream: [Counter; UpstreamClass::ALL.len()],
     connections: Gauge,
     config: ConfigMetrics,
+    upgrades: UpgradeMetrics,
 }
 
 impl Default for Metrics {
@@ -131,8 +139,10 @@ impl Metrics {
         });
         let connections = register(&mut registry, Family::ConnectionsActive, Gauge::default());
         let config = ConfigMetrics::register(&mut registry);
+        let upgrades = UpgradeMetrics::register(&mut registry);
         Self {
             config,
+            upgrades,
             registry,
             decisions,
             near_limit,
@@ -213,6 +223,11 @@ impl Metrics {
     /// The open-connections gauge.
     pub fn connections(&self) -> &Gauge {
         &self.connections
+    }
+
+    /// Upgrade counters and the open-upgraded-connections gauge.
+    pub fn upgrades(&self) -> &UpgradeMetrics {
+        &self.upgrades
     }
 
     /// Prometheus text exposition of every metric.

@@ -6,10 +6,15 @@
 //!   field it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`,
 //!   `Transfer-Encoding`, `Upgrade`, `Proxy-Authenticate`,
 //!   `Proxy-Authorization`; also `Expect`, which the server side has already
-//!   answered;
+//!   answered; except, for an upgrade request ([`crate::upgrade`]),
+//!   `Upgrade` and `Connection: upgrade`, and towards an h2c upstream,
+//!   `TE: trailers` (which gRPC sends);
 //! - the peer's address is appended to `X-Forwarded-For`;
 //! - `Host` is passed through as the client sent it (so virtual hosts behind
-//!   the gateway keep working); a request without one gets the upstream's;
+//!   the gateway keep working; an HTTP/2 client's `:authority` becomes
+//!   `Host`); a request without one gets the upstream's. An h2c upstream
+//!   gets none: its `:authority` is the upstream URL's, which an HTTP/2
+//!   request's `Host` must not contradict (RFC 9113 §8.3.1);
 //! - the path sent is the normalized one the policy was chosen on
 //!   ([`crate::path`]), after the upstream URL's base path; the query string
 //!   is passed through unchanged.
@@ -26,9 +31,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::config::UpstreamConfig;
+use crate::config::{UpstreamConfig, UpstreamProtocol};
 use crate::error::ProxyError;
 use crate::identity::X_FORWARDED_FOR;
+use crate::upgrade::Pending;
 
 /// Fields that describe one connection, never forwarded.
 const HOP_BY_HOP: [HeaderName; 10] = [
@@ -44,6 +50,8 @@ const HOP_BY_HOP: [HeaderName; 10] = [
     header::EXPECT,
 ];
 
+const TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+
 /// The upstream and the pooled client that reaches it.
 #[derive(Debug, Clone)]
 pub struct Proxy {
@@ -51,6 +59,8 @@ pub struct Proxy {
     authority: Authority,
     base_path: String,
     timeout: Duration,
+    /// `upstream.protocol = "h2c"`.
+    http2: bool,
 }
 
 impl Proxy {
@@ -59,23 +69,28 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.timeout));
+        let http2 = config.protocol == UpstreamProtocol::H2c;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(config.pool_max_idle)
+            .http2_only(http2)
             .build(connector);
         Self {
             client,
             authority: config.authority.clone(),
             base_path: config.base_path.clone(),
             timeout: config.timeout,
+            http2,
         }
     }
 
     /// Sends `req` from `peer` upstream, with its path replaced by `path`
     /// when given (the normalized path; `None`: the request's own path is
     /// canonical); returns the response as soon as its headers arrive (the
-    /// body streams on).
+    /// body streams on; its trailers follow it). A backend `101` to an
+    /// upgrade request comes back with the [`Tunnel`](crate::server::Tunnel)
+    /// that relays the upgraded connection.
     pub async fn forward(
         &self,
         req: Request<Incoming>,
@@ -83,9 +98,33 @@ impl Proxy {
         path: Option<&str>,
     ) -> Result<Response<Incoming>, ProxyError> {
         let (mut parts, body) = req.into_parts();
+        if parts.version == Version::HTTP_2 && !parts.headers.contains_key(header::HOST) {
+            if let Some(authority) = parts.uri.authority() {
+                if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                    parts.headers.insert(header::HOST, host);
+                }
+            }
+        }
         parts.uri = self.upstream_uri(&parts.uri, path)?;
-        parts.version = Version::HTTP_11;
+        let upgrade = if self.http2 {
+            None
+        } else {
+            Pending::take(&mut parts)
+        };
+        let trailers = self.http2 && parts.headers.get(header::TE) == Some(&TRAILERS);
         strip_hop_by_hop(&mut parts.headers);
+        if self.http2 {
+            parts.version = Version::HTTP_2;
+            parts.headers.remove(header::HOST);
+            if trailers {
+                parts.headers.insert(header::TE, TRAILERS);
+            }
+        } else {
+            parts.version = Version::HTTP_11;
+            if let Some(upgrade) = &upgrade {
+                upgrade.restore(&mut parts.headers);
+            }
+        }
         append_forwarded_for(&mut parts.headers, peer);
         let req = Request::from_parts(parts, body);
         let mut res = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
@@ -93,7 +132,10 @@ impl Proxy {
             Ok(Err(err)) => return Err(ProxyError::Unreachable(err)),
             Err(_) => return Err(ProxyError::Timeout(self.timeout)),
         };
-        strip_hop_by_hop(res.headers_mut());
+        match upgrade {
+            Some(upgrade) => upgrade.answer(&mut res),
+            None => strip_hop_by_hop(res.headers_mut()),
+        }
         Ok(res)
     }
 

@@ -10,6 +10,9 @@
 //!   and, when allowed, the time until the bucket is full again (both
 //!   rounded up to whole seconds).
 //!
+//! A gRPC call is refused with a gRPC status instead ([`Answer`],
+//! [`crate::grpc`]).
+//!
 //! A limit's `<name>` is `<policy>.<limit>`, or just `<policy>` when the
 //! policy has a single limit (so single-limit policies read as before
 //! layered limits); [`crate::policy`] computes it once. The header values
@@ -17,16 +20,17 @@
 //! `rateguard rls`.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use rateguard_contract::headers;
+use rateguard_contract::{headers, GrpcDeniedStatus};
 use rateguard_core::Decision;
 pub use rateguard_runtime::headers::{
     policy_header, ratelimit_header, retry_after_secs, RATELIMIT, RATELIMIT_POLICY,
 };
 
+use crate::grpc;
 use crate::path::PathError;
 
 /// Body of every gateway response: streamed from the upstream, or our own.
@@ -65,6 +69,61 @@ pub fn rate_limited(
     headers.insert(RATELIMIT_POLICY, policy_header.clone());
     headers.insert(RATELIMIT, ratelimit_header(limit, decision));
     res
+}
+
+/// How the gateway words a refusal: JSON with an HTTP status, or, to a gRPC
+/// call, a gRPC status ([`crate::grpc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `429` or `503` with a JSON body.
+    Http,
+    /// A trailers-only gRPC answer; a denial gets this status.
+    Grpc(GrpcDeniedStatus),
+}
+
+impl Answer {
+    /// The answer for a request with `headers`: gRPC calls get gRPC ones
+    /// (`denied` for a denial).
+    pub fn of(headers: &HeaderMap, denied: GrpcDeniedStatus) -> Self {
+        if grpc::is_grpc(headers) {
+            Self::Grpc(denied)
+        } else {
+            Self::Http
+        }
+    }
+
+    /// The refusal of a request denied under `policy` by its limit `limit`
+    /// ([`rate_limited`] for HTTP); gRPC gets the same headers.
+    pub fn rate_limited(
+        self,
+        policy: &str,
+        limit: &str,
+        policy_header: &HeaderValue,
+        decision: &Decision,
+    ) -> Response<Body> {
+        let Self::Grpc(status) = self else {
+            return rate_limited(policy, limit, policy_header, decision);
+        };
+        let retry_after = retry_after_secs(decision);
+        let mut res = grpc::status(
+            status.code(),
+            &format!("rate limited by {limit}; retry after {retry_after}s"),
+        );
+        let headers = res.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+        headers.insert(RATELIMIT_POLICY, policy_header.clone());
+        headers.insert(RATELIMIT, ratelimit_header(limit, decision));
+        res
+    }
+
+    /// The refusal when the store failed and `on_error = "deny"`
+    /// ([`store_unavailable`] for HTTP, `UNAVAILABLE` for gRPC).
+    pub fn store_unavailable(self) -> Response<Body> {
+        match self {
+            Self::Http => store_unavailable(),
+            Self::Grpc(_) => grpc::status(grpc::UNAVAILABLE, "rate-limit store unavailable"),
+        }
+    }
 }
 
 /// A JSON error `{"error": code, "message": message}` with `status`.
@@ -170,5 +229,45 @@ mod tests {
         assert_eq!(v["policy"], "login");
         assert_eq!(v["limit"], "login.per-ip");
         assert_eq!(v["retry_after_ms"], 2500);
+    }
+
+    #[test]
+    fn a_grpc_denial_is_a_grpc_status_with_the_limit_headers() {
+        let q = Quota::new(20, 0.5).unwrap();
+        let header = policy_header([("data", &q)]);
+        for (status, code) in [
+            (GrpcDeniedStatus::ResourceExhausted, "8"),
+            (GrpcDeniedStatus::Unavailable, "14"),
+        ] {
+            let res = Answer::Grpc(status).rate_limited("data", "data", &header, &denial(1840));
+            assert_eq!(res.status(), StatusCode::OK);
+            let h = res.headers();
+            assert_eq!(h[CONTENT_TYPE], "application/grpc");
+            assert_eq!(h[grpc::GRPC_STATUS], code);
+            assert_eq!(
+                h[grpc::GRPC_MESSAGE],
+                "rate limited by data; retry after 2s"
+            );
+            assert_eq!(h[RETRY_AFTER], "2");
+            assert_eq!(h[RATELIMIT_POLICY], "\"data\";q=20;w=40");
+            assert_eq!(h[RATELIMIT], "\"data\";r=0;t=2");
+        }
+        let res = Answer::Grpc(GrpcDeniedStatus::ResourceExhausted).store_unavailable();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[grpc::GRPC_STATUS], "14");
+        let res = Answer::Http.store_unavailable();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn only_grpc_content_types_get_grpc_answers() {
+        let mut h = HeaderMap::new();
+        let denied = GrpcDeniedStatus::ResourceExhausted;
+        assert_eq!(Answer::of(&h, denied), Answer::Http);
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        assert_eq!(Answer::of(&h, denied), Answer::Grpc(denied));
     }
 }

@@ -135,6 +135,7 @@ async fn serve_runtimes<S: BucketStore>(
         max_connections: (config.server.max_connections / runtimes).max(1),
         grace: config.server.shutdown_grace,
         idle_timeout: config.server.idle_timeout,
+        upgrade_idle_timeout: config.server.upgrade_idle_timeout,
     };
     // Port 0 in the config: every runtime joins the port the first one got.
     let addr = listener.local_addr()?;
@@ -165,6 +166,7 @@ struct PublicOptions {
     max_connections: usize,
     grace: Duration,
     idle_timeout: Duration,
+    upgrade_idle_timeout: Option<Duration>,
 }
 
 /// Serves the public port with `gateway` until `stop`, then drains.
@@ -175,6 +177,7 @@ async fn serve_public<S: BucketStore>(
     stop: Stop,
 ) {
     let connections = gateway.shared().metrics().connections().clone();
+    let upgraded = gateway.shared().metrics().upgrades().open().clone();
     serve_http(
         listener,
         move |req, peer| {
@@ -187,6 +190,8 @@ async fn serve_public<S: BucketStore>(
             grace: options.grace,
             connections: Some(connections),
             idle_timeout: options.idle_timeout,
+            upgrade_idle_timeout: options.upgrade_idle_timeout,
+            upgraded: Some(upgraded),
         },
     )
     .await;

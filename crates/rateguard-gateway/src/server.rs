@@ -1,5 +1,6 @@
-//! The accept loop: bounded, HTTP/1.1 keep-alive, graceful drain, idle
-//! connections closed.
+//! The accept loop: bounded, HTTP/1.1 keep-alive and h2c (HTTP/2 with
+//! prior knowledge) on the same port, graceful drain, idle connections
+//! closed, upgraded connections ([`Tunnel`]) relayed.
 //!
 //! [`serve_http`] takes a listener that is already bound (tests bind
 //! `127.0.0.1:0` and read the port) and a shutdown future. On shutdown it
@@ -9,7 +10,11 @@
 //! Each connection runs in `connection`: it holds hyper's buffers only
 //! while busy (an idle keep-alive connection costs its socket and a small
 //! task), and is closed once it has sent no request head for
-//! [`ServeOptions::idle_timeout`].
+//! [`ServeOptions::idle_timeout`]. An h2c connection (told apart by its
+//! first bytes) is one hyper HTTP/2 session for its life; a `101` with a
+//! [`Tunnel`] turns an HTTP/1.1 connection into that tunnel, which still
+//! counts towards `max_connections` and is closed `grace` after shutdown
+//! begins.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,16 +23,19 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use connection::Connection;
+use connection::{Connection, Upgrades};
+pub use tunnel::Tunnel;
 
 mod connection;
+mod h2c;
 mod io;
+mod tunnel;
 
 /// Accept-loop settings.
 #[derive(Debug, Clone)]
@@ -41,6 +49,11 @@ pub struct ServeOptions {
     /// How long a connection may stay without sending a request head
     /// (`server.idle_timeout_ms`).
     pub idle_timeout: Duration,
+    /// How long an upgraded connection may pass no byte either way
+    /// (`server.upgrade_idle_timeout_ms`); `None`: no limit.
+    pub upgrade_idle_timeout: Option<Duration>,
+    /// Open-upgraded-connections gauge to maintain, if any.
+    pub upgraded: Option<Gauge>,
 }
 
 impl Default for ServeOptions {
@@ -50,11 +63,13 @@ impl Default for ServeOptions {
             grace: Duration::from_secs(10),
             connections: None,
             idle_timeout: Duration::from_secs(60),
+            upgrade_idle_timeout: None,
+            upgraded: None,
         }
     }
 }
 
-/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
+/// Serves HTTP/1.1 and h2c on `listener` with `handler` until `shutdown` resolves,
 /// then drains. Returns once every connection has closed or the grace
 /// period has passed. The response body type is the handler's (the gateway
 /// answers [`crate::response::Body`]; the mock backend streams its own).
@@ -80,14 +95,22 @@ pub async fn serve_http<H, F, B>(
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(None);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new());
     // Tells waiting connections to close and serving ones to finish.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let connection = Connection {
         handler,
         builder,
+        http2: h2,
         idle_timeout: options.idle_timeout,
         tick: connection::tick(options.idle_timeout),
         stopping,
+        upgrades: Upgrades {
+            grace: options.grace,
+            quiet_timeout: options.upgrade_idle_timeout,
+            open: options.upgraded.clone(),
+        },
     };
     tokio::pin!(shutdown);
     loop {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use rateguard_contract::GrpcDeniedStatus;
 use rateguard_runtime::{AdminSource, DecideOptions};
 use rateguard_store::BucketStore;
 
@@ -32,7 +33,8 @@ use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
 use crate::policy::Policy;
 use crate::proxy::Proxy;
-use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
+use crate::response::{self, Answer, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
+use crate::upgrade;
 
 /// What every runtime of a replica shares: the live part (policies,
 /// identity rules, swapped whole by a reload), the store (behind its time
@@ -42,6 +44,7 @@ pub struct Shared<S> {
     live: Arc<LiveSlot>,
     pub(crate) enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
+    grpc_denied: GrpcDeniedStatus,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
 }
@@ -57,6 +60,7 @@ impl<S: BucketStore> Shared<S> {
             live: Arc::new(LiveSlot::new(config, metrics.clone())),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
+            grpc_denied: config.server.grpc_denied_status,
             replica,
             metrics,
         }
@@ -163,9 +167,14 @@ impl<S: BucketStore> Gateway<S> {
         let live = shared.live();
         if let Some(policy) = live.policies().select(path, req.method()) {
             let requester = live.identity().requester(req.headers(), peer_ip);
-            match step(policy, shared.enforcer.check(policy, &requester).await) {
+            let verdict = shared.enforcer.check(policy, &requester).await;
+            let answer = || Answer::of(req.headers(), shared.grpc_denied);
+            match step(policy, verdict, answer) {
                 Step::Forward(headers) => limit_headers = headers,
-                Step::Respond(res) => return self.finish(res),
+                Step::Respond(res) => {
+                    upgrade::count_refused(&shared.metrics, req.headers());
+                    return self.finish(res);
+                }
             }
         }
         let mut res = match self
@@ -175,6 +184,7 @@ impl<S: BucketStore> Gateway<S> {
         {
             Ok(res) => {
                 shared.metrics.upstream_status(res.status().as_u16());
+                upgrade::count_accepted(&shared.metrics, &res);
                 res.map(Either::Left)
             }
             Err(err @ ProxyError::Timeout(_)) => {
@@ -214,7 +224,8 @@ enum Step {
     Respond(Response<Body>),
 }
 
-fn step(policy: &Policy, verdict: Verdict) -> Step {
+/// `answer`: how a refusal is worded (HTTP or gRPC), asked only for one.
+fn step(policy: &Policy, verdict: Verdict, answer: impl FnOnce() -> Answer) -> Step {
     let label = |r: &Reported| policy.limits()[r.limit].label();
     match verdict {
         // A shadow denial is forwarded with the headers as computed (r=0).
@@ -222,13 +233,13 @@ fn step(policy: &Policy, verdict: Verdict) -> Step {
             policy.policy_header().clone(),
             response::ratelimit_header(label(&r), &r.decision),
         ))),
-        Verdict::Denied(r) => Step::Respond(response::rate_limited(
+        Verdict::Denied(r) => Step::Respond(answer().rate_limited(
             policy.name(),
             label(&r),
             policy.policy_header(),
             &r.decision,
         )),
-        Verdict::FailedClosed => Step::Respond(response::store_unavailable()),
+        Verdict::FailedClosed => Step::Respond(answer().store_unavailable()),
         Verdict::Allowed(None) | Verdict::FailedOpen => Step::Forward(None),
     }
 }
@@ -270,7 +281,9 @@ mod tests {
         let t = policy_table(true);
         let p = t.select("/", &http::Method::GET).unwrap();
         let Step::Forward(Some((policy, limit))) =
-            step(p, Verdict::ShadowDenied(reported(denial())))
+            step(p, Verdict::ShadowDenied(reported(denial())), || {
+                Answer::Http
+            })
         else {
             panic!("a shadow denial must be forwarded with headers");
         };
@@ -282,18 +295,23 @@ mod tests {
     fn a_real_denial_is_answered_429_and_failures_follow_on_error() {
         let t = policy_table(false);
         let p = t.select("/", &http::Method::GET).unwrap();
-        let Step::Respond(res) = step(p, Verdict::Denied(reported(denial()))) else {
+        let Step::Respond(res) = step(p, Verdict::Denied(reported(denial())), || Answer::Http)
+        else {
             panic!("a denial is answered here");
         };
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[RATELIMIT], "\"p\";r=0;t=2");
-        let Step::Respond(res) = step(p, Verdict::FailedClosed) else {
+        let Step::Respond(res) = step(p, Verdict::FailedClosed, || Answer::Http) else {
             panic!("fail closed is answered here");
         };
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(matches!(step(p, Verdict::FailedOpen), Step::Forward(None)));
+        let http = || Answer::Http;
         assert!(matches!(
-            step(p, Verdict::Allowed(None)),
+            step(p, Verdict::FailedOpen, http),
+            Step::Forward(None)
+        ));
+        assert!(matches!(
+            step(p, Verdict::Allowed(None), http),
             Step::Forward(None)
         ));
     }

@@ -139,7 +139,9 @@ fn config_dir(path: &Path) -> &Path {
 
 /// Checks what the file configures: the gateway (`upstream.url`, or no
 /// `[rls]` limits), the Rate Limit Service (`[rls] limits`), or both;
-/// every problem found, reading and checking.
+/// every problem found, reading and checking. A valid gateway config may
+/// still get warnings (`warning: ...` on stderr, exit code 0) for what it
+/// allows that was likely not meant.
 fn check_config(path: &Path) -> ExitCode {
     let (raw, read_errors) = match read_config(path, &[]) {
         Ok(table) => config::read(table),
@@ -147,15 +149,19 @@ fn check_config(path: &Path) -> ExitCode {
     };
     let mut errors = read_errors;
     let mut ok = Vec::new();
+    let mut warnings = Vec::new();
     if let Some(raw) = raw {
         if !raw.upstream.url.is_empty() || raw.rls.limits.is_empty() {
             match rateguard_gateway::config::validate(&raw) {
-                Ok(c) => ok.push(format!(
-                    "store {}, {} policies, upstream {}",
-                    c.store.kind,
-                    c.policies.len(),
-                    c.upstream.url
-                )),
+                Ok(c) => {
+                    warnings = rateguard_gateway::config::warnings(&c);
+                    ok.push(format!(
+                        "store {}, {} policies, upstream {}",
+                        c.store.kind,
+                        c.policies.len(),
+                        c.upstream.url
+                    ));
+                }
                 Err(more) => config::add_unreported(&mut errors, more),
             }
         }
@@ -179,6 +185,9 @@ fn check_config(path: &Path) -> ExitCode {
     }
     if !errors.is_empty() {
         return print_errors(&errors);
+    }
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
     for line in ok {
         println!("{}: ok ({line})", path.display());

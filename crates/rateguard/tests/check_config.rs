@@ -240,3 +240,35 @@ fn a_malformed_dot_env_file_is_an_error() {
     assert_eq!(code, 1);
     assert!(stderr.starts_with("error: cannot read .env: "), "{stderr}");
 }
+
+#[test]
+fn a_policy_keyed_only_by_client_is_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rateguard.toml");
+    std::fs::write(
+        &path,
+        "[upstream]\nurl = \"http://127.0.0.1:9000\"\n\n[[policies]]\nname = \"data\"\ncapacity = 20\nrefill_per_sec = 0.5\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rateguard"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: policy data: a client can mint buckets by inventing API keys; add a limit keyed by ip, or identity.api_keys_file\n"
+    );
+    assert!(
+        stdout.ends_with("ok (store memory, 1 policies, upstream http://127.0.0.1:9000)\n"),
+        "{stdout}"
+    );
+}

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
-use super::{RawConfig, ServerConfig, StoreConfig};
+use super::{RawConfig, ServerConfig, StoreConfig, UpstreamProtocol};
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Idle pooled connections kept.
     pub pool_max_idle: usize,
+    /// HTTP/1.1 or h2c to the backend.
+    pub protocol: UpstreamProtocol,
 }
 
 /// `[identity]`, checked.
@@ -57,6 +59,25 @@ pub struct IdentityConfig {
     /// SHA-256 digests of the known API keys (`identity.api_keys_file`);
     /// `None`: every key is believed.
     pub known_api_keys: Option<Arc<HashSet<[u8; 32]>>>,
+    /// The network sizes a client address is counted as.
+    pub ip_prefixes: IpPrefixes,
+}
+
+/// `identity.ipv4_prefix` and `identity.ipv6_prefix`: a client address
+/// counts as its network of this many leading bits ([`crate::identity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPrefixes {
+    /// Bits of an IPv4 address kept (8-32).
+    pub v4: u8,
+    /// Bits of an IPv6 address kept (32-128).
+    pub v6: u8,
+}
+
+impl Default for IpPrefixes {
+    /// Whole IPv4 addresses, IPv6 /64s.
+    fn default() -> Self {
+        Self { v4: 32, v6: 64 }
+    }
 }
 
 /// One policy, checked.

@@ -12,7 +12,9 @@ use ipnet::IpNet;
 use rateguard_core::key::MAX_POLICY_LEN;
 use rateguard_runtime::config::{self as runtime_config, Check};
 
-use super::{IdentityConfig, RawConfig, RawIdentity, RawUpstream, UpstreamConfig, ValidConfig};
+use super::{
+    IdentityConfig, IpPrefixes, RawConfig, RawIdentity, RawUpstream, UpstreamConfig, ValidConfig,
+};
 use crate::error::ConfigErrors;
 
 mod known_keys;
@@ -89,6 +91,7 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
         base_path,
         timeout: timeout?,
         pool_max_idle: pool?,
+        protocol: raw.protocol,
     })
 }
 
@@ -118,9 +121,12 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
         Some(path) => Some(Arc::new(known_keys::read(check, path)?)),
         None => None,
     };
+    let v4 = check.prefix("identity.ipv4_prefix", raw.ipv4_prefix, 8, 32);
+    let v6 = check.prefix("identity.ipv6_prefix", raw.ipv6_prefix, 32, 128);
     Some(IdentityConfig {
         api_key_header: header?,
         trusted_proxies: nets,
         known_api_keys,
+        ip_prefixes: IpPrefixes { v4: v4?, v6: v6? },
     })
 }

@@ -9,7 +9,7 @@ use rateguard_contract::{headers, LimitKey};
 use sha2::{Digest, Sha256};
 
 use super::{ApiKey, Client, Identifier};
-use crate::config::IdentityConfig;
+use crate::config::{IdentityConfig, IpPrefixes};
 
 fn identifier(known: Option<&[&str]>) -> Identifier {
     Identifier::new(&IdentityConfig {
@@ -22,6 +22,7 @@ fn identifier(known: Option<&[&str]>) -> Identifier {
                     .collect::<HashSet<_>>(),
             )
         }),
+        ip_prefixes: IpPrefixes::default(),
     })
 }
 
@@ -108,7 +109,7 @@ fn an_api_key_not_in_the_file_is_limited_as_its_ip() {
     );
     assert_eq!(
         id.identify(&invented, ip("9.9.9.9")),
-        Client::Ip(ip("9.9.9.9"))
+        Client::Ip(ip("9.9.9.9").into())
     );
     assert_eq!(id.identify(&good, ip("9.9.9.9")), Client::ApiKey("good"));
     assert_eq!(id.api_key(&HeaderMap::new()), ApiKey::Absent);

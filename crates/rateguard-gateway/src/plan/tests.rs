@@ -17,6 +17,7 @@ fn identifier() -> Identifier {
         api_key_header: HeaderName::from_static("x-api-key"),
         trusted_proxies: Vec::new(),
         known_api_keys: None,
+        ip_prefixes: crate::config::IpPrefixes::default(),
     })
 }
 

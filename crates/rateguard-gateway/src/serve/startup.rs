@@ -3,7 +3,7 @@
 use rateguard_runtime::{redact_url, Listeners};
 use rateguard_store::StoreKind;
 
-use crate::config::ValidConfig;
+use crate::config::{self, ValidConfig};
 
 /// Logs the effective config (passwords in URLs redacted) at `info`.
 pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: StoreKind) {
@@ -16,6 +16,7 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
         admin_listen = ?admin,
         replica_id = %config.server.replica_id,
         upstream = %config.upstream.url,
+        upstream_protocol = %config.upstream.protocol,
         store = store.as_str(),
         store_urls = ?urls,
         store_timeout = ?config.store.timeout,
@@ -26,4 +27,7 @@ pub(super) fn log_startup(listeners: &Listeners, config: &ValidConfig, store: St
         policies = ?policies,
         "Gateway started."
     );
+    for warning in config::warnings(config) {
+        tracing::warn!("{warning}");
+    }
 }

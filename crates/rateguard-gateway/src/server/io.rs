@@ -5,12 +5,14 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::tunnel::Tunnel;
 
 /// What one connection's hyper session has done, read by the connection
 /// loop between polls (one task: the atomics are never contended).
@@ -26,6 +28,9 @@ pub(super) struct ConnState {
     body: AtomicBool,
     /// hyper sessions taken apart between requests.
     releases: AtomicU64,
+    /// A `101` with a tunnel is on its way out: once hyper hands over the
+    /// socket, the connection becomes the tunnel.
+    tunnel: Mutex<Option<Tunnel>>,
 }
 
 impl ConnState {
@@ -35,6 +40,25 @@ impl ConnState {
         self.body.store(body, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
+    }
+
+    /// Keeps the tunnel of a `101` being answered.
+    pub(super) fn upgrading(&self, tunnel: Tunnel) {
+        *self.tunnel.lock().unwrap_or_else(|e| e.into_inner()) = Some(tunnel);
+    }
+
+    /// The tunnel of the `101` answered, if any.
+    pub(super) fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Whether a `101` with a tunnel is being answered (the session must
+    /// then never be taken apart: hyper hands its socket to the tunnel).
+    pub(super) fn is_upgrading(&self) -> bool {
+        self.tunnel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Notes a hyper session taken apart between requests.
@@ -72,6 +96,13 @@ impl ConnState {
 /// the handler never answered).
 #[derive(Debug)]
 pub(super) struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    /// The connection's state.
+    pub(super) fn state(&self) -> &ConnState {
+        &self.0
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

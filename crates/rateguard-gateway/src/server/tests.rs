@@ -1,7 +1,8 @@
 //! The accept loop closes idle connections after `idle_timeout` (silent
 //! from the start, silent after a keep-alive response), and a connection
 //! that hyper let go of while idle is served again as if nothing happened,
-//! a request head split across the release included.
+//! a request head split across the release included. The first bytes tell
+//! HTTP/2 from HTTP/1.1, however they arrive.
 
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use tokio::time::Instant;
 
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 
-use super::connection::Connection;
+use super::connection::{Connection, Upgrades};
 use super::io::ConnState;
 use super::{serve_http, ServeOptions};
 
@@ -133,9 +135,11 @@ async fn a_connection_released_while_idle_serves_its_next_requests() {
     let connection = Connection {
         handler: |_req, _peer| async { ok() },
         builder: http1::Builder::new(),
+        http2: http2::Builder::new(TokioExecutor::new()),
         idle_timeout: Duration::from_secs(60),
         tick: Duration::from_millis(1),
         stopping,
+        upgrades: Upgrades::default(),
     };
     let state = Arc::new(ConnState::default());
     tokio::spawn(connection.run_with(stream, peer, state.clone()));
@@ -152,4 +156,44 @@ async fn a_connection_released_while_idle_serves_its_next_requests() {
     client.write_all(b"st: t\r\n\r\n").await.unwrap();
     assert!(read_response(&mut client).await.starts_with("HTTP/1.1 200"));
     assert_eq!(state.requests(), 2);
+}
+
+/// Writes `first`, lets the server look at it alone (most likely: the
+/// test passes either way, the split path is what it is after), then
+/// `rest`; returns the server's first answer (and its stop handle).
+async fn split_write(first: &[u8], rest: &[u8]) -> (oneshot::Sender<()>, Vec<u8>) {
+    let (addr, stop) = server().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(rest).await.unwrap();
+    let mut got = vec![0u8; 64];
+    let n = tokio::time::timeout(HANG, stream.read(&mut got))
+        .await
+        .expect("an answer")
+        .unwrap();
+    got.truncate(n);
+    (stop, got)
+}
+
+#[tokio::test]
+async fn an_http2_preface_split_across_writes_is_still_http2() {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+    let (_stream, got) =
+        split_write(&PREFACE[..10], &[&PREFACE[10..], &settings[..]].concat()).await;
+    assert!(got.len() >= 9, "{got:?}");
+    assert_eq!(
+        got[3], 4,
+        "the server's first frame is its SETTINGS: {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn bytes_read_to_tell_http1_from_http2_are_replayed() {
+    // "PR" could begin the preface; "PRIX" is an (extension) method.
+    let (_stop, got) = split_write(b"PR", b"IX /x HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }

@@ -3,11 +3,13 @@
 //! behaviour with Redis and nginx is covered by the `rateguard` crate's
 //! end-to-end tests.
 
+mod grpc;
 mod layered;
 mod operations;
 mod paths;
 mod support;
 mod upstream;
+mod websocket;
 
 use std::time::Duration;
 

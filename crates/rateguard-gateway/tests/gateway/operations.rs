@@ -116,6 +116,7 @@ async fn metric_labels_never_hold_client_ids_or_paths() {
         "5xx",
         "error",
         "ok",
+        "accepted",
     ];
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("/metrics parses");

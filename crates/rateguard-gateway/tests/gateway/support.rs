@@ -100,6 +100,16 @@ pub(crate) async fn gateway_to(upstream_url: &str, extra: &str) -> Gateway {
 
 /// [`gateway_to`] with extra `[server]` lines.
 pub(crate) async fn gateway_with(upstream_url: &str, server: &str, extra: &str) -> Gateway {
+    gateway_with_store(upstream_url, server, extra, MemoryStore::new()).await
+}
+
+/// [`gateway_with`] on `store` (a test's own, e.g. one that fails).
+pub(crate) async fn gateway_with_store<S: rateguard_store::BucketStore>(
+    upstream_url: &str,
+    server: &str,
+    extra: &str,
+    store: S,
+) -> Gateway {
     let text = format!(
         "[server]\nreplica_id = \"gw-test\"\nshutdown_grace_ms = 5000\n{server}\n[upstream]\nurl = \"{upstream_url}\"\ntimeout_ms = 1000\n{extra}"
     );
@@ -114,10 +124,7 @@ pub(crate) async fn gateway_with(upstream_url: &str, server: &str, extra: &str) 
         let stop = async {
             let _ = rx.await;
         };
-        server
-            .run_with_store(MemoryStore::new(), stop)
-            .await
-            .unwrap();
+        server.run_with_store(store, stop).await.unwrap();
     });
     Gateway {
         public: Running {

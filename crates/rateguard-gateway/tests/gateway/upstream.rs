@@ -203,3 +203,45 @@ async fn a_response_body_streams_to_the_client_before_it_ends() {
     received.extend_from_slice(&rest);
     assert_eq!(received, pattern(LEN));
 }
+
+/// curl's default for a large POST: `Expect: 100-continue`, then the body
+/// only once the gateway says `100 Continue` (curl would wait a second,
+/// then send anyway: its verbose log tells which happened).
+#[tokio::test]
+async fn a_large_post_with_expect_100_continue_goes_through() {
+    const LEN: usize = 3 * 512 * 1024;
+    let b = backend("b1").await;
+    let gw = gateway(b.addr, GENEROUS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.bin");
+    let body = pattern(LEN);
+    std::fs::write(&file, &body).unwrap();
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-v",
+            "--expect100-timeout",
+            "30",
+            "-H",
+            "x-api-key: curl",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!("http://{}/upload", gw.public.addr))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("curl done within 20 s")
+        .expect("curl runs (installed by .ci/install-deps)");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("> Expect: 100-continue"), "{log}");
+    assert!(log.contains("< HTTP/1.1 100 Continue"), "{log}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["body_bytes"], LEN);
+    assert_eq!(json["body_sha256"], hex::encode(Sha256::digest(&body)));
+    assert!(
+        json["headers"].get("expect").is_none(),
+        "Expect is answered by the gateway, not forwarded: {json}"
+    );
+}

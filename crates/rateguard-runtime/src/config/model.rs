@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rateguard_contract::{EncodedSlashes, OnError, RuntimeMode, StoreKind};
+use rateguard_contract::{EncodedSlashes, GrpcDeniedStatus, OnError, RuntimeMode, StoreKind};
 use rateguard_store::{RedisAccess, RedisOptions};
 
 /// `[server]`, checked.
@@ -30,6 +30,11 @@ pub struct ServerConfig {
     pub encoded_slashes: EncodedSlashes,
     /// Reload when the files change, not only on `SIGHUP` ([`crate::reload`]).
     pub watch_config: bool,
+    /// Upgraded connections (WebSocket) quiet for this long are closed;
+    /// `None`: never (the gateway's).
+    pub upgrade_idle_timeout: Option<Duration>,
+    /// What a denied gRPC call is answered (the gateway's).
+    pub grpc_denied_status: GrpcDeniedStatus,
 }
 
 /// `[store]`, checked.

@@ -65,6 +65,18 @@ impl Check {
         }
     }
 
+    /// A network prefix length between `min` and `max` bits, or a problem
+    /// with `key`.
+    pub fn prefix(&mut self, key: &str, value: i64, min: u8, max: u8) -> Option<u8> {
+        match u8::try_from(value) {
+            Ok(bits) if (min..=max).contains(&bits) => Some(bits),
+            _ => {
+                self.fail(key, format!("must be between {min} and {max}, got {value}"));
+                None
+            }
+        }
+    }
+
     /// `value`, if > 0, or a problem with `key`.
     pub fn positive(&mut self, key: &str, value: i64) -> Option<usize> {
         match usize::try_from(value) {
@@ -117,6 +129,11 @@ pub fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
     let grace = check.millis("server.shutdown_grace_ms", raw.shutdown_grace_ms);
     let max = check.positive("server.max_connections", raw.max_connections);
     let idle_timeout = check.millis("server.idle_timeout_ms", raw.idle_timeout_ms);
+    // Outer `None`: invalid; inner `None`: not set (never closed for quiet).
+    let upgrade_idle_timeout = match raw.upgrade_idle_timeout_ms {
+        None => Some(None),
+        Some(ms) => check.millis("server.upgrade_idle_timeout_ms", ms).map(Some),
+    };
     let threads = match usize::try_from(raw.threads) {
         Ok(n) if n <= 1024 => Some(n),
         _ => {
@@ -141,6 +158,8 @@ pub fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         threads: threads?,
         encoded_slashes: raw.encoded_slashes,
         watch_config: raw.watch_config,
+        upgrade_idle_timeout: upgrade_idle_timeout?,
+        grpc_denied_status: raw.grpc_denied_status,
     })
 }
 

@@ -229,10 +229,10 @@ async fn with_redis_down_envoy_fails_open_or_closed_as_rls_says() {
     );
 }
 
-/// The first fenced block after the line `marker` in the README.
+/// The first fenced block after the line `marker` in docs/envoy.md.
 fn readme_block(marker: &str) -> String {
-    let readme = include_str!("../../../../README.md");
-    let after = &readme[readme.find(marker).expect("marker in README")..];
+    let readme = include_str!("../../../../docs/envoy.md");
+    let after = &readme[readme.find(marker).expect("marker in docs/envoy.md")..];
     let start = after.find("```").expect("a fenced block");
     let body = &after[start..];
     let body = &body[body.find('\n').unwrap() + 1..];

@@ -36,7 +36,7 @@ async fn held_request(
 }
 
 /// Waits until `addr` refuses connections, for at most 5 s.
-async fn wait_refused(addr: std::net::SocketAddr) {
+pub(crate) async fn wait_refused(addr: std::net::SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while tokio::net::TcpStream::connect(addr).await.is_ok() {
         assert!(
