@@ -28,9 +28,11 @@ RUN cargo build --release --bin rateguard \
     && install -m 0755 target/release/rateguard /usr/local/bin/rateguard
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# curl for the healthchecks; nothing else (no TLS stack is linked).
+# curl for the healthchecks; ca-certificates for `rediss://` store URLs,
+# whose servers are verified against the system roots unless
+# store.tls_ca_file names a CA (rustls is linked, no OpenSSL).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
+    && apt-get install -y --no-install-recommends curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin rateguard

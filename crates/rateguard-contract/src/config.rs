@@ -285,6 +285,27 @@ pub struct RawStore {
     /// `on_error = "local"`: how many replicas share the limits; while the
     /// store fails, each enforces `1/replicas_hint` of every limit locally.
     pub replicas_hint: i64,
+    /// `rediss://` URLs: a PEM file of the CA certificates to trust
+    /// instead of the system roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
+    /// `rediss://` URLs, mutual TLS: the client's PEM certificate chain
+    /// (with `tls_key_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<String>,
+    /// `rediss://` URLs, mutual TLS: the client's PEM private key (with
+    /// `tls_cert_file`). A path, shown in `/config`; the key itself never is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<String>,
+    /// `rediss://` URLs: do not verify the server's certificate at all (an
+    /// explicit, logged opt-out; prefer `tls_ca_file`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure_skip_verify: bool,
+    /// `redis-lua` and `redis-pipelined`: `urls` are Redis Sentinels, and
+    /// the store uses the master they monitor under this name, following
+    /// failovers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentinel_master: Option<String>,
 }
 
 impl RawStore {
@@ -307,6 +328,11 @@ impl Default for RawStore {
             deny_cache: true,
             deny_cache_size: 100_000,
             replicas_hint: 1,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_insecure_skip_verify: false,
+            sentinel_master: None,
         }
     }
 }
@@ -495,7 +521,9 @@ mod tests {
         config.server.runtime = RuntimeMode::MultiThread;
         config.store.kind = StoreKind::FredCluster;
         config.store.on_error = OnError::Deny;
-        config.store.urls = vec!["redis://127.0.0.1:7000".into()];
+        config.store.urls = vec!["rediss://127.0.0.1:7000".into()];
+        config.store.tls_ca_file = Some("ca.pem".into());
+        config.store.tls_insecure_skip_verify = true;
         config.policies.push(RawPolicy::new("default", 100, 50.0));
         config.policies.push(RawPolicy {
             path_prefix: Some("/api".into()),

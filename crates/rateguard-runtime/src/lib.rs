@@ -38,7 +38,6 @@ pub mod layout;
 pub mod listen;
 pub mod metrics;
 pub mod plain_http;
-mod redact;
 pub mod reload;
 pub mod replica;
 pub mod shutdown;
@@ -50,7 +49,8 @@ pub use error::{ConfigError, ConfigErrors, ServeError};
 pub use layout::{multi_thread, thread_count, Layout};
 pub use listen::{bind_addr, bind_socket, Listeners};
 pub use metrics::{ConfigMetrics, StoreMetrics};
-pub use redact::redact_url;
+/// A URL as logs and `GET /config` show it (its one home is the store crate).
+pub use rateguard_store::redact_url;
 pub use reload::{ActiveConfig, Reload, ReloadSource};
 pub use replica::{run_replica, Frontend, Public, Replica, Running};
 pub use shutdown::{shutdown_signal, Stop};

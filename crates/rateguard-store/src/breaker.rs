@@ -63,7 +63,7 @@ impl Breaker {
         };
         match &result {
             Ok(_) => self.on_success(),
-            Err(StoreError::Unavailable(_) | StoreError::Timeout(_)) => self.on_failure(),
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Timeout(_))) => self.on_failure(e),
             Err(_) => {}
         }
         result
@@ -109,7 +109,9 @@ impl Breaker {
         state.cooldown = self.min_cooldown;
     }
 
-    fn on_failure(&self) {
+    /// Records a failure; the log line when the circuit opens names its
+    /// cause (`error`), e.g. a refused password or an untrusted certificate.
+    fn on_failure(&self, error: &StoreError) {
         let mut state = self.lock();
         state.failures = state.failures.saturating_add(1);
         if state.open_until.is_some() {
@@ -120,6 +122,7 @@ impl Breaker {
             tracing::warn!(
                 failures = state.failures,
                 cooldown = ?state.cooldown,
+                %error,
                 "Store failing; circuit opened."
             );
             state.open_until = Some(Instant::now() + state.cooldown);

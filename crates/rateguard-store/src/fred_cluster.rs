@@ -33,14 +33,19 @@ use std::time::Duration;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as FredError, ErrorKind, ReconnectPolicy, ServerConfig,
 };
+use fred::types::config::TlsConfig;
 use fred::types::scripts::Script;
 use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 
+use crate::access::redact_url;
 use crate::breaker::Breaker;
 use crate::script::{self, REFUND_LUA, TOKEN_BUCKET_LUA};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
+mod seeds;
 mod slots;
+
+use seeds::{first_refusal, refusal, Seeds};
 
 static FRED_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(TOKEN_BUCKET_LUA));
 static REFUND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(REFUND_LUA));
@@ -67,31 +72,35 @@ impl std::fmt::Debug for FredClusterStore {
 }
 
 impl FredClusterStore {
-    /// A store on the cluster reachable through the seed nodes `opts.urls`.
+    /// A store on the cluster reachable through the seed nodes `opts.urls`
+    /// (`redis://` or, for TLS to every node, `rediss://`; the first URL's
+    /// user and password authenticate on every node).
     ///
-    /// Malformed URLs are a [`StoreError::Backend`]. A cluster that is down
+    /// Malformed URLs are a [`StoreError::Backend`], and so is a cluster
+    /// that refuses us for good (wrong password, missing ACL permission,
+    /// untrusted certificate), with a message naming the cause. A cluster that is down
     /// is not an error, as with the redis-rs stores: `connect` waits about a
     /// second for a seed, then returns anyway (with a warning) while the
     /// client keeps reconnecting in the background; until it is connected,
     /// calls fail within `opts.timeout`, so a gateway replica that starts
     /// during a Redis outage fails open instead of refusing to start.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
-        let mut hosts = Vec::new();
-        for url in &opts.urls {
-            let config = Config::from_url_clustered(url)
-                .map_err(|e| StoreError::Backend(format!("invalid Redis URL {url:?}: {e}")))?;
-            hosts.extend(config.server.hosts());
-        }
-        if hosts.is_empty() {
-            return Err(StoreError::Backend(
-                "no Redis Cluster URL configured".into(),
-            ));
-        }
+        let seeds = Seeds::parse(&opts.urls)?;
+        crate::redis_conn::warn_if_insecure(opts);
+        let tls = match seeds.tls {
+            true => Some(TlsConfig::from(opts.access.tls.rustls_config()?)),
+            false => None,
+        };
         let config = Config {
             server: ServerConfig::Clustered {
-                hosts,
+                hosts: seeds.hosts,
                 policy: Default::default(),
             },
+            username: seeds.username,
+            password: seeds.password,
+            // The same TLS to every node, the seeds and those learnt from
+            // `CLUSTER SLOTS` alike, verified under the name the slot map gives.
+            tls,
             // Run the reconnect policy for the first connection too, so a
             // cluster that is down at start is picked up when it comes back.
             fail_fast: false,
@@ -110,15 +119,33 @@ impl FredClusterStore {
             .set_policy(reconnect_policy(opts))
             .build()
             .map_err(|e| StoreError::Backend(format!("fred client: {e}")))?;
+        let seed = redact_url(opts.urls.first().map_or("", String::as_str));
+        let mut errors = fred::interfaces::EventInterface::error_rx(&client);
         // The connection task runs (and reconnects) until the client quits.
         drop(client.connect());
-        match tokio::time::timeout(setup, client.wait_for_connect()).await {
+        let first = async {
+            tokio::select! {
+                connected = client.wait_for_connect() => connected.map_err(|e| {
+                    refusal(&e, &seed).ok_or(e)
+                }),
+                cause = first_refusal(&mut errors, &seed) => Err(Ok(cause)),
+            }
+        };
+        match tokio::time::timeout(setup, first).await {
             Ok(Ok(())) => {
                 if let Err(e) = FRED_SCRIPT.load(&client).await {
+                    if let Some(cause) = refusal(&e, &seed) {
+                        let _ = client.quit().await;
+                        return Err(StoreError::Backend(cause));
+                    }
                     tracing::warn!(error = %e, "Loading the script on the cluster failed; will retry.");
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err(Ok(cause))) => {
+                let _ = client.quit().await;
+                return Err(StoreError::Backend(cause));
+            }
+            Ok(Err(Err(e))) => {
                 tracing::warn!(error = %e, "Redis Cluster not reachable at start; will keep retrying.");
             }
             Err(_) => {

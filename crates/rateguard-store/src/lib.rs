@@ -18,6 +18,10 @@
 //!   connected store of its own type, handed to a [`StoreUser`].
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
+//! - `access` ([`RedisAccess`]: TLS and Sentinel, checked from `[store]`),
+//!   `tls` ([`TlsOptions`], rustls for both clients), `redis_conn` (the
+//!   redis-rs connection of the standalone stores, direct or through
+//!   Sentinel).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
 //!
 //! # Invariants
@@ -36,6 +40,7 @@ pub use rateguard_contract::metrics::StoreErrorKind;
 pub use rateguard_contract::StoreKind;
 pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
+mod access;
 mod breaker;
 mod capabilities;
 mod connect;
@@ -43,14 +48,17 @@ pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
 mod options;
+mod redis_conn;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
 mod shards;
+mod tls;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use access::{redact_url, ConfigIssue, RedisAccess, StoreKey};
 pub use capabilities::{Capabilities, Grouping};
 pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
@@ -60,6 +68,7 @@ pub use options::RedisOptions;
 pub use redis_lua::RedisLuaStore;
 pub use redis_pipelined::RedisPipelinedStore;
 pub use script::TOKEN_BUCKET_LUA;
+pub use tls::TlsOptions;
 
 /// Why a store could not decide. Each variant says what happened, so the
 /// gateway can count it and apply its `on_error` rule.

@@ -4,7 +4,13 @@ use std::time::Duration;
 
 use rateguard_contract::RawStore;
 
+use crate::RedisAccess;
+
 /// Settings shared by the three Redis stores.
+///
+/// URLs may carry an ACL user and password
+/// (`rediss://user:password@host:6380`); the stores send `AUTH user
+/// password` on every connection and never log the password.
 ///
 /// ```
 /// use rateguard_store::RedisOptions;
@@ -40,6 +46,8 @@ pub struct RedisOptions {
     /// While Redis is down, a replica probes it at most once per this
     /// pause; once it is back, enforcement resumes within about this long.
     pub breaker_max_cooldown: Duration,
+    /// TLS for `rediss://` URLs and the Sentinel master name.
+    pub access: RedisAccess,
 }
 
 impl Default for RedisOptions {
@@ -54,6 +62,7 @@ impl Default for RedisOptions {
             breaker_max_cooldown: Duration::from_millis(
                 RawStore::DEFAULT_BREAKER_MAX_COOLDOWN_MS.unsigned_abs(),
             ),
+            access: RedisAccess::default(),
         }
     }
 }

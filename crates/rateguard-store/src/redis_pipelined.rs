@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
-use crate::redis_lua::{connection_manager, ping, retry_refused};
+use crate::redis_conn::{ping, retry_refused, RedisConn};
 use crate::script::{self, SCRIPT};
 use crate::{
     check_distinct_keys, only_decision, AcquireRequest, BucketStore, RedisOptions, StoreError,
@@ -51,8 +51,8 @@ pub struct RedisPipelinedStore {
 }
 
 struct Shared {
-    conn: ConnectionManager,
-    breaker: Breaker,
+    conn: RedisConn,
+    breaker: Arc<Breaker>,
     timeout: Duration,
     requests: AtomicU64,
     commands: AtomicU64,
@@ -76,11 +76,15 @@ impl RedisPipelinedStore {
     ///
     /// Connects lazily, like [`RedisLuaStore::connect`](crate::RedisLuaStore::connect):
     /// `Ok` even when Redis is down (calls fail until it is back, and the
-    /// client reconnects by itself); only a malformed URL is an error.
+    /// client reconnects by itself); a malformed URL and a Redis that
+    /// refuses us for good (credentials, ACL, certificate) are errors.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
+        let breaker = Arc::new(Breaker::new(opts));
+        let conn = RedisConn::new(opts, &breaker)?;
+        conn.warm_up(opts).await?;
         let shared = Arc::new(Shared {
-            conn: connection_manager(opts)?,
-            breaker: Breaker::new(opts),
+            conn,
+            breaker,
             timeout: opts.timeout,
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
@@ -90,14 +94,6 @@ impl RedisPipelinedStore {
         let batch_max = opts.batch_max.max(1);
         let (queue, rx) = mpsc::channel(batch_max * 4);
         tokio::spawn(batch_loop(shared.clone(), rx, batch_max, opts.batch_wait));
-        let mut conn = shared.conn.clone();
-        let load = SCRIPT.load_async(&mut conn);
-        if !matches!(
-            tokio::time::timeout(opts.timeout.max(Duration::from_secs(1)), load).await,
-            Ok(Ok(_))
-        ) {
-            tracing::warn!("Redis not ready at start; will retry.");
-        }
         Ok(Self { queue, shared })
     }
 
@@ -286,11 +282,12 @@ impl Shared {
         let runs = plan::plan(&requests);
         let mut results: Vec<Option<Result<MultiDecision, StoreError>>> =
             vec![None; requests.len()];
-        match self
+        let sent = self
             .breaker
             .call(self.timeout, self.send(&requests, &runs))
-            .await
-        {
+            .await;
+        self.conn.observe(&sent);
+        match sent {
             Err(e) => results.fill(Some(Err(e))),
             Ok(replies) => {
                 for (run, reply) in runs.iter().zip(replies) {
@@ -327,14 +324,13 @@ impl Shared {
         requests: &[Vec<AcquireRequest>],
         runs: &[plan::Run],
     ) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
-        let mut conn = self.conn.clone();
         let all: Vec<usize> = (0..runs.len()).collect();
-        let mut replies = retry_refused(self.timeout, || {
-            let mut conn = conn.clone();
+        let mut replies = retry_refused(&self.conn, self.timeout, |mut conn| {
             let all = &all;
             async move { self.pipeline(&mut conn, requests, runs, all).await }
         })
         .await?;
+        let mut conn = self.conn.get()?;
         let refused: Vec<usize> = all
             .into_iter()
             .filter(|&i| matches!(&replies[i], Err(e) if is_noscript(e)))
@@ -354,10 +350,18 @@ impl Shared {
                 replies[i] = reply;
             }
         }
-        Ok(replies
+        let replies: Vec<_> = replies
             .into_iter()
             .map(|r| r.map_err(|e| script::from_redis(&e, self.timeout)))
-            .collect())
+            .collect();
+        // `READONLY` replies: the node was demoted; Sentinel looks again.
+        if let Some(demoted) = replies
+            .iter()
+            .find(|r| matches!(r, Err(StoreError::Unavailable(_))))
+        {
+            self.conn.observe(demoted);
+        }
+        Ok(replies)
     }
 
     async fn pipeline(

@@ -144,7 +144,9 @@ impl TestNow {
     }
 }
 
-/// Maps a redis-rs error to the store's error kinds.
+/// Maps a redis-rs error to the store's error kinds. A refused login
+/// (wrong password) and `READONLY` (the node was demoted to a replica by a
+/// failover) count as unavailable: this node cannot decide for us now.
 pub(crate) fn from_redis(err: &redis::RedisError, timeout: std::time::Duration) -> StoreError {
     if err.is_timeout() {
         StoreError::Timeout(timeout)
@@ -152,6 +154,7 @@ pub(crate) fn from_redis(err: &redis::RedisError, timeout: std::time::Duration) 
         || err.is_connection_refusal()
         || err.is_connection_dropped()
         || err.is_unrecoverable_error()
+        || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
     {
         StoreError::Unavailable(err.to_string())
     } else {

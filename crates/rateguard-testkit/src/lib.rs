@@ -6,7 +6,9 @@
 //!   [`Binary`], [`TestkitError`]);
 //! - [`child`]: [`ChildGuard`], one process signalled and stopped by its pid;
 //! - [`http`]: [`http_get`] through hyper-util;
-//! - [`redis`]: [`RedisServer`] and [`RedisCluster`], queried through redis-rs;
+//! - [`redis`]: [`RedisServer`] and [`RedisCluster`] (plain or TLS), and
+//!   [`SentinelSet`] (master, replica, three sentinels), queried through redis-rs;
+//! - [`tls`]: [`TestCerts`], a throwaway CA with server and client certificates;
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary);
 //! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`;
@@ -49,6 +51,7 @@ pub mod machine;
 pub mod nginx;
 pub mod procstat;
 pub mod redis;
+pub mod tls;
 
 pub(crate) use blocking::block_on;
 pub use child::ChildGuard;
@@ -59,7 +62,8 @@ pub use http::http_get;
 pub use nginx::Nginx;
 /// The signals [`ChildGuard::signal`] and friends send (from `nix`).
 pub use nix::sys::signal::Signal;
-pub use redis::{RedisCluster, RedisServer};
+pub use redis::{ClientCerts, RedisCluster, RedisServer, RedisTls, SentinelSet};
+pub use tls::TestCerts;
 
 /// Why the harness could not provide a process.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,10 @@
 //! [`RedisServer`] and [`RedisCluster`]: real `redis-server` processes on
 //! free loopback ports, each in its own temp dir, stopped by pid on drop,
 //! queried through redis-rs.
+//!
+//! A TLS server ([`RedisTls`]) listens on two ports: the TLS port, for the
+//! client under test (`tls_url`), and a plain one that only the harness
+//! uses (readiness, `cli`), so its queries need no certificates.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -9,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::{block_on, free_port, Binary, ChildGuard, Signal, TestkitError};
+use crate::{block_on, free_port, Binary, ChildGuard, Signal, TestCerts, TestkitError};
 
 mod cluster;
 mod query;
+mod sentinel;
 
 pub use cluster::RedisCluster;
+pub use sentinel::{SentinelSet, MASTER_NAME};
 
 /// `redis-server`, overridable with `RATEGUARD_REDIS_SERVER`.
 pub const REDIS_SERVER: Binary = Binary {
@@ -38,6 +44,58 @@ const POLL: Duration = Duration::from_millis(10);
 /// Attempts at picking a free port (another process may grab it first).
 const PORT_ATTEMPTS: usize = 5;
 
+/// Whether a TLS server asks its clients for a certificate (`tls-auth-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCerts {
+    /// Verified if presented, not required.
+    Optional,
+    /// Required: mutual TLS.
+    Required,
+}
+
+/// TLS for a harness server: the certificates of a [`TestCerts`], and
+/// whether clients must present one.
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    client_certs: ClientCerts,
+}
+
+impl RedisTls {
+    /// Serves `certs`' server certificate, trusting `certs`' CA for clients.
+    pub fn new(certs: &TestCerts, client_certs: ClientCerts) -> Self {
+        Self {
+            ca: certs.ca_file(),
+            cert: certs.server_cert_file(),
+            key: certs.server_key_file(),
+            client_certs,
+        }
+    }
+
+    /// The server's arguments for TLS on `tls_port` (beside its plain port).
+    pub(crate) fn args(&self, tls_port: u16) -> Vec<String> {
+        let auth = match self.client_certs {
+            ClientCerts::Optional => "optional",
+            ClientCerts::Required => "yes",
+        };
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            path(&self.cert),
+            "--tls-key-file".into(),
+            path(&self.key),
+            "--tls-ca-cert-file".into(),
+            path(&self.ca),
+            "--tls-auth-clients".into(),
+            auth.into(),
+        ]
+    }
+}
+
 /// One standalone `redis-server` on 127.0.0.1, no persistence.
 ///
 /// ```no_run
@@ -51,27 +109,66 @@ pub struct RedisServer {
     // Declared before `dir` so the process dies before its dir is removed.
     child: ChildGuard,
     port: u16,
+    tls_port: Option<u16>,
+    /// Arguments beyond the defaults, kept for `restart`.
+    args: Vec<String>,
     dir: TempDir,
 }
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers `PING`.
     pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(None, &[])
+    }
+
+    /// Starts a server that also serves TLS on a second free port
+    /// ([`tls_url`](Self::tls_url)).
+    pub fn start_tls(tls: &RedisTls) -> Result<Self, TestkitError> {
+        Self::start_with(Some(tls), &[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g.
+    /// `--replicaof 127.0.0.1 6379`), and TLS if `tls`.
+    pub fn start_with(tls: Option<&RedisTls>, extra: &[String]) -> Result<Self, TestkitError> {
         let dir = tempfile::Builder::new()
             .prefix("rateguard-redis")
             .tempdir()?;
         let mut last = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            let mut child = spawn_redis(dir.path(), port, &[])?;
+            let tls_port = tls.map(|_| free_port());
+            let mut args = extra.to_vec();
+            if let (Some(tls), Some(tls_port)) = (tls, tls_port) {
+                args.extend(tls.args(tls_port));
+            }
+            let mut child = spawn_redis(dir.path(), port, &args)?;
             match wait_ready(&mut child, port, dir.path(), START_TIMEOUT) {
-                Ok(()) => return Ok(Self { child, port, dir }),
+                Ok(()) => {
+                    return Ok(Self {
+                        child,
+                        port,
+                        tls_port,
+                        args,
+                        dir,
+                    })
+                }
                 // The port was taken between `free_port` and the bind: retry.
                 Err(e) if !child.is_running() => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
         Err(last.expect("at least one attempt"))
+    }
+
+    /// The TLS port, if the server serves TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The client URL of the TLS port, `rediss://127.0.0.1:port`
+    /// (`None` without TLS).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|p| format!("rediss://127.0.0.1:{p}"))
     }
 
     /// The TCP port.
@@ -124,7 +221,7 @@ impl RedisServer {
     /// it still runs) and waits until it answers `PING`. Data is not kept.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.child.kill()?;
-        self.child = spawn_redis(self.dir.path(), self.port, &[])?;
+        self.child = spawn_redis(self.dir.path(), self.port, &self.args)?;
         wait_ready(&mut self.child, self.port, self.dir.path(), START_TIMEOUT)
     }
 

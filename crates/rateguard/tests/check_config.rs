@@ -44,7 +44,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "unknown_key",
-        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `tls_insecure_skip_verify`, `sentinel_master`",
     ),
     (
         "bad_on_error",
@@ -115,6 +115,26 @@ const CASES: &[(&str, &str)] = &[
         "store.deny_cache_size: must be > 0, got 0",
     ),
     ("missing_upstream", "upstream.url: required key is missing"),
+    (
+        "tls_key_without_cert",
+        "store.tls_cert_file: required with store.tls_key_file",
+    ),
+    (
+        "missing_tls_ca_file",
+        "store.tls_ca_file: cannot read \"no-such-ca.pem\": No such file or directory (os error 2)",
+    ),
+    (
+        "sentinel_with_fred_cluster",
+        "store.sentinel_master: only for kinds redis-lua and redis-pipelined, not \"fred-cluster\" (a Redis Cluster has no sentinels)",
+    ),
+    (
+        "tls_without_rediss",
+        "store.tls_insecure_skip_verify: set, but no store.urls entry is rediss:// (TLS is off); use rediss:// URLs",
+    ),
+    (
+        "store_url_not_redis",
+        "store.urls[0]: expected a redis:// or rediss:// URL, got \"http://app:***@127.0.0.1:6379\"",
+    ),
     (
         "wrong_type",
         "policies[0].capacity: invalid type: string \"lots\", expected an integer",

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rateguard_contract::{EncodedSlashes, GrpcDeniedStatus, OnError, RuntimeMode, StoreKind};
-use rateguard_store::RedisOptions;
+use rateguard_store::{RedisAccess, RedisOptions};
 
 /// `[server]`, checked.
 #[derive(Debug, Clone)]
@@ -60,11 +60,14 @@ pub struct StoreConfig {
     /// `on_error = "local"`: the share of each limit a replica enforces
     /// alone while the store fails is `1/replicas_hint`.
     pub replicas_hint: u32,
+    /// Redis stores: TLS material (`tls_*`) and the Sentinel master
+    /// (`sentinel_master`), as [`RedisAccess::from_raw`] checked them.
+    pub access: RedisAccess,
 }
 
 impl StoreConfig {
-    /// `[store]` as the Redis stores take it (breaker threshold and first
-    /// cooldown at their defaults).
+    /// `[store]` as the Redis stores take it, TLS and Sentinel included
+    /// (breaker threshold and first cooldown at their defaults).
     pub fn redis_options(&self) -> RedisOptions {
         RedisOptions {
             urls: self.urls.clone(),
@@ -72,6 +75,7 @@ impl StoreConfig {
             batch_max: self.batch_max,
             batch_wait: self.batch_wait,
             breaker_max_cooldown: self.breaker_max_cooldown,
+            access: self.access.clone(),
             ..RedisOptions::default()
         }
     }

@@ -178,7 +178,10 @@ pub fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             check.fail(
                 format!("store.urls[{i}]"),
-                format!("expected a redis:// or rediss:// URL, got {url:?}"),
+                format!(
+                    "expected a redis:// or rediss:// URL, got {:?}",
+                    rateguard_store::redact_url(url)
+                ),
             );
         }
     }
@@ -211,6 +214,14 @@ pub fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
             None
         }
     };
+    // TLS files, URL schemes and Sentinel: the store crate checks its own keys.
+    let access = rateguard_store::RedisAccess::from_raw(raw)
+        .map_err(|issues| {
+            for issue in issues {
+                check.fail(issue.key, issue.message);
+            }
+        })
+        .ok();
     Some(StoreConfig {
         kind: raw.kind,
         urls: raw.urls.clone(),
@@ -221,5 +232,6 @@ pub fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         breaker_max_cooldown: breaker_max_cooldown?,
         deny_cache: raw.deny_cache.then_some(deny_cache_size?),
         replicas_hint: replicas_hint?,
+        access: access?,
     })
 }

@@ -4,12 +4,15 @@
 //!
 //! One test binary (links are slow on 2 cores), one module per concern.
 
+mod acl;
 mod cluster;
 mod conformance;
 mod deny_cache;
 mod equivalence;
 mod failures;
 mod recovery;
+mod sentinel;
+mod tls;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{query, spawn_redis, wait_ready, PORT_ATTEMPTS, REDIS_CLI, START_TIMEOUT};
+use super::{query, spawn_redis, wait_ready, RedisTls, PORT_ATTEMPTS, REDIS_CLI, START_TIMEOUT};
 use crate::{block_on, free_port, Binary, ChildGuard, TestkitError};
 
 /// How long a cluster may take to report `cluster_state:ok` on every node.
@@ -27,8 +27,11 @@ pub struct RedisCluster {
 struct ClusterNode {
     child: ChildGuard,
     port: u16,
-    /// `--cluster-announce-*` arguments (empty: the node announces itself).
-    announce: Vec<String>,
+    /// The TLS port, in a TLS cluster.
+    tls_port: Option<u16>,
+    /// `--cluster-announce-*` and TLS arguments (empty: the node announces
+    /// itself, plain only).
+    extra: Vec<String>,
     /// `cluster-node-timeout` in ms.
     node_timeout_ms: u32,
 }
@@ -45,7 +48,15 @@ impl RedisCluster {
     /// (`masters × (1 + replicas)` nodes), and waits until every replica's
     /// link to its master is up, so a killed master can fail over.
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self, TestkitError> {
-        Self::start_inner(masters, replicas, &|_| Ok(None))
+        Self::start_inner(masters, replicas, &|_| Ok(None), None)
+    }
+
+    /// Like [`start`](Self::start), with TLS between clients and nodes and
+    /// on the cluster bus (`tls-cluster yes`): a client on a TLS port learns
+    /// the other nodes' TLS ports from `CLUSTER SLOTS`
+    /// ([`tls_urls`](Self::tls_urls)). The plain ports stay for the harness.
+    pub fn start_tls(masters: usize, tls: &RedisTls) -> Result<Self, TestkitError> {
+        Self::start_inner(masters, 0, &|_| Ok(None), Some(tls))
     }
 
     /// Like [`start`](Self::start), but node `i` on port `p` announces
@@ -57,13 +68,14 @@ impl RedisCluster {
         masters: usize,
         announce: impl Fn(u16) -> Result<u16, TestkitError>,
     ) -> Result<Self, TestkitError> {
-        Self::start_inner(masters, 0, &|port| announce(port).map(Some))
+        Self::start_inner(masters, 0, &|port| announce(port).map(Some), None)
     }
 
     fn start_inner(
         masters: usize,
         replicas: usize,
         announce: &dyn Fn(u16) -> Result<Option<u16>, TestkitError>,
+        tls: Option<&RedisTls>,
     ) -> Result<Self, TestkitError> {
         if masters < 3 {
             return Err(TestkitError::Invalid(format!(
@@ -81,7 +93,12 @@ impl RedisCluster {
         };
         let mut nodes = Vec::with_capacity(total);
         while nodes.len() < total {
-            nodes.push(start_cluster_node(dir.path(), announce, node_timeout_ms)?);
+            nodes.push(start_cluster_node(
+                dir.path(),
+                announce,
+                tls,
+                node_timeout_ms,
+            )?);
         }
         let mut create = REDIS_CLI.command();
         create.arg("--cluster").arg("create");
@@ -108,6 +125,16 @@ impl RedisCluster {
         self.nodes
             .iter()
             .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// Seed URLs of the TLS ports, `rediss://127.0.0.1:port`, one per node
+    /// (empty unless started with [`start_tls`](Self::start_tls)).
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.tls_port)
+            .map(|p| format!("rediss://127.0.0.1:{p}"))
             .collect()
     }
 
@@ -252,12 +279,12 @@ fn cluster_args(port: u16, node_timeout_ms: u32) -> Vec<String> {
 impl ClusterNode {
     /// The node's command-line arguments beyond the standalone server's.
     fn args(&self) -> Vec<String> {
-        Self::args_for(self.port, &self.announce, self.node_timeout_ms)
+        Self::args_for(self.port, &self.extra, self.node_timeout_ms)
     }
 
-    fn args_for(port: u16, announce: &[String], node_timeout_ms: u32) -> Vec<String> {
+    fn args_for(port: u16, extra: &[String], node_timeout_ms: u32) -> Vec<String> {
         let mut args = cluster_args(port, node_timeout_ms);
-        args.extend(announce.iter().cloned());
+        args.extend(extra.iter().cloned());
         args
     }
 }
@@ -279,23 +306,34 @@ fn announce_args(port: u16, announced: Option<u16>) -> Vec<String> {
     .to_vec()
 }
 
+/// What a node of a TLS cluster adds to [`RedisTls::args`]: TLS on the
+/// cluster bus and for replication too.
+const TLS_CLUSTER_ARGS: [&str; 4] = ["--tls-cluster", "yes", "--tls-replication", "yes"];
+
 fn start_cluster_node(
     dir: &Path,
     announce: &dyn Fn(u16) -> Result<Option<u16>, TestkitError>,
+    tls: Option<&RedisTls>,
     node_timeout_ms: u32,
 ) -> Result<ClusterNode, TestkitError> {
     let mut last = None;
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
-        let announce = announce_args(port, announce(port)?);
-        let node_args = ClusterNode::args_for(port, &announce, node_timeout_ms);
+        let mut extra = announce_args(port, announce(port)?);
+        let tls_port = tls.map(|_| free_port());
+        if let (Some(tls), Some(tls_port)) = (tls, tls_port) {
+            extra.extend(tls.args(tls_port));
+            extra.extend(TLS_CLUSTER_ARGS.map(str::to_owned));
+        }
+        let node_args = ClusterNode::args_for(port, &extra, node_timeout_ms);
         let mut child = spawn_redis(dir, port, &node_args)?;
         match wait_ready(&mut child, port, dir, START_TIMEOUT) {
             Ok(()) => {
                 return Ok(ClusterNode {
                     child,
                     port,
-                    announce,
+                    tls_port,
+                    extra,
                     node_timeout_ms,
                 })
             }

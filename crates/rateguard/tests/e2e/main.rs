@@ -9,6 +9,7 @@ mod grpc;
 mod ipv6;
 mod layered;
 mod local_fallback;
+mod managed_redis;
 mod paths;
 mod readiness;
 mod recovery;

@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 use crate::support::*;
 
 /// `requests_per_unit` per `user` an hour (no refill within a test).
-fn limits(requests_per_unit: u32) -> String {
+pub(crate) fn limits(requests_per_unit: u32) -> String {
     format!(
         "domain: edge\ndescriptors:\n  - key: user\n    rate_limit: {{ name: per_user, unit: hour, requests_per_unit: {requests_per_unit} }}\n"
     )
@@ -28,7 +28,7 @@ fn limits(requests_per_unit: u32) -> String {
 
 /// An `rls` process with `[store]` `store` and the limits file `yaml`
 /// (kept in the returned dir).
-fn rls(store: &str, yaml: &str) -> (TempDir, GatewayProcess) {
+pub(crate) fn rls(store: &str, yaml: &str) -> (TempDir, GatewayProcess) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("edge.yaml");
     std::fs::write(&path, yaml).unwrap();
@@ -40,7 +40,7 @@ fn rls(store: &str, yaml: &str) -> (TempDir, GatewayProcess) {
     (dir, process)
 }
 
-async fn client(rls: &GatewayProcess) -> RateLimitServiceClient<Channel> {
+pub(crate) async fn client(rls: &GatewayProcess) -> RateLimitServiceClient<Channel> {
     let channel = Channel::from_shared(format!("http://{}", rls.addr()))
         .unwrap()
         .connect()
@@ -50,7 +50,7 @@ async fn client(rls: &GatewayProcess) -> RateLimitServiceClient<Channel> {
 }
 
 /// `n` sequential `ShouldRateLimit` calls for `user`: overall code → count.
-async fn calls(
+pub(crate) async fn calls(
     client: &mut RateLimitServiceClient<Channel>,
     user: &str,
     n: usize,
