@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
-pub use rateguard_contract::KeyMix;
+pub use rateguard_lab_model::KeyMix;
 
 /// The Zipf exponent of [`KeyMix::Zipf`].
 pub const ZIPF_EXPONENT: f64 = 1.1;

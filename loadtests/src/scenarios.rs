@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use rateguard_contract::ScenarioId;
+pub use rateguard_lab_model::ScenarioId;
 
 use crate::analysis::BucketShape;
 use crate::goose_driver::{ClientKeys, GoosePlan, Stop};

@@ -9,25 +9,41 @@ rateguard_contract::vocabulary! {
     /// run); the deny-heavy case sends one hot key over its limit.
     pub enum Case ("case") {
         /// nginx `proxy_pass` to the backend, upstream keep-alive: the ceiling.
-        NginxProxy = "nginx-proxy" => Target::Nginx,
+        NginxProxy = "nginx-proxy",
         /// `rateguard serve` where no policy matches: proxying alone.
-        NoPolicy = "no-policy" => Target::Gateway(StoreKind::Memory, Traffic::Unlimited),
+        NoPolicy = "no-policy",
         /// The in-process memory store.
-        Memory = "memory" => Target::Gateway(StoreKind::Memory, Traffic::Allowed),
+        Memory = "memory",
         /// One `EVALSHA` per decision.
-        RedisLua = "redis-lua" => Target::Gateway(StoreKind::RedisLua, Traffic::Allowed),
+        RedisLua = "redis-lua",
         /// redis-lua with a policy of two limits (per client and per IP):
         /// still one `EVALSHA`, over two keys.
-        RedisLuaTwoLimits = "redis-lua-two-limits" => Target::Gateway(StoreKind::RedisLua, Traffic::AllowedTwoLimits),
+        RedisLuaTwoLimits = "redis-lua-two-limits",
         /// Decisions coalesced into pipelines.
-        RedisPipelined = "redis-pipelined" => Target::Gateway(StoreKind::RedisPipelined, Traffic::Allowed),
+        RedisPipelined = "redis-pipelined",
         /// fred on a 3-master Redis Cluster.
-        FredCluster = "fred-cluster" => Target::Gateway(StoreKind::FredCluster, Traffic::Allowed),
+        FredCluster = "fred-cluster",
         /// redis-lua, one hot key: nearly every request is over the limit.
-        DenyHeavy = "deny-heavy" => Target::Gateway(StoreKind::RedisLua, Traffic::HotKey),
+        DenyHeavy = "deny-heavy",
     }
+}
+
+impl Case {
     /// The process this case measures.
-    fn target -> Target;
+    pub const fn target(self) -> Target {
+        match self {
+            Self::NginxProxy => Target::Nginx,
+            Self::NoPolicy => Target::Gateway(StoreKind::Memory, Traffic::Unlimited),
+            Self::Memory => Target::Gateway(StoreKind::Memory, Traffic::Allowed),
+            Self::RedisLua => Target::Gateway(StoreKind::RedisLua, Traffic::Allowed),
+            Self::RedisLuaTwoLimits => {
+                Target::Gateway(StoreKind::RedisLua, Traffic::AllowedTwoLimits)
+            }
+            Self::RedisPipelined => Target::Gateway(StoreKind::RedisPipelined, Traffic::Allowed),
+            Self::FredCluster => Target::Gateway(StoreKind::FredCluster, Traffic::Allowed),
+            Self::DenyHeavy => Target::Gateway(StoreKind::RedisLua, Traffic::HotKey),
+        }
+    }
 }
 
 /// One measured target: a case, of the current build or of the baseline

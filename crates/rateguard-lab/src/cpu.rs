@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use procfs::process::Process;
-use rateguard_contract::Role;
+use rateguard_lab_model::Role;
 use rateguard_report::CpuPerRequest;
 use rateguard_testkit::DELAY_THREAD;
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{Frontend, KeyMix, OnError, RawConfig, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, RawConfig, StoreKind};
+use rateguard_lab_model::{Frontend, KeyMix, ScenarioId};
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
 use rateguard_report::{

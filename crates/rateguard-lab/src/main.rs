@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use rateguard_contract::{Frontend, KeyMix, OnError, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
 use rateguard_lab::demo::{self, DemoOptions};
 use rateguard_lab::{check, progress, LabOptions};
+use rateguard_lab_model::{Frontend, KeyMix};
 use rateguard_loadtests::{Params, ScenarioId};
 
 /// The RateGuard lab: measure every bucket store behind nginx and write an HTML report.

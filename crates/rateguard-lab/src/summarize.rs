@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use rateguard_contract::{OnError, Role};
+use rateguard_contract::OnError;
+use rateguard_lab_model::Role;
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, Sample, ScenarioId};
 use rateguard_report::{

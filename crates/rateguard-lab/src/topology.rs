@@ -17,7 +17,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rateguard_contract::{Backend, Frontend, RawConfig, Role, StoreKind};
+use rateguard_contract::{Backend, RawConfig, StoreKind};
+use rateguard_lab_model::{Frontend, Role};
 use rateguard_loadtests::open_model::RlsTarget;
 use rateguard_report::Subject;
 use rateguard_testkit::{

@@ -11,8 +11,9 @@
 mod common;
 
 use common::gateway_bin;
-use rateguard_contract::{Frontend, KeyMix, OnError, Role, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
 use rateguard_lab::LabOptions;
+use rateguard_lab_model::{Frontend, KeyMix, Role, ScenarioId};
 use rateguard_loadtests::Params;
 use rateguard_report::{Record, Subject, Summary};
 

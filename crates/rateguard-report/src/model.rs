@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::{Frontend, KeyMix, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::{Frontend, KeyMix, ScenarioId};
 use serde::{Deserialize, Serialize};
 
 mod cpu;

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use crate::model::{Record, Subject, Summary};
 

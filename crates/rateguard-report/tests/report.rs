@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::Role;
-use rateguard_contract::{Frontend, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::Role;
+use rateguard_lab_model::{Frontend, ScenarioId};
 use rateguard_report::{
     accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, OutageRep,
     OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint,

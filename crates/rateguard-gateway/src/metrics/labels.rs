@@ -2,8 +2,6 @@
 //! (`rateguard_contract::vocabulary!`): each value's text is written once,
 //! and counters live in arrays indexed by the enum.
 
-use std::ops::RangeInclusive;
-
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use rateguard_contract::vocabulary;
 use rateguard_store::StoreError;
@@ -57,57 +55,58 @@ vocabulary! {
     /// `rateguard_store_errors_total{error}`: why a store call failed.
     pub enum StoreErrorKind ("store error") {
         /// No answer within the time budget.
-        Timeout = "timeout" => |e| matches!(e, StoreError::Timeout(_)),
+        Timeout = "timeout",
         /// Not reachable.
-        Unavailable = "unavailable" => |e| matches!(e, StoreError::Unavailable(_)),
+        Unavailable = "unavailable",
         /// Refused locally by the circuit breaker.
-        CircuitOpen = "circuit_open" => |e| matches!(e, StoreError::CircuitOpen(_)),
+        CircuitOpen = "circuit_open",
         /// An error reply.
-        Backend = "backend" => |e| matches!(e, StoreError::Backend(_)),
+        Backend = "backend",
     }
-    /// Whether a store error is of this kind.
-    fn recognises -> fn(&StoreError) -> bool;
 }
 
 vocabulary! {
     /// `rateguard_upstream_responses_total{class}`: how the upstream answered.
     pub enum UpstreamClass ("class") {
         /// 1xx.
-        Informational = "1xx" => Some(100..=199),
+        Informational = "1xx",
         /// 2xx.
-        Success = "2xx" => Some(200..=299),
+        Success = "2xx",
         /// 3xx.
-        Redirection = "3xx" => Some(300..=399),
+        Redirection = "3xx",
         /// 4xx.
-        ClientError = "4xx" => Some(400..=499),
+        ClientError = "4xx",
         /// 5xx (and any status out of range).
-        ServerError = "5xx" => Some(500..=599),
+        ServerError = "5xx",
         /// Unreachable or broke the connection.
-        Error = "error" => None,
+        Error = "error",
         /// No response headers in time.
-        Timeout = "timeout" => None,
+        Timeout = "timeout",
     }
-    /// The status codes of the class; `None` for the failures.
-    fn statuses -> Option<RangeInclusive<u16>>;
 }
 
 impl StoreErrorKind {
     /// The kind of `err`.
     pub fn of(err: &StoreError) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.recognises()(err))
-            .unwrap_or(Self::Backend)
+        match err {
+            StoreError::Timeout(_) => Self::Timeout,
+            StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::CircuitOpen(_) => Self::CircuitOpen,
+            StoreError::Backend(_) => Self::Backend,
+        }
     }
 }
 
 impl UpstreamClass {
-    /// The class of an HTTP status code.
+    /// The class of an HTTP status code (out of range: [`Self::ServerError`]).
     pub fn of_status(status: u16) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|class| class.statuses().is_some_and(|r| r.contains(&status)))
-            .unwrap_or(Self::ServerError)
+        match status {
+            100..=199 => Self::Informational,
+            200..=299 => Self::Success,
+            300..=399 => Self::Redirection,
+            400..=499 => Self::ClientError,
+            _ => Self::ServerError,
+        }
     }
 }
 

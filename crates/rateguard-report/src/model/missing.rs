@@ -1,6 +1,6 @@
 //! Completeness: what a full run's `summary.json` must contain.
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::{Record, RecordKey, Summary};
 

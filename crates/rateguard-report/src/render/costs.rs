@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::{KeyMix, Role, ScenarioId};
+use rateguard_lab_model::{KeyMix, Role, ScenarioId};
 
 use super::charts::{self, Bar, ROLE_PALETTE};
 use super::table::num;

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::costs::{capacity_cell, cpu_record, load_record, workloads, Workload};
 use super::{esc, swatch, StoreStyle};

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
