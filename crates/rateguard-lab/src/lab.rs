@@ -1,8 +1,9 @@
-//! A whole lab run: topology up; pass 1, every subject's capacity search
-//! (per key mix, per store RTT) and the accuracy scenarios (at the first
-//! RTT); pass 2, the throughput scenario at fractions of the slowest
-//! store's capacity for each key mix, so every subject is compared at the
-//! same offered loads; report written, topology down.
+//! A whole lab run: topology up; the [`LabPlan`]'s deployments in turn
+//! (pass 1, every subject's capacity search per key mix and store RTT and
+//! the accuracy scenarios at the first RTT; pass 2, the throughput scenario
+//! at fractions of the slowest store's capacity for each key mix, so every
+//! subject is compared at the same offered loads); report written,
+//! topology down.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,11 +14,10 @@ use rateguard_contract::{OnError, RawConfig, StoreKind};
 use rateguard_lab_model::{Frontend, KeyMix, ScenarioId};
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
-use rateguard_report::{
-    is_load_scenario, write_report, Record, RecordKey, Settings, Subject, Summary,
-};
+use rateguard_report::{is_load_scenario, write_report, Record, Settings, Summary};
 
 use crate::options::LabOptions;
+use crate::plan::{self, LabPlan, Pass, Step};
 use crate::progress::Progress;
 use crate::runner::{RepResult, Site};
 use crate::topology::{Deployment, Topology};
@@ -30,21 +30,6 @@ pub struct LabOutcome {
     pub summary: Summary,
     /// `results/<run-id>/report.html`.
     pub report: PathBuf,
-}
-
-/// The two passes over the subjects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// capacity, and the accuracy scenarios.
-    First,
-    /// throughput, which needs every subject's capacity.
-    Second,
-}
-
-impl Pass {
-    fn has(self, scenario: ScenarioId) -> bool {
-        (scenario == ScenarioId::Throughput) == (self == Pass::Second)
-    }
 }
 
 /// Runs the lab. Every process it starts is stopped before it returns, and
@@ -75,7 +60,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         )
     })?;
     let settings = settings(opts);
-    let plan = settings.planned();
+    let plan = LabPlan::new(&settings, opts.outage_repetitions);
     let mut config = gateway_config::generated(
         opts.store_timeout_ms,
         &opts.params.policies(),
@@ -87,60 +72,30 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     // deny-heavy case measures it.
     config.store.deny_cache = false;
     let mut records: Vec<Record> = Vec::new();
-    let mut loads: BTreeMap<KeyMix, Vec<u32>> = BTreeMap::new();
-    for pass in [Pass::First, Pass::Second] {
-        if pass == Pass::Second {
-            loads = throughput_loads(opts, &records);
+    let mut loads: Option<BTreeMap<KeyMix, Vec<u32>>> = None;
+    for planned in &plan.deployments {
+        if planned.pass == Pass::Second && loads.is_none() {
+            loads = Some(throughput_loads(opts, &records));
         }
-        for (i, &rtt) in settings.rtts_ms().iter().enumerate() {
-            topo.set_rtt(rtt);
-            for subject in settings.subjects() {
-                // Subjects without a store server run once, at the first RTT.
-                let here: Vec<RecordKey> = plan
-                    .iter()
-                    .filter(|k| k.subject == subject && pass.has(k.scenario))
-                    .filter(|k| k.store_rtt_ms.map_or(i == 0, |r| r == rtt))
-                    .copied()
-                    .collect();
-                if here.is_empty() {
-                    continue;
-                }
-                let at = subject.has_store_server().then_some(rtt);
-                progress.phase(&format!("{}{}: starting", subject.name(), rtt_text(at)));
-                // The store-outage keys come last, one deployment per mode.
-                let mut mode = OnError::Allow;
-                let mut deployment =
-                    deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
-                for key in here {
-                    let wanted = key.on_error.unwrap_or(OnError::Allow);
-                    if wanted != mode {
-                        progress.phase(&format!("{}: on_error = {wanted}", subject.name()));
-                        tokio::task::block_in_place(move || drop(deployment));
-                        mode = wanted;
-                        deployment =
-                            deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
-                    }
-                    let site = Site {
-                        subject,
-                        rtt_ms: at,
-                        deployment: &deployment,
-                    };
-                    let record =
-                        measure(&mut topo, site, key, opts, &run_id, &loads, &progress).await?;
-                    progress.result(&record);
-                    records.push(record);
-                }
-                // Stopping waits for each process to exit: off the async workers.
-                tokio::task::block_in_place(move || drop(deployment));
-            }
+        let loads = loads.clone().unwrap_or_default();
+        topo.set_rtt(planned.rtt_ms);
+        progress.phase(&format!("{}: starting", planned.name()));
+        let deployment = deploy(&topo, planned, &config, opts, &run_id).await?;
+        let site = Site {
+            subject: planned.subject,
+            rtt_ms: planned.subject.has_store_server().then_some(planned.rtt_ms),
+            deployment: &deployment,
+        };
+        for step in &planned.steps {
+            let record = measure(&mut topo, site, step, opts, &run_id, &loads, &progress).await?;
+            progress.result(&record);
+            records.push(record);
         }
+        // Stopping waits for each process to exit: off the async workers.
+        tokio::task::block_in_place(move || drop(deployment));
     }
     // Report order: the plan's.
-    records.sort_by_key(|r| {
-        plan.iter()
-            .position(|k| *k == r.key())
-            .unwrap_or(usize::MAX)
-    });
+    records.sort_by_key(|r| plan.position(&r.key()));
 
     progress.phase("writing the report");
     let summary = Summary {
@@ -160,28 +115,39 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     Ok(LabOutcome { summary, report })
 }
 
-/// `subject`'s replicas running `config` with `on_error` (under `local`,
-/// `replicas_hint` = the replica count), warmed up.
+/// The plan `opts` would run (`rateguard-lab run --plan` prints it).
+pub fn planned(opts: &LabOptions) -> Result<LabPlan, LabError> {
+    opts.validate()?;
+    Ok(LabPlan::new(&settings(opts), opts.outage_repetitions))
+}
+
+/// `planned`'s replicas running `config` with its `on_error` (under
+/// `local`, `replicas_hint` = the replica count) at its RTT, warmed up.
 async fn deploy(
     topo: &Topology,
-    subject: Subject,
+    planned: &plan::Deployment,
     config: &RawConfig,
     opts: &LabOptions,
-    rtt: f64,
-    on_error: OnError,
     run_id: &str,
 ) -> Result<Deployment, LabError> {
     let mut config = config.clone();
+    let on_error = planned.on_error;
     config.store.on_error = on_error;
     if on_error == OnError::Local {
         config.store.replicas_hint = i64::from(opts.replicas);
     }
     let deployment = tokio::task::block_in_place(|| {
-        topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
+        topo.deploy_subject(
+            planned.subject,
+            &config,
+            opts.replicas,
+            None,
+            planned.rtt_ms,
+        )
     })?;
     warm_up(
         &deployment,
-        &format!("{}-warmup-{on_error}-{run_id}", subject.name()),
+        &format!("{}-warmup-{on_error}-{run_id}", planned.subject.name()),
     )
     .await?;
     Ok(deployment)
@@ -192,36 +158,29 @@ fn rtt_text(rtt: Option<f64>) -> String {
     rtt.map_or_else(String::new, |r| format!(" at {r} ms RTT"))
 }
 
-/// Every repetition of `key` on `site`, summarized.
+/// Every repetition of `step` on `site`, summarized.
 async fn measure(
     topo: &mut Topology,
     site: Site<'_>,
-    key: RecordKey,
+    step: &Step,
     opts: &LabOptions,
     run_id: &str,
     loads: &BTreeMap<KeyMix, Vec<u32>>,
     progress: &Progress,
 ) -> Result<Record, LabError> {
     let params = &opts.params;
-    let repetitions = if key.scenario == ScenarioId::StoreOutage {
-        opts.outage_repetitions.min(opts.repetitions)
-    } else {
-        opts.repetitions
-    };
+    let key = step.key;
     let mut reps: Vec<RepResult> = Vec::new();
-    for rep in 1..=repetitions {
-        let what = key
-            .keys
-            .map_or_else(String::new, |k| format!(" ({k} keys)"));
+    for rep in 1..=step.repetitions {
         let mode = key
             .on_error
             .map_or_else(String::new, |m| format!(" (on_error = {m})"));
         progress.phase(&format!(
-            "  {}{}: {}{what}{mode} {rep}/{}",
+            "  {}{}: {}{mode} {rep}/{}",
             key.subject.name(),
             rtt_text(key.store_rtt_ms),
-            key.scenario,
-            repetitions
+            step.label(),
+            step.repetitions
         ));
         let tag = format!("{run_id}-{rep}");
         let result = if is_load_scenario(key.scenario) {

@@ -14,7 +14,9 @@
 //! - [`limit_req`]: the `nginx-limit-req` reference's nginx config;
 //!   [`rls_config`]: the `rls` frontend's limits file and config.
 //! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
-//! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
+//! - [`plan`]: [`LabPlan`], the run's deployments and their steps, as a
+//!   value; [`lab`]: the whole run, walking it; [`progress`]: phase lines
+//!   and the final table.
 //! - [`check`]: `burst URL` and `distribution URL` against any gateway.
 //! - [`demo`]: `up`, the topology for one store kept up until shutdown;
 //!   [`front`]: the front nginx, on a free or a pinned port.
@@ -31,14 +33,16 @@ pub mod limit_req;
 pub mod load;
 pub mod machine;
 pub mod options;
+pub mod plan;
 pub mod progress;
 pub mod rls_config;
 pub mod runner;
 pub mod summarize;
 pub mod topology;
 
-pub use lab::{run, LabOutcome};
+pub use lab::{planned, run, LabOutcome};
 pub use options::LabOptions;
+pub use plan::LabPlan;
 
 /// Why a lab run stopped.
 #[derive(Debug, thiserror::Error)]

@@ -193,6 +193,10 @@ struct RunArgs {
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print the plan (each deployment and the steps measured on it) and
+    /// exit without starting anything.
+    #[arg(long)]
+    plan: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -241,7 +245,12 @@ fn color() -> bool {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let print_plan = args.plan;
     let opts = options(args)?;
+    if print_plan {
+        print!("{}", rateguard_lab::planned(&opts)?);
+        return Ok(());
+    }
     // Ctrl-C: installed before goose's own handler (which then stands
     // down), so it is ours that fires; dropping the lab future below drops
     // every process guard, which kills each child by pid.
