@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rateguard_contract::{OnError, RawConfig, StoreKind};
-use rateguard_lab_model::{Frontend, KeyMix, ScenarioId};
+use rateguard_lab_model::{BackendKind, KeyMix, ScenarioId};
+use rateguard_loadtests::analysis::WINDOWS_MS;
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
 use rateguard_report::{is_load_scenario, write_report, Record, Settings, Summary};
@@ -21,7 +22,7 @@ use crate::plan::{self, LabPlan, Pass, Step};
 use crate::progress::Progress;
 use crate::runner::{RepResult, Site};
 use crate::topology::{Deployment, Topology};
-use crate::{gateway_config, load, machine, runner, summarize, LabError};
+use crate::{gateway_config, load, loads, machine, runner, summarize, LabError};
 
 /// What a finished run left behind.
 #[derive(Debug)]
@@ -73,9 +74,15 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     config.store.deny_cache = false;
     let mut records: Vec<Record> = Vec::new();
     let mut loads: Option<BTreeMap<KeyMix, Vec<u32>>> = None;
+    let mut notes = notes(opts);
     for planned in &plan.deployments {
         if planned.pass == Pass::Second && loads.is_none() {
-            loads = Some(throughput_loads(opts, &records));
+            let (chosen, why) = loads::throughput_loads(opts, &records);
+            for line in &why {
+                progress.phase(line);
+            }
+            notes.extend(why);
+            loads = Some(chosen);
         }
         let loads = loads.clone().unwrap_or_default();
         topo.set_rtt(planned.rtt_ms);
@@ -104,7 +111,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         machine: machine::machine(),
         versions: machine::versions(),
         git_commit: machine::git_commit(),
-        notes: notes(opts),
+        notes,
         settings,
         records,
         bench_summary_path: opts.bench_summary.clone(),
@@ -219,29 +226,6 @@ async fn measure(
     Ok(summarize::record(key, opts.replicas, params, &reps))
 }
 
-/// throughput's offered loads per key mix: fractions of the slowest store's
-/// capacity with that mix (over every RTT), or the configured rates.
-fn throughput_loads(opts: &LabOptions, records: &[Record]) -> BTreeMap<KeyMix, Vec<u32>> {
-    opts.keys
-        .iter()
-        .map(|&mix| {
-            let slowest = records
-                .iter()
-                .filter(|r| r.scenario == ScenarioId::Capacity && r.keys == Some(mix))
-                .filter(|r| r.frontend == Frontend::Gateway)
-                .filter_map(|r| r.capacity_rps)
-                .filter(|&c| c > 0.0)
-                .reduce(f64::min);
-            let rates = if opts.throughput_from_capacity {
-                opts.params.throughput_loads(slowest)
-            } else {
-                opts.params.throughput_rates.clone()
-            };
-            (mix, rates)
-        })
-        .collect()
-}
-
 /// The report's notes about how this run measured.
 fn notes(opts: &LabOptions) -> Vec<String> {
     let mut notes = Vec::new();
@@ -268,8 +252,15 @@ fn notes(opts: &LabOptions) -> Vec<String> {
         opts.params.capacity_step.as_millis()
     ));
     notes.push(format!(
-        "throughput: open model at {} of the slowest store's capacity for the same key mix (the same offered loads for every subject and RTT); its figures stand at the middle load.",
-        opts.params.throughput_load_fractions.iter().map(|f| format!("{:.0} %", f * 100.0)).collect::<Vec<_>>().join(", ")
+        "throughput: open model at {} of the slowest store's good capacity for the same key mix (median of its repetitions that were not loadgen-bound; at least {:.0} % of the median good capacity and {} req/s), the same offered loads for every subject and RTT; its figures stand at the middle load.",
+        opts.params.throughput_load_fractions.iter().map(|f| format!("{:.0} %", f * 100.0)).collect::<Vec<_>>().join(", "),
+        loads::FLOOR_SHARE_OF_MEDIAN * 100.0,
+        opts.params.throughput_floor_rps
+    ));
+    notes.push(format!(
+        "backends: {} answers capacity, throughput and sustained itself (NGINX return 200 with a fixed JSON body, as just perf does), so a request there costs the backend side little and the limiter's cost dominates; burst, distribution and store-outage go to the {} mock backends, whose replies name them.",
+        BackendKind::Return200,
+        opts.backends
     ));
     if opts.needs_delay() {
         notes.push("store RTT: above 0 ms the gateways reach Redis through the lab's TCP delay proxies (each direction held RTT/2, in order; a second cluster announces one proxy per node so redirects go through them too); at 0 ms they connect directly. The proxies' own CPU is in no role.".into());
@@ -279,7 +270,7 @@ fn notes(opts: &LabOptions) -> Vec<String> {
         notes.push(format!("rls: {} `rateguard rls` replicas per store, called over gRPC (ShouldRateLimit, one descriptor per call, {} concurrent calls on HTTP/2 channels of {} each, spread over the replicas) by the open-model client; capacity only, at the first store RTT and key mix; rls CPU is in the gateway role, and no nginx or backends are in its path.", opts.replicas, opts.params.open_connections, open_model::WORKERS_PER_CHANNEL));
     }
     notes.push("nginx-limit-req: NGINX limit_req zones (burst = capacity − 1, nodelay) in one NGINX instance: its limits are per instance, so it is exact here with one instance and would admit N× with N instances.".into());
-    notes.push("burst, sustained, distribution, store-outage: goose users (closed model), at the first store RTT.".into());
+    notes.push("burst, distribution, store-outage: goose users (closed model); sustained: the open-model generator at a fixed rate per client (so every decision has its send and answer times); all at the first store RTT.".into());
     notes
 }
 
@@ -312,13 +303,13 @@ fn settings(opts: &LabOptions) -> Settings {
     put(
         ScenarioId::Sustained,
         format!(
-            "{} clients × {} users, each pausing {} ms; capacity {}, refill {}/s, {} s",
+            "open model, {} clients × {} req/s each, in random order; capacity {}, refill {}/s, {} s; over-admission in every {} ms window",
             p.sustained_clients,
-            p.sustained_users_per_client,
-            ms(p.sustained_pause),
+            p.sustained_rps_per_client,
             p.sustained.capacity,
             p.sustained.refill_per_sec,
-            p.sustained_secs
+            p.sustained_secs,
+            WINDOWS_MS.map(|w| w.to_string()).join(" and ")
         ),
     );
     put(

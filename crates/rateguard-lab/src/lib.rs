@@ -6,10 +6,13 @@
 //!
 //! # Layout
 //! - [`options`]: [`LabOptions`], what a run does.
-//! - [`topology`]: the processes, stopped by pid when their guards drop.
+//! - [`topology`]: the processes, stopped by pid when their guards drop;
+//!   [`backends`]: the NGINX behind the limiter (`return 200` for the load
+//!   scenarios, the mock backends for the rest).
 //! - [`gateway_config`]: the replicas' TOML config per store.
 //! - [`runner`]: one accuracy scenario, once; [`load`]: one load scenario
-//!   (throughput, capacity), once; [`summarize`]: repetitions to a record.
+//!   (throughput, capacity), once; [`loads`]: throughput's offered loads;
+//!   [`summarize`]: repetitions to a record.
 //! - [`cpu`]: CPU time per process role, from `/proc/<pid>/stat`.
 //! - [`limit_req`]: the `nginx-limit-req` reference's nginx config;
 //!   [`rls_config`]: the `rls` frontend's limits file and config.
@@ -22,6 +25,7 @@
 //!   [`front`]: the front nginx, on a free or a pinned port.
 //! - [`machine`]: cores, CPU, versions, git commit.
 
+pub mod backends;
 pub mod check;
 pub mod commandstats;
 pub mod cpu;
@@ -31,6 +35,7 @@ pub mod gateway_config;
 pub mod lab;
 pub mod limit_req;
 pub mod load;
+pub mod loads;
 pub mod machine;
 pub mod options;
 pub mod plan;

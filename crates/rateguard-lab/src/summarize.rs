@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use rateguard_contract::OnError;
-use rateguard_lab_model::Role;
+use rateguard_lab_model::{Frontend, Role};
 use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
 use rateguard_loadtests::{Counts, Params, Sample, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, median, CpuPerRequest, LatencyUs, Outage, OutageRep, OutageWindow,
-    RateLevel, Record, RecordKey, RepetitionStats, SeriesPoint, TimelinePoint,
+    accuracy_error_pct, median, Admission, AdmissionRep, CpuPerRequest, LatencyUs, Outage,
+    OutageRep, OutageWindow, RateLevel, Record, RecordKey, RepetitionStats, SeriesPoint, Spread,
+    TimelinePoint,
 };
 
 use crate::runner::{Level, OutageMarks, RepResult};
@@ -43,9 +44,11 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
         on_error: key.on_error,
         ..Record::new(key.subject, scenario)
     };
+    r.backend = (key.subject.frontend != Frontend::Rls).then(|| scenario.backend());
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;
     let mut by_name = BTreeMap::new();
+    let mut by_node: Vec<u64> = Vec::new();
     for rep in reps {
         let c = Counts::of(&rep.recording.samples);
         r.requests += c.requests;
@@ -66,6 +69,12 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
                 *by_name.entry(k.clone()).or_insert(0) += v;
             }
         }
+        for (i, n) in rep.script_calls_by_node.iter().enumerate() {
+            if by_node.len() <= i {
+                by_node.resize(i + 1, 0);
+            }
+            by_node[i] += n;
+        }
         let (mut stats, hist) = rep_stats(scenario, rep);
         stats.outage = rep.outage.map(|m| outage_rep(params, rep, m));
         add(&mut merged, &hist);
@@ -73,6 +82,10 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
     }
     r.store_commands_per_request = commands.map(|n| n as f64 / r.requests.max(1) as f64);
     r.store_command_calls = by_name;
+    let calls: u64 = by_node.iter().sum();
+    if by_node.len() > 1 && calls > 0 {
+        r.busiest_node_share = by_node.iter().max().map(|&m| m as f64 / calls as f64);
+    }
     r.latency_curve = LatencyUs::curve(&merged);
     r.compute_spread();
     if let Some(s) = r.spread {
@@ -103,6 +116,9 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
     };
     if let Some(shape) = shape {
         accuracy(&mut r, shape, reps);
+    }
+    if scenario == ScenarioId::Sustained {
+        admission(&mut r, params.sustained, reps);
     }
     if let (ScenarioId::StoreOutage, Some(first)) = (scenario, reps.first()) {
         outage(&mut r, first);
@@ -223,6 +239,7 @@ fn from_first_request(samples: &[Sample]) -> Vec<Sample> {
         .iter()
         .map(|s| Sample {
             at_us: s.at_us - first,
+            sent_us: s.sent_us.saturating_sub(first),
             ..*s
         })
         .collect()
@@ -248,6 +265,63 @@ fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
     }
     r.expected_allowed = Some(expected);
     r.accuracy_error_pct = accuracy_error_pct(r.allowed, expected);
+}
+
+/// Over- and under-admission of every repetition against `shape`: the
+/// worst excess over all of them, the under-admission over their sum.
+fn admission(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
+    let mut total = Admission {
+        capacity: shape.capacity,
+        refill_per_sec: shape.refill_per_sec,
+        over_admission_100ms: f64::NEG_INFINITY,
+        over_admission_1s: f64::NEG_INFINITY,
+        ..Admission::default()
+    };
+    let mut unders = Vec::new();
+    for (rep, stats) in reps.iter().zip(r.repetitions.iter_mut()) {
+        let a = analysis::admission(&rep.recording.samples, shape);
+        let over = |ms| a.over_ms(ms).unwrap_or(f64::NEG_INFINITY);
+        let this = AdmissionRep {
+            over_admission_100ms: over(100),
+            over_admission_1s: over(1000),
+            under_admission: a.under(),
+        };
+        if this.over_admission_100ms > total.over_admission_100ms {
+            total.over_admission_100ms = this.over_admission_100ms;
+            total.worst_window_by_replica = a
+                .over
+                .first()
+                .map(|worst| {
+                    worst
+                        .by_replica
+                        .iter()
+                        .map(|(i, n)| {
+                            let name = i
+                                .and_then(|i| rep.recording.replicas.get(usize::from(i)))
+                                .map_or("unnamed", String::as_str);
+                            (name.to_owned(), *n)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        total.over_admission_1s = total.over_admission_1s.max(this.over_admission_1s);
+        total.offered += a.offered;
+        total.admitted += a.admitted;
+        total.ideal += a.ideal;
+        unders.push(this.under_admission);
+        stats.admission = Some(this);
+    }
+    if reps.is_empty() {
+        return;
+    }
+    total.under_admission = if total.ideal > 0.0 {
+        (1.0 - total.admitted as f64 / total.ideal).max(0.0)
+    } else {
+        0.0
+    };
+    total.under_admission_spread = Spread::of(&unders);
+    r.admission = Some(total);
 }
 
 /// About 200 points per allowed-over-time series: a burst lasts ~100 ms and

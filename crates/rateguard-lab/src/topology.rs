@@ -1,5 +1,6 @@
 //! The lab's processes, all from `rateguard-testkit`: redis-server, a
-//! 3-master Redis Cluster, M mock backends behind one nginx (started once),
+//! 3-master Redis Cluster, M mock backends behind one nginx that answers
+//! the load scenarios' paths itself ([`backends`]) (started once),
 //! and per subject a [`Deployment`]: N gateway replicas behind a front
 //! nginx, or (`nginx-limit-req`) an nginx doing `limit_req` alone.
 //!
@@ -27,7 +28,7 @@ use rateguard_testkit::{
 
 use crate::cpu::{with_children, CpuProbe};
 use crate::front::Front;
-use crate::{gateway_config, limit_req, rls_config, LabError};
+use crate::{backends, gateway_config, limit_req, rls_config, LabError};
 
 /// The long-lived part of the topology (everything but the gateways).
 #[derive(Debug)]
@@ -177,7 +178,7 @@ impl Topology {
             .map(|i| MockBackend::start(gateway_bin, &format!("backend-{i}")))
             .collect::<Result<Vec<_>, _>>()?;
         let addrs: Vec<SocketAddr> = backends.iter().map(MockBackend::addr).collect();
-        let back = Nginx::start(&addrs)?;
+        let back = Nginx::start_conf(|port| backends::conf(port, &addrs))?;
         Ok(Self {
             back,
             backends,
