@@ -18,12 +18,16 @@ mod missing;
 mod outage;
 mod plan;
 mod stats;
+mod verdict;
+mod workload;
 
 pub use admission::{Admission, AdmissionRep};
 pub use cpu::CpuPerRequest;
 pub use outage::{OutageRep, OutageWindow};
 pub use plan::{is_load_scenario, runs_on, RecordKey, Subject};
 pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
+pub use verdict::{Cost, Verdict, MIN_REPETITIONS, SUSTAINED_TOLERANCE_PCT};
+pub use workload::Workload;
 
 /// One lab run: where it ran, with what, and every (store, scenario) result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
