@@ -4,6 +4,8 @@
 //!   needs to run (a Redis server, a Redis Cluster, nothing).
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
+//! - [`metrics`]: what `/metrics` exports: family names and fixed label
+//!   values, as an operator or the lab reads them.
 //! - [`LimitKey`]: what a policy's limit counts requests by (`client`,
 //!   `ip`, `api_key`, `header:<name>`, `global`).
 //! - [`config`]: the gateway's TOML file as raw serde structs
@@ -39,6 +41,7 @@ pub mod admin;
 pub mod config;
 pub mod headers;
 mod limit_key;
+pub mod metrics;
 mod store_kind;
 
 pub use config::{

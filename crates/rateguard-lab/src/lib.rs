@@ -16,7 +16,9 @@
 //! - [`cpu`]: CPU time per process role, from `/proc/<pid>/stat`.
 //! - [`limit_req`]: the `nginx-limit-req` reference's nginx config;
 //!   [`rls_config`]: the `rls` frontend's limits file and config.
-//! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
+//! - [`commandstats`]: Redis commands per request from `INFO commandstats`;
+//!   [`decisions`]: the replicas' decision counters, read by the contract's
+//!   metrics vocabulary.
 //! - [`plan`]: [`LabPlan`], the run's deployments and their steps, as a
 //!   value; [`lab`]: the whole run, walking it; [`progress`]: phase lines
 //!   and the final table.
@@ -29,6 +31,7 @@ pub mod backends;
 pub mod check;
 pub mod commandstats;
 pub mod cpu;
+pub mod decisions;
 pub mod demo;
 pub mod front;
 pub mod gateway_config;

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rateguard_contract::metrics::Decision;
 use rateguard_contract::{Backend, StoreKind};
 use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
 use rateguard_report::Subject;
 
 use crate::commandstats::{self, NodeStats};
 use crate::cpu::CpuUsage;
+use crate::decisions::DecisionCounts;
 use crate::topology::{Deployment, Topology};
 use crate::LabError;
 
@@ -62,18 +64,6 @@ pub struct OutageMarks {
 /// How often the outage scenario polls the replicas' decision counters
 /// after the restart.
 pub const FALLBACK_POLL: Duration = Duration::from_millis(50);
-
-/// The decisions made without the store: `failed_open` (allow),
-/// `failed_closed` (deny) and `local_fallback` (local).
-pub const FALLBACK_DECISIONS: [&str; 3] = ["failed_open", "failed_closed", "local_fallback"];
-
-/// The sum of the [`FALLBACK_DECISIONS`] counters.
-fn fallbacks(decisions: &BTreeMap<String, u64>) -> u64 {
-    FALLBACK_DECISIONS
-        .iter()
-        .filter_map(|d| decisions.get(*d))
-        .sum()
-}
 
 /// From `(poll end µs, fallback count)` polls after the restart (the first
 /// taken right at it): the end of the poll that saw the last growth (the
@@ -172,7 +162,7 @@ pub async fn run_once(
 pub(crate) async fn open_counters(
     topo: &Topology,
     site: Site<'_>,
-) -> Result<(BTreeMap<String, u64>, Option<NodeStats>), LabError> {
+) -> Result<(DecisionCounts, Option<NodeStats>), LabError> {
     Ok((site.deployment.decisions().await?, stats(topo, site).await?))
 }
 
@@ -181,7 +171,7 @@ pub(crate) async fn close_counters(
     topo: &Topology,
     site: Site<'_>,
     scenario: ScenarioId,
-    decisions_before: BTreeMap<String, u64>,
+    decisions_before: DecisionCounts,
     before: Option<NodeStats>,
     result: &mut RepResult,
 ) -> Result<(), LabError> {
@@ -194,13 +184,9 @@ pub(crate) async fn close_counters(
         result.store_commands = Some(after.total().since(&before.total()));
         result.script_calls_by_node = after.script_calls_since(&before);
     }
-    let after = site.deployment.decisions().await?;
-    let delta = |d: &str| {
-        let n = |m: &BTreeMap<String, u64>| m.get(d).copied().unwrap_or(0);
-        n(&after).saturating_sub(n(&decisions_before))
-    };
-    result.failed_open = delta("failed_open");
-    result.local_fallback = delta("local_fallback");
+    let delta = site.deployment.decisions().await?.since(&decisions_before);
+    result.failed_open = delta.get(Decision::FailedOpen);
+    result.local_fallback = delta.get(Decision::LocalFallback);
     Ok(())
 }
 
@@ -244,7 +230,7 @@ async fn store_outage(
     let mut polls = Vec::new();
     loop {
         let done = load.is_finished();
-        let n = fallbacks(&site.deployment.decisions().await?);
+        let n = site.deployment.decisions().await?.fallbacks();
         polls.push((recorder.offset_us(Instant::now()), n));
         if done {
             break;
