@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{OnError, RawConfig, StoreKind};
+use rateguard_contract::{OnError, RawConfig};
 use rateguard_lab_model::{BackendKind, KeyMix, ScenarioId};
 use rateguard_loadtests::analysis::WINDOWS_MS;
 use rateguard_loadtests::keys::KeyPlan;
@@ -235,12 +235,13 @@ fn notes(opts: &LabOptions) -> Vec<String> {
             opts.replicas, opts.replicas
         ));
     }
-    if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
-        notes.push(format!(
-            "{} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
-            StoreKind::FredCluster,
-            ScenarioId::StoreOutage
-        ));
+    if opts.scenarios.contains(&ScenarioId::StoreOutage) {
+        for &store in opts.stores.iter().filter(|s| s.needs_cluster()) {
+            notes.push(format!(
+                "{store} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
+                ScenarioId::StoreOutage
+            ));
+        }
     }
     let slo = &opts.params.slo;
     notes.push(format!(
