@@ -1,12 +1,17 @@
 //! Turning [`Sample`]s into figures: counts, an `hdrhistogram` of latency,
-//! the allowed-over-time series against an ideal token bucket, and the
-//! per-slot timeline of the outage chart.
+//! the allowed-over-time series against an ideal token bucket, the
+//! per-slot timeline of the outage chart, and over- and under-admission
+//! against the bucket's bounds ([`admission()`]).
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
 use crate::record::{Outcome, Sample};
+
+mod admission;
+
+pub use admission::{admission, Admission, Excess, WINDOWS_MS};
 
 /// Highest latency the histograms track, µs (one minute).
 pub const MAX_LATENCY_US: u64 = 60_000_000;

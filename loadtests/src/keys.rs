@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
-pub use rateguard_contract::KeyMix;
+pub use rateguard_lab_model::KeyMix;
 
 /// The Zipf exponent of [`KeyMix::Zipf`].
 pub const ZIPF_EXPONENT: f64 = 1.1;
@@ -42,6 +42,18 @@ impl KeyPlan {
             }
         };
         Self::from_order(prefix, n, order)
+    }
+
+    /// `requests` draws uniform over `count` keys: every key asks at about
+    /// the same rate, but in no fixed order (a fixed order would meet the
+    /// front NGINX's round robin in step and pin a key to one replica).
+    pub fn shuffled(prefix: &str, count: u32, requests: usize, seed: u64) -> Self {
+        let count = count.max(1);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let order = (0..requests.max(1))
+            .map(|_| rng.random_range(0..count))
+            .collect();
+        Self::from_order(prefix, count, order)
     }
 
     /// Request `i` sends key `i % count`: round robin over `count` keys.
@@ -97,6 +109,19 @@ mod tests {
         // P(1) / P(10) = 10^1.1 ≈ 12.6.
         assert!(top > 5 * tenth.max(1), "key 0: {top}, key 9: {tenth}");
         assert!((0..20_000).all(|i| a.key(i).0 < 10_000));
+    }
+
+    #[test]
+    fn shuffled_spreads_evenly_in_no_fixed_order() {
+        let s = KeyPlan::shuffled("k", 4, 4000, 3);
+        let per_key: Vec<usize> = (0..4)
+            .map(|k| (0..4000).filter(|&i| s.key(i).0 == k).count())
+            .collect();
+        assert!(
+            per_key.iter().all(|&n| (850..1150).contains(&n)),
+            "{per_key:?}"
+        );
+        assert!((0..8).map(|i| s.key(i).0).collect::<Vec<_>>() != [0, 1, 2, 3, 0, 1, 2, 3]);
     }
 
     #[test]

@@ -66,6 +66,21 @@ pub struct Sample {
     pub outcome: Outcome,
     /// Index of the client (bucket identity) that sent it.
     pub client: u32,
+    /// When the request actually left, µs since the recorder started: after
+    /// `at_us` when the open model's generator or connection was behind;
+    /// equal to it in the closed model. The decision falls between this and
+    /// [`Sample::done_us`].
+    pub sent_us: u64,
+    /// The replica that answered ([`Recording::replicas`] index), when the
+    /// response named one.
+    pub replica: Option<u16>,
+}
+
+impl Sample {
+    /// When the response ended, µs since the recorder started.
+    pub fn done_us(&self) -> u64 {
+        self.at_us.saturating_add(self.latency_us)
+    }
 }
 
 /// Collects samples from many concurrent tasks.
@@ -83,6 +98,7 @@ struct Inner {
     samples: Vec<Sample>,
     per_replica: BTreeMap<String, u64>,
     per_backend: BTreeMap<String, u64>,
+    replicas: Vec<String>,
 }
 
 /// Everything a [`Recorder`] collected, ready for analysis.
@@ -96,6 +112,55 @@ pub struct Recording {
     pub per_backend: BTreeMap<String, u64>,
     /// Wall time from the recorder's start to [`Recorder::finish`].
     pub elapsed: Duration,
+    /// The replicas' names, indexed by [`Sample::replica`].
+    pub replicas: Vec<String>,
+}
+
+impl Recording {
+    /// `name`'s index in [`Recording::replicas`], added if new.
+    pub fn replica_index(&mut self, name: &str) -> u16 {
+        intern(&mut self.replicas, name)
+    }
+
+    /// The name of `sample`'s replica.
+    pub fn replica_of(&self, sample: &Sample) -> Option<&str> {
+        sample
+            .replica
+            .and_then(|i| self.replicas.get(usize::from(i)))
+            .map(String::as_str)
+    }
+
+    /// Appends `part`'s samples, shifted by `offset_us` and with their
+    /// replicas renumbered into this recording's table.
+    pub fn append(&mut self, part: &Recording, offset_us: u64) {
+        let map: Vec<u16> = part
+            .replicas
+            .iter()
+            .map(|name| intern(&mut self.replicas, name))
+            .collect();
+        self.samples.extend(part.samples.iter().map(|s| Sample {
+            at_us: s.at_us + offset_us,
+            sent_us: s.sent_us + offset_us,
+            replica: s.replica.and_then(|i| map.get(usize::from(i)).copied()),
+            ..*s
+        }));
+        for (k, v) in &part.per_replica {
+            *self.per_replica.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &part.per_backend {
+            *self.per_backend.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+}
+
+/// `name`'s index in `table`, pushed if new (saturating at `u16::MAX`
+/// names, far beyond any lab topology).
+fn intern(table: &mut Vec<String>, name: &str) -> u16 {
+    let i = table.iter().position(|n| n == name).unwrap_or_else(|| {
+        table.push(name.to_owned());
+        table.len() - 1
+    });
+    u16::try_from(i).unwrap_or(u16::MAX)
 }
 
 impl Recorder {
@@ -127,14 +192,17 @@ impl Recorder {
         backend: Option<&str>,
     ) {
         let latency_us = micros(due.elapsed());
-        let sample = Sample {
-            at_us: self.offset_us(due),
+        let at_us = self.offset_us(due);
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let replica_index = replica.map(|r| intern(&mut inner.replicas, r));
+        inner.samples.push(Sample {
+            at_us,
             latency_us,
             outcome,
             client,
-        };
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.samples.push(sample);
+            sent_us: at_us,
+            replica: replica_index,
+        });
         if let Some(r) = replica {
             bump(&mut inner.per_replica, r);
         }
@@ -144,7 +212,8 @@ impl Recorder {
     }
 
     /// Adds samples (and responses per replica and backend) collected
-    /// elsewhere, e.g. by one open-model worker.
+    /// elsewhere, e.g. by one open-model worker, whose [`Sample::replica`]
+    /// index `per_replica` (in its order).
     pub fn extend(
         &self,
         samples: Vec<Sample>,
@@ -152,7 +221,14 @@ impl Recorder {
         per_backend: Vec<(String, u64)>,
     ) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.samples.extend(samples);
+        let map: Vec<u16> = per_replica
+            .iter()
+            .map(|(name, _)| intern(&mut inner.replicas, name))
+            .collect();
+        inner.samples.extend(samples.into_iter().map(|s| Sample {
+            replica: s.replica.and_then(|i| map.get(usize::from(i)).copied()),
+            ..s
+        }));
         for (k, n) in per_replica {
             *inner.per_replica.entry(k).or_insert(0) += n;
         }
@@ -171,6 +247,7 @@ impl Recorder {
             per_replica: inner.per_replica,
             per_backend: inner.per_backend,
             elapsed,
+            replicas: inner.replicas,
         }
     }
 }
@@ -211,6 +288,9 @@ mod tests {
         assert!(r.samples.iter().all(|s| s.at_us == 5_000));
         assert_eq!(r.per_replica.get("gw-1"), Some(&2));
         assert_eq!(r.per_backend.get("b1"), Some(&1));
+        assert_eq!(r.replica_of(&r.samples[1]), Some("gw-1"));
+        assert_eq!(r.replica_of(&r.samples[2]), None);
+        assert_eq!(r.samples[0].sent_us, r.samples[0].at_us);
         assert!(rec.finish().samples.is_empty(), "finish takes the samples");
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use rateguard_contract::ScenarioId;
+pub use rateguard_lab_model::ScenarioId;
 
 use crate::analysis::BucketShape;
 use crate::goose_driver::{ClientKeys, GoosePlan, Stop};
@@ -32,6 +32,9 @@ pub struct Policy {
     pub shape: BucketShape,
 }
 
+/// sustained: the generator's connections at most (its rate is modest).
+const SUSTAINED_CONNECTIONS: usize = 32;
+
 /// A limit high enough that nothing is ever denied in a lab run.
 pub const UNLIMITED: BucketShape = BucketShape {
     capacity: 1_000_000_000,
@@ -49,12 +52,11 @@ pub struct Params {
     pub burst_requests_per_user: usize,
     /// sustained: each client's bucket.
     pub sustained: BucketShape,
-    /// sustained: distinct clients.
+    /// sustained: distinct clients (keys), asked in turn.
     pub sustained_clients: u32,
-    /// sustained: users per client.
-    pub sustained_users_per_client: u32,
-    /// sustained: pause between one user's requests.
-    pub sustained_pause: Duration,
+    /// sustained: each client's arrival rate (open model), requests per
+    /// second: far above its refill, so the bucket decides.
+    pub sustained_rps_per_client: u32,
     /// sustained: run time, whole seconds.
     pub sustained_secs: u64,
     /// capacity: the first rate probed, requests per second.
@@ -78,6 +80,9 @@ pub struct Params {
     pub throughput_rates: Vec<u32>,
     /// throughput: how long each rate runs.
     pub throughput_step: Duration,
+    /// throughput: the base capacity its fractions apply to is at least
+    /// this, req/s (a floor under a collapsed capacity search).
+    pub throughput_floor_rps: u32,
     /// throughput and capacity: keep-alive connections of the generator
     /// (so requests in flight at most).
     pub open_connections: usize,
@@ -106,9 +111,8 @@ impl Default for Params {
                 capacity: 20,
                 refill_per_sec: 10.0,
             },
-            sustained_clients: 6,
-            sustained_users_per_client: 2,
-            sustained_pause: Duration::from_millis(20),
+            sustained_clients: 4,
+            sustained_rps_per_client: 300,
             sustained_secs: 6,
             capacity_start_rps: 2000,
             capacity_min_rps: 100,
@@ -122,6 +126,7 @@ impl Default for Params {
             throughput_load_fractions: vec![0.25, 0.5, 0.75],
             throughput_rates: vec![1000, 2000, 4000],
             throughput_step: Duration::from_millis(1000),
+            throughput_floor_rps: 1000,
             open_connections: 128,
             distribution_requests: 60,
             outage: BucketShape {
@@ -146,7 +151,7 @@ impl Params {
             burst_users: 20,
             burst_requests_per_user: 6,
             sustained_clients: 2,
-            sustained_users_per_client: 2,
+            sustained_rps_per_client: 100,
             sustained_secs: 2,
             capacity_start_rps: 200,
             capacity_min_rps: 50,
@@ -160,6 +165,7 @@ impl Params {
             },
             throughput_rates: vec![100, 200],
             throughput_step: Duration::from_millis(400),
+            throughput_floor_rps: 50,
             open_connections: 16,
             distribution_requests: 12,
             outage_clients: 2,
@@ -210,20 +216,22 @@ impl Params {
         }
     }
 
-    /// sustained: several users per client, paced, for a fixed time.
-    pub fn sustained_plan(&self, host: &str, key_prefix: &str) -> GoosePlan {
-        let users = (self.sustained_clients * self.sustained_users_per_client) as usize;
-        GoosePlan {
-            host: host.to_owned(),
-            path: format!("{}/item", path_prefix(ScenarioId::Sustained)),
-            users,
-            hatch_rate: users * 100,
-            stop: Stop::Seconds(self.sustained_secs),
-            pause: Some(self.sustained_pause),
-            clients: ClientKeys {
-                prefix: key_prefix.to_owned(),
-                count: self.sustained_clients,
-            },
+    /// sustained: every client at about `sustained_rps_per_client`, in a
+    /// seeded random order (open model, so a slow answer does not slow the
+    /// asking), for a fixed time.
+    pub fn sustained_plan(&self, host: &str, key_prefix: &str, seed: u64) -> OpenPlan {
+        let clients = self.sustained_clients.max(1);
+        let rate_per_sec = clients * self.sustained_rps_per_client.max(1);
+        let requests = rate_per_sec as usize * self.sustained_secs.max(1) as usize;
+        OpenPlan {
+            url: format!("{host}{}/item", path_prefix(ScenarioId::Sustained)),
+            rls: None,
+            rate_per_sec,
+            duration: Duration::from_secs(self.sustained_secs),
+            connections: self.open_connections.min(SUSTAINED_CONNECTIONS),
+            keys: Arc::new(KeyPlan::shuffled(key_prefix, clients, requests, seed)),
+            timeout: Duration::from_secs(5),
+            slo: None,
         }
     }
 

@@ -107,12 +107,20 @@ crate::vocabulary! {
     /// The gRPC status a denied gRPC call gets (`server.grpc_denied_status`).
     pub enum GrpcDeniedStatus ("value") {
         /// `RESOURCE_EXHAUSTED` (8): gRPC clients do not retry it by themselves.
-        ResourceExhausted = "resource-exhausted" => 8,
+        ResourceExhausted = "resource-exhausted",
         /// `UNAVAILABLE` (14): for clients that should retry (with backoff).
-        Unavailable = "unavailable" => 14,
+        Unavailable = "unavailable",
     }
+}
+
+impl GrpcDeniedStatus {
     /// The numeric `grpc-status`.
-    fn code -> u8;
+    pub const fn code(self) -> u8 {
+        match self {
+            GrpcDeniedStatus::ResourceExhausted => 8,
+            GrpcDeniedStatus::Unavailable => 14,
+        }
+    }
 }
 
 /// The whole file. `serve` reads every section but `[rls]`; `rls` reads

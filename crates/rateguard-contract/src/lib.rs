@@ -2,9 +2,6 @@
 //!
 //! - [`StoreKind`]: which bucket store a gateway runs, and what each kind
 //!   needs to run (a Redis server, a Redis Cluster, nothing).
-//! - [`ScenarioId`]: the lab's scenarios, as written in `summary.json`;
-//!   [`Frontend`], [`KeyMix`] and [`Role`]: the lab's frontends, key mixes
-//!   and CPU roles.
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
 //! - [`metrics`]: what `/metrics` exports: family names and fixed label
@@ -16,15 +13,17 @@
 //!   serializing them and the gateway reads the very same schema.
 //!
 //! Every name is a type or a constant: an enum's ids, `Display`, `FromStr`
-//! and serde all come from one list (see [`UnknownName`] for the error), so
-//! a typo does not compile and adding a value is a one-line change.
+//! and serde all come from one list ([`vocabulary!`], see [`UnknownName`]
+//! for the error), so a typo does not compile. The lab's own vocabulary
+//! (scenarios, frontends, key mixes, CPU roles) lives with the lab, in
+//! `rateguard-lab-model`: no product crate names it.
 //!
 //! This crate is a leaf: plain data, `serde` and `thiserror`, no I/O, no
 //! async runtime, no HTTP types.
 //!
 //! # Example
 //! ```
-//! use rateguard_contract::{ScenarioId, StoreKind};
+//! use rateguard_contract::StoreKind;
 //!
 //! let kind: StoreKind = "redis-lua".parse().unwrap();
 //! assert!(kind.needs_redis() && kind.shared_across_replicas());
@@ -34,7 +33,6 @@
 //!     err.to_string(),
 //!     "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster"
 //! );
-//! assert_eq!(ScenarioId::StoreOutage.as_str(), "store-outage");
 //! ```
 
 mod vocabulary;
@@ -42,19 +40,15 @@ mod vocabulary;
 pub mod admin;
 pub mod config;
 pub mod headers;
-mod lab;
 mod limit_key;
 pub mod metrics;
-mod scenario;
 mod store_kind;
 
 pub use config::{
     EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
     RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
 };
-pub use lab::{Frontend, KeyMix, Role};
 pub use limit_key::LimitKey;
-pub use scenario::ScenarioId;
 pub use store_kind::{Backend, StoreKind};
 pub use vocabulary::UnknownName;
 

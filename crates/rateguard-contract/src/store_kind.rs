@@ -2,20 +2,19 @@
 
 crate::vocabulary! {
     /// Which bucket store a gateway runs (`store.kind`, the lab's store ids,
-    /// `BucketStore::kind`). Adding a kind is one line here: its id and its
-    /// [`Backend`], from which everything it needs follows.
+    /// `BucketStore::kind`). Adding a kind is its line here and its
+    /// [`Backend`] in [`StoreKind::backend`], from which everything it
+    /// needs follows.
     pub enum StoreKind ("kind") {
         /// In-process buckets: each replica enforces its own limit.
-        Memory = "memory" => Backend::InProcess,
+        Memory = "memory",
         /// Redis, one `EVALSHA` of the token-bucket script per decision.
-        RedisLua = "redis-lua" => Backend::Redis,
+        RedisLua = "redis-lua",
         /// Redis, decisions coalesced into pipelines of `EVALSHA`s.
-        RedisPipelined = "redis-pipelined" => Backend::Redis,
+        RedisPipelined = "redis-pipelined",
         /// fred on a Redis Cluster.
-        FredCluster = "fred-cluster" => Backend::RedisCluster,
+        FredCluster = "fred-cluster",
     }
-    /// Where this kind keeps its buckets.
-    fn backend -> Backend;
 }
 
 /// Where a store kind keeps its buckets, i.e. what it needs to run.
@@ -30,6 +29,15 @@ pub enum Backend {
 }
 
 impl StoreKind {
+    /// Where this kind keeps its buckets.
+    pub const fn backend(self) -> Backend {
+        match self {
+            Self::Memory => Backend::InProcess,
+            Self::RedisLua | Self::RedisPipelined => Backend::Redis,
+            Self::FredCluster => Backend::RedisCluster,
+        }
+    }
+
     /// Needs a standalone `redis-server`.
     pub const fn needs_redis(self) -> bool {
         matches!(self.backend(), Backend::Redis)

@@ -37,53 +37,42 @@ impl fmt::Display for List<'_> {
 /// Declares a vocabulary enum: `Variant = "id"` per value, in the order
 /// error messages list them; `$what` names the thing in [`UnknownName`].
 /// Generates `ALL`, `IDS`, `as_str`, `index` (the position in `ALL`, for
-/// arrays indexed by the enum), `Display`, `FromStr` and serde both ways.
+/// arrays indexed by the enum), `Display`, `FromStr` and serde both ways,
+/// each a plain `match` over the list.
 ///
-/// A variant may carry a constant, `Variant = "id" => value`, returned by
-/// the `fn name -> Type;` declared after the list: a new value is then
-/// still one line, with everything known about it.
+/// What a value means beyond its id (a store kind's backend, a scenario's
+/// path) is a plain `match` in an `impl` next to the enum: a new value
+/// without it does not compile.
 ///
 /// ```
 /// rateguard_contract::vocabulary! {
 ///     /// A colour.
 ///     pub enum Colour ("colour") {
 ///         /// Red.
-///         Red = "red" => 0xff0000,
+///         Red = "red",
 ///         /// Green.
-///         Green = "green" => 0x00ff00,
+///         Green = "green",
 ///     }
+/// }
+///
+/// impl Colour {
 ///     /// The RGB value.
-///     fn rgb -> u32;
+///     const fn rgb(self) -> u32 {
+///         match self {
+///             Self::Red => 0xff0000,
+///             Self::Green => 0x00ff00,
+///         }
+///     }
 /// }
 /// assert_eq!("green".parse::<Colour>().unwrap().rgb(), 0x00ff00);
 /// assert_eq!(Colour::Green.index(), 1);
+/// assert_eq!(
+///     "blue".parse::<Colour>().unwrap_err().to_string(),
+///     "unknown colour \"blue\", expected one of red, green"
+/// );
 /// ```
 #[macro_export]
 macro_rules! vocabulary {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident ($what:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $id:literal => $data:expr, )+
-        }
-        $(#[$fmeta:meta])*
-        fn $data_fn:ident -> $data_ty:ty;
-    ) => {
-        $crate::vocabulary! {
-            $(#[$meta])*
-            $vis enum $name ($what) {
-                $( $(#[$vmeta])* $variant = $id, )+
-            }
-        }
-
-        impl $name {
-            $(#[$fmeta])*
-            pub const fn $data_fn(self) -> $data_ty {
-                match self {
-                    $( Self::$variant => $data, )+
-                }
-            }
-        }
-    };
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident ($what:literal) {
@@ -126,14 +115,14 @@ macro_rules! vocabulary {
             type Err = $crate::UnknownName;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| $crate::UnknownName {
+                match s {
+                    $( $id => Ok(Self::$variant), )+
+                    _ => Err($crate::UnknownName {
                         what: $what,
                         value: s.to_owned(),
                         expected: &Self::IDS,
-                    })
+                    }),
+                }
             }
         }
 
@@ -180,7 +169,7 @@ mod tests {
     use serde::de::DeserializeOwned;
     use serde::Serialize;
 
-    use crate::{Frontend, KeyMix, OnError, Role, RuntimeMode, ScenarioId, StoreKind};
+    use crate::{OnError, RuntimeMode, StoreKind};
 
     /// Every value survives text and serde, and sits at its index.
     fn round_trips<T>(all: &[T])
@@ -199,13 +188,9 @@ mod tests {
     #[test]
     fn every_vocabulary_round_trips() {
         round_trips(&StoreKind::ALL);
-        round_trips(&ScenarioId::ALL);
         round_trips(&OnError::ALL);
         round_trips(&RuntimeMode::ALL);
-        round_trips(&Frontend::ALL);
-        round_trips(&KeyMix::ALL);
-        round_trips(&Role::ALL);
-        for (i, id) in ScenarioId::ALL.into_iter().enumerate() {
+        for (i, id) in StoreKind::ALL.into_iter().enumerate() {
             assert_eq!(id.index(), i);
         }
     }
@@ -213,8 +198,8 @@ mod tests {
     #[test]
     fn errors_list_the_ids() {
         assert_eq!(
-            "bursts".parse::<ScenarioId>().unwrap_err().to_string(),
-            "unknown scenario \"bursts\", expected one of burst, sustained, capacity, throughput, distribution, store-outage"
+            "per_core".parse::<RuntimeMode>().unwrap_err().to_string(),
+            "unknown value \"per_core\", expected one of per-core, multi-thread"
         );
         let err = serde_json::from_str::<StoreKind>("\"redis-lau\"").unwrap_err();
         assert_eq!(

@@ -61,28 +61,64 @@ impl CommandStats {
     pub fn calls_since(&self, before: &Self) -> u64 {
         self.since(before).values().sum()
     }
+
+    /// Lua script calls (`evalsha` + `eval`) since `before`.
+    pub fn script_calls_since(&self, before: &Self) -> u64 {
+        let d = self.since(before);
+        SCRIPT_COMMANDS.iter().filter_map(|c| d.get(*c)).sum()
+    }
 }
 
-/// The current counts of the store behind `store`: the standalone server,
-/// the sum over every cluster node, or `None` for `memory`.
+/// The commands that run the token-bucket script: one round trip each.
+pub const SCRIPT_COMMANDS: [&str; 2] = ["evalsha", "eval"];
+
+/// One [`CommandStats`] per node of a store, in node order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStats(pub Vec<CommandStats>);
+
+impl NodeStats {
+    /// Every node's counts together.
+    pub fn total(&self) -> CommandStats {
+        let mut total = CommandStats::default();
+        for node in &self.0 {
+            total.add(node);
+        }
+        total
+    }
+
+    /// Lua script calls per node since `before` (taken on the same nodes).
+    pub fn script_calls_since(&self, before: &Self) -> Vec<u64> {
+        let empty = CommandStats::default();
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.script_calls_since(before.0.get(i).unwrap_or(&empty)))
+            .collect()
+    }
+}
+
+/// The current counts of the store behind `store`, per node: the
+/// standalone server, every cluster node, or `None` for `memory`.
 pub async fn snapshot(
     store: StoreKind,
     redis: Option<&RedisServer>,
     cluster: Option<&RedisCluster>,
-) -> Result<Option<CommandStats>, LabError> {
+) -> Result<Option<NodeStats>, LabError> {
     const INFO: [&str; 2] = ["INFO", "commandstats"];
     match store.backend() {
         Backend::Redis => match redis {
-            Some(r) => Ok(Some(CommandStats::parse(&r.cli(&INFO).await?))),
+            Some(r) => Ok(Some(NodeStats(vec![CommandStats::parse(
+                &r.cli(&INFO).await?,
+            )]))),
             None => Ok(None),
         },
         Backend::RedisCluster => match cluster {
             Some(c) => {
-                let mut total = CommandStats::default();
+                let mut nodes = Vec::new();
                 for i in 0..c.ports().len() {
-                    total.add(&CommandStats::parse(&c.cli(i, &INFO).await?));
+                    nodes.push(CommandStats::parse(&c.cli(i, &INFO).await?));
                 }
-                Ok(Some(total))
+                Ok(Some(NodeStats(nodes)))
             }
             None => Ok(None),
         },
@@ -110,5 +146,10 @@ mod tests {
         let mut sum = before.clone();
         sum.add(&after);
         assert_eq!(sum.0["evalsha"], 120);
+        assert_eq!(after.script_calls_since(&before), 100);
+        let nodes = NodeStats(vec![after.clone(), before.clone()]);
+        let earlier = NodeStats(vec![before.clone(), before]);
+        assert_eq!(nodes.script_calls_since(&earlier), [100, 0]);
+        assert_eq!(nodes.total().0["evalsha"], 120);
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rateguard_contract::Role;
+use rateguard_lab_model::Role;
 use rateguard_report::CpuPerRequest;
 use rateguard_testkit::procstat;
 use rateguard_testkit::DELAY_THREAD;

@@ -1,26 +1,28 @@
-//! A whole lab run: topology up; pass 1, every subject's capacity search
-//! (per key mix, per store RTT) and the accuracy scenarios (at the first
-//! RTT); pass 2, the throughput scenario at fractions of the slowest
-//! store's capacity for each key mix, so every subject is compared at the
-//! same offered loads; report written, topology down.
+//! A whole lab run: topology up; the [`LabPlan`]'s deployments in turn
+//! (pass 1, every subject's capacity search per key mix and store RTT and
+//! the accuracy scenarios at the first RTT; pass 2, the throughput scenario
+//! at fractions of the slowest store's capacity for each key mix, so every
+//! subject is compared at the same offered loads); report written,
+//! topology down.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{Frontend, KeyMix, OnError, RawConfig, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, RawConfig};
+use rateguard_lab_model::{BackendKind, KeyMix, ScenarioId};
+use rateguard_loadtests::analysis::WINDOWS_MS;
 use rateguard_loadtests::keys::KeyPlan;
 use rateguard_loadtests::{open_model, path_prefix, Recorder};
-use rateguard_report::{
-    is_load_scenario, write_report, Record, RecordKey, Settings, Subject, Summary,
-};
+use rateguard_report::{is_load_scenario, write_report, Record, Settings, Summary};
 
 use crate::options::LabOptions;
+use crate::plan::{self, LabPlan, Pass, Step};
 use crate::progress::Progress;
 use crate::runner::{RepResult, Site};
 use crate::topology::{Deployment, Topology};
-use crate::{gateway_config, load, machine, runner, summarize, LabError};
+use crate::{gateway_config, load, loads, machine, runner, summarize, LabError};
 
 /// What a finished run left behind.
 #[derive(Debug)]
@@ -29,21 +31,6 @@ pub struct LabOutcome {
     pub summary: Summary,
     /// `results/<run-id>/report.html`.
     pub report: PathBuf,
-}
-
-/// The two passes over the subjects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// capacity, and the accuracy scenarios.
-    First,
-    /// throughput, which needs every subject's capacity.
-    Second,
-}
-
-impl Pass {
-    fn has(self, scenario: ScenarioId) -> bool {
-        (scenario == ScenarioId::Throughput) == (self == Pass::Second)
-    }
 }
 
 /// Runs the lab. Every process it starts is stopped before it returns, and
@@ -74,7 +61,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         )
     })?;
     let settings = settings(opts);
-    let plan = settings.planned();
+    let plan = LabPlan::new(&settings, opts.outage_repetitions);
     let mut config = gateway_config::generated(
         opts.store_timeout_ms,
         &opts.params.policies(),
@@ -86,60 +73,36 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     // deny-heavy case measures it.
     config.store.deny_cache = false;
     let mut records: Vec<Record> = Vec::new();
-    let mut loads: BTreeMap<KeyMix, Vec<u32>> = BTreeMap::new();
-    for pass in [Pass::First, Pass::Second] {
-        if pass == Pass::Second {
-            loads = throughput_loads(opts, &records);
-        }
-        for (i, &rtt) in settings.rtts_ms().iter().enumerate() {
-            topo.set_rtt(rtt);
-            for subject in settings.subjects() {
-                // Subjects without a store server run once, at the first RTT.
-                let here: Vec<RecordKey> = plan
-                    .iter()
-                    .filter(|k| k.subject == subject && pass.has(k.scenario))
-                    .filter(|k| k.store_rtt_ms.map_or(i == 0, |r| r == rtt))
-                    .copied()
-                    .collect();
-                if here.is_empty() {
-                    continue;
-                }
-                let at = subject.has_store_server().then_some(rtt);
-                progress.phase(&format!("{}{}: starting", subject.name(), rtt_text(at)));
-                // The store-outage keys come last, one deployment per mode.
-                let mut mode = OnError::Allow;
-                let mut deployment =
-                    deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
-                for key in here {
-                    let wanted = key.on_error.unwrap_or(OnError::Allow);
-                    if wanted != mode {
-                        progress.phase(&format!("{}: on_error = {wanted}", subject.name()));
-                        tokio::task::block_in_place(move || drop(deployment));
-                        mode = wanted;
-                        deployment =
-                            deploy(&topo, subject, &config, opts, rtt, mode, &run_id).await?;
-                    }
-                    let site = Site {
-                        subject,
-                        rtt_ms: at,
-                        deployment: &deployment,
-                    };
-                    let record =
-                        measure(&mut topo, site, key, opts, &run_id, &loads, &progress).await?;
-                    progress.result(&record);
-                    records.push(record);
-                }
-                // Stopping waits for each process to exit: off the async workers.
-                tokio::task::block_in_place(move || drop(deployment));
+    let mut loads: Option<BTreeMap<KeyMix, Vec<u32>>> = None;
+    let mut notes = notes(opts);
+    for planned in &plan.deployments {
+        if planned.pass == Pass::Second && loads.is_none() {
+            let (chosen, why) = loads::throughput_loads(opts, &records);
+            for line in &why {
+                progress.phase(line);
             }
+            notes.extend(why);
+            loads = Some(chosen);
         }
+        let loads = loads.clone().unwrap_or_default();
+        topo.set_rtt(planned.rtt_ms);
+        progress.phase(&format!("{}: starting", planned.name()));
+        let deployment = deploy(&topo, planned, &config, opts, &run_id).await?;
+        let site = Site {
+            subject: planned.subject,
+            rtt_ms: planned.subject.has_store_server().then_some(planned.rtt_ms),
+            deployment: &deployment,
+        };
+        for step in &planned.steps {
+            let record = measure(&mut topo, site, step, opts, &run_id, &loads, &progress).await?;
+            progress.result(&record);
+            records.push(record);
+        }
+        // Stopping waits for each process to exit: off the async workers.
+        tokio::task::block_in_place(move || drop(deployment));
     }
     // Report order: the plan's.
-    records.sort_by_key(|r| {
-        plan.iter()
-            .position(|k| *k == r.key())
-            .unwrap_or(usize::MAX)
-    });
+    records.sort_by_key(|r| plan.position(&r.key()));
 
     progress.phase("writing the report");
     let summary = Summary {
@@ -148,7 +111,7 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
         machine: machine::machine(),
         versions: machine::versions(),
         git_commit: machine::git_commit(),
-        notes: notes(opts),
+        notes,
         settings,
         records,
         bench_summary_path: opts.bench_summary.clone(),
@@ -159,28 +122,39 @@ pub async fn run(opts: &LabOptions) -> Result<LabOutcome, LabError> {
     Ok(LabOutcome { summary, report })
 }
 
-/// `subject`'s replicas running `config` with `on_error` (under `local`,
-/// `replicas_hint` = the replica count), warmed up.
+/// The plan `opts` would run (`rateguard-lab run --plan` prints it).
+pub fn planned(opts: &LabOptions) -> Result<LabPlan, LabError> {
+    opts.validate()?;
+    Ok(LabPlan::new(&settings(opts), opts.outage_repetitions))
+}
+
+/// `planned`'s replicas running `config` with its `on_error` (under
+/// `local`, `replicas_hint` = the replica count) at its RTT, warmed up.
 async fn deploy(
     topo: &Topology,
-    subject: Subject,
+    planned: &plan::Deployment,
     config: &RawConfig,
     opts: &LabOptions,
-    rtt: f64,
-    on_error: OnError,
     run_id: &str,
 ) -> Result<Deployment, LabError> {
     let mut config = config.clone();
+    let on_error = planned.on_error;
     config.store.on_error = on_error;
     if on_error == OnError::Local {
         config.store.replicas_hint = i64::from(opts.replicas);
     }
     let deployment = tokio::task::block_in_place(|| {
-        topo.deploy_subject(subject, &config, opts.replicas, None, rtt)
+        topo.deploy_subject(
+            planned.subject,
+            &config,
+            opts.replicas,
+            None,
+            planned.rtt_ms,
+        )
     })?;
     warm_up(
         &deployment,
-        &format!("{}-warmup-{on_error}-{run_id}", subject.name()),
+        &format!("{}-warmup-{on_error}-{run_id}", planned.subject.name()),
     )
     .await?;
     Ok(deployment)
@@ -191,36 +165,29 @@ fn rtt_text(rtt: Option<f64>) -> String {
     rtt.map_or_else(String::new, |r| format!(" at {r} ms RTT"))
 }
 
-/// Every repetition of `key` on `site`, summarized.
+/// Every repetition of `step` on `site`, summarized.
 async fn measure(
     topo: &mut Topology,
     site: Site<'_>,
-    key: RecordKey,
+    step: &Step,
     opts: &LabOptions,
     run_id: &str,
     loads: &BTreeMap<KeyMix, Vec<u32>>,
     progress: &Progress,
 ) -> Result<Record, LabError> {
     let params = &opts.params;
-    let repetitions = if key.scenario == ScenarioId::StoreOutage {
-        opts.outage_repetitions.min(opts.repetitions)
-    } else {
-        opts.repetitions
-    };
+    let key = step.key;
     let mut reps: Vec<RepResult> = Vec::new();
-    for rep in 1..=repetitions {
-        let what = key
-            .keys
-            .map_or_else(String::new, |k| format!(" ({k} keys)"));
+    for rep in 1..=step.repetitions {
         let mode = key
             .on_error
             .map_or_else(String::new, |m| format!(" (on_error = {m})"));
         progress.phase(&format!(
-            "  {}{}: {}{what}{mode} {rep}/{}",
+            "  {}{}: {}{mode} {rep}/{}",
             key.subject.name(),
             rtt_text(key.store_rtt_ms),
-            key.scenario,
-            repetitions
+            step.label(),
+            step.repetitions
         ));
         let tag = format!("{run_id}-{rep}");
         let result = if is_load_scenario(key.scenario) {
@@ -259,29 +226,6 @@ async fn measure(
     Ok(summarize::record(key, opts.replicas, params, &reps))
 }
 
-/// throughput's offered loads per key mix: fractions of the slowest store's
-/// capacity with that mix (over every RTT), or the configured rates.
-fn throughput_loads(opts: &LabOptions, records: &[Record]) -> BTreeMap<KeyMix, Vec<u32>> {
-    opts.keys
-        .iter()
-        .map(|&mix| {
-            let slowest = records
-                .iter()
-                .filter(|r| r.scenario == ScenarioId::Capacity && r.keys == Some(mix))
-                .filter(|r| r.frontend == Frontend::Gateway)
-                .filter_map(|r| r.capacity_rps)
-                .filter(|&c| c > 0.0)
-                .reduce(f64::min);
-            let rates = if opts.throughput_from_capacity {
-                opts.params.throughput_loads(slowest)
-            } else {
-                opts.params.throughput_rates.clone()
-            };
-            (mix, rates)
-        })
-        .collect()
-}
-
 /// The report's notes about how this run measured.
 fn notes(opts: &LabOptions) -> Vec<String> {
     let mut notes = Vec::new();
@@ -291,12 +235,13 @@ fn notes(opts: &LabOptions) -> Vec<String> {
             opts.replicas, opts.replicas
         ));
     }
-    if opts.needs_cluster() && opts.scenarios.contains(&ScenarioId::StoreOutage) {
-        notes.push(format!(
-            "{} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
-            StoreKind::FredCluster,
-            ScenarioId::StoreOutage
-        ));
+    if opts.scenarios.contains(&ScenarioId::StoreOutage) {
+        for &store in opts.stores.iter().filter(|s| s.needs_cluster()) {
+            notes.push(format!(
+                "{store} {}: one of the three masters (no replicas) is killed and restarted; requests whose slot lives elsewhere may still be decided.",
+                ScenarioId::StoreOutage
+            ));
+        }
     }
     let slo = &opts.params.slo;
     notes.push(format!(
@@ -308,8 +253,15 @@ fn notes(opts: &LabOptions) -> Vec<String> {
         opts.params.capacity_step.as_millis()
     ));
     notes.push(format!(
-        "throughput: open model at {} of the slowest store's capacity for the same key mix (the same offered loads for every subject and RTT); its figures stand at the middle load.",
-        opts.params.throughput_load_fractions.iter().map(|f| format!("{:.0} %", f * 100.0)).collect::<Vec<_>>().join(", ")
+        "throughput: open model at {} of the slowest store's good capacity for the same key mix (median of its repetitions that were not loadgen-bound; at least {:.0} % of the median good capacity and {} req/s), the same offered loads for every subject and RTT; its figures stand at the middle load.",
+        opts.params.throughput_load_fractions.iter().map(|f| format!("{:.0} %", f * 100.0)).collect::<Vec<_>>().join(", "),
+        loads::FLOOR_SHARE_OF_MEDIAN * 100.0,
+        opts.params.throughput_floor_rps
+    ));
+    notes.push(format!(
+        "backends: {} answers capacity, throughput and sustained itself (NGINX return 200 with a fixed JSON body, as just perf does), so a request there costs the backend side little and the limiter's cost dominates; burst, distribution and store-outage go to the {} mock backends, whose replies name them.",
+        BackendKind::Return200,
+        opts.backends
     ));
     if opts.needs_delay() {
         notes.push("store RTT: above 0 ms the gateways reach Redis through the lab's TCP delay proxies (each direction held RTT/2, in order; a second cluster announces one proxy per node so redirects go through them too); at 0 ms they connect directly. The proxies' own CPU is in no role.".into());
@@ -319,7 +271,7 @@ fn notes(opts: &LabOptions) -> Vec<String> {
         notes.push(format!("rls: {} `rateguard rls` replicas per store, called over gRPC (ShouldRateLimit, one descriptor per call, {} concurrent calls on HTTP/2 channels of {} each, spread over the replicas) by the open-model client; capacity only, at the first store RTT and key mix; rls CPU is in the gateway role, and no nginx or backends are in its path.", opts.replicas, opts.params.open_connections, open_model::WORKERS_PER_CHANNEL));
     }
     notes.push("nginx-limit-req: NGINX limit_req zones (burst = capacity − 1, nodelay) in one NGINX instance: its limits are per instance, so it is exact here with one instance and would admit N× with N instances.".into());
-    notes.push("burst, sustained, distribution, store-outage: goose users (closed model), at the first store RTT.".into());
+    notes.push("burst, distribution, store-outage: goose users (closed model); sustained: the open-model generator at a fixed rate per client (so every decision has its send and answer times); all at the first store RTT.".into());
     notes
 }
 
@@ -352,13 +304,13 @@ fn settings(opts: &LabOptions) -> Settings {
     put(
         ScenarioId::Sustained,
         format!(
-            "{} clients × {} users, each pausing {} ms; capacity {}, refill {}/s, {} s",
+            "open model, {} clients × {} req/s each, in random order; capacity {}, refill {}/s, {} s; over-admission in every {} ms window",
             p.sustained_clients,
-            p.sustained_users_per_client,
-            ms(p.sustained_pause),
+            p.sustained_rps_per_client,
             p.sustained.capacity,
             p.sustained.refill_per_sec,
-            p.sustained_secs
+            p.sustained_secs,
+            WINDOWS_MS.map(|w| w.to_string()).join(" and ")
         ),
     );
     put(

@@ -6,39 +6,51 @@
 //!
 //! # Layout
 //! - [`options`]: [`LabOptions`], what a run does.
-//! - [`topology`]: the processes, stopped by pid when their guards drop.
+//! - [`topology`]: the processes, stopped by pid when their guards drop;
+//!   [`backends`]: the NGINX behind the limiter (`return 200` for the load
+//!   scenarios, the mock backends for the rest).
 //! - [`gateway_config`]: the replicas' TOML config per store.
 //! - [`runner`]: one accuracy scenario, once; [`load`]: one load scenario
-//!   (throughput, capacity), once; [`summarize`]: repetitions to a record.
+//!   (throughput, capacity), once; [`loads`]: throughput's offered loads;
+//!   [`summarize`]: repetitions to a record.
 //! - [`cpu`]: CPU time per process role, from `/proc/<pid>/stat`.
 //! - [`limit_req`]: the `nginx-limit-req` reference's nginx config;
 //!   [`rls_config`]: the `rls` frontend's limits file and config.
-//! - [`commandstats`]: Redis commands per request from `INFO commandstats`.
-//! - [`lab`]: the whole run; [`progress`]: phase lines and the final table.
+//! - [`commandstats`]: Redis commands per request from `INFO commandstats`;
+//!   [`decisions`]: the replicas' decision counters, read by the contract's
+//!   metrics vocabulary.
+//! - [`plan`]: [`LabPlan`], the run's deployments and their steps, as a
+//!   value; [`lab`]: the whole run, walking it; [`progress`]: phase lines
+//!   and the final table.
 //! - [`check`]: `burst URL` and `distribution URL` against any gateway.
 //! - [`demo`]: `up`, the topology for one store kept up until shutdown;
 //!   [`front`]: the front nginx, on a free or a pinned port.
 //! - [`machine`]: cores, CPU, versions, git commit.
 
+pub mod backends;
 pub mod check;
 pub mod commandstats;
 pub mod cpu;
+pub mod decisions;
 pub mod demo;
 pub mod front;
 pub mod gateway_config;
 pub mod lab;
 pub mod limit_req;
 pub mod load;
+pub mod loads;
 pub mod machine;
 pub mod options;
+pub mod plan;
 pub mod progress;
 pub mod rls_config;
 pub mod runner;
 pub mod summarize;
 pub mod topology;
 
-pub use lab::{run, LabOutcome};
+pub use lab::{planned, run, LabOutcome};
 pub use options::LabOptions;
+pub use plan::LabPlan;
 
 /// Why a lab run stopped.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_contract::{Role, ScenarioId};
+use rateguard_lab_model::{Role, ScenarioId};
 use rateguard_loadtests::{open_model, CapacitySearch, KeyPlan, OpenRun, Params, Recorder};
 use rateguard_report::LOADGEN_BOUND_CORES;
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use rateguard_contract::{Frontend, KeyMix, OnError, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
 use rateguard_lab::demo::{self, DemoOptions};
 use rateguard_lab::{check, progress, LabOptions};
+use rateguard_lab_model::{Frontend, KeyMix};
 use rateguard_loadtests::{Params, ScenarioId};
 
 /// The RateGuard lab: measure every bucket store behind nginx and write an HTML report.
@@ -192,6 +193,10 @@ struct RunArgs {
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print the plan (each deployment and the steps measured on it) and
+    /// exit without starting anything.
+    #[arg(long)]
+    plan: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -240,7 +245,12 @@ fn color() -> bool {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let print_plan = args.plan;
     let opts = options(args)?;
+    if print_plan {
+        print!("{}", rateguard_lab::planned(&opts)?);
+        return Ok(());
+    }
     // Ctrl-C: installed before goose's own handler (which then stands
     // down), so it is ours that fires; dropping the lab future below drops
     // every process guard, which kills each child by pid.

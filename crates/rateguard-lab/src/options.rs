@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use rateguard_contract::{Frontend, KeyMix, OnError, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::{Frontend, KeyMix};
 use rateguard_loadtests::{Params, ScenarioId};
 
 use crate::LabError;

@@ -134,5 +134,9 @@ pub fn table(summary: &Summary) -> String {
             ));
         }
     }
+    out.push_str("\nwhich store to run (the report's verdict, per workload):\n");
+    for v in summary.verdicts() {
+        out.push_str(&format!("  {}\n", v.line()));
+    }
     out
 }

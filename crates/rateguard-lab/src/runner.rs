@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rateguard_contract::metrics::Decision;
 use rateguard_contract::{Backend, StoreKind};
-use rateguard_loadtests::{goose_driver, Params, Recorder, Recording, ScenarioId};
+use rateguard_loadtests::{goose_driver, open_model, Params, Recorder, Recording, ScenarioId};
 use rateguard_report::Subject;
 
-use crate::commandstats::{self, CommandStats};
+use crate::commandstats::{self, NodeStats};
 use crate::cpu::CpuUsage;
+use crate::decisions::DecisionCounts;
 use crate::topology::{Deployment, Topology};
 use crate::LabError;
 
@@ -63,18 +65,6 @@ pub struct OutageMarks {
 /// after the restart.
 pub const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
-/// The decisions made without the store: `failed_open` (allow),
-/// `failed_closed` (deny) and `local_fallback` (local).
-pub const FALLBACK_DECISIONS: [&str; 3] = ["failed_open", "failed_closed", "local_fallback"];
-
-/// The sum of the [`FALLBACK_DECISIONS`] counters.
-fn fallbacks(decisions: &BTreeMap<String, u64>) -> u64 {
-    FALLBACK_DECISIONS
-        .iter()
-        .filter_map(|d| decisions.get(*d))
-        .sum()
-}
-
 /// From `(poll end µs, fallback count)` polls after the restart (the first
 /// taken right at it): the end of the poll that saw the last growth (the
 /// last fallback decision came before it), or of the first poll when none
@@ -109,6 +99,9 @@ pub struct RepResult {
     /// Store calls per command during the run (`None`: no store server,
     /// or not measurable as in store-outage).
     pub store_commands: Option<BTreeMap<String, u64>>,
+    /// Lua script calls per store node during the run (empty when not
+    /// measured).
+    pub script_calls_by_node: Vec<u64>,
     /// store-outage only.
     pub outage: Option<OutageMarks>,
     /// Requests the gateways let through without the store (fail-open).
@@ -138,7 +131,13 @@ pub async fn run_once(
     let mut result = RepResult::default();
     result.recording = match scenario {
         ScenarioId::Burst => goose(&params.burst_plan(host, &prefix)).await?,
-        ScenarioId::Sustained => goose(&params.sustained_plan(host, &prefix)).await?,
+        ScenarioId::Sustained => {
+            let recorder = Arc::new(Recorder::new());
+            let seed = tag.bytes().map(u64::from).sum();
+            open_model::run(&params.sustained_plan(host, &prefix, seed), recorder)
+                .await?
+                .recording
+        }
         ScenarioId::Distribution => goose(&params.distribution_plan(host, &prefix)).await?,
         ScenarioId::StoreOutage => {
             let (recording, marks) = store_outage(topo, site, params, host, &prefix).await?;
@@ -163,7 +162,7 @@ pub async fn run_once(
 pub(crate) async fn open_counters(
     topo: &Topology,
     site: Site<'_>,
-) -> Result<(BTreeMap<String, u64>, Option<CommandStats>), LabError> {
+) -> Result<(DecisionCounts, Option<NodeStats>), LabError> {
     Ok((site.deployment.decisions().await?, stats(topo, site).await?))
 }
 
@@ -172,22 +171,22 @@ pub(crate) async fn close_counters(
     topo: &Topology,
     site: Site<'_>,
     scenario: ScenarioId,
-    decisions_before: BTreeMap<String, u64>,
-    before: Option<CommandStats>,
+    decisions_before: DecisionCounts,
+    before: Option<NodeStats>,
     result: &mut RepResult,
 ) -> Result<(), LabError> {
     // A restarted Redis starts its stats from zero: no delta for the outage.
-    result.store_commands = match (scenario, before) {
+    let after = match (scenario, &before) {
         (ScenarioId::StoreOutage, _) | (_, None) => None,
-        (_, Some(before)) => stats(topo, site).await?.map(|after| after.since(&before)),
+        (_, Some(_)) => stats(topo, site).await?,
     };
-    let after = site.deployment.decisions().await?;
-    let delta = |d: &str| {
-        let n = |m: &BTreeMap<String, u64>| m.get(d).copied().unwrap_or(0);
-        n(&after).saturating_sub(n(&decisions_before))
-    };
-    result.failed_open = delta("failed_open");
-    result.local_fallback = delta("local_fallback");
+    if let (Some(before), Some(after)) = (before, after) {
+        result.store_commands = Some(after.total().since(&before.total()));
+        result.script_calls_by_node = after.script_calls_since(&before);
+    }
+    let delta = site.deployment.decisions().await?.since(&decisions_before);
+    result.failed_open = delta.get(Decision::FailedOpen);
+    result.local_fallback = delta.get(Decision::LocalFallback);
     Ok(())
 }
 
@@ -231,7 +230,7 @@ async fn store_outage(
     let mut polls = Vec::new();
     loop {
         let done = load.is_finished();
-        let n = fallbacks(&site.deployment.decisions().await?);
+        let n = site.deployment.decisions().await?.fallbacks();
         polls.push((recorder.offset_us(Instant::now()), n));
         if done {
             break;
@@ -281,7 +280,7 @@ fn set_store_running(
     Ok(())
 }
 
-async fn stats(topo: &Topology, site: Site<'_>) -> Result<Option<CommandStats>, LabError> {
+async fn stats(topo: &Topology, site: Site<'_>) -> Result<Option<NodeStats>, LabError> {
     let Some(store) = site
         .subject
         .store
@@ -296,17 +295,7 @@ async fn stats(topo: &Topology, site: Site<'_>) -> Result<Option<CommandStats>, 
 /// Appends `part`'s samples to `all`, shifted to follow it in time.
 pub(crate) fn merge(all: &mut Recording, part: &Recording) {
     let offset = u64::try_from(all.elapsed.as_micros()).unwrap_or(u64::MAX);
-    all.samples.extend(part.samples.iter().map(|s| {
-        let mut s = *s;
-        s.at_us += offset;
-        s
-    }));
-    for (k, v) in &part.per_replica {
-        *all.per_replica.entry(k.clone()).or_insert(0) += v;
-    }
-    for (k, v) in &part.per_backend {
-        *all.per_backend.entry(k.clone()).or_insert(0) += v;
-    }
+    all.append(part, offset);
     all.elapsed += part.elapsed;
 }
 

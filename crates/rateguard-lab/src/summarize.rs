@@ -8,15 +8,20 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use rateguard_contract::{OnError, Role};
-use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram, BucketShape};
-use rateguard_loadtests::{Counts, Params, Sample, ScenarioId};
+use rateguard_contract::OnError;
+use rateguard_lab_model::{Frontend, Role};
+use rateguard_loadtests::analysis::{self, latency_histogram, new_histogram};
+use rateguard_loadtests::{Counts, Params, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, median, CpuPerRequest, LatencyUs, Outage, OutageRep, OutageWindow,
-    RateLevel, Record, RecordKey, RepetitionStats, SeriesPoint, TimelinePoint,
+    median, CpuPerRequest, LatencyUs, Outage, OutageRep, OutageWindow, RateLevel, Record,
+    RecordKey, RepetitionStats, TimelinePoint,
 };
 
 use crate::runner::{Level, OutageMarks, RepResult};
+
+mod accuracy;
+
+use accuracy::{accuracy, admission};
 
 /// Time slot of the allowed-over-time series and the outage timeline, ms.
 pub const SLOT_MS: u64 = 100;
@@ -42,9 +47,11 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
         on_error: key.on_error,
         ..Record::new(key.subject, scenario)
     };
+    r.backend = (key.subject.frontend != Frontend::Rls).then(|| scenario.backend());
     let mut merged = new_histogram();
     let mut commands: Option<u64> = None;
     let mut by_name = BTreeMap::new();
+    let mut by_node: Vec<u64> = Vec::new();
     for rep in reps {
         let c = Counts::of(&rep.recording.samples);
         r.requests += c.requests;
@@ -65,6 +72,12 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
                 *by_name.entry(k.clone()).or_insert(0) += v;
             }
         }
+        for (i, n) in rep.script_calls_by_node.iter().enumerate() {
+            if by_node.len() <= i {
+                by_node.resize(i + 1, 0);
+            }
+            by_node[i] += n;
+        }
         let (mut stats, hist) = rep_stats(scenario, rep);
         stats.outage = rep.outage.map(|m| outage_rep(params, rep, m));
         add(&mut merged, &hist);
@@ -72,6 +85,10 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
     }
     r.store_commands_per_request = commands.map(|n| n as f64 / r.requests.max(1) as f64);
     r.store_command_calls = by_name;
+    let calls: u64 = by_node.iter().sum();
+    if by_node.len() > 1 && calls > 0 {
+        r.busiest_node_share = by_node.iter().max().map(|&m| m as f64 / calls as f64);
+    }
     r.latency_curve = LatencyUs::curve(&merged);
     r.compute_spread();
     if let Some(s) = r.spread {
@@ -102,6 +119,9 @@ pub fn record(key: RecordKey, replicas: u32, params: &Params, reps: &[RepResult]
     };
     if let Some(shape) = shape {
         accuracy(&mut r, shape, reps);
+    }
+    if scenario == ScenarioId::Sustained {
+        admission(&mut r, params.sustained, reps);
     }
     if let (ScenarioId::StoreOutage, Some(first)) = (scenario, reps.first()) {
         outage(&mut r, first);
@@ -211,50 +231,6 @@ pub fn rate_level(level: &Level) -> RateLevel {
         cpu_us_per_request,
         loadgen_cpu_cores,
     }
-}
-
-/// `samples` with times counted from the first request's, so a series
-/// starts where the load does (not at the recorder's start, before goose
-/// has released its users).
-fn from_first_request(samples: &[Sample]) -> Vec<Sample> {
-    let first = samples.iter().map(|s| s.at_us).min().unwrap_or(0);
-    samples
-        .iter()
-        .map(|s| Sample {
-            at_us: s.at_us - first,
-            ..*s
-        })
-        .collect()
-}
-
-fn accuracy(r: &mut Record, shape: BucketShape, reps: &[RepResult]) {
-    let mut expected = 0;
-    for (i, rep) in reps.iter().enumerate() {
-        let samples = from_first_request(&rep.recording.samples);
-        let acc = analysis::accuracy(&samples, shape, series_slot_ms(&samples));
-        expected += acc.expected_allowed;
-        if i == 0 {
-            r.allowed_series = acc
-                .series
-                .iter()
-                .map(|p| SeriesPoint {
-                    t_ms: p.t_ms,
-                    allowed: p.allowed,
-                    ideal: p.ideal,
-                })
-                .collect();
-        }
-    }
-    r.expected_allowed = Some(expected);
-    r.accuracy_error_pct = accuracy_error_pct(r.allowed, expected);
-}
-
-/// About 200 points per allowed-over-time series: a burst lasts ~100 ms and
-/// would be two points at the timeline's 100 ms slots; a sustained run is
-/// seconds long.
-fn series_slot_ms(samples: &[Sample]) -> u64 {
-    let span_ms = samples.iter().map(|s| s.at_us).max().unwrap_or(0) / 1000;
-    (span_ms / 200).clamp(1, SLOT_MS)
 }
 
 /// `on_error = "local"` with `replicas_hint` = `replicas`: at most

@@ -1,5 +1,6 @@
 //! The lab's processes, all from `rateguard-testkit`: redis-server, a
-//! 3-master Redis Cluster, M mock backends behind one nginx (started once),
+//! 3-master Redis Cluster, M mock backends behind one nginx that answers
+//! the load scenarios' paths itself ([`backends`]) (started once),
 //! and per subject a [`Deployment`]: N gateway replicas behind a front
 //! nginx, or (`nginx-limit-req`) an nginx doing `limit_req` alone.
 //!
@@ -12,12 +13,12 @@
 //! its own pid when its guard drops: at the end, on an error, or when Ctrl-C
 //! drops the running lab future.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rateguard_contract::{Backend, Frontend, RawConfig, Role, StoreKind};
+use rateguard_contract::{Backend, RawConfig, StoreKind};
+use rateguard_lab_model::{Frontend, Role};
 use rateguard_loadtests::open_model::RlsTarget;
 use rateguard_report::Subject;
 use rateguard_testkit::{
@@ -25,8 +26,9 @@ use rateguard_testkit::{
 };
 
 use crate::cpu::{with_children, CpuProbe};
+use crate::decisions::DecisionCounts;
 use crate::front::Front;
-use crate::{gateway_config, limit_req, rls_config, LabError};
+use crate::{backends, gateway_config, limit_req, rls_config, LabError};
 
 /// The long-lived part of the topology (everything but the gateways).
 #[derive(Debug)]
@@ -96,10 +98,10 @@ impl Deployment {
         &self.probe
     }
 
-    /// `rateguard_decisions_total` by `decision`, summed over every
-    /// replica's `/metrics` (and over policies); empty for `rls`.
-    pub async fn decisions(&self) -> Result<BTreeMap<String, u64>, LabError> {
-        let mut total = BTreeMap::new();
+    /// The decision counters ([`DecisionCounts`]), summed over every
+    /// replica's `/metrics`; all zero for `rls`.
+    pub async fn decisions(&self) -> Result<DecisionCounts, LabError> {
+        let mut total = DecisionCounts::default();
         if self.rls.is_some() {
             return Ok(total);
         }
@@ -108,37 +110,10 @@ impl Deployment {
             if status != 200 {
                 return Err(LabError::Gateway(format!("/metrics answered {status}")));
             }
-            for (decision, n) in parse_decisions(&body)? {
-                *total.entry(decision).or_insert(0) += n;
-            }
+            total.add(&DecisionCounts::parse(&body)?);
         }
         Ok(total)
     }
-}
-
-/// The `rateguard_decisions_total` samples of a `/metrics` text, summed by
-/// their `decision` label.
-pub fn parse_decisions(metrics: &str) -> Result<BTreeMap<String, u64>, LabError> {
-    let lines = metrics.lines().map(|l| Ok(l.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines)
-        .map_err(|e| LabError::Gateway(format!("unreadable /metrics: {e}")))?;
-    let mut out = BTreeMap::new();
-    for sample in scrape.samples {
-        if sample.metric != "rateguard_decisions_total" {
-            continue;
-        }
-        // OpenMetrics names the family without `_total`, so the parser
-        // may not know the sample is a counter.
-        let (prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n)) =
-            sample.value
-        else {
-            continue;
-        };
-        if let Some(decision) = sample.labels.get("decision") {
-            *out.entry(decision.to_owned()).or_insert(0) += n as u64;
-        }
-    }
-    Ok(out)
 }
 
 impl Topology {
@@ -176,7 +151,7 @@ impl Topology {
             .map(|i| MockBackend::start(gateway_bin, &format!("backend-{i}")))
             .collect::<Result<Vec<_>, _>>()?;
         let addrs: Vec<SocketAddr> = backends.iter().map(MockBackend::addr).collect();
-        let back = Nginx::start(&addrs)?;
+        let back = Nginx::start_conf(|port| backends::conf(port, &addrs))?;
         Ok(Self {
             back,
             backends,
@@ -358,26 +333,5 @@ impl Topology {
             probe,
             rls,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_decisions;
-
-    #[test]
-    fn sums_decisions_over_policies() {
-        // As prometheus-client writes it (OpenMetrics text).
-        let text = "# HELP rateguard_decisions Rate-limit decisions.\n\
-            # TYPE rateguard_decisions counter\n\
-            rateguard_decisions_total{policy=\"a\",decision=\"allowed\"} 5\n\
-            rateguard_decisions_total{policy=\"b\",decision=\"allowed\"} 2\n\
-            rateguard_decisions_total{policy=\"b\",decision=\"failed_open\"} 3\n\
-            rateguard_store_seconds_count 9\n\
-            # EOF\n";
-        let d = parse_decisions(text).unwrap();
-        assert_eq!(d.get("allowed"), Some(&7));
-        assert_eq!(d.get("failed_open"), Some(&3));
-        assert_eq!(d.len(), 2);
     }
 }

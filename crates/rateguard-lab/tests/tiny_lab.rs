@@ -11,8 +11,9 @@
 mod common;
 
 use common::gateway_bin;
-use rateguard_contract::{Frontend, KeyMix, OnError, Role, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
 use rateguard_lab::LabOptions;
+use rateguard_lab_model::{BackendKind, Frontend, KeyMix, Role, ScenarioId};
 use rateguard_loadtests::Params;
 use rateguard_report::{Record, Subject, Summary};
 
@@ -57,11 +58,17 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(summary.missing(), Vec::<String>::new());
     let planned = summary.settings.planned();
     assert_eq!(summary.records.len(), planned.len());
-    // 4 stores × 4 accuracy scenarios (but memory's outage), + burst on
-    // nginx-limit-req; capacity and throughput on 6 subjects, twice for
-    // the 3 with a store server (2 RTTs); capacity on the 4 stores behind
-    // rls (first RTT and key mix).
-    assert_eq!(planned.len(), 4 * 4 - 1 + 1 + 2 * (6 + 3) + 4);
+    // Every store × 4 accuracy scenarios (store-outage only with a store
+    // server), + burst on nginx-limit-req; capacity and throughput on the
+    // stores and 2 references, twice for those with a store server (2
+    // RTTs); capacity on every store behind rls (first RTT and key mix).
+    // Counted from the store vocabulary, so a new kind needs no edit here.
+    let stores = StoreKind::ALL.len();
+    let served = StoreKind::ALL.iter().filter(|k| k.needs_server()).count();
+    assert_eq!(
+        planned.len(),
+        stores * 3 + served + 1 + 2 * (stores + 2 + served) + stores
+    );
     rls_decides(&summary);
 
     cpu_roles_follow_the_processes(&summary);
@@ -120,6 +127,16 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
              (slowest request {skew_secs:.3} s)",
             sustained.allowed
         );
+
+        // Every decision against the bucket's bounds: never above them.
+        let admission = sustained.admission.as_ref().expect("admission");
+        println!("{store}: admission {admission:?}");
+        assert!(admission.exact(), "{store}: over-admitted: {admission:?}");
+        assert!(
+            admission.under_admission < 0.2,
+            "{store}: under-admitted: {admission:?}"
+        );
+        assert_eq!(sustained.backend, Some(BackendKind::Return200));
 
         let outage = record(&summary, store, "store-outage");
         let marks = outage.outage.expect("outage markers");
@@ -180,11 +197,17 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
         "memory sustained: {:?}",
         memory.accuracy_error_pct
     );
+    let admission = memory.admission.as_ref().expect("memory admission");
+    assert!(
+        admission.over_admission_1s > 0.0,
+        "memory: each replica admits its own bucket: {admission:?}"
+    );
 
     let dist = record(&summary, "redis-lua", "distribution");
     assert_eq!(dist.per_replica.len(), 2, "{:?}", dist.per_replica);
     assert_eq!(dist.per_backend.len(), 2, "{:?}", dist.per_backend);
     assert_eq!(dist.per_replica.values().sum::<u64>(), dist.requests);
+    assert_eq!(dist.backend, Some(BackendKind::Mock));
 
     // NGINX limit_req in one instance: exact, like a shared store.
     let nginx = Subject::reference(Frontend::NginxLimitReq);
@@ -204,7 +227,7 @@ fn rls_decides(summary: &Summary) {
         .iter()
         .filter(|r| r.frontend == Frontend::Rls)
         .collect();
-    assert_eq!(rls.len(), 4);
+    assert_eq!(rls.len(), StoreKind::ALL.len());
     for r in rls {
         assert_eq!(r.scenario, ScenarioId::Capacity, "{:?}", r.key());
         assert!(r.allowed > 0, "{:?}: {} allowed", r.key(), r.allowed);
@@ -268,15 +291,13 @@ fn load_scenarios(summary: &Summary, params: &Params) {
         );
         assert_eq!(r.denied, 0, "capacity limits never deny");
     }
-    // The gateways' stores only (not rls): throughput runs behind them.
-    let slowest = caps
-        .iter()
-        .filter(|r| r.frontend == Frontend::Gateway)
-        .map(|r| capacity(r))
-        .filter(|&c| c > 0.0)
-        .reduce(f64::min);
+    // The gateways' stores only (not rls): throughput runs behind them,
+    // at fractions of the slowest good capacity (floored).
+    let base =
+        rateguard_lab::loads::base(&summary.records, KeyMix::Zipf, params.throughput_floor_rps)
+            .map(|b| b.rps);
     let loads: Vec<f64> = params
-        .throughput_loads(slowest)
+        .throughput_loads(base)
         .into_iter()
         .map(f64::from)
         .collect();
@@ -288,6 +309,9 @@ fn load_scenarios(summary: &Summary, params: &Params) {
         let offered: Vec<f64> = r.rate_levels.iter().map(|l| l.target_rps).collect();
         assert_eq!(offered, loads, "{:?}", r.key());
         assert_eq!(r.denied, 0, "throughput limits never deny");
+        if r.frontend != Frontend::Rls {
+            assert_eq!(r.backend, Some(BackendKind::Return200), "{:?}", r.key());
+        }
         assert!(!r.latency_curve.is_empty());
         if r.store_rtt_ms == Some(1.0) {
             let p50 = r.latency_curve[0].1;

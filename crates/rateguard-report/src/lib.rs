@@ -31,9 +31,9 @@ mod render;
 
 pub use files::{rerender, write_report, ReportError, LATEST_LINK, REPORT_FILE, SUMMARY_FILE};
 pub use model::{
-    accuracy_error_pct, is_load_scenario, median, runs_on, CpuPerRequest, LatencyUs, Machine,
-    Outage, OutageRep, OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats,
-    SeriesPoint, Settings, Spread, Subject, Summary, TimelinePoint, Versions, CURVE_PERCENTILES,
-    LOADGEN_BOUND_CORES,
+    accuracy_error_pct, is_load_scenario, median, runs_on, Admission, AdmissionRep, CpuPerRequest,
+    LatencyUs, Machine, Outage, OutageRep, OutageWindow, RateLevel, Record, RecordKey,
+    RecordSpread, RepetitionStats, SeriesPoint, Settings, Spread, Subject, Summary, TimelinePoint,
+    Versions, CURVE_PERCENTILES, LOADGEN_BOUND_CORES,
 };
 pub use render::render;

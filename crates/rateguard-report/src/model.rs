@@ -8,19 +8,26 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::{Frontend, KeyMix, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::{BackendKind, Frontend, KeyMix, ScenarioId};
 use serde::{Deserialize, Serialize};
 
+mod admission;
 mod cpu;
 mod missing;
 mod outage;
 mod plan;
 mod stats;
+mod verdict;
+mod workload;
 
+pub use admission::{Admission, AdmissionRep};
 pub use cpu::CpuPerRequest;
 pub use outage::{OutageRep, OutageWindow};
 pub use plan::{is_load_scenario, runs_on, RecordKey, Subject};
 pub use stats::{accuracy_error_pct, median, LatencyUs, RecordSpread, Spread, CURVE_PERCENTILES};
+pub use verdict::{Cost, Verdict, MIN_REPETITIONS, SUSTAINED_TOLERANCE_PCT};
+pub use workload::Workload;
 
 /// One lab run: where it ran, with what, and every (store, scenario) result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +157,10 @@ pub struct Record {
     /// scenario, or a run from before modes existed, which used `allow`).
     #[serde(default)]
     pub on_error: Option<OnError>,
+    /// What answered behind the limiter (`null`: nothing, as behind `rls`,
+    /// or a run from before it was recorded).
+    #[serde(default)]
+    pub backend: Option<BackendKind>,
     /// Gateway replicas that served the scenario.
     pub replicas: u32,
     /// Requests sent (summed over repetitions when the figures below are).
@@ -209,6 +220,14 @@ pub struct Record {
     /// for the memory store and for `store-outage`.
     #[serde(default)]
     pub store_command_calls: BTreeMap<String, u64>,
+    /// A store of several nodes (a cluster): the busiest node's share of
+    /// the Lua script calls, over all repetitions (1: every decision on one
+    /// shard, as with one hot key). `None` for one node or none.
+    #[serde(default)]
+    pub busiest_node_share: Option<f64>,
+    /// sustained: over- and under-admission against the bucket's bounds.
+    #[serde(default)]
+    pub admission: Option<Admission>,
     /// Each repetition's own figures, in run order.
     #[serde(default)]
     pub repetitions: Vec<RepetitionStats>,
@@ -299,6 +318,9 @@ pub struct RepetitionStats {
     /// store-outage: this repetition's outage window.
     #[serde(default)]
     pub outage: Option<OutageRep>,
+    /// sustained: this repetition's over- and under-admission.
+    #[serde(default)]
+    pub admission: Option<AdmissionRep>,
 }
 
 /// A point of the cumulative allowed-over-time series.
@@ -415,6 +437,9 @@ impl Record {
             store_rtt_ms: Default::default(),
             keys: Default::default(),
             on_error: Default::default(),
+            backend: Default::default(),
+            busiest_node_share: Default::default(),
+            admission: Default::default(),
             outage_window: Default::default(),
             cpu_us_per_request: Default::default(),
             capacity_rps: Default::default(),

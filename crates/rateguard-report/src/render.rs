@@ -2,7 +2,11 @@
 //! scripts, no external links).
 //!
 //! # Layout
+//! The verdict and the sizing table open the page, then the accuracy
+//! table, the run's facts and the evidence.
 //! - this file: the page skeleton, the run facts and the chart sections;
+//! - `verdict`: the verdict per workload, its rule, the sizing table;
+//! - `admission`: accuracy against one exact bucket (over/under-admission);
 //! - `charts`: the SVG charts (plotters);
 //! - `commands`: the Redis round trips and commands chart;
 //! - `table`: the table of every figure;
@@ -13,18 +17,19 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use crate::model::{Record, Subject, Summary};
 
+mod admission;
 mod charts;
 mod commands;
 mod costs;
-mod decide;
 mod guide;
 mod outage;
 mod rls;
 mod table;
+mod verdict;
 
 use charts::{css_color, subject_color, Bar};
 
@@ -45,7 +50,13 @@ figure svg{width:100%;min-width:560px;max-width:860px;height:auto;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:.2em 1.2em;font-size:.88em;margin:.2em 0 .5em}\
 .legend .k{display:inline-block;width:1.6em;height:0;border-top:3px solid;vertical-align:middle;margin-right:.35em}\
 .legend .k.d{border-top-style:dashed}\
-.legend .k.b{width:.8em;height:.8em;border:0;border-radius:2px}";
+.legend .k.b{width:.8em;height:.8em;border:0;border-radius:2px}\
+ul.verdict{list-style:none;padding:0;margin:1em 0}ul.verdict li{margin:.45em 0;padding:.4em .6em;\
+border-left:4px solid #2c7;background:#f6fbf6}ul.verdict .w{display:inline-block;min-width:7.5em;\
+font-family:ui-monospace,monospace;font-size:.9em;color:#444}\
+p.rule,p.example{font-size:.92em}.over{color:#a00;font-weight:600}p.example{background:#f6f6f6;padding:.5em .7em}\
+@media (max-width:600px){body{margin:1em auto;padding:0 .6em}table{font-size:.8em}\
+ul.verdict .w{display:block}h2{font-size:1.25em}}";
 
 /// How a legend entry is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +119,10 @@ pub fn render(summary: &Summary) -> String {
         id = esc(&summary.run_id),
         at = esc(&summary.created_at),
     );
+    verdict::section(&mut out, summary, &stores);
+    verdict::sizing(&mut out, summary, &stores);
+    admission::section(&mut out, summary, &stores);
     facts(&mut out, summary, &stores);
-    out.push_str(&decide::which_store(summary, &stores));
     out.push_str(&guide::guide(summary, &stores));
     costs::sections(&mut out, summary, &stores);
     rls::section(&mut out, summary);
@@ -152,6 +165,32 @@ fn facts(out: &mut String, s: &Summary, stores: &[StoreStyle]) {
             st.replicas, st.backends
         ),
     ));
+    let mut by_backend: Vec<(rateguard_lab_model::BackendKind, Vec<ScenarioId>)> = Vec::new();
+    for r in &s.records {
+        let Some(b) = r.backend else { continue };
+        match by_backend.iter_mut().find(|(k, _)| *k == b) {
+            Some((_, scs)) if !scs.contains(&r.scenario) => scs.push(r.scenario),
+            Some(_) => {}
+            None => by_backend.push((b, vec![r.scenario])),
+        }
+    }
+    if !by_backend.is_empty() {
+        let text: Vec<String> = by_backend
+            .iter()
+            .map(|(b, scs)| {
+                let names: Vec<&str> = scs.iter().map(|sc| sc.as_str()).collect();
+                format!("{b}: {}", names.join(", "))
+            })
+            .collect();
+        rows.push((
+            "backend (behind the limiter)".into(),
+            format!(
+                "{} ({} is NGINX answering a fixed JSON body itself; mock is the mock backends behind it)",
+                text.join("; "),
+                rateguard_lab_model::BackendKind::Return200
+            ),
+        ));
+    }
     rows.push((
         "repetitions".into(),
         format!("{} (spread = min / median / max over them)", st.repetitions),

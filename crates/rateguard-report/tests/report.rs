@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::Role;
-use rateguard_contract::{Frontend, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::Role;
+use rateguard_lab_model::{Frontend, ScenarioId};
 use rateguard_report::{
-    accuracy_error_pct, render, write_report, CpuPerRequest, LatencyUs, Machine, Outage, OutageRep,
-    OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats, SeriesPoint,
-    Settings, Summary, TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
+    accuracy_error_pct, render, write_report, Admission, CpuPerRequest, LatencyUs, Machine, Outage,
+    OutageRep, OutageWindow, RateLevel, Record, RecordKey, RecordSpread, RepetitionStats,
+    SeriesPoint, Settings, Summary, TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
 };
 
 const STORES: [&str; 4] = StoreKind::IDS;
@@ -95,6 +96,22 @@ fn fixture_record(key: RecordKey, k: u64) -> Record {
                     ideal: expected * i / 10,
                 })
                 .collect();
+            if scenario == "sustained" {
+                // The memory store's replicas each admit the whole bucket.
+                let over = if shared { (-5.0, -1.0) } else { (40.0, 60.0) };
+                r.admission = Some(Admission {
+                    capacity: 20,
+                    refill_per_sec: 10.0,
+                    offered: 7_200,
+                    admitted: r.allowed,
+                    ideal: expected as f64,
+                    over_admission_100ms: over.0,
+                    over_admission_1s: over.1,
+                    under_admission: if shared { 0.02 } else { 0.0 },
+                    under_admission_spread: None,
+                    worst_window_by_replica: BTreeMap::from([("gw-1".into(), 10)]),
+                });
+            }
         }
         "throughput" => {
             r.repetitions = (0..3)
@@ -420,66 +437,53 @@ fn findings_follow_the_data() {
     );
     assert!(html.contains("redis-lua allowed 100 of 100 (exact)"));
     assert!(html.contains("Did not hold the limit across 3 replicas</b>"));
-    // Store k's capacity is 1 500·k (+0, +10, +20 over three runs): the
-    // shared stores are columns of the table, fred-cluster beats
-    // redis-pipelined beyond both spreads.
-    let table = which_store(&html);
-    assert!(!table.contains(">memory<"), "memory did not hold the limit");
+    // Every store costs Redis 5 µs per decision (a tie); store k's gateway
+    // costs 10·k µs per request in every repetition: redis-lua (k = 2) is
+    // the cheapest store that held the limit, beyond the spread.
+    let top = verdict_section(&html);
     assert!(
-        table.contains(
-            "fred-cluster: highest capacity, beyond the spread of the next (redis-pipelined)"
+        top.contains(
+            "<b>redis-lua</b>: 33 % less gateway CPU per request than redis-pipelined, \
+             beyond the spread; held the limit exactly<br><span class=\"spread\">gateway CPU \
+             per request 20.0 µs (20.0 – 20.0) against 30.0 µs (30.0 – 30.0); \
+             Redis CPU per decision overlaps"
         ),
-        "{table}"
+        "{top}"
     );
-    assert_eq!(table.matches("★").count(), 1, "{table}");
-    assert!(table.contains("<td class=\"best\">6\u{2009}010"), "{table}");
+    assert!(top.contains("did not: memory"), "{top}");
+    // The verdict and the sizing table open the report, before the run table.
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("id=\"verdict\"") < at("id=\"sizing\""));
+    assert!(at("id=\"sizing\"") < at("<h2>The run</h2>"));
+    // Sizing: 5 µs of Redis per decision is 0.50 cores per 100 000/s.
+    assert!(html.contains("<td>0.50 <span class=\"spread\">(0.50 – 0.50)</span></td>"));
+    assert!(html.contains("<b>Reading a row:</b> 100\u{2009}000 requests/s of the hot · 0 ms workload on <b>redis-lua</b> need ≈ 2.0 gateway cores"));
+    // Accuracy: the memory store's over-admission shows, the others' does not.
+    assert!(html.contains("<span class=\"over\">+40</span>"));
 
-    // Overlapping capacities: CPU decides, or nothing does.
+    // Overlapping costs: a stated tie.
     let mut s2 = s.clone();
     for r in &mut s2.records {
-        if let Some(sp) = r.spread.as_mut().and_then(|sp| sp.capacity_rps.as_mut()) {
-            (sp.min, sp.max) = (1_000.0, 9_000.0);
+        for rep in &mut r.repetitions {
+            if let Some(c) = rep.cpu_us_per_request.as_mut() {
+                c.0.insert(Role::Gateway, 30.0);
+            }
+            rep.latency_us.p99 = 1_000;
         }
     }
-    let table = which_store(&render(&s2));
+    let top = verdict_section(&render(&s2));
     assert!(
-        table.contains("not separable on capacity; redis-lua: lowest CPU per request"),
-        "{table}"
+        top.contains(
+            "<b>any of redis-lua, redis-pipelined, fred-cluster</b>: their costs overlap here"
+        ),
+        "{top}"
     );
-    for r in &mut s2.records {
-        if let Some(sp) = r
-            .spread
-            .as_mut()
-            .and_then(|sp| sp.cpu_us_per_request.as_mut())
-        {
-            (sp.min, sp.max) = (1.0, 900.0);
-        }
-    }
-    let table = which_store(&render(&s2));
-    assert!(table.contains("not separable here"), "{table}");
-    assert!(!table.contains("★"), "{table}");
-
-    // A loadgen-bound result is not ranked.
-    let mut s3 = s.clone();
-    for r in &mut s3.records {
-        if r.scenario == ScenarioId::Capacity {
-            r.loadgen_bound = Some(true);
-        }
-    }
-    let table = which_store(&render(&s3));
-    assert!(
-        table.contains("the load generator may be the limit here: not ranked"),
-        "{table}"
-    );
-    assert!(!table.contains("★"));
 }
 
-/// The "Which store to choose" section of a report.
-fn which_store(html: &str) -> String {
-    let t = &html[html
-        .find("<h2>Which store to choose</h2>")
-        .expect("section")..];
-    t[..t.find("</table>").unwrap_or(t.len())].to_owned()
+/// The verdict section of a report.
+fn verdict_section(html: &str) -> String {
+    let t = &html[html.find("id=\"verdict\"").expect("section")..];
+    t[..t.find("<h2").unwrap_or(t.len())].to_owned()
 }
 
 #[test]

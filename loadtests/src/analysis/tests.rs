@@ -6,6 +6,8 @@ fn sample(at_ms: u64, outcome: Outcome, client: u32) -> Sample {
         latency_us: 100 + at_ms,
         outcome,
         client,
+        sent_us: at_ms * 1000,
+        replica: None,
     }
 }
 

@@ -81,6 +81,7 @@ impl RlsWorker {
             let Some((i, due)) = shared.next_due(&mut tally).await else {
                 break;
             };
+            let sent = Instant::now();
             let (client_index, key) = self.keys.key(i);
             let request = RateLimitRequest {
                 domain: self.call.domain.clone(),
@@ -103,7 +104,13 @@ impl RlsWorker {
                 },
                 Ok(Err(_)) | Err(_) => Outcome::Error,
             };
-            tally.record(shared, self.started, due, outcome, client_index);
+            tally.record(
+                shared,
+                self.started,
+                (due, sent),
+                outcome,
+                (client_index, None),
+            );
         }
         tally
     }

@@ -99,15 +99,16 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    /// Records the answer to a request that was due at `due` (latency from
-    /// then, so a late send is not hidden) and tells `shared` for its SLO.
+    /// Records the answer to a request that was due at `due` and left at
+    /// `sent` (latency from `due`, so a late send is not hidden) and tells
+    /// `shared` for its SLO. `replica` indexes this worker's `per_replica`.
     pub(super) fn record(
         &mut self,
         shared: &Shared,
         started: Instant,
-        due: Instant,
+        (due, sent): (Instant, Instant),
         outcome: Outcome,
-        client: u32,
+        (client, replica): (u32, Option<u16>),
     ) {
         let done = Instant::now();
         let latency = done.saturating_duration_since(due);
@@ -116,6 +117,8 @@ impl Tally {
             latency_us: micros(latency),
             outcome,
             client,
+            sent_us: micros(sent.saturating_duration_since(started)),
+            replica,
         });
         self.last_done = Some(done);
         shared.account(latency, outcome == Outcome::Allowed);
@@ -135,6 +138,7 @@ impl Worker {
             let Some((i, due)) = shared.next_due(&mut tally).await else {
                 break;
             };
+            let sent = Instant::now();
             let (client, key) = self.keys.key(i);
             let mut request = Request::new(Empty::<Bytes>::new());
             *request.uri_mut() = self.target.path.clone();
@@ -146,20 +150,26 @@ impl Worker {
                 exchange(&mut sender, self.target.addr, request),
             )
             .await;
-            let outcome = match answer {
+            let (outcome, replica) = match answer {
                 Ok(Some(answer)) => {
-                    replicas.count(answer.replica);
+                    let replica = replicas.count(answer.replica);
                     backends.count(answer.backend);
-                    Outcome::from_status(answer.status)
+                    (Outcome::from_status(answer.status), replica)
                 }
-                Ok(None) => Outcome::Error,
+                Ok(None) => (Outcome::Error, None),
                 Err(_) => {
                     // A timed-out exchange leaves the connection unusable.
                     sender = None;
-                    Outcome::Error
+                    (Outcome::Error, None)
                 }
             };
-            tally.record(shared, self.started, due, outcome, client);
+            tally.record(
+                shared,
+                self.started,
+                (due, sent),
+                outcome,
+                (client, replica),
+            );
         }
         tally.per_replica = replicas.into_strings();
         tally.per_backend = backends.into_strings();
@@ -216,18 +226,26 @@ async fn exchange(
 struct Answerers(Vec<(HeaderValue, u64)>);
 
 impl Answerers {
-    fn count(&mut self, value: Option<HeaderValue>) {
-        let Some(value) = value else { return };
-        match self.0.iter_mut().find(|(v, _)| *v == value) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((value, 1)),
-        }
+    /// Counts one response from `value`; its index in the list.
+    fn count(&mut self, value: Option<HeaderValue>) -> Option<u16> {
+        let value = value?;
+        let i = match self.0.iter_mut().position(|(v, _)| *v == value) {
+            Some(i) => i,
+            None => {
+                self.0.push((value, 0));
+                self.0.len() - 1
+            }
+        };
+        self.0[i].1 += 1;
+        u16::try_from(i).ok()
     }
 
+    /// The counts by name, in index order (a value that is not text keeps
+    /// its place, lossily).
     fn into_strings(self) -> Vec<(String, u64)> {
         self.0
             .into_iter()
-            .filter_map(|(v, n)| Some((v.to_str().ok()?.to_owned(), n)))
+            .map(|(v, n)| (String::from_utf8_lossy(v.as_bytes()).into_owned(), n))
             .collect()
     }
 }

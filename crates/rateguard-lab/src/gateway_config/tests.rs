@@ -25,7 +25,7 @@ fn the_generated_config_is_the_contracts_schema() {
     // default + one per scenario.
     assert_eq!(
         back.policies.len(),
-        1 + rateguard_contract::ScenarioId::ALL.len()
+        1 + rateguard_lab_model::ScenarioId::ALL.len()
     );
     assert_eq!(back.policies[0].path_prefix, None);
     assert_eq!(back.policies[1].path_prefix.as_deref(), Some("/burst"));
@@ -43,7 +43,7 @@ fn the_none_reference_matches_no_lab_path() {
     match_nothing(&mut config);
     assert_eq!(config.policies.len(), 1);
     let prefix = config.policies[0].path_prefix.clone().unwrap();
-    for id in rateguard_contract::ScenarioId::ALL {
+    for id in rateguard_lab_model::ScenarioId::ALL {
         assert!(!id.path_prefix().starts_with(&prefix), "{id}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rateguard_contract::Role;
+use rateguard_lab_model::Role;
 use serde::{Deserialize, Serialize};
 
 use super::median;

@@ -1,6 +1,6 @@
 //! Completeness: what a full run's `summary.json` must contain.
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::{Record, RecordKey, Summary};
 
@@ -15,7 +15,7 @@ impl Summary {
     /// - a record for every key of [`Settings::planned`](super::Settings::planned),
     ///   each with `requests > 0` and `cpu_us_per_request` (but store-outage);
     /// - `burst`, `sustained`: `expected_allowed`, `accuracy_error_pct`,
-    ///   `allowed_series`;
+    ///   `allowed_series`; `sustained` also `admission`;
     /// - `throughput`: `latency_curve`, `rate_levels`, `settings.repetitions`
     ///   repetitions and their `spread`;
     /// - `capacity`: `capacity_rps`, `loadgen_bound`, the repetitions and
@@ -103,6 +103,9 @@ fn record_missing(r: &Record, repetitions: u32, out: &mut Vec<String>) {
     );
     match r.scenario {
         ScenarioId::Burst | ScenarioId::Sustained => {
+            if r.scenario == ScenarioId::Sustained {
+                need(r.admission.is_some(), "admission is absent");
+            }
             need(r.expected_allowed.is_some(), "expected_allowed is absent");
             need(
                 r.accuracy_error_pct.is_some(),

@@ -2,7 +2,8 @@
 //! reference frontend), [`RecordKey`]s, and the set of records a run's
 //! settings call for ([`Settings::planned`]).
 
-use rateguard_contract::{Frontend, KeyMix, OnError, ScenarioId, StoreKind};
+use rateguard_contract::{OnError, StoreKind};
+use rateguard_lab_model::{Frontend, KeyMix, ScenarioId};
 use serde::{Deserialize, Serialize};
 
 use super::{Record, Settings};

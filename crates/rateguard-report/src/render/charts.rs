@@ -6,7 +6,8 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rateguard_contract::{Frontend, StoreKind};
+use rateguard_contract::StoreKind;
+use rateguard_lab_model::Frontend;
 
 use super::esc;
 
@@ -34,13 +35,17 @@ const SIZE: (u32, u32) = (860, 420);
 /// Font family for every label (SVG `<text>`; the viewer picks the face).
 const FONT: &str = "sans-serif";
 
-/// One colour per store kind, in [`StoreKind::ALL`] order (a new kind does
-/// not compile until it has its colour).
-const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
+/// Store colours, by [`StoreKind::index`]: a kind added later takes the
+/// next one by itself (cycling if there are more kinds than colours).
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0xd6, 0x27, 0x28), // memory: red, the unshared baseline
     RGBColor(0x1f, 0x77, 0xb4), // redis-lua: blue
     RGBColor(0x2c, 0xa0, 0x2c), // redis-pipelined: green
     RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
+    RGBColor(0xff, 0x7f, 0x0e), // orange
+    RGBColor(0x17, 0xbe, 0xcf), // cyan
+    RGBColor(0xe3, 0x77, 0xc2), // pink
+    RGBColor(0x00, 0x5f, 0x5f), // dark teal
 ];
 
 /// One colour per frontend (only the references' are used: the gateways
@@ -52,8 +57,8 @@ const REFERENCE_PALETTE: [RGBColor; Frontend::ALL.len()] = [
     RGBColor(0x1f, 0x77, 0xb4), // rls (unused: a lighter store colour)
 ];
 
-/// One colour per CPU role, in [`Role::ALL`](rateguard_contract::Role) order.
-pub(crate) const ROLE_PALETTE: [RGBColor; rateguard_contract::Role::ALL.len()] = [
+/// One colour per CPU role, in [`Role::ALL`](rateguard_lab_model::Role) order.
+pub(crate) const ROLE_PALETTE: [RGBColor; rateguard_lab_model::Role::ALL.len()] = [
     RGBColor(0x1f, 0x77, 0xb4), // gateway: blue
     RGBColor(0xd6, 0x27, 0x28), // store: red
     RGBColor(0x2c, 0xa0, 0x2c), // nginx: green
@@ -63,7 +68,7 @@ pub(crate) const ROLE_PALETTE: [RGBColor; rateguard_contract::Role::ALL.len()] =
 
 /// The colour of `store` in every chart.
 pub(crate) fn store_color(store: StoreKind) -> RGBColor {
-    PALETTE[store.index()]
+    PALETTE[store.index() % PALETTE.len()]
 }
 
 /// The colour of a subject: its store's, or its reference frontend's.

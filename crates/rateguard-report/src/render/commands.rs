@@ -2,7 +2,7 @@
 //! scenario, Lua script calls per request (the round trips) beside every
 //! command Redis counted (including the script's inner ones).
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::charts::{self, lighter, Bar, BarSeries};
 use super::{legend, section_with, Mark, StoreStyle};

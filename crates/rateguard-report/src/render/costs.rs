@@ -4,57 +4,26 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::{KeyMix, Role, ScenarioId};
+use rateguard_lab_model::{Role, ScenarioId};
 
 use super::charts::{self, Bar, ROLE_PALETTE};
 use super::table::num;
 use super::{esc, legend, section_with, swatch, Mark, StoreStyle};
-use crate::model::{Record, Summary};
-
-/// One row of the "which store" table and one group of the charts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Workload {
-    /// The key mix.
-    pub(crate) keys: KeyMix,
-    /// The store RTT, ms.
-    pub(crate) rtt_ms: f64,
-    /// Whether this is the run's first RTT.
-    pub(crate) first_rtt: bool,
-}
-
-impl Workload {
-    /// `zipf · 1 ms`.
-    pub(crate) fn label(&self) -> String {
-        format!("{} · {} ms", self.keys, self.rtt_ms)
-    }
-}
+use crate::model::{Record, Summary, Workload};
 
 /// Every workload of the run: key mixes × RTTs.
 pub(crate) fn workloads(s: &Summary) -> Vec<Workload> {
-    let rtts = s.settings.rtts_ms();
-    s.settings
-        .key_mixes()
-        .into_iter()
-        .flat_map(|keys| {
-            rtts.iter().enumerate().map(move |(i, &rtt_ms)| Workload {
-                keys,
-                rtt_ms,
-                first_rtt: i == 0,
-            })
-        })
-        .collect()
+    s.workloads()
 }
 
-/// `st`'s record of load `scenario` at `w` (a subject without a store server
-/// has one record per key mix, whatever the RTT).
+/// `st`'s record of load `scenario` at `w`.
 pub(crate) fn load_record<'a>(
     s: &'a Summary,
     st: &StoreStyle,
     scenario: ScenarioId,
     w: Workload,
 ) -> Option<&'a Record> {
-    s.records_of(st.subject, scenario)
-        .find(|r| r.keys == Some(w.keys) && r.store_rtt_ms.is_none_or(|rtt| rtt == w.rtt_ms))
+    s.load_record(st.subject, scenario, w)
 }
 
 /// Whether `st` has its own figures at `w` (subjects without a store server

@@ -3,27 +3,27 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::ScenarioId;
+use rateguard_lab_model::ScenarioId;
 
 use super::table::{failed_open_text, num, outage_facts};
 use super::{esc, StoreStyle};
-use crate::model::{Record, Subject, Summary};
+use crate::model::{Record, Summary, SUSTAINED_TOLERANCE_PCT};
 
 mod round_trips;
-
-/// A store holds a limit when its burst error is within this many percent…
-const BURST_TOLERANCE_PCT: f64 = 1.0;
-/// …and its sustained error within this many (arrival timing blurs the ideal).
-const SUSTAINED_TOLERANCE_PCT: f64 = 5.0;
 
 const HOW_TO_READ: &str = "<h2>How to read this report</h2>\n<ul>\n\
 <li><b>429 accuracy</b> charts compare cumulative allowed responses with an ideal single token \
 bucket (dashed). The question they answer: does the limit hold when requests for one client are \
 spread by nginx over several gateway replicas? A line above the dashed one lets clients exceed \
 their limit.</li>\n\
-<li><b>Which store to choose</b> ranks the stores that held the limit, per workload (key mix × \
-store RTT), on capacity and CPU per request; it marks a winner only where the spreads over \
-repetitions do not overlap, and says so where they do.</li>\n\
+<li><b>Which store to run</b> names a store per workload (key mix × store RTT) from the costs \
+this run separates: Redis CPU per decision, then gateway CPU per request (both at capacity), \
+then p99 at the same offered load, among the stores that held the limit exactly; a rank needs \
+spreads over ≥ 3 repetitions that do not overlap, otherwise the tie is stated. <b>Sizing</b> \
+turns the same CPU figures into cores per 100 000 decisions or requests per second.</li>\n\
+<li><b>Accuracy against one exact bucket</b>: per store, the most a key got beyond a token \
+bucket's bound in any 100 ms or 1 s window (over-admission, ≤ 0 when exact) and the share of \
+the ideal it refused (under-admission).</li>\n\
 <li><b>CPU per request</b> charges each process role's CPU time to the requests it served: \
 it separates the stores even when the machine is saturated.</li>\n\
 <li><b>Capacity</b> is the highest open-model arrival rate that met the SLO, searched rather \
@@ -80,22 +80,6 @@ fn accuracy_line(s: &Summary, stores: &[StoreStyle], scenario: ScenarioId) -> Op
         })
         .collect();
     (!parts.is_empty()).then(|| format!("<b>{scenario} accuracy</b>: {}.", parts.join("; ")))
-}
-
-/// Whether `store` held its limits in this run; `None` when not measured.
-fn holds_limit(s: &Summary, subject: Subject) -> Option<bool> {
-    let within = |sc: ScenarioId, tol: f64| {
-        s.first(subject, sc)?
-            .accuracy_error_pct
-            .map(|e| e.abs() <= tol)
-    };
-    match (
-        within(ScenarioId::Burst, BURST_TOLERANCE_PCT),
-        within(ScenarioId::Sustained, SUSTAINED_TOLERANCE_PCT),
-    ) {
-        (None, None) => None,
-        (b, su) => Some(b.unwrap_or(true) && su.unwrap_or(true)),
-    }
 }
 
 fn findings(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
@@ -174,14 +158,14 @@ fn outage_finding(st: &StoreStyle, r: &Record) -> Option<String> {
 }
 
 /// The limit verdicts and the round-trip sentence (the ranking itself is
-/// the "Which store to choose" table).
+/// the verdict at the top).
 fn choice(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
     let mut out = Vec::new();
     let (holding, leaking): (Vec<&StoreStyle>, Vec<&StoreStyle>) = stores
         .iter()
-        .filter(|st| holds_limit(s, st.subject).is_some())
-        .partition(|st| holds_limit(s, st.subject) == Some(true));
-    let rule = format!("burst within ±{BURST_TOLERANCE_PCT} % and sustained within ±{SUSTAINED_TOLERANCE_PCT} % of the ideal bucket");
+        .filter(|st| s.held_exactly(st.subject).is_some())
+        .partition(|st| s.held_exactly(st.subject) == Some(true));
+    let rule = format!("burst exactly the ideal bucket's count, sustained within ±{SUSTAINED_TOLERANCE_PCT} % of it, no window above B + R·w");
     if !leaking.is_empty() {
         let names: Vec<String> = leaking.iter().map(|st| esc(&st.name)).collect();
         out.push(format!(
@@ -193,7 +177,7 @@ fn choice(s: &Summary, stores: &[StoreStyle]) -> Vec<String> {
         let names: Vec<String> = holding.iter().map(|st| esc(&st.name)).collect();
         let trips = round_trips::sentence(s, &holding);
         out.push(format!(
-            "<b>Held the limit</b> ({rule}): {}; see <i>Which store to choose</i> for how they rank per workload.{}",
+            "<b>Held the limit</b> ({rule}): {}; see <i>Which store to run</i> for how they rank per workload.{}",
             names.join(", "),
             trips.map_or_else(String::new, |t| format!(" {t}"))
         ));

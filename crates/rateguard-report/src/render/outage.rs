@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
-use rateguard_contract::{OnError, ScenarioId};
+use rateguard_contract::OnError;
+use rateguard_lab_model::ScenarioId;
 
 use super::table::{failed_open_text, num, opt, outage_facts, with_spread};
 use super::{charts, esc, legend, section, section_with, swatch, Mark, StoreStyle};

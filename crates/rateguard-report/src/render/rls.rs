@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use rateguard_contract::{Frontend, Role, ScenarioId};
+use rateguard_lab_model::{Frontend, Role, ScenarioId};
 
 use super::table::{num, opt, with_spread};
 use super::{esc, swatch, StoreStyle};

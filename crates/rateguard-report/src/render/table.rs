@@ -75,8 +75,9 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
          through without the store (counted inside allowed), summed over runs. Round trips / req: Lua script \
          calls (EVALSHA + EVAL) per request, each one trip to Redis; all Redis cmds / req also \
          counts the TIME, GET and SET each script runs inside Redis. Workload: key mix and store RTT of \
-         the load scenarios. CPU: µs per request, all roles.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">subject</th>\
-         <th class=\"l\">scenario</th><th class=\"l\">workload</th><th>replicas</th><th>runs</th><th>requests</th>\
+         the load scenarios. Backend: what answered behind the limiter (nginx-return-200: NGINX's \
+         own fixed reply; mock: the mock backends). CPU: µs per request, all roles.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">subject</th>\
+         <th class=\"l\">scenario</th><th class=\"l\">workload</th><th class=\"l\">backend</th><th>replicas</th><th>runs</th><th>requests</th>\
          <th>allowed</th><th>denied</th><th>errors</th><th>expected allowed</th>\
          <th>accuracy error %</th><th>throughput rps</th><th>p50</th><th>p90</th><th>p99</th>\
          <th>p99.9</th><th>max</th><th>failed open</th><th>round trips / req</th>\
@@ -87,12 +88,13 @@ pub(super) fn figures(s: &Summary, stores: &[StoreStyle]) -> String {
         let l = &r.latency_us;
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             swatch(st),
             esc(r.scenario.as_str()),
             esc(&workload(r)),
+            opt(r.backend, |b| b.to_string()),
             r.replicas,
             r.repetitions.len().max(1),
             num(r.requests as f64, 0),
