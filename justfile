@@ -26,19 +26,20 @@ bench *ARGS:
     cargo bench -p rateguard-benches {{ARGS}}
     cargo run --release -q -p rateguard-report -- bench-summary target/criterion "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(rustc --version), Redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2)"
 
-# The gateway against nginx proxy_pass with wrk (~3 min): no policy, every store, redis-lua with a two-limit policy, a deny-heavy hot key; writes results/perf-<time>.{md,json}. `just perf --help` lists the options (--cases, --rounds, --seconds, --idle N).
+# The gateway against nginx proxy_pass and two minimal reference proxies with wrk (~6 min): no policy, every store, redis-lua with two limits, Zipf and uniform key mixes, hot keys allowed and over the limit; writes results/perf-<time>.{md,json}. Docs: docs/benchmarks-perf.md; `just perf --help` lists the options (--cases mixes,hot, --rounds, --seconds, --baseline BINARY, --idle N).
 perf *ARGS:
     command -v wrk >/dev/null && command -v redis-server >/dev/null && (command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]) || bash .ci/install-deps
-    cargo build --release -q -p rateguard
+    cargo build --release -q -p rateguard -p rateguard-refproxy
     cargo build -q -p rateguard-benches --bin rateguard-perf
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/debug/rateguard-perf {{ARGS}}
 
-# Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy and response modules (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
+# Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy, plan and response modules, and the runtime's RateLimit header values and reload sections table (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
 mutants *ARGS:
     command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
     mkdir -p target/mutants
     cargo mutants --package rateguard-core --output target/mutants/core {{ARGS}}
-    cargo mutants --package rateguard-gateway --file crates/rateguard-gateway/src/identity.rs --file crates/rateguard-gateway/src/policy.rs --file crates/rateguard-gateway/src/response.rs --output target/mutants/gateway {{ARGS}} -- --lib
+    cargo mutants --package rateguard-gateway --file crates/rateguard-gateway/src/identity.rs --file crates/rateguard-gateway/src/policy.rs --file crates/rateguard-gateway/src/plan.rs --file crates/rateguard-gateway/src/response.rs --output target/mutants/gateway {{ARGS}} -- --lib
+    cargo mutants --package rateguard-runtime --file crates/rateguard-runtime/src/headers.rs --file crates/rateguard-runtime/src/reload/sections.rs --output target/mutants/runtime {{ARGS}} -- --lib
 
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:

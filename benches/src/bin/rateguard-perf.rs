@@ -1,19 +1,25 @@
-//! `just perf`: `rateguard serve` side by side with nginx `proxy_pass` on
-//! this machine; writes `results/perf-<time>.{md,json}`.
+//! `just perf`: `rateguard serve` side by side with nginx `proxy_pass` and
+//! the minimal reference proxies on this machine; writes
+//! `results/perf-<time>.{md,json}`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use rateguard_benches::perf::case::Subject;
+use rateguard_benches::perf::case::{self, Policy, Subject, Target};
+use rateguard_benches::perf::keys::KeyMix;
+use rateguard_benches::perf::limits::toml_without_defaults;
 use rateguard_benches::perf::report::PerfReport;
 use rateguard_benches::perf::rounds::{self, Plan};
-use rateguard_benches::perf::topology::Topology;
+use rateguard_benches::perf::topology::{Binaries, Topology};
 use rateguard_benches::perf::wrk::{self, Load};
-use rateguard_benches::perf::{idle, Case};
+use rateguard_benches::perf::{idle, key_memory, Case};
+use rateguard_contract::StoreKind;
+use rateguard_testkit::machine;
 
-/// Measure rateguard serve against nginx proxy_pass with wrk, in alternating rounds.
+/// Measure rateguard serve against nginx proxy_pass and two minimal
+/// reference proxies with wrk, in alternating rounds.
 #[derive(Debug, Parser)]
 #[command(name = "rateguard-perf")]
 struct Args {
@@ -24,9 +30,14 @@ struct Args {
     /// rounds, every gateway case once more: a before/after in one run.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// Cases to measure, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',', default_values_t = Case::ALL)]
-    cases: Vec<Case>,
+    /// The minimal reference proxies (benches/refproxy).
+    #[arg(long, default_value = "target/release/rateguard-refproxy")]
+    refproxy: PathBuf,
+    /// Cases to measure, comma-separated: ids (`redis-lua-zipf`) or groups
+    /// (`all`, `floors`, `single`, `mixes`, `hot`). nginx `proxy_pass` and
+    /// each gateway case's reference proxy are always added.
+    #[arg(long, value_delimiter = ',', default_value = "all", value_parser = Case::select)]
+    cases: Vec<Vec<Case>>,
     /// Rounds over every case (0: none, e.g. with --idle).
     #[arg(long, default_value_t = 3)]
     rounds: u32,
@@ -49,10 +60,28 @@ struct Args {
     /// Where to write perf-<time>.{md,json}.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Print this case's gateway config (TOML) and exit, with the upstream
+    /// and store URLs given (for profiling one gateway by hand:
+    /// benches/callgrind.sh).
+    #[arg(long, value_name = "CASE")]
+    print_config: Option<Case>,
+    /// The upstream URL `--print-config` writes.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    upstream: String,
+    /// A store URL `--print-config` writes (repeat for a cluster).
+    #[arg(long)]
+    store_url: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
+    if let Some(case) = args.print_config {
+        let config = case
+            .gateway_config(&args.upstream, &args.store_url)
+            .with_context(|| format!("{case} runs no gateway"))?;
+        print!("{}", toml_without_defaults(&config));
+        return Ok(());
+    }
     // Absolute: the testkit starts each gateway in a temp dir of its own.
     args.rateguard = std::fs::canonicalize(&args.rateguard).with_context(|| {
         format!(
@@ -64,12 +93,13 @@ fn main() -> anyhow::Result<()> {
         let found = std::fs::canonicalize(baseline);
         args.baseline = Some(found.with_context(|| format!("{} not found", baseline.display()))?);
     }
+    let selected: Vec<Case> = args.cases.concat();
     let started = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let plan = Plan {
         cases: if args.rounds == 0 {
             Vec::new()
         } else {
-            args.cases.clone()
+            case::with_floors(&selected)
         },
         rounds: args.rounds,
         load: Load {
@@ -79,7 +109,8 @@ fn main() -> anyhow::Result<()> {
         },
         warmup: Duration::from_secs(args.warmup),
     };
-    let idle_cases = [Case::Memory, Case::NginxProxy];
+    let memory = Case::gateway(StoreKind::Memory, Policy::Allow, KeyMix::PerThread);
+    let idle_cases = [memory, Case::NGINX_PROXY];
     let mut running = plan.cases.clone();
     if args.idle > 0 {
         for case in idle_cases {
@@ -88,19 +119,34 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut versions = rateguard_lab::machine::versions();
-    versions.other.clear();
+    if running
+        .iter()
+        .any(|c| matches!(c.target, Target::Reference(_)))
+    {
+        args.refproxy = std::fs::canonicalize(&args.refproxy).with_context(|| {
+            format!(
+                "{} not found; build it first: cargo build --release -p rateguard-refproxy",
+                args.refproxy.display()
+            )
+        })?;
+    }
+    let mut versions = machine::versions();
     versions.other.insert("wrk".into(), wrk::version());
     let load_before = load_average();
     eprintln!("Starting {} ...", list(&running));
-    let topology = Topology::start(&args.rateguard, args.baseline.as_deref(), &running)
-        .context("starting the processes")?;
+    let binaries = Binaries {
+        rateguard: &args.rateguard,
+        baseline: args.baseline.as_deref(),
+        refproxy: &args.refproxy,
+    };
+    let topology = Topology::start(binaries, &running).context("starting the processes")?;
     let scripts = tempfile::tempdir()?;
     let script = scripts.path().join("rateguard-perf.lua");
     std::fs::write(&script, wrk::SCRIPT)?;
+    let rss_at_start = key_memory::at_start(&topology, &topology.subjects(&plan.cases));
     let runs = rounds::run(&topology, &script, &plan, |run| {
         eprintln!(
-            "round {} {:<27} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
+            "round {} {:<38} {:>9.0} req/s  p99 {:>6.2} ms  {:>5.1} CPU µs/req  {:.3} cs/req ({:.3} voluntary)",
             run.round,
             run.subject.to_string(),
             run.wrk.rps(),
@@ -116,13 +162,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?;
         for case in idle_cases {
-            let subject = Subject {
-                case,
-                baseline: false,
-            };
+            let subject = Subject::current(case);
             let addr = topology.addr(subject).context("idle target not running")?;
             let figures = rt.block_on(idle::measure(
-                case.as_str(),
+                &case.to_string(),
                 addr,
                 &topology.target_pids(subject),
                 args.idle,
@@ -137,11 +180,13 @@ fn main() -> anyhow::Result<()> {
     drop(topology);
     let report = PerfReport {
         started,
-        machine: rateguard_lab::machine::machine(),
+        machine: machine::machine(),
         versions,
-        commit: rateguard_lab::machine::git_commit(),
+        commit: machine::git_commit(),
         load_average: [load_before, load_average()],
         cases: rounds::summarize(&runs),
+        key_memory: key_memory::summarize(&runs, &rss_at_start),
+        rss_at_start,
         plan,
         runs,
         idle: idle_figures,
@@ -162,7 +207,7 @@ fn main() -> anyhow::Result<()> {
 fn list(cases: &[Case]) -> String {
     cases
         .iter()
-        .map(|c| c.as_str())
+        .map(Case::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }

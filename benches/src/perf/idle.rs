@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use super::case::PATH;
-use super::procstat::rss_kib;
+use rateguard_testkit::procstat::rss_kib;
+
+use super::limits::PATH;
 use super::PerfError;
 
 /// Connections opened at once while building up the idle set.

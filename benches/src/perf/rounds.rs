@@ -1,15 +1,15 @@
 //! The alternating rounds: every case (of each build) once per round, each
 //! round starting one later, so none always runs first; then each one's
-//! spread.
+//! spread, and its ratios to nginx and to its reference.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rateguard_report::Spread;
+use rateguard_testkit::procstat::{self, ProcSample};
 use serde::{Deserialize, Serialize};
 
 use super::case::{Case, Subject};
-use super::procstat::Sample;
 use super::topology::Topology;
 use super::wrk::{self, Load, WrkFigures};
 use super::PerfError;
@@ -45,6 +45,9 @@ pub struct Run {
     pub context_switches_per_req: f64,
     /// The voluntary ones per request.
     pub voluntary_switches_per_req: f64,
+    /// The target's resident memory right after the run, KiB.
+    #[serde(default)]
+    pub rss_kib: u64,
 }
 
 /// Runs `plan` on `topology` with the `wrk` script at `script`, calling
@@ -66,7 +69,7 @@ pub fn run(
     };
     let subjects = topology.subjects(&plan.cases);
     for &subject in &subjects {
-        wrk::run(script, addr(subject)?, warmup, subject.case.hot_key())?;
+        wrk::run(script, addr(subject)?, warmup, subject.case.keys)?;
     }
     let mut runs = Vec::new();
     for round in 1..=plan.rounds {
@@ -76,19 +79,21 @@ pub fn run(
         for subject in order {
             let case = subject.case;
             let (target, store) = (topology.target_pids(subject), topology.store_pids(case));
-            let before = (Sample::of(&target), Sample::of(&store));
-            let figures = wrk::run(script, addr(subject)?, plan.load, case.hot_key())?;
-            let used = before.0.until(Sample::of(&target));
-            let store_used = before.1.until(Sample::of(&store));
+            let before = (ProcSample::of(&target), ProcSample::of(&store));
+            let figures = wrk::run(script, addr(subject)?, plan.load, case.keys)?;
+            let used = before.0.until(ProcSample::of(&target));
+            let store_used = before.1.until(ProcSample::of(&store));
             let per_req = |x: f64| x / figures.requests.max(1) as f64;
             let run = Run {
                 subject,
                 round,
-                wrk: figures,
-                cpu_us_per_req: per_req(used.cpu_s * 1e6),
-                store_cpu_us_per_req: (!store.is_empty()).then(|| per_req(store_used.cpu_s * 1e6)),
-                context_switches_per_req: per_req(used.context_switches as f64),
+                cpu_us_per_req: per_req(used.cpu_us as f64),
+                store_cpu_us_per_req: (!store.is_empty())
+                    .then(|| per_req(store_used.cpu_us as f64)),
+                context_switches_per_req: per_req(used.context_switches() as f64),
                 voluntary_switches_per_req: per_req(used.voluntary_switches as f64),
+                rss_kib: procstat::rss_kib(&target),
+                wrk: figures,
             };
             progress(&run);
             runs.push(run);
@@ -107,6 +112,10 @@ pub struct CaseSummary {
     pub rps: Spread,
     /// Median `rps` over nginx `proxy_pass`'s median, when it ran.
     pub vs_nginx: Option<f64>,
+    /// The reference proxy this case is read against (gateway cases).
+    pub reference: Option<Case>,
+    /// Median `rps` over the reference's median, when it ran.
+    pub vs_reference: Option<f64>,
     /// Median latency, µs.
     pub p50_us: Spread,
     /// 99th percentile latency, µs.
@@ -139,15 +148,13 @@ pub fn summarize(runs: &[Run]) -> Vec<CaseSummary> {
             .filter(|r| r.subject == subject)
             .map(f)
             .collect();
-        Spread::of(&values).unwrap_or_default()
+        Spread::of(&values)
     };
-    let nginx = Subject {
-        case: Case::NginxProxy,
-        baseline: false,
-    };
-    let nginx_rps = spread(nginx, &|r| r.wrk.rps());
-    let nginx_p99 = spread(nginx, &|r| r.wrk.p99_us as f64);
-    let ran_nginx = runs.iter().any(|r| r.subject == nginx);
+    let median_rps =
+        |case: Case| spread(Subject::current(case), &|r| r.wrk.rps()).map(|s| s.median);
+    let nginx = Subject::current(Case::NGINX_PROXY);
+    let nginx_rps = median_rps(Case::NGINX_PROXY);
+    let nginx_p99 = spread(nginx, &|r| r.wrk.p99_us as f64).map(|s| s.median);
     let mut subjects: Vec<Subject> = Vec::new();
     for run in runs.iter().filter(|r| r.round == 1) {
         subjects.push(run.subject);
@@ -157,24 +164,28 @@ pub fn summarize(runs: &[Run]) -> Vec<CaseSummary> {
         .map(|subject| {
             let mine: Vec<&Run> = runs.iter().filter(|r| r.subject == subject).collect();
             let sum = |f: fn(&WrkFigures) -> u64| mine.iter().map(|r| f(&r.wrk)).sum::<u64>();
-            let rps = spread(subject, &|r| r.wrk.rps());
-            let p99_us = spread(subject, &|r| r.wrk.p99_us as f64);
+            let of = |f: &dyn Fn(&Run) -> f64| spread(subject, f).unwrap_or_default();
+            let rps = of(&|r| r.wrk.rps());
+            let p99_us = of(&|r| r.wrk.p99_us as f64);
             let (status_over_399, socket_errors) =
                 (sum(|w| w.status_over_399), sum(WrkFigures::socket_errors));
+            let reference = subject.case.reference();
             CaseSummary {
                 subject,
                 rps,
-                vs_nginx: ran_nginx.then(|| rps.median / nginx_rps.median),
-                p50_us: spread(subject, &|r| r.wrk.p50_us as f64),
+                vs_nginx: nginx_rps.map(|n| rps.median / n),
+                reference,
+                vs_reference: reference.and_then(median_rps).map(|r| rps.median / r),
+                p50_us: of(&|r| r.wrk.p50_us as f64),
                 p99_us,
-                p99_vs_nginx: ran_nginx.then(|| p99_us.median / nginx_p99.median),
-                cpu_us_per_req: spread(subject, &|r| r.cpu_us_per_req),
+                p99_vs_nginx: nginx_p99.map(|n| p99_us.median / n),
+                cpu_us_per_req: of(&|r| r.cpu_us_per_req),
                 store_cpu_us_per_req: mine
                     .iter()
                     .any(|r| r.store_cpu_us_per_req.is_some())
-                    .then(|| spread(subject, &|r| r.store_cpu_us_per_req.unwrap_or(f64::NAN))),
-                context_switches_per_req: spread(subject, &|r| r.context_switches_per_req),
-                voluntary_switches_per_req: spread(subject, &|r| r.voluntary_switches_per_req),
+                    .then(|| of(&|r| r.store_cpu_us_per_req.unwrap_or(f64::NAN))),
+                context_switches_per_req: of(&|r| r.context_switches_per_req),
+                voluntary_switches_per_req: of(&|r| r.voluntary_switches_per_req),
                 status_over_399,
                 socket_errors,
                 requests: sum(|w| w.requests),

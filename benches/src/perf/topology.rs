@@ -1,78 +1,97 @@
 //! Every process of a perf run, up at once for all rounds: the nginx
-//! backend, the nginx ceiling, the stores the cases need and one gateway
-//! per gateway case (two with a baseline binary: one of each build).
-//! Dropping a [`Topology`] stops them all by pid.
+//! backend, the nginx ceiling, the reference proxies, the stores the cases
+//! need and one gateway per gateway case (two with a baseline binary: one
+//! of each build). Dropping a [`Topology`] stops them all by pid.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-use rateguard_testkit::{GatewayProcess, RedisCluster, RedisServer};
+use rateguard_testkit::{procstat, GatewayProcess, Nginx, RedisCluster, RedisServer};
 
-use super::case::{toml_without_defaults, Case, Subject, Target};
-use super::nginx::{NginxProcess, Role};
+use super::case::{Case, Subject, Target};
+use super::limits::toml_without_defaults;
+use super::nginx::{self, Role};
+use super::reference::RefProxy;
 use super::PerfError;
+
+/// The binaries a run measures.
+#[derive(Debug, Clone, Copy)]
+pub struct Binaries<'a> {
+    /// `rateguard`, the build under test.
+    pub rateguard: &'a Path,
+    /// Another `rateguard` measured beside it (`--baseline`).
+    pub baseline: Option<&'a Path>,
+    /// `rateguard-refproxy`, the reference proxies.
+    pub refproxy: &'a Path,
+}
 
 /// The running processes.
 #[derive(Debug)]
 pub struct Topology {
     // Targets first: they stop before what they forward to.
     gateways: Vec<(Subject, GatewayProcess)>,
-    proxy: Option<NginxProcess>,
+    references: Vec<(Case, RefProxy)>,
+    proxy: Option<Nginx>,
     redis: Option<RedisServer>,
     cluster: Option<RedisCluster>,
-    backend: NginxProcess,
+    backend: Nginx,
 }
 
 impl Topology {
-    /// Starts what `cases` need; gateways run the `rateguard` at `binary`,
-    /// and also the one at `baseline` if given.
-    pub fn start(
-        binary: &Path,
-        baseline: Option<&Path>,
-        cases: &[Case],
-    ) -> Result<Self, PerfError> {
-        let backend = NginxProcess::start(Role::Backend)?;
-        let needs = |pred: fn(&rateguard_contract::StoreKind) -> bool| {
-            cases.iter().filter_map(|c| c.store()).any(|k| pred(&k))
-        };
-        let redis = needs(|k| k.needs_redis())
+    /// Starts what `cases` need.
+    pub fn start(binaries: Binaries<'_>, cases: &[Case]) -> Result<Self, PerfError> {
+        let backend = nginx::start(Role::Backend)?;
+        let redis = cases
+            .iter()
+            .any(|c| c.needs_redis())
             .then(RedisServer::start)
             .transpose()?;
-        let cluster = needs(|k| k.needs_cluster())
+        let cluster = cases
+            .iter()
+            .any(|c| c.needs_cluster())
             .then(|| RedisCluster::start(3))
             .transpose()?;
         let proxy = cases
-            .contains(&Case::NginxProxy)
-            .then(|| NginxProcess::start(Role::Proxy(backend.addr())))
+            .contains(&Case::NGINX_PROXY)
+            .then(|| nginx::start(Role::Proxy(backend.addr())))
             .transpose()?;
         let upstream = format!("http://{}", backend.addr());
+        let redis_url = redis.as_ref().map(RedisServer::url);
         let mut gateways = Vec::new();
+        let mut references = Vec::new();
         for &case in cases {
-            let urls = match case.store() {
-                Some(kind) if kind.needs_redis() => redis.iter().map(RedisServer::url).collect(),
-                Some(kind) if kind.needs_cluster() => {
-                    cluster.as_ref().map(RedisCluster::urls).unwrap_or_default()
-                }
-                _ => Vec::new(),
-            };
-            if let Some(config) = case.gateway_config(&upstream, &urls) {
-                let toml = toml_without_defaults(&config);
-                let current = Subject {
+            if let Target::Reference(_) = case.target {
+                let proxy = RefProxy::start(
+                    binaries.refproxy,
                     case,
-                    baseline: false,
-                };
-                gateways.push((current, GatewayProcess::start(binary, &toml)?));
-                if let Some(baseline) = baseline {
-                    let subject = Subject {
-                        case,
-                        baseline: true,
-                    };
-                    gateways.push((subject, GatewayProcess::start(baseline, &toml)?));
+                    backend.addr(),
+                    redis_url.as_deref(),
+                )?;
+                references.push((case, proxy));
+                continue;
+            }
+            let urls = if case.needs_redis() {
+                redis_url.iter().cloned().collect()
+            } else if case.needs_cluster() {
+                cluster.as_ref().map(RedisCluster::urls).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let Some(config) = case.gateway_config(&upstream, &urls) else {
+                continue;
+            };
+            let toml = toml_without_defaults(&config);
+            let builds = [Some(binaries.rateguard), binaries.baseline];
+            for (baseline, binary) in [false, true].into_iter().zip(builds) {
+                if let Some(binary) = binary {
+                    let subject = Subject { case, baseline };
+                    gateways.push((subject, GatewayProcess::start(binary, &toml)?));
                 }
             }
         }
         Ok(Self {
             gateways,
+            references,
             proxy,
             redis,
             cluster,
@@ -87,47 +106,52 @@ impl Topology {
             .map(|(_, g)| g)
     }
 
+    fn reference(&self, case: Case) -> Option<&RefProxy> {
+        self.references
+            .iter()
+            .find(|(c, _)| *c == case)
+            .map(|(_, p)| p)
+    }
+
     /// What runs: every case of the current build, then the baseline's.
     pub fn subjects(&self, cases: &[Case]) -> Vec<Subject> {
-        let current = cases.iter().map(|&case| Subject {
-            case,
-            baseline: false,
-        });
+        let current = cases.iter().map(|&case| Subject::current(case));
         let baseline = self.gateways.iter().map(|(s, _)| *s).filter(|s| s.baseline);
         current.chain(baseline).collect()
     }
 
     /// Where `wrk` sends `subject`'s requests.
     pub fn addr(&self, subject: Subject) -> Option<SocketAddr> {
-        match subject.case.target() {
-            Target::Nginx => self.proxy.as_ref().map(NginxProcess::addr),
+        match subject.case.target {
+            Target::Nginx => self.proxy.as_ref().map(Nginx::addr),
+            Target::Reference(_) => self.reference(subject.case).map(RefProxy::addr),
             Target::Gateway(..) => self.gateway(subject).map(GatewayProcess::addr),
         }
     }
 
-    /// The pids whose CPU time is `subject`'s cost (nginx: the master,
-    /// whose workers are counted as its children).
+    /// The pids whose CPU time and memory are `subject`'s cost (nginx: the
+    /// master and its workers).
     pub fn target_pids(&self, subject: Subject) -> Vec<u32> {
-        match subject.case.target() {
-            Target::Nginx => self.proxy.iter().map(NginxProcess::pid).collect(),
-            Target::Gateway(..) => self
-                .gateway(subject)
-                .map(GatewayProcess::pid)
-                .into_iter()
-                .collect(),
-        }
+        let pid = match subject.case.target {
+            Target::Nginx => self.proxy.as_ref().map(Nginx::pid),
+            Target::Reference(_) => self.reference(subject.case).map(RefProxy::pid),
+            Target::Gateway(..) => self.gateway(subject).map(GatewayProcess::pid),
+        };
+        procstat::with_children(&pid.into_iter().collect::<Vec<_>>())
     }
 
-    /// The pids of the store `case` talks to (none for memory and nginx).
+    /// The pids of the store `case` talks to (none for memory, nginx and
+    /// the plain reference).
     pub fn store_pids(&self, case: Case) -> Vec<u32> {
-        match case.store() {
-            Some(kind) if kind.needs_redis() => self.redis.iter().map(RedisServer::pid).collect(),
-            Some(kind) if kind.needs_cluster() => self
-                .cluster
+        if case.needs_redis() {
+            self.redis.iter().map(RedisServer::pid).collect()
+        } else if case.needs_cluster() {
+            self.cluster
                 .as_ref()
                 .map(RedisCluster::node_pids)
-                .unwrap_or_default(),
-            _ => Vec::new(),
+                .unwrap_or_default()
+        } else {
+            Vec::new()
         }
     }
 

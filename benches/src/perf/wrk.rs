@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::case::PATH;
+use super::keys::KeyMix;
+use super::limits::PATH;
 use super::PerfError;
 
 /// The script, written next to the run's other temp files.
@@ -28,7 +29,7 @@ pub struct Load {
 }
 
 /// What `done()` reports for one run.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WrkFigures {
     /// Responses completed.
     pub requests: u64,
@@ -48,6 +49,9 @@ pub struct WrkFigures {
     pub timeouts: u64,
     /// Responses with a status of 400 or more.
     pub status_over_399: u64,
+    /// Requests each `wrk` thread sent, for the key mixes (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<u64>,
 }
 
 impl WrkFigures {
@@ -62,13 +66,13 @@ impl WrkFigures {
     }
 }
 
-/// Runs `wrk` (script at `script`) against `http://addr/api/data`;
-/// `hot` sends [`HOT_KEY`](super::case::HOT_KEY) on every connection.
+/// Runs `wrk` (script at `script`) against `http://addr/api/data`, its
+/// requests spread over API keys as `keys` says.
 pub fn run(
     script: &Path,
     addr: SocketAddr,
     load: Load,
-    hot: bool,
+    keys: KeyMix,
 ) -> Result<WrkFigures, PerfError> {
     let output = Command::new("wrk")
         .arg(format!("-t{}", load.threads))
@@ -78,7 +82,8 @@ pub fn run(
         .args(["--timeout", "5s", "-s"])
         .arg(script)
         .arg(format!("http://{addr}{PATH}"))
-        .args(["--", if hot { "hot" } else { "spread" }])
+        .arg("--")
+        .args(keys.script_args(load.threads))
         .output()
         .map_err(|e| {
             PerfError::Wrk(format!(
@@ -137,18 +142,31 @@ mod tests {
         let out = "Running 1s test @ http://127.0.0.1:1/api/data\n  2 threads\n\
             RATEGUARD_PERF_JSON {\"requests\":1000,\"duration_us\":500000,\"p50_us\":900,\
             \"p99_us\":3000,\"connect_errors\":0,\"read_errors\":0,\"write_errors\":0,\
-            \"timeouts\":0,\"status_over_399\":7}\n";
+            \"timeouts\":0,\"status_over_399\":7,\"sent\":[600,400]}\n";
         let f = parse(out).unwrap();
         assert_eq!(f.rps(), 2000.0);
         assert_eq!(
             (f.p99_us, f.status_over_399, f.socket_errors()),
             (3000, 7, 0)
         );
+        assert_eq!(f.sent, [600, 400]);
         assert!(parse("Running 1s test").is_err());
     }
 
     #[test]
-    fn the_script_sends_the_hot_key_of_the_deny_heavy_case() {
-        assert!(SCRIPT.contains(&format!("\"{}\"", super::super::case::HOT_KEY)));
+    fn the_script_knows_the_hot_key_and_every_mix() {
+        assert!(SCRIPT.contains(&format!("\"{}\"", super::super::keys::HOT_KEY)));
+        for keys in [
+            KeyMix::PerThread,
+            KeyMix::Hot,
+            KeyMix::Zipf,
+            KeyMix::Uniform,
+        ] {
+            let mix = &keys.script_args(2)[0];
+            assert!(
+                SCRIPT.contains(&format!("\"{mix}\"")) || keys == KeyMix::PerThread,
+                "{mix}"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! CPU time per process role, from `/proc/<pid>/stat` (user + system time,
-//! all threads) read through `procfs`: snapshots at the edges of a measured
-//! window, the difference divided by the requests completed in it.
+//! all threads) read by the testkit's `procstat`: snapshots at the edges of
+//! a measured window, the difference divided by the requests completed in it.
 //!
 //! The load generator is this process, less the threads of the testkit's
 //! delay proxies (named [`DELAY_THREAD`]): they emulate the network, which
@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use procfs::process::Process;
 use rateguard_contract::Role;
 use rateguard_report::CpuPerRequest;
+use rateguard_testkit::procstat;
 use rateguard_testkit::DELAY_THREAD;
 
 /// The processes of every role but the generator (which is this process).
@@ -60,62 +60,23 @@ impl CpuProbe {
 
     /// Every role's CPU time now.
     pub fn snapshot(&self) -> CpuSnapshot {
-        let ticks = procfs::ticks_per_second().max(1);
-        let us = |t: u64| t.saturating_mul(1_000_000) / ticks;
         let mut by_role: BTreeMap<Role, u64> = self
             .pids
             .iter()
-            .map(|(&role, pids)| (role, pids.iter().map(|&p| us(process_ticks(p))).sum()))
+            .map(|(&role, pids)| (role, pids.iter().map(|&p| procstat::cpu_us(p)).sum()))
             .collect();
-        let me = Process::myself().ok();
-        let own = me
-            .as_ref()
-            .and_then(|p| p.stat().ok())
-            .map_or(0, |s| s.utime + s.stime);
-        let delay_threads: BTreeMap<i32, u64> = me
-            .and_then(|p| p.tasks().ok())
-            .into_iter()
-            .flatten()
-            .filter_map(|t| {
-                let stat = t.ok()?.stat().ok()?;
-                (stat.comm == DELAY_THREAD).then(|| (stat.pid, us(stat.utime + stat.stime)))
-            })
-            .collect();
-        by_role.insert(Role::Loadgen, us(own));
+        by_role.insert(Role::Loadgen, procstat::cpu_us(std::process::id()));
         CpuSnapshot {
             at: Instant::now(),
             by_role,
-            delay_threads,
+            delay_threads: procstat::own_threads_cpu_us(DELAY_THREAD),
         }
     }
 }
 
-/// utime + stime of `pid`, in clock ticks (0 when it is gone).
-fn process_ticks(pid: u32) -> u64 {
-    i32::try_from(pid)
-        .ok()
-        .and_then(|p| Process::new(p).ok())
-        .and_then(|p| p.stat().ok())
-        .map_or(0, |s| s.utime + s.stime)
-}
-
-/// The pids whose parent is `parent` (e.g. an nginx master's workers).
-pub fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(all) = procfs::process::all_processes() else {
-        return Vec::new();
-    };
-    all.filter_map(|p| {
-        let stat = p.ok()?.stat().ok()?;
-        (u32::try_from(stat.ppid).ok() == Some(parent)).then_some(stat.pid as u32)
-    })
-    .collect()
-}
-
-/// `pid` and its children.
+/// `pid` and its children (an nginx master and its workers).
 pub fn with_children(pid: u32) -> Vec<u32> {
-    let mut out = vec![pid];
-    out.extend(children_of(pid));
-    out
+    procstat::with_children(&[pid])
 }
 
 impl CpuSnapshot {

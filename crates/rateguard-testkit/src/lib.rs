@@ -10,7 +10,10 @@
 //! - [`nginx`]: [`Nginx`], rendered from `compose/nginx.conf.template`;
 //! - [`gateway`]: [`GatewayProcess`] and [`MockBackend`] (the `rateguard` binary);
 //! - [`envoy`]: [`Envoy`], a real Envoy rate-limiting through `rateguard rls`;
-//! - [`delay_proxy`]: [`DelayNet`], TCP proxies that add a round-trip time.
+//! - [`delay_proxy`]: [`DelayNet`], TCP proxies that add a round-trip time;
+//! - [`procstat`]: CPU time, context switches and RSS of processes (`/proc`);
+//! - [`machine`]: the machine, the servers' versions and the git commit a
+//!   measurement records.
 //!
 //! # Rules
 //! Every process is spawned by this crate and stopped by *its own pid* (the
@@ -42,7 +45,9 @@ pub mod delay_proxy;
 pub mod envoy;
 pub mod gateway;
 pub mod http;
+pub mod machine;
 pub mod nginx;
+pub mod procstat;
 pub mod redis;
 
 pub(crate) use blocking::block_on;

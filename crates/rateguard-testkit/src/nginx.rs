@@ -58,7 +58,9 @@ pub fn render(template: &str, vars: &[(&str, String)]) -> Result<String, Testkit
     }
 }
 
-fn nginx_path() -> PathBuf {
+/// The nginx to run: `$RATEGUARD_NGINX`, else Debian's `/usr/sbin/nginx`
+/// (not always on PATH), else `nginx` on PATH.
+pub fn program() -> PathBuf {
     if let Some(path) = std::env::var_os(NGINX.env) {
         return PathBuf::from(path);
     }
@@ -130,7 +132,7 @@ impl Nginx {
         let conf_path = dir.path().join("nginx.conf");
         fs::write(&conf_path, conf)?;
         let log = fs::File::create(dir.path().join("error.log"))?;
-        let mut cmd = Command::new(nginx_path());
+        let mut cmd = Command::new(program());
         cmd.arg("-p")
             .arg(dir.path())
             .arg("-c")

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rateguard_store::{
-    AcquireRequest, BucketStore, MemoryStore, MultiDecision, StoreError, StoreKind,
+    AcquireRequest, BucketStore, Capabilities, MemoryStore, MultiDecision, StoreError, StoreKind,
 };
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -140,6 +140,10 @@ struct DownStore;
 impl BucketStore for DownStore {
     fn kind(&self) -> StoreKind {
         StoreKind::RedisLua
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::SHARED
     }
 
     async fn acquire_all(&self, _: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {

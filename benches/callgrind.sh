@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Instructions per request of one `rateguard serve` case under callgrind:
+# repeatable where wall-clock figures are not (a shared, noisy machine).
+#
+#   benches/callgrind.sh CASE [SECONDS] [THREADS]
+#     CASE      a just-perf gateway case: no-policy, memory, redis-lua, ...
+#     SECONDS   of measured load (default 20; ~1-2k requests/s under
+#               valgrind), after 3 s unmeasured
+#     THREADS   the gateway's runtimes (server.threads, default 1)
+#
+# Needs a release build with line tables (same optimisations as `just perf`):
+#   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+#     cargo build --release -p rateguard --target-dir target/profiling
+#   cargo build -p rateguard-benches --bin rateguard-perf
+# Starts a static nginx backend (and redis-server for Redis cases) on free
+# loopback ports, the gateway under valgrind with the case's config
+# (`rateguard-perf --print-config`), zeroes the counters after the warm-up,
+# loads it with wrk (8 connections, one API key), dumps, and prints
+# instructions per request (the dump's total over the requests wrk saw
+# completed; the few in flight at the end are the error) and the top
+# functions (self and inclusive). Outside the measured window the gateway
+# is idle; its idle-connection tick (every 25-50 ms per connection) is in
+# the window: a few hundred instructions per request at these rates.
+# Output: target/callgrind/<case>-t<threads>.out (+ .txt summaries).
+# Everything it starts is stopped by pid on exit.
+set -euo pipefail
+case=${1:?usage: benches/callgrind.sh CASE [SECONDS] [THREADS]}
+seconds=${2:-20}
+threads=${3:-1}
+bin=${RATEGUARD_PROFILE_BIN:-target/profiling/release/rateguard}
+perf=target/debug/rateguard-perf
+out=target/callgrind
+mkdir -p "$out"
+work=$(mktemp -d /tmp/rateguard-callgrind.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 600); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "port $1 never opened" >&2
+    return 1
+}
+
+backend=$(free_port)
+mkdir -p "$work/nginx/tmp"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
+  fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+  server {
+    listen 127.0.0.1:$backend;
+    location / { default_type application/json; return 200 '{"ok":true,"backend":"nginx"}'; }
+  }
+}
+EOF
+nginx=${RATEGUARD_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+"$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; master_process off;' &
+pids+=($!)
+wait_port "$backend"
+
+store_args=()
+if [[ $case == redis-* ]]; then
+    rport=$(free_port)
+    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
+    pids+=($!)
+    wait_port "$rport"
+    store_args=(--store-url "redis://127.0.0.1:$rport")
+fi
+"$perf" --print-config "$case" --upstream "http://127.0.0.1:$backend" "${store_args[@]}" >"$work/gateway.toml"
+
+port=$(free_port)
+admin=$(free_port)
+dump="$out/$case-t$threads.out"
+rm -f "$dump"
+RATEGUARD_SERVER_THREADS=$threads RATEGUARD_SERVER_ADMIN_LISTEN="127.0.0.1:$admin" \
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+    "$bin" serve --config "$work/gateway.toml" --listen "127.0.0.1:$port" 2>"$work/valgrind.log" &
+gateway=$!
+pids+=($gateway)
+wait_port "$port"
+
+load() { wrk -t1 -c8 "-d$1s" -H 'x-api-key: perf-client-1' "http://127.0.0.1:$port/api/data"; }
+load 3 >/dev/null
+callgrind_control -z "$gateway" >/dev/null
+load "$seconds" >"$work/wrk.txt"
+callgrind_control -d "$gateway" >/dev/null
+sleep 1
+part=$(ls -t "$work"/callgrind.out.* | head -1)
+cp "$part" "$dump"
+if grep -q "Non-2xx" "$work/wrk.txt"; then grep "Non-2xx" "$work/wrk.txt" >&2; fi
+requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+echo "$case, $threads runtime(s): $((total / requests)) instructions per request ($total over $requests requests)"
+# callgrind_annotate splits a function by the source file of its inlined
+# lines; sum them by function name, per request (the start-up chain that
+# carries the whole total is left out of the inclusive view).
+top() {
+    callgrind_annotate --auto=no --threshold=100 "--inclusive=$1" "$dump" 2>/dev/null |
+        python3 -c "$by_function" "$requests" "$2"
+}
+by_function=$(cat <<'PY'
+import collections, re, sys
+requests, keep = int(sys.argv[1]), int(sys.argv[2])
+line_re = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)(?: \[[^\]]*\])?$")
+total, sums = None, collections.Counter()
+for line in sys.stdin:
+    m = line_re.match(line)
+    if not m:
+        continue
+    ir, what = int(m.group(1).replace(",", "")), m.group(2)
+    if what == "PROGRAM TOTALS":
+        total = ir
+    elif ir < 0.99 * total:
+        sums[re.split(r"(?<!:):(?!:)", what, maxsplit=1)[-1]] += ir
+print("instructions/request  share  function")
+for fn, ir in sums.most_common(keep):
+    print(f"{ir / requests:20.0f}  {100 * ir / total:5.1f}%  {fn[:160]}")
+PY
+)
+top no 40 >"$dump.self.txt"
+top yes 80 >"$dump.inclusive.txt"
+echo "top self: $dump.self.txt; top inclusive: $dump.inclusive.txt"
