@@ -49,8 +49,9 @@ mod scenario;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
-    RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPlan,
+    RawPlanLimit, RawPolicy, RawRls, RawServer, RawStore, RawUpstream, ResponseHeaders,
+    RuntimeMode, UpstreamProtocol,
 };
 pub use lab::{Frontend, KeyMix, Role};
 pub use limit_key::LimitKey;

@@ -10,6 +10,7 @@ mod ipv6;
 mod layered;
 mod local_fallback;
 mod paths;
+mod plans;
 mod readiness;
 mod recovery;
 mod reload;
