@@ -144,6 +144,10 @@ pub struct RawConfig {
     /// `[[policies]]`: the limits.
     #[serde(default)]
     pub policies: Vec<RawPolicy>,
+    /// `[[plans]]`: per-consumer quotas that replace a policy limit's own
+    /// for the API keys on the plan (`serve` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<RawPlan>,
     /// `[rls]`: the Envoy Rate Limit Service (`rateguard rls`).
     #[serde(default)]
     pub rls: RawRls,
@@ -158,6 +162,7 @@ impl RawConfig {
             store: RawStore::default(),
             identity: RawIdentity::default(),
             policies: Vec::new(),
+            plans: Vec::new(),
             rls: RawRls::default(),
         }
     }
@@ -518,9 +523,92 @@ impl RawLimit {
     }
 }
 
+/// One `[[plans]]` entry: a named set of quotas for the API keys on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    /// Name in the 429 body and the `plan` metric label, and what a key
+    /// names in `identity.api_keys_file`.
+    pub name: String,
+    /// The limits whose quota the plan replaces.
+    #[serde(default)]
+    pub limits: Vec<RawPlanLimit>,
+}
+
+/// One `[[plans.limits]]` entry: the quota of a policy limit for the
+/// plan's keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlanLimit {
+    /// The name of a limit in a policy (`client` for a single-limit policy).
+    pub limit: String,
+    /// Only that limit of this policy; none: that limit in every policy
+    /// (an entry naming the policy wins over one that does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Bucket size for the plan's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i64>,
+    /// Tokens added per second for the plan's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill_per_sec: Option<f64>,
+    /// The limit does not apply to the plan's keys (an internal service).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlimited: bool,
+}
+
+impl RawPlanLimit {
+    /// The quota `capacity` / `refill_per_sec` for `limit` in every policy.
+    pub fn new(limit: impl Into<String>, capacity: i64, refill_per_sec: f64) -> Self {
+        Self {
+            limit: limit.into(),
+            policy: None,
+            capacity: Some(capacity),
+            refill_per_sec: Some(refill_per_sec),
+            unlimited: false,
+        }
+    }
+
+    /// No limit `limit` (in every policy) for the plan's keys.
+    pub fn unlimited(limit: impl Into<String>) -> Self {
+        Self {
+            limit: limit.into(),
+            policy: None,
+            capacity: None,
+            refill_per_sec: None,
+            unlimited: true,
+        }
+    }
+
+    /// The same entry, only for `policy`.
+    pub fn in_policy(self, policy: impl Into<String>) -> Self {
+        Self {
+            policy: Some(policy.into()),
+            ..self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plans_survive_toml_both_ways() {
+        let mut config = RawConfig::new("http://127.0.0.1:9000");
+        config.policies.push(RawPolicy::new("data", 3, 1.0));
+        config.plans.push(RawPlan {
+            name: "pro".into(),
+            limits: vec![
+                RawPlanLimit::new("client", 10, 5.0).in_policy("data"),
+                RawPlanLimit::unlimited("per-ip"),
+            ],
+        });
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("[[plans.limits]]"), "{text}");
+        assert!(text.contains("unlimited = true"), "{text}");
+        assert_eq!(toml::from_str::<RawConfig>(&text).unwrap(), config);
+    }
 
     #[test]
     fn a_config_survives_toml_both_ways() {

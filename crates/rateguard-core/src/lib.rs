@@ -10,6 +10,7 @@
 //! - [`decision`]: [`Decision`], the value every limiter returns; it maps one to
 //!   one onto the 429 / `RateLimit` headers.
 //! - [`key`]: [`BucketKey`], the stable, hashed, hash-tagged store key.
+//! - [`peek`]: [`Peek`], a bucket read without spending (the admin API's view).
 //!
 //! # Invariants
 //! This crate does no I/O, has no async runtime, and never reads the system
@@ -36,10 +37,12 @@ pub mod clock;
 pub mod decision;
 pub mod key;
 pub mod multi;
+pub mod peek;
 pub mod quota;
 
 pub use clock::{Clock, SystemClock};
 pub use decision::Decision;
 pub use key::BucketKey;
 pub use multi::{Limit, MultiDecision};
+pub use peek::Peek;
 pub use quota::{Quota, QuotaError};

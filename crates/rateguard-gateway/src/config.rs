@@ -15,11 +15,13 @@ mod validate;
 mod warnings;
 
 pub use model::{
-    IdentityConfig, IpPrefixes, LimitConfig, PolicyConfig, UpstreamConfig, ValidConfig,
+    IdentityConfig, IpPrefixes, KnownKeys, LimitConfig, PlanConfig, PlanLimitConfig, PolicyConfig,
+    UpstreamConfig, ValidConfig,
 };
 pub use rateguard_contract::config::{
-    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls,
-    RawServer, RawStore, RawUpstream, ResponseHeaders, RuntimeMode, UpstreamProtocol,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPlan,
+    RawPlanLimit, RawPolicy, RawRls, RawServer, RawStore, RawUpstream, ResponseHeaders,
+    RuntimeMode, UpstreamProtocol,
 };
 pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;

@@ -23,8 +23,8 @@ use rateguard_store::BucketStore;
 use crate::config::OnError;
 use crate::identity::Requester;
 use crate::metrics::{Metrics, NEAR_LIMIT_PERCENT};
-use crate::plan::{plan, Plan, StaticQuotas};
-use crate::policy::Policy;
+use crate::plan::{plan, Plan, PlanQuotas};
+use crate::policy::{Policy, Tier};
 
 pub use rateguard_runtime::decide::WARN_EVERY;
 
@@ -113,17 +113,18 @@ impl<S: BucketStore> Enforcer<S> {
         self.decider.budget()
     }
 
-    /// Decides one request of `requester` under `policy`: plan, decide,
-    /// judge.
+    /// Decides one request of `requester` under `policy` at the quotas of
+    /// its plan (if any): plan, decide, judge; counted with the plan.
     pub async fn check(&self, policy: &Policy, requester: &Requester<'_>) -> Verdict {
-        let plan = plan(policy, requester, &StaticQuotas);
+        let tier = policy.tier(requester.plan());
+        let plan = plan(policy, requester, &PlanQuotas);
         if plan.is_empty() {
-            policy.counters.unlimited.inc();
+            tier.counters.unlimited.inc();
             tracing::trace!(policy = policy.name(), "No limit applies.");
             return Verdict::Allowed(None);
         }
         let decided = self.decider.decide(plan.requests(), plan.grouping()).await;
-        judge(policy, &plan, decided)
+        judge(policy, tier, &plan, decided)
     }
 }
 
@@ -136,9 +137,9 @@ enum By {
     Local,
 }
 
-/// The verdict on `decided` for the planned requests, counted.
-fn judge(policy: &Policy, plan: &Plan, decided: Decided) -> Verdict {
-    let counters = &policy.counters;
+/// The verdict on `decided` for the planned requests, counted under `tier`.
+fn judge(policy: &Policy, tier: &Tier, plan: &Plan, decided: Decided) -> Verdict {
+    let counters = &tier.counters;
     let (decision, by) = match decided {
         Decided::Store(decision) => (decision, By::Store),
         Decided::Local(decision) => (decision, By::Local),
@@ -151,13 +152,19 @@ fn judge(policy: &Policy, plan: &Plan, decided: Decided) -> Verdict {
             return Verdict::FailedClosed;
         }
     };
-    judge_decision(policy, plan, &decision, by)
+    judge_decision(policy, tier, plan, &decision, by)
 }
 
 /// The verdict on a `decision` over the planned requests (decision `i`
 /// answers `policy.limits()[plan.limit_index(i)]`), counted.
-fn judge_decision(policy: &Policy, plan: &Plan, decision: &MultiDecision, by: By) -> Verdict {
-    let counters = &policy.counters;
+fn judge_decision(
+    policy: &Policy,
+    tier: &Tier,
+    plan: &Plan,
+    decision: &MultiDecision,
+    by: By,
+) -> Verdict {
+    let counters = &tier.counters;
     if decision.from_cache() {
         counters.deny_cache_hits.inc();
     }
@@ -178,6 +185,7 @@ fn judge_decision(policy: &Policy, plan: &Plan, decision: &MultiDecision, by: By
         return Verdict::Allowed(None);
     };
     let limit = &policy.limits()[plan.limit_index(i)];
+    let limit_counters = tier.limit_counters(plan.limit_index(i));
     let reported = Reported {
         limit: plan.limit_index(i),
         decision: d,
@@ -185,27 +193,27 @@ fn judge_decision(policy: &Policy, plan: &Plan, decision: &MultiDecision, by: By
     let (verdict, counter) = if shadow_denial {
         (
             Verdict::ShadowDenied(reported),
-            &limit.counters.shadow_denied,
+            &limit_counters.shadow_denied,
         )
     } else if decision.allowed() {
         if by == By::Store
-            && u64::from(d.remaining) * 100
-                <= u64::from(limit.quota().capacity()) * NEAR_LIMIT_PERCENT
+            && u64::from(d.remaining) * 100 <= u64::from(d.limit) * NEAR_LIMIT_PERCENT
         {
             counters.near_limit.inc();
         }
-        (Verdict::Allowed(Some(reported)), &limit.counters.allowed)
+        (Verdict::Allowed(Some(reported)), &limit_counters.allowed)
     } else {
-        (Verdict::Denied(reported), &limit.counters.denied)
+        (Verdict::Denied(reported), &limit_counters.denied)
     };
     // A local decision (the store failing) is counted as such, whatever it was.
     let counter = match by {
         By::Store => counter,
-        By::Local => &limit.counters.local_fallback,
+        By::Local => &limit_counters.local_fallback,
     };
     counter.inc();
     tracing::trace!(
         policy = policy.name(),
+        plan = tier.plan().unwrap_or(""),
         limit = limit.name(),
         remaining = d.remaining,
         retry_after = ?d.retry_after,

@@ -6,7 +6,9 @@
 //! `identity.ipv4_prefix` bits of an IPv4 one (32: the address itself);
 //! IPv4-mapped IPv6 addresses count as IPv4. With `identity.api_keys_file`, only a key whose SHA-256 is in the
 //! file counts: any other key is limited as its IP (an invented key buys no
-//! bucket of its own).
+//! bucket of its own). The file may also put a key on a plan
+//! ([`Requester::plan`]): its quotas replace the policies' for the limits
+//! the plan names ([`crate::policy::Tier`]).
 //!
 //! Each limit of a policy keys on one part of that ([`Requester::identity`]):
 //! `client` (the key, else the IP), `ip`, `api_key` (absent without a
@@ -20,7 +22,6 @@
 //! left of it were written by the client and are never believed, so a client
 //! cannot pick its own bucket by sending the header itself.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use ipnet::IpNet;
 use rateguard_contract::{headers, LimitKey};
 use sha2::{Digest, Sha256};
 
-use crate::config::{IdentityConfig, IpPrefixes};
+use crate::config::{IdentityConfig, IpPrefixes, KnownKeys};
 
 /// `X-Forwarded-For`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
@@ -91,7 +92,7 @@ pub enum ApiKey<'a> {
 pub struct Identifier {
     api_key_header: HeaderName,
     trusted: Vec<IpNet>,
-    known_keys: Option<Arc<HashSet<[u8; 32]>>>,
+    known_keys: Option<Arc<KnownKeys>>,
     prefixes: IpPrefixes,
 }
 
@@ -108,29 +109,38 @@ impl Identifier {
 
     /// The request's API key, checked against the known keys if any.
     pub fn api_key<'a>(&self, headers: &'a HeaderMap) -> ApiKey<'a> {
+        self.api_key_and_plan(headers).0
+    }
+
+    /// The request's API key and, for a known key on a plan, the plan (an
+    /// index into the config's plans).
+    pub fn api_key_and_plan<'a>(&self, headers: &'a HeaderMap) -> (ApiKey<'a>, Option<usize>) {
         let Some(key) = headers
             .get(&self.api_key_header)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|k| !k.is_empty())
         else {
-            return ApiKey::Absent;
+            return (ApiKey::Absent, None);
         };
-        match &self.known_keys {
-            Some(known) if !known.contains(&<[u8; 32]>::from(Sha256::digest(key))) => {
-                ApiKey::Unknown
-            }
-            _ => ApiKey::Known(key),
+        let Some(known) = &self.known_keys else {
+            return (ApiKey::Known(key), None);
+        };
+        match known.get(&<[u8; 32]>::from(Sha256::digest(key))) {
+            Some(plan) => (ApiKey::Known(key), *plan),
+            None => (ApiKey::Unknown, None),
         }
     }
 
     /// What the limits of a request from `peer` with `headers` key on.
     pub fn requester<'a>(&'a self, headers: &'a HeaderMap, peer: IpAddr) -> Requester<'a> {
+        let (api_key, plan) = self.api_key_and_plan(headers);
         Requester {
             identifier: self,
             headers,
             peer,
-            api_key: self.api_key(headers),
+            api_key,
+            plan,
         }
     }
 
@@ -193,12 +203,20 @@ pub struct Requester<'a> {
     headers: &'a HeaderMap,
     peer: IpAddr,
     api_key: ApiKey<'a>,
+    plan: Option<usize>,
 }
 
 impl Requester<'_> {
     /// The request's API key.
     pub fn api_key(&self) -> ApiKey<'_> {
         self.api_key
+    }
+
+    /// The plan of the request's (known) API key, an index into the
+    /// config's plans; `None` without a key, for an unknown key, or a key
+    /// on no plan.
+    pub fn plan(&self) -> Option<usize> {
+        self.plan
     }
 
     /// The client address (trusted-proxy rules applied).

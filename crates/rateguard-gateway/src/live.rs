@@ -23,7 +23,10 @@ fn active_config(config: &ValidConfig, raw: &RawConfig) -> ActiveConfig {
     if let Some(keys) = &config.identity.known_api_keys {
         files.insert(
             "identity.api_keys_file".into(),
-            api_keys_summary(keys.iter()),
+            api_keys_summary(
+                keys.iter()
+                    .map(|(digest, plan)| (digest, plan.map(|i| config.plans[i].name.as_str()))),
+            ),
         );
     }
     ActiveConfig::with_files(raw, files)
@@ -43,7 +46,7 @@ impl Live {
     /// (the sections a reload left as they run included).
     fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
         Self {
-            policies: PolicyTable::new(&config.policies, metrics),
+            policies: PolicyTable::with_plans(&config.policies, &config.plans, metrics),
             identity: Identifier::new(&config.identity),
             config: active_config(config, &raw),
         }

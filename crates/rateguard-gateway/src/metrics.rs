@@ -2,7 +2,7 @@
 //!
 //! | metric | labels | meaning |
 //! | --- | --- | --- |
-//! | `rateguard_decisions_total` | `policy`, `limit`, `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed`, `local_fallback` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway); `limit` is the limit the response reports (allowed: the one with the fewest tokens left; denied: the denying one with the longest wait), empty when no limit decided (store failures, or no limit of the policy applied to the request) |
+//! | `rateguard_decisions_total` | `policy`, `limit`, `plan` (absent for keys without a plan), `decision` ∈ `allowed`, `denied`, `shadow_denied`, `failed_open`, `failed_closed`, `local_fallback` | one per request that matched a policy (`shadow_denied`: over the limit under a `shadow = true` policy, forwarded anyway); `limit` is the limit the response reports (allowed: the one with the fewest tokens left; denied: the denying one with the longest wait), empty when no limit decided (store failures, or no limit of the policy applied to the request) |
 //! | `rateguard_near_limit_total` | `policy` | allowed requests whose reported limit left at most [`NEAR_LIMIT_PERCENT`] % of its capacity (also counted as `allowed`) |
 //! | `rateguard_deny_cache_hits_total` | `policy` | denials answered by the local deny cache without a store call (also counted as `denied`) |
 //! | `rateguard_store_latency_seconds` | — | histogram of store decision time (timeouts included) |
@@ -21,7 +21,7 @@
 //! touches is created at start-up (per policy × limit × decision) and held
 //! as a handle, so a request only does atomic increments.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as Labelled;
 use prometheus_client::metrics::gauge::Gauge;
@@ -40,6 +40,22 @@ struct DecisionLabels {
     policy: String,
     limit: String,
     decision: &'static str,
+    #[prometheus(flatten)]
+    plan: PlanLabel,
+}
+
+/// `plan="<name>"`, left out for keys without a plan: an empty label is
+/// no label in Prometheus, and today's series keep their exact names.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct PlanLabel(String);
+
+impl EncodeLabelSet for PlanLabel {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        [("plan", self.0.as_str())].encode(encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,15 +169,16 @@ impl Metrics {
         }
     }
 
-    /// The counters of `policy` and its `limits` (created, so they export
-    /// as 0 from the start).
-    pub fn decision_counters(&self, policy: &str, limits: &[&str]) -> DecisionCounters {
+    /// The counters of `policy` and its `limits` for the keys of `plan`
+    /// (`""`: no plan), created so they export as 0 from the start.
+    pub fn decision_counters(&self, policy: &str, plan: &str, limits: &[&str]) -> DecisionCounters {
         let get = |limit: &str, decision: Decision| {
             self.decisions
                 .get_or_create(&DecisionLabels {
                     policy: policy.to_owned(),
                     limit: limit.to_owned(),
                     decision: decision.as_str(),
+                    plan: PlanLabel(plan.to_owned()),
                 })
                 .clone()
         };
@@ -253,7 +270,9 @@ mod tests {
     #[test]
     fn counters_show_up_in_the_exposition() {
         let m = Metrics::new();
-        let c = m.decision_counters("data", &["client", "per-ip"]);
+        let c = m.decision_counters("data", "", &["client", "per-ip"]);
+        let pro = m.decision_counters("data", "pro", &["client", "per-ip"]);
+        pro.limits[0].allowed.inc();
         c.limits[1].denied.inc();
         c.limits[1].denied.inc();
         c.limits[0].shadow_denied.inc();
@@ -271,6 +290,8 @@ mod tests {
             "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"failed_open\"} 0",
             "rateguard_decisions_total{policy=\"data\",limit=\"\",decision=\"allowed\"} 1",
             "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"shadow_denied\"} 1",
+            "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"allowed\",plan=\"pro\"} 1",
+            "rateguard_decisions_total{policy=\"data\",limit=\"client\",decision=\"allowed\"} 0",
             "rateguard_near_limit_total{policy=\"data\"} 1",
             "rateguard_deny_cache_hits_total{policy=\"data\"} 1",
         ]);

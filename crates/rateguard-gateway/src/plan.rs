@@ -7,28 +7,43 @@
 //! limit without a key, a `header:` limit without the header) are left
 //! out, and none at all means no store call. A shadow policy sends its
 //! limits as shadow limits (spent when they fit, never denying). Each
-//! limit's quota comes from a [`QuotaSource`]: the static config today
-//! ([`StaticQuotas`]), per-consumer plans later.
+//! limit's quota comes from a [`QuotaSource`]: the policy's own
+//! ([`StaticQuotas`]) or the requester's plan ([`PlanQuotas`], what the
+//! gateway uses: a key without a plan gets the policy's own). A plan may
+//! make a limit unlimited: it is left out like a limit that does not
+//! apply.
 
 use rateguard_core::{BucketKey, Quota};
 use rateguard_store::{AcquireRequest, Grouping};
 
 use crate::identity::Requester;
-use crate::policy::{Limit, Policy};
+use crate::policy::Policy;
 
 /// Where a limit's quota comes from, for one requester.
 pub trait QuotaSource {
-    /// The quota of `limit` (of `policy`) for `requester`.
-    fn quota(&self, policy: &Policy, limit: &Limit, requester: &Requester<'_>) -> Quota;
+    /// The quota of `policy.limits()[limit]` for `requester`; `None`: the
+    /// limit does not apply to it (unlimited).
+    fn quota(&self, policy: &Policy, limit: usize, requester: &Requester<'_>) -> Option<Quota>;
 }
 
-/// The quotas of the config file: every requester gets the limit's own.
+/// The policies' own quotas: every requester gets the limit's own.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StaticQuotas;
 
 impl QuotaSource for StaticQuotas {
-    fn quota(&self, _policy: &Policy, limit: &Limit, _requester: &Requester<'_>) -> Quota {
-        *limit.quota()
+    fn quota(&self, policy: &Policy, limit: usize, _requester: &Requester<'_>) -> Option<Quota> {
+        Some(*policy.limits()[limit].quota())
+    }
+}
+
+/// The quotas of the requester's plan ([`Requester::plan`]), the
+/// policy's own for a requester without one ([`Policy::tier`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanQuotas;
+
+impl QuotaSource for PlanQuotas {
+    fn quota(&self, policy: &Policy, limit: usize, requester: &Requester<'_>) -> Option<Quota> {
+        policy.tier(requester.plan()).quota(limit).copied()
     }
 }
 
@@ -75,11 +90,13 @@ pub fn plan(policy: &Policy, requester: &Requester<'_>, quotas: &impl QuotaSourc
         AcquireRequest::new
     };
     for (i, limit) in policy.limits().iter().enumerate() {
+        let Some(quota) = quotas.quota(policy, i, requester) else {
+            continue;
+        };
         let Some(identity) = requester.identity(limit.key()) else {
             continue;
         };
         let key = BucketKey::for_limit(policy.name(), limit.name(), &identity);
-        let quota = quotas.quota(policy, limit, requester);
         indices.push(i);
         requests.push(make(key, quota, policy.cost()));
     }

@@ -13,12 +13,18 @@
 //! `RateLimit-Policy` header value listing every limit, each limit's
 //! header name and bucket-key parts, the decision counters per limit) is
 //! built here once at start-up, so the hot path allocates none of it.
+//!
+//! The same goes for plans: each policy holds one [`Tier`] per plan of the
+//! config (and one for keys without a plan): every limit's quota for the
+//! plan's keys (`None` where the plan makes it unlimited), the
+//! `RateLimit-Policy` value they give and the decision counters labelled
+//! with the plan.
 
 use http::{HeaderValue, Method};
 use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
-use crate::config::PolicyConfig;
+use crate::config::{PlanConfig, PolicyConfig};
 use crate::metrics::{DecisionCounters, LimitCounters, Metrics};
 use crate::response;
 
@@ -29,7 +35,6 @@ pub struct Limit {
     label: String,
     key: LimitKey,
     quota: Quota,
-    pub(crate) counters: LimitCounters,
 }
 
 impl Limit {
@@ -56,6 +61,39 @@ impl Limit {
     }
 }
 
+/// A policy as the keys of one plan (or of none) see it.
+#[derive(Debug)]
+pub struct Tier {
+    plan: Option<String>,
+    quotas: Vec<Option<Quota>>,
+    policy_header: HeaderValue,
+    pub(crate) counters: DecisionCounters,
+}
+
+impl Tier {
+    /// The plan's name; `None` for keys without a plan.
+    pub fn plan(&self) -> Option<&str> {
+        self.plan.as_deref()
+    }
+
+    /// The quota of `policy.limits()[i]` for this tier; `None`: unlimited
+    /// (the limit does not apply).
+    pub fn quota(&self, i: usize) -> Option<&Quota> {
+        self.quotas[i].as_ref()
+    }
+
+    /// The `RateLimit-Policy` value: the limits that apply, at this tier's
+    /// quotas.
+    pub fn policy_header(&self) -> &HeaderValue {
+        &self.policy_header
+    }
+
+    /// Counters of `policy.limits()[i]` for this tier.
+    pub(crate) fn limit_counters(&self, i: usize) -> &LimitCounters {
+        &self.counters.limits[i]
+    }
+}
+
 /// One policy, ready for the hot path.
 #[derive(Debug)]
 pub struct Policy {
@@ -66,21 +104,25 @@ pub struct Policy {
     shadow: bool,
     limits: Vec<Limit>,
     policy_header: HeaderValue,
-    pub(crate) counters: DecisionCounters,
+    /// `[0]`: keys without a plan; `[1 + i]`: plan `i` of the config.
+    tiers: Vec<Tier>,
 }
 
 impl Policy {
     /// Builds the policy of `config`, its counters from `metrics`.
     pub fn new(config: &PolicyConfig, metrics: &Metrics) -> Self {
+        Self::with_plans(config, &[], metrics)
+    }
+
+    /// Builds the policy of `config` with a tier per plan of `plans`, its
+    /// counters from `metrics`.
+    pub fn with_plans(config: &PolicyConfig, plans: &[PlanConfig], metrics: &Metrics) -> Self {
         let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
-        let mut counters = metrics.decision_counters(&config.name, &names);
-        let per_limit = std::mem::take(&mut counters.limits);
         let single = config.limits.len() == 1;
         let limits: Vec<Limit> = config
             .limits
             .iter()
-            .zip(per_limit)
-            .map(|(l, counters)| Limit {
+            .map(|l| Limit {
                 name: l.name.clone(),
                 label: if single {
                     config.name.clone()
@@ -89,10 +131,36 @@ impl Policy {
                 },
                 key: l.key.clone(),
                 quota: l.quota,
-                counters,
             })
             .collect();
         let policy_header = response::policy_header(limits.iter().map(|l| (l.label(), l.quota())));
+        let mut tiers = vec![Tier {
+            plan: None,
+            quotas: limits.iter().map(|l| Some(l.quota)).collect(),
+            policy_header: policy_header.clone(),
+            counters: metrics.decision_counters(&config.name, "", &names),
+        }];
+        for plan in plans {
+            let quotas: Vec<Option<Quota>> = limits
+                .iter()
+                .map(|l| {
+                    plan.quota_for(&config.name, &l.name)
+                        .unwrap_or(Some(l.quota))
+                })
+                .collect();
+            let header = response::policy_header(
+                limits
+                    .iter()
+                    .zip(&quotas)
+                    .filter_map(|(l, q)| Some((l.label(), q.as_ref()?))),
+            );
+            tiers.push(Tier {
+                plan: Some(plan.name.clone()),
+                quotas,
+                policy_header: header,
+                counters: metrics.decision_counters(&config.name, &plan.name, &names),
+            });
+        }
         Self {
             name: config.name.clone(),
             prefix: config.path_prefix.clone(),
@@ -101,8 +169,16 @@ impl Policy {
             shadow: config.shadow,
             limits,
             policy_header,
-            counters,
+            tiers,
         }
+    }
+
+    /// The policy as keys of plan `plan` (an index into the config's
+    /// plans) see it; `None`: keys without a plan. An index the policy
+    /// does not know (none is ever made) reads as no plan.
+    pub fn tier(&self, plan: Option<usize>) -> &Tier {
+        plan.and_then(|i| self.tiers.get(i + 1))
+            .unwrap_or(&self.tiers[0])
     }
 
     /// Policy name.
@@ -168,7 +244,15 @@ pub struct PolicyTable {
 impl PolicyTable {
     /// Builds the table; `metrics` provides each policy's counters.
     pub fn new(configs: &[PolicyConfig], metrics: &Metrics) -> Self {
-        let mut ordered: Vec<Policy> = configs.iter().map(|c| Policy::new(c, metrics)).collect();
+        Self::with_plans(configs, &[], metrics)
+    }
+
+    /// Builds the table with a tier per plan of `plans` in every policy.
+    pub fn with_plans(configs: &[PolicyConfig], plans: &[PlanConfig], metrics: &Metrics) -> Self {
+        let mut ordered: Vec<Policy> = configs
+            .iter()
+            .map(|c| Policy::with_plans(c, plans, metrics))
+            .collect();
         // Stable sort: longest prefix first, the default (no prefix) last;
         // then a method list before none.
         ordered.sort_by_key(|p| {

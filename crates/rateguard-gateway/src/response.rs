@@ -48,26 +48,38 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
     res
 }
 
-/// The `429` for a denial under `policy` by its limit `limit` (the name
-/// the headers use) with `decision`, the denying limit with the longest wait.
-pub fn rate_limited(
-    policy: &str,
-    limit: &str,
-    policy_header: &HeaderValue,
-    decision: &Decision,
-) -> Response<Body> {
+/// What a denial names: the policy, the requester's plan, the denying
+/// limit (the name the headers use) and the `RateLimit-Policy` value.
+#[derive(Debug, Clone, Copy)]
+pub struct Denial<'a> {
+    /// The policy's name.
+    pub policy: &'a str,
+    /// The requester's plan, if any (`"plan"` in the body).
+    pub plan: Option<&'a str>,
+    /// The denying limit's header name.
+    pub limit: &'a str,
+    /// `RateLimit-Policy` at the requester's quotas.
+    pub policy_header: &'a HeaderValue,
+}
+
+/// The `429` for `denial` with `decision`, the denying limit with the
+/// longest wait. The body names the plan only for a key on one.
+pub fn rate_limited(denial: &Denial<'_>, decision: &Decision) -> Response<Body> {
     let retry_after_ms = u64::try_from(decision.retry_after.as_millis()).unwrap_or(u64::MAX);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "error": "rate_limited",
-        "policy": policy,
-        "limit": limit,
+        "policy": denial.policy,
+        "limit": denial.limit,
         "retry_after_ms": retry_after_ms,
     });
+    if let Some(plan) = denial.plan {
+        body["plan"] = plan.into();
+    }
     let mut res = json(StatusCode::TOO_MANY_REQUESTS, body.to_string());
     let headers = res.headers_mut();
     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(decision)));
-    headers.insert(RATELIMIT_POLICY, policy_header.clone());
-    headers.insert(RATELIMIT, ratelimit_header(limit, decision));
+    headers.insert(RATELIMIT_POLICY, denial.policy_header.clone());
+    headers.insert(RATELIMIT, ratelimit_header(denial.limit, decision));
     res
 }
 
@@ -92,27 +104,24 @@ impl Answer {
         }
     }
 
-    /// The refusal of a request denied under `policy` by its limit `limit`
-    /// ([`rate_limited`] for HTTP); gRPC gets the same headers.
-    pub fn rate_limited(
-        self,
-        policy: &str,
-        limit: &str,
-        policy_header: &HeaderValue,
-        decision: &Decision,
-    ) -> Response<Body> {
+    /// The refusal of `denial` ([`rate_limited`] for HTTP); gRPC gets the
+    /// same headers.
+    pub fn rate_limited(self, denial: &Denial<'_>, decision: &Decision) -> Response<Body> {
         let Self::Grpc(status) = self else {
-            return rate_limited(policy, limit, policy_header, decision);
+            return rate_limited(denial, decision);
         };
         let retry_after = retry_after_secs(decision);
         let mut res = grpc::status(
             status.code(),
-            &format!("rate limited by {limit}; retry after {retry_after}s"),
+            &format!(
+                "rate limited by {}; retry after {retry_after}s",
+                denial.limit
+            ),
         );
         let headers = res.headers_mut();
         headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
-        headers.insert(RATELIMIT_POLICY, policy_header.clone());
-        headers.insert(RATELIMIT, ratelimit_header(limit, decision));
+        headers.insert(RATELIMIT_POLICY, denial.policy_header.clone());
+        headers.insert(RATELIMIT, ratelimit_header(denial.limit, decision));
         res
     }
 
@@ -192,15 +201,20 @@ mod tests {
         }
     }
 
+    fn named<'a>(policy: &'a str, limit: &'a str, header: &'a HeaderValue) -> Denial<'a> {
+        Denial {
+            policy,
+            plan: None,
+            limit,
+            policy_header: header,
+        }
+    }
+
     #[tokio::test]
     async fn too_many_requests_has_the_documented_shape() {
         let q = Quota::new(20, 0.5).unwrap();
-        let res = rate_limited(
-            "data",
-            "data",
-            &policy_header([("data", &q)]),
-            &denial(1840),
-        );
+        let header = policy_header([("data", &q)]);
+        let res = rate_limited(&named("data", "data", &header), &denial(1840));
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         let h = res.headers();
         assert_eq!(h[CONTENT_TYPE], "application/json");
@@ -216,10 +230,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_denial_on_a_plan_names_the_plan() {
+        let q = Quota::new(1000, 100.0).unwrap();
+        let header = policy_header([("data", &q)]);
+        let denial_on_pro = Denial {
+            plan: Some("pro"),
+            ..named("data", "data", &header)
+        };
+        let res = rate_limited(&denial_on_pro, &denial(10));
+        assert_eq!(res.headers()[RATELIMIT_POLICY], "\"data\";q=1000;w=10");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["plan"], "pro");
+        assert_eq!(v["policy"], "data");
+    }
+
+    #[tokio::test]
     async fn a_layered_denial_names_its_limit_in_the_body_and_headers() {
         let q = Quota::new(20, 0.5).unwrap();
         let header = policy_header([("login.per-client", &q), ("login.per-ip", &q)]);
-        let res = rate_limited("login", "login.per-ip", &header, &denial(2500));
+        let res = rate_limited(&named("login", "login.per-ip", &header), &denial(2500));
         let h = res.headers();
         assert_eq!(h[RETRY_AFTER], "3");
         assert_eq!(h[RATELIMIT_POLICY], header);
@@ -239,7 +269,8 @@ mod tests {
             (GrpcDeniedStatus::ResourceExhausted, "8"),
             (GrpcDeniedStatus::Unavailable, "14"),
         ] {
-            let res = Answer::Grpc(status).rate_limited("data", "data", &header, &denial(1840));
+            let res =
+                Answer::Grpc(status).rate_limited(&named("data", "data", &header), &denial(1840));
             assert_eq!(res.status(), StatusCode::OK);
             let h = res.headers();
             assert_eq!(h[CONTENT_TYPE], "application/grpc");

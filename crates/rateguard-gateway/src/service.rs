@@ -31,7 +31,7 @@ use crate::error::ProxyError;
 use crate::live::{Live, LiveSlot};
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
-use crate::policy::Policy;
+use crate::policy::{Policy, Tier};
 use crate::proxy::Proxy;
 use crate::response::{self, Answer, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 use crate::upgrade;
@@ -168,8 +168,9 @@ impl<S: BucketStore> Gateway<S> {
         if let Some(policy) = live.policies().select(path, req.method()) {
             let requester = live.identity().requester(req.headers(), peer_ip);
             let verdict = shared.enforcer.check(policy, &requester).await;
+            let tier = policy.tier(requester.plan());
             let answer = || Answer::of(req.headers(), shared.grpc_denied);
-            match step(policy, verdict, answer) {
+            match step(policy, tier, verdict, answer) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => {
                     upgrade::count_refused(&shared.metrics, req.headers());
@@ -224,19 +225,24 @@ enum Step {
     Respond(Response<Body>),
 }
 
-/// `answer`: how a refusal is worded (HTTP or gRPC), asked only for one.
-fn step(policy: &Policy, verdict: Verdict, answer: impl FnOnce() -> Answer) -> Step {
+/// `tier`: the policy as the requester's plan sees it (its
+/// `RateLimit-Policy` value, its name for the 429 body). `answer`: how a
+/// refusal is worded (HTTP or gRPC), asked only for one.
+fn step(policy: &Policy, tier: &Tier, verdict: Verdict, answer: impl FnOnce() -> Answer) -> Step {
     let label = |r: &Reported| policy.limits()[r.limit].label();
     match verdict {
         // A shadow denial is forwarded with the headers as computed (r=0).
         Verdict::Allowed(Some(r)) | Verdict::ShadowDenied(r) => Step::Forward(Some((
-            policy.policy_header().clone(),
+            tier.policy_header().clone(),
             response::ratelimit_header(label(&r), &r.decision),
         ))),
         Verdict::Denied(r) => Step::Respond(answer().rate_limited(
-            policy.name(),
-            label(&r),
-            policy.policy_header(),
+            &response::Denial {
+                policy: policy.name(),
+                plan: tier.plan(),
+                limit: label(&r),
+                policy_header: tier.policy_header(),
+            },
             &r.decision,
         )),
         Verdict::FailedClosed => Step::Respond(answer().store_unavailable()),
@@ -280,11 +286,12 @@ mod tests {
     fn a_shadow_denial_is_forwarded_with_the_computed_headers() {
         let t = policy_table(true);
         let p = t.select("/", &http::Method::GET).unwrap();
-        let Step::Forward(Some((policy, limit))) =
-            step(p, Verdict::ShadowDenied(reported(denial())), || {
-                Answer::Http
-            })
-        else {
+        let Step::Forward(Some((policy, limit))) = step(
+            p,
+            p.tier(None),
+            Verdict::ShadowDenied(reported(denial())),
+            || Answer::Http,
+        ) else {
             panic!("a shadow denial must be forwarded with headers");
         };
         assert_eq!(policy, "\"p\";q=2;w=4");
@@ -295,23 +302,25 @@ mod tests {
     fn a_real_denial_is_answered_429_and_failures_follow_on_error() {
         let t = policy_table(false);
         let p = t.select("/", &http::Method::GET).unwrap();
-        let Step::Respond(res) = step(p, Verdict::Denied(reported(denial())), || Answer::Http)
-        else {
+        let Step::Respond(res) = step(p, p.tier(None), Verdict::Denied(reported(denial())), || {
+            Answer::Http
+        }) else {
             panic!("a denial is answered here");
         };
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[RATELIMIT], "\"p\";r=0;t=2");
-        let Step::Respond(res) = step(p, Verdict::FailedClosed, || Answer::Http) else {
+        let Step::Respond(res) = step(p, p.tier(None), Verdict::FailedClosed, || Answer::Http)
+        else {
             panic!("fail closed is answered here");
         };
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         let http = || Answer::Http;
         assert!(matches!(
-            step(p, Verdict::FailedOpen, http),
+            step(p, p.tier(None), Verdict::FailedOpen, http),
             Step::Forward(None)
         ));
         assert!(matches!(
-            step(p, Verdict::Allowed(None), http),
+            step(p, p.tier(None), Verdict::Allowed(None), http),
             Step::Forward(None)
         ));
     }

@@ -67,7 +67,7 @@ pub use memory::MemoryStore;
 pub use options::RedisOptions;
 pub use redis_lua::RedisLuaStore;
 pub use redis_pipelined::RedisPipelinedStore;
-pub use script::TOKEN_BUCKET_LUA;
+pub use script::{PEEK_LUA, TOKEN_BUCKET_LUA};
 pub use tls::TlsOptions;
 
 /// Why a store could not decide. Each variant says what happened, so the

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Peek, Quota};
 
 use crate::breaker::Breaker;
 use crate::redis_conn::{ping, retry_refused, RedisConn};
-use crate::script::{self, SCRIPT};
+use crate::script::{self, PEEK_SCRIPT, SCRIPT};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
 /// Buckets in one Redis server, decided atomically by `token_bucket.lua`
@@ -94,6 +94,32 @@ impl RedisLuaStore {
         script::multi_batch_from_reply(&reply, &spec, count)
     }
 
+    /// The bucket `key` under `quota` now (Redis `TIME`), read without
+    /// spending (`peek.lua`, the mirror of `rateguard_core::peek`).
+    pub async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        let args = script::peek_args(quota, self.test_now.get());
+        let reply = self
+            .eval_script(&PEEK_SCRIPT, std::iter::once(key), args)
+            .await?;
+        script::peek_from_reply(&reply)
+    }
+
+    /// [`peek`](Self::peek) at the fixed time `now_us`: for tests that
+    /// compare the script with the core.
+    #[cfg(feature = "test-util")]
+    pub async fn peek_at(
+        &self,
+        key: &BucketKey,
+        quota: &Quota,
+        now_us: u64,
+    ) -> Result<Peek, StoreError> {
+        let args = script::peek_args(quota, Some(now_us));
+        let reply = self
+            .eval_script(&PEEK_SCRIPT, std::iter::once(key), args)
+            .await?;
+        script::peek_from_reply(&reply)
+    }
+
     /// From now on every script call passes `clock`'s time instead of
     /// letting the script read Redis `TIME`: tests pin "now" with it.
     #[cfg(feature = "test-util")]
@@ -107,9 +133,18 @@ impl RedisLuaStore {
         keys: impl IntoIterator<Item = &BucketKey>,
         args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
+        self.eval_script(&SCRIPT, keys, args).await
+    }
+
+    async fn eval_script(
+        &self,
+        script: &redis::Script,
+        keys: impl IntoIterator<Item = &BucketKey>,
+        args: Vec<u64>,
+    ) -> Result<Vec<i64>, StoreError> {
         let conn = &self.conn;
         let timeout = self.timeout;
-        let mut invocation = SCRIPT.prepare_invoke();
+        let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(key.as_str());
         }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use rateguard_core::bucket::{self, Batch};
 use rateguard_core::multi::{self, MultiBatch};
-use rateguard_core::{Decision, Limit, Quota};
+use rateguard_core::{Decision, Limit, Peek, Quota};
 
 use crate::StoreError;
 
@@ -17,6 +17,37 @@ pub const TOKEN_BUCKET_LUA: &str = include_str!("token_bucket.lua");
 /// The source of `refund.lua`: gives spent tokens back (`fred-cluster`,
 /// when a later slot denies a multi-limit request).
 pub(crate) const REFUND_LUA: &str = include_str!("refund.lua");
+
+/// The source of `peek.lua`, the mirror of `rateguard_core::peek::peek`:
+/// a bucket read without spending (the admin API's view).
+pub const PEEK_LUA: &str = include_str!("peek.lua");
+
+/// `peek.lua` as redis-rs runs it.
+pub(crate) static PEEK_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(PEEK_LUA));
+
+/// `peek.lua`'s `ARGV`: interval, capacity and, in tests only, "now".
+pub(crate) fn peek_args(quota: &Quota, now_us: Option<u64>) -> Vec<u64> {
+    let mut args = vec![quota.interval_us(), u64::from(quota.capacity())];
+    args.extend(now_us);
+    args
+}
+
+/// The [`Peek`] of `peek.lua`'s reply `{capacity, remaining,
+/// reset_after_us, retry_after_us}`.
+pub(crate) fn peek_from_reply(reply: &[i64]) -> Result<Peek, StoreError> {
+    let wrong = || StoreError::Backend(format!("peek script returned {reply:?}"));
+    let &[limit, remaining, reset_after, retry_after] = reply else {
+        return Err(wrong());
+    };
+    let micros = |v: i64| u64::try_from(v).map(std::time::Duration::from_micros);
+    Ok(Peek {
+        limit: u32::try_from(limit).map_err(|_| wrong())?,
+        remaining: u32::try_from(remaining).map_err(|_| wrong())?,
+        reset_after: micros(reset_after).map_err(|_| wrong())?,
+        retry_after: micros(retry_after).map_err(|_| wrong())?,
+    })
+}
 
 /// The script as redis-rs runs it (EVALSHA, reloaded on NOSCRIPT).
 pub(crate) static SCRIPT: LazyLock<redis::Script> =

@@ -111,6 +111,14 @@ const CASES: &[(&str, &str)] = &[
         "identity.api_keys_file: cannot read \"no-such-keys.txt\": No such file or directory (os error 2)",
     ),
     (
+        "plan_unknown_limit",
+        "plans[0].limits[0].limit: no policy has a limit named \"per-client\" (a single-limit policy's is \"client\")",
+    ),
+    (
+        "plan_unlimited_with_quota",
+        "plans[0].limits[0].capacity: cannot be combined with unlimited = true",
+    ),
+    (
         "deny_cache_size_zero",
         "store.deny_cache_size: must be > 0, got 0",
     ),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::header::HeaderName;
@@ -27,6 +27,8 @@ pub struct ValidConfig {
     pub identity: IdentityConfig,
     /// Policies in file order.
     pub policies: Vec<PolicyConfig>,
+    /// Plans in file order (a key's plan is an index into it).
+    pub plans: Vec<PlanConfig>,
     /// The file as read (overrides applied), which this was checked from:
     /// what `GET /config` shows and a reload compares.
     pub raw: RawConfig,
@@ -56,11 +58,57 @@ pub struct IdentityConfig {
     pub api_key_header: HeaderName,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// SHA-256 digests of the known API keys (`identity.api_keys_file`);
-    /// `None`: every key is believed.
-    pub known_api_keys: Option<Arc<HashSet<[u8; 32]>>>,
+    /// SHA-256 digests of the known API keys (`identity.api_keys_file`),
+    /// each with its plan (an index into [`ValidConfig::plans`]) if the
+    /// file names one; `None`: every key is believed, none has a plan.
+    pub known_api_keys: Option<Arc<KnownKeys>>,
     /// The network sizes a client address is counted as.
     pub ip_prefixes: IpPrefixes,
+}
+
+/// The known API keys: SHA-256 digest → plan index (`None`: the
+/// policies' own quotas).
+pub type KnownKeys = HashMap<[u8; 32], Option<usize>>;
+
+/// One `[[plans]]` entry, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanConfig {
+    /// Name (1-64 of `[A-Za-z0-9_.-]`), unique among plans.
+    pub name: String,
+    /// The limits whose quota it replaces, in file order.
+    pub limits: Vec<PlanLimitConfig>,
+}
+
+/// One `[[plans.limits]]` entry, checked: it names an existing limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanLimitConfig {
+    /// The limit's name.
+    pub limit: String,
+    /// Only in this policy; `None`: in every policy with such a limit.
+    pub policy: Option<String>,
+    /// The quota for the plan's keys; `None`: `unlimited = true`.
+    pub quota: Option<Quota>,
+}
+
+impl PlanConfig {
+    /// What the plan gives limit `limit` of policy `policy`: `None` when
+    /// the plan does not name it (the policy's own quota applies), else
+    /// `Some(None)` for unlimited or `Some(Some(quota))`. An entry naming
+    /// the policy wins over one for every policy.
+    pub fn quota_for(&self, policy: &str, limit: &str) -> Option<Option<Quota>> {
+        let named = |l: &&PlanLimitConfig| l.limit == limit;
+        self.limits
+            .iter()
+            .filter(named)
+            .find(|l| l.policy.as_deref() == Some(policy))
+            .or_else(|| {
+                self.limits
+                    .iter()
+                    .filter(named)
+                    .find(|l| l.policy.is_none())
+            })
+            .map(|l| l.quota)
+    }
 }
 
 /// `identity.ipv4_prefix` and `identity.ipv6_prefix`: a client address

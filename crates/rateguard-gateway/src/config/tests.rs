@@ -2,6 +2,7 @@ use super::*;
 use std::time::Duration;
 
 mod layered;
+mod plans;
 
 const GOOD: &str = r#"
 [server]

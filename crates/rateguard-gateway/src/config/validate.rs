@@ -19,8 +19,10 @@ use crate::error::ConfigErrors;
 
 mod known_keys;
 mod limits;
+mod plans;
 mod policies;
 
+use plans::plans;
 use policies::policies;
 
 /// The message for a name outside the alphabet kept verbatim in keys.
@@ -34,21 +36,27 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     let server = runtime_config::server(&mut check, &raw.server);
     let upstream = upstream(&mut check, &raw.upstream);
     let store = runtime_config::store(&mut check, &raw.store);
-    let identity = identity(&mut check, &raw.identity);
+    let plan_names: Vec<&str> = raw.plans.iter().map(|p| p.name.as_str()).collect();
+    let identity = identity(&mut check, &raw.identity, &plan_names);
     let policies = policies(&mut check, &raw.policies);
-    match (server, upstream, store, identity, policies) {
-        (Some(server), Some(upstream), Some(store), Some(identity), Some(policies))
-            if check.is_clean() =>
-        {
-            Ok(ValidConfig {
-                server,
-                upstream,
-                store,
-                identity,
-                policies,
-                raw: raw.clone(),
-            })
-        }
+    let plans = plans(&mut check, &raw.plans, &raw.policies);
+    match (server, upstream, store, identity, policies, plans) {
+        (
+            Some(server),
+            Some(upstream),
+            Some(store),
+            Some(identity),
+            Some(policies),
+            Some(plans),
+        ) if check.is_clean() => Ok(ValidConfig {
+            server,
+            upstream,
+            store,
+            identity,
+            policies,
+            plans,
+            raw: raw.clone(),
+        }),
         _ => Err(check.into_errors()),
     }
 }
@@ -95,7 +103,8 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
     })
 }
 
-fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
+/// `[identity]`; `plans`: the plan names a line of `api_keys_file` may give.
+fn identity(check: &mut Check, raw: &RawIdentity, plans: &[&str]) -> Option<IdentityConfig> {
     let header = HeaderName::from_bytes(raw.api_key_header.as_bytes()).ok();
     if header.is_none() {
         check.fail(
@@ -118,7 +127,7 @@ fn identity(check: &mut Check, raw: &RawIdentity) -> Option<IdentityConfig> {
         }
     }
     let known_api_keys = match &raw.api_keys_file {
-        Some(path) => Some(Arc::new(known_keys::read(check, path)?)),
+        Some(path) => Some(Arc::new(known_keys::read(check, path, plans)?)),
         None => None,
     };
     let v4 = check.prefix("identity.ipv4_prefix", raw.ipv4_prefix, 8, 32);

@@ -7,6 +7,8 @@
 //!   one client sends as much as it likes by changing its key. A limit keyed
 //!   by `ip` (or `global`) bounds it, as does a file of known keys (an
 //!   unknown key is then limited as its IP).
+//! - `[[plans]]` without `identity.api_keys_file`: no key can be on a plan,
+//!   so the plans never apply.
 
 use rateguard_contract::LimitKey;
 
@@ -17,6 +19,9 @@ pub fn warnings(config: &ValidConfig) -> Vec<String> {
     if config.identity.known_api_keys.is_some() {
         return Vec::new();
     }
+    let plans = (!config.plans.is_empty()).then(|| {
+        "plans: no key is on a plan without identity.api_keys_file (`<sha256 hex> <plan>` lines); the plans never apply".to_owned()
+    });
     config
         .policies
         .iter()
@@ -32,6 +37,7 @@ pub fn warnings(config: &ValidConfig) -> Vec<String> {
                 p.name
             )
         })
+        .chain(plans)
         .collect()
 }
 
@@ -74,5 +80,16 @@ mod tests {
         let identity = format!("[identity]\napi_keys_file = {:?}\n", keys.path());
         let single = format!("[[policies]]\nname = \"data\"\n{LIMIT}");
         assert_eq!(warned(&single, &identity), Vec::<String>::new());
+    }
+
+    #[test]
+    fn plans_without_a_keys_file_never_apply() {
+        let policy =
+            format!("[[policies]]\nname = \"a\"\n[[policies.limits]]\nkey = \"ip\"\n{LIMIT}");
+        let with_plan = format!("{policy}[[plans]]\nname = \"pro\"\n");
+        assert_eq!(
+            warned(&with_plan, ""),
+            ["plans: no key is on a plan without identity.api_keys_file (`<sha256 hex> <plan>` lines); the plans never apply"]
+        );
     }
 }

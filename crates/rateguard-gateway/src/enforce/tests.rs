@@ -121,7 +121,7 @@ async fn memory_store_allows_capacity_then_denies_and_counts() {
         }
     }
     assert_eq!(allowed, 3);
-    let limit = &p.limits()[0].counters;
+    let limit = p.tier(None).limit_counters(0);
     assert_eq!(limit.allowed.get(), 3);
     assert_eq!(limit.denied.get(), 2);
     // Another client has its own bucket.
@@ -150,8 +150,8 @@ async fn store_errors_follow_on_error() {
         metrics.clone(),
     );
     assert_eq!(check(&closed, p, "k").await, Verdict::FailedClosed);
-    assert_eq!(p.counters.failed_open.get(), 1);
-    assert_eq!(p.counters.failed_closed.get(), 1);
+    assert_eq!(p.tier(None).counters.failed_open.get(), 1);
+    assert_eq!(p.tier(None).counters.failed_closed.get(), 1);
     assert!(metrics
         .encode()
         .contains("rateguard_store_errors_total{error=\"unavailable\"} 2"));
@@ -209,7 +209,7 @@ async fn shadow_mode_consumes_the_bucket_but_never_denies() {
     assert!(!d.allowed);
     assert_eq!(d.remaining, 0);
     assert!(d.retry_after > Duration::ZERO, "the denial as computed");
-    let limit = &p.limits()[0].counters;
+    let limit = p.tier(None).limit_counters(0);
     assert_eq!(limit.allowed.get(), 2);
     assert_eq!(limit.shadow_denied.get(), 3);
     assert_eq!(limit.denied.get(), 0, "nothing is really denied");
@@ -227,7 +227,7 @@ async fn shadow_mode_still_applies_on_error() {
         metrics.clone(),
     );
     assert_eq!(check(&e, p, "k").await, Verdict::FailedClosed);
-    assert_eq!(p.limits()[0].counters.shadow_denied.get(), 0);
+    assert_eq!(p.tier(None).limit_counters(0).shadow_denied.get(), 0);
 }
 
 #[tokio::test]
@@ -238,9 +238,9 @@ async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
     let e = memory_enforcer(&metrics);
     let mut near = Vec::new();
     for _ in 0..22 {
-        let before = p.counters.near_limit.get();
+        let before = p.tier(None).counters.near_limit.get();
         check(&e, p, "k").await;
-        near.push(p.counters.near_limit.get() - before);
+        near.push(p.tier(None).counters.near_limit.get() - before);
     }
     // Remaining after each allowed request: 19, 18, .., 0. At most 10% of
     // 20 is 2 or fewer: the 18th, 19th and 20th requests; denials never count.
@@ -248,7 +248,7 @@ async fn near_limit_counts_allowed_requests_leaving_ten_percent_or_less() {
         .map(|i| u64::from((18..=20).contains(&i)))
         .collect();
     assert_eq!(near, expected);
-    assert_eq!(p.limits()[0].counters.allowed.get(), 20);
+    assert_eq!(p.tier(None).limit_counters(0).allowed.get(), 20);
     assert!(metrics
         .encode()
         .contains("rateguard_near_limit_total{policy=\"p\"} 3"));

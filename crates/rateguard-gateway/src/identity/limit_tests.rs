@@ -1,6 +1,5 @@
 //! What each kind of limit keys on, and `identity.api_keys_file`.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,8 +17,8 @@ fn identifier(known: Option<&[&str]>) -> Identifier {
         known_api_keys: known.map(|keys| {
             Arc::new(
                 keys.iter()
-                    .map(|k| <[u8; 32]>::from(Sha256::digest(k)))
-                    .collect::<HashSet<_>>(),
+                    .map(|k| (<[u8; 32]>::from(Sha256::digest(k)), None))
+                    .collect::<crate::config::KnownKeys>(),
             )
         }),
         ip_prefixes: IpPrefixes::default(),

@@ -107,6 +107,7 @@ async fn a_denial_cached_under_the_old_quota_is_not_served_after_a_reload() {
         table
             .select("/", &Method::GET)
             .unwrap()
+            .tier(None)
             .counters
             .deny_cache_hits
             .get()

@@ -157,8 +157,8 @@ fn a_layered_policy_names_each_limit_after_the_policy() {
         "\"login.per-client\";q=5;w=50, \"login.per-ip\";q=20;w=20"
     );
     // Each limit holds its own counters, resolved at start-up.
-    p.limits()[1].counters.denied.inc();
-    p.counters.failed_open.inc();
+    p.tier(None).limit_counters(1).denied.inc();
+    p.tier(None).counters.failed_open.inc();
     crate::metrics::assert_exports(
         &metrics.encode(),
         &[

@@ -74,14 +74,30 @@ impl ActiveConfig {
     }
 }
 
-/// What `/config` shows of a set of API-key digests: how many, and the
-/// SHA-256 of the sorted digests (never a key or a digest itself).
-pub fn api_keys_summary<'a>(digests: impl IntoIterator<Item = &'a [u8; 32]>) -> Value {
-    let mut sorted: Vec<&[u8; 32]> = digests.into_iter().collect();
+/// What `/config` shows of a set of API-key digests, each with its plan
+/// if any: how many, the SHA-256 of the sorted digests and plans (the
+/// same as before plans for a file without any), and how many keys each
+/// plan has (never a key or a digest itself).
+pub fn api_keys_summary<'a>(
+    digests: impl IntoIterator<Item = (&'a [u8; 32], Option<&'a str>)>,
+) -> Value {
+    let mut sorted: Vec<(&[u8; 32], Option<&str>)> = digests.into_iter().collect();
     sorted.sort_unstable();
     let mut hasher = Sha256::new();
-    for digest in &sorted {
+    let mut plans = std::collections::BTreeMap::<&str, usize>::new();
+    for (digest, plan) in &sorted {
         hasher.update(digest);
+        if let Some(plan) = plan {
+            hasher.update(b" ");
+            hasher.update(plan.as_bytes());
+            hasher.update(b"\n");
+            *plans.entry(plan).or_default() += 1;
+        }
     }
-    serde_json::json!({ "keys": sorted.len(), "sha256": hex::encode(hasher.finalize()) })
+    let mut summary =
+        serde_json::json!({ "keys": sorted.len(), "sha256": hex::encode(hasher.finalize()) });
+    if !plans.is_empty() {
+        summary["plans"] = serde_json::json!(plans);
+    }
+    summary
 }

@@ -41,6 +41,8 @@ pub enum Section {
     Identity,
     /// `[[policies]]`.
     Policies,
+    /// `[[plans]]` (per-consumer quotas of the policies' limits).
+    Plans,
     /// `rls.limits`: the limits files (read again at each reload).
     RlsLimits,
     /// `rls.response_headers`.
@@ -49,12 +51,13 @@ pub enum Section {
 
 /// Each section, then when a change to it takes effect under `rateguard
 /// serve` and under `rateguard rls`.
-pub const TABLE: [(Section, Takes, Takes); 7] = [
+pub const TABLE: [(Section, Takes, Takes); 8] = [
     (Section::Server, Takes::Restart, Takes::Restart),
     (Section::Upstream, Takes::Restart, Takes::Unused),
     (Section::Store, Takes::Restart, Takes::Restart),
     (Section::Identity, Takes::Live, Takes::Unused),
     (Section::Policies, Takes::Live, Takes::Unused),
+    (Section::Plans, Takes::Live, Takes::Unused),
     (Section::RlsLimits, Takes::Unused, Takes::Live),
     (Section::RlsResponseHeaders, Takes::Unused, Takes::Restart),
 ];
@@ -68,6 +71,7 @@ impl Section {
             Section::Store => "store",
             Section::Identity => "identity",
             Section::Policies => "policies",
+            Section::Plans => "plans",
             Section::RlsLimits => "rls.limits",
             Section::RlsResponseHeaders => "rls.response_headers",
         }
@@ -95,6 +99,7 @@ impl Section {
             Section::Store => changed_keys(key, &old.store, &new.store),
             Section::Identity => changed_keys(key, &old.identity, &new.identity),
             Section::Policies => changed_keys(key, &old.policies, &new.policies),
+            Section::Plans => changed_keys(key, &old.plans, &new.plans),
             Section::RlsLimits => changed_keys(key, &old.rls.limits, &new.rls.limits),
             Section::RlsResponseHeaders => {
                 changed_keys(key, &old.rls.response_headers, &new.rls.response_headers)
@@ -110,6 +115,7 @@ impl Section {
             Section::Store => next.store = old.store.clone(),
             Section::Identity => next.identity = old.identity.clone(),
             Section::Policies => next.policies = old.policies.clone(),
+            Section::Plans => next.plans = old.plans.clone(),
             Section::RlsLimits => next.rls.limits = old.rls.limits.clone(),
             Section::RlsResponseHeaders => next.rls.response_headers = old.rls.response_headers,
         }
@@ -157,6 +163,10 @@ mod tests {
         next.store.timeout_ms = 75;
         next.identity.api_key_header = "x-key".into();
         next.policies[0].capacity = Some(10);
+        next.plans.push(rateguard_contract::RawPlan {
+            name: "pro".into(),
+            limits: Vec::new(),
+        });
         next.rls.limits = vec!["other.yaml".into()];
         next.rls.response_headers = ResponseHeaders::Ietf;
         next
@@ -176,6 +186,7 @@ mod tests {
         assert_eq!(next.store.timeout_ms, old.store.timeout_ms);
         assert_eq!(next.identity.api_key_header, "x-key");
         assert_eq!(next.policies[0].capacity, Some(10));
+        assert_eq!(next.plans.len(), 1, "plans reload with the policies");
         assert_eq!(next.rls.limits, old.rls.limits);
         assert_eq!(next.rls.response_headers, old.rls.response_headers);
     }
@@ -193,6 +204,7 @@ mod tests {
         assert_eq!(next.upstream.url, old.upstream.url);
         assert_eq!(next.identity.api_key_header, old.identity.api_key_header);
         assert_eq!(next.policies[0].capacity, old.policies[0].capacity);
+        assert!(next.plans.is_empty(), "rls does not read plans");
         assert_eq!(next.rls.response_headers, old.rls.response_headers);
     }
 

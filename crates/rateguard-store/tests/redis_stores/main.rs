@@ -10,6 +10,7 @@ mod conformance;
 mod deny_cache;
 mod equivalence;
 mod failures;
+mod peek;
 mod recovery;
 mod sentinel;
 mod tls;

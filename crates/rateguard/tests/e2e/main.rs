@@ -11,6 +11,7 @@ mod layered;
 mod local_fallback;
 mod managed_redis;
 mod paths;
+mod plans;
 mod readiness;
 mod recovery;
 mod reload;

@@ -1,14 +1,16 @@
 //! `identity.api_keys_file`: the known API keys, one SHA-256 hex digest
-//! per line (blank lines and `#` comments skipped), read at start-up.
-
-use std::collections::HashSet;
+//! per line, optionally followed by the name of the key's plan
+//! (`<digest> pro`; blank lines and `#` comments skipped), read at
+//! start-up and at each reload.
 
 use super::Check;
+use crate::config::KnownKeys;
 
 const KEY: &str = "identity.api_keys_file";
 
-/// The digests in the file at `path`, or its problems under [`KEY`].
-pub(super) fn read(check: &mut Check, path: &str) -> Option<HashSet<[u8; 32]>> {
+/// The digests in the file at `path` with their plans (indices into
+/// `plans`), or its problems under [`KEY`].
+pub(super) fn read(check: &mut Check, path: &str, plans: &[&str]) -> Option<KnownKeys> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
@@ -16,16 +18,35 @@ pub(super) fn read(check: &mut Check, path: &str) -> Option<HashSet<[u8; 32]>> {
             return None;
         }
     };
-    let mut digests = HashSet::new();
+    let mut digests = KnownKeys::new();
     let mut ok = true;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        match parse_digest(line) {
+        let mut words = line.split_whitespace();
+        let (digest, plan) = (words.next().unwrap_or(""), words.next());
+        let plan = match (plan, words.next()) {
+            (None, _) => Some(None),
+            (Some(name), None) => plans.iter().position(|p| *p == name).map(Some),
+            (Some(_), Some(_)) => None,
+        };
+        let Some(plan) = plan else {
+            ok = false;
+            let names = plans.join(", ");
+            check.fail(
+                KEY,
+                format!(
+                    "line {} of {path:?}: expected `<sha256 hex> [plan]` with a plan of [[plans]] ({names}), got {line:?}",
+                    n + 1
+                ),
+            );
+            continue;
+        };
+        match parse_digest(digest) {
             Some(digest) => {
-                digests.insert(digest);
+                digests.insert(digest, plan);
             }
             None => {
                 ok = false;

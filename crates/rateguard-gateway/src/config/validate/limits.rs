@@ -179,7 +179,7 @@ fn limit(
 
 /// The [`Quota`] of `capacity` and `rate` at `key`, or its problem under
 /// the field it belongs to.
-fn quota(check: &mut Check, key: &str, capacity: i64, rate: f64) -> Option<Quota> {
+pub(super) fn quota(check: &mut Check, key: &str, capacity: i64, rate: f64) -> Option<Quota> {
     // A negative capacity is out of `Quota::new`'s (unsigned) domain.
     let Ok(capacity) = u64::try_from(capacity) else {
         check.fail(

@@ -89,13 +89,13 @@ async fn a_denial_by_one_limit_spends_nothing_on_the_other() {
             "429:per-ip"
         ]
     );
-    let [client, ip] = p.limits() else {
+    let [client, ip] = &p.tier(None).counters.limits[..] else {
         unreachable!()
     };
-    assert_eq!(client.counters.allowed.get(), 5);
-    assert_eq!(client.counters.denied.get(), 1);
-    assert_eq!(ip.counters.allowed.get(), 3);
-    assert_eq!(ip.counters.denied.get(), 3);
+    assert_eq!(client.allowed.get(), 5);
+    assert_eq!(client.denied.get(), 1);
+    assert_eq!(ip.allowed.get(), 3);
+    assert_eq!(ip.denied.get(), 3);
 }
 
 #[tokio::test]
@@ -158,7 +158,7 @@ async fn limits_that_do_not_apply_are_left_out_and_none_means_no_store_call() {
     // Neither a key nor the header: nothing to ask the (broken) store.
     assert_eq!(check(&e, p, "").await, Verdict::Allowed(None));
     assert_eq!(e.store().calls.load(Ordering::SeqCst), 0);
-    assert_eq!(p.counters.unlimited.get(), 1);
+    assert_eq!(p.tier(None).counters.unlimited.get(), 1);
     // With a key, the per-key limit applies (and the broken store fails closed).
     assert_eq!(check(&e, p, "k").await, Verdict::FailedClosed);
     assert_eq!(e.store().calls.load(Ordering::SeqCst), 1);
@@ -178,12 +178,12 @@ async fn a_shadow_policy_reports_the_denying_limit_with_the_longest_wait() {
         a[8], "shadow:per-client",
         "both deny; per-client waits longest"
     );
-    let [client, ip] = p.limits() else {
+    let [client, ip] = &p.tier(None).counters.limits[..] else {
         unreachable!()
     };
-    assert_eq!(client.counters.shadow_denied.get(), 4);
-    assert_eq!(ip.counters.shadow_denied.get(), 0);
-    assert_eq!(client.counters.denied.get() + ip.counters.denied.get(), 0);
+    assert_eq!(client.shadow_denied.get(), 4);
+    assert_eq!(ip.shadow_denied.get(), 0);
+    assert_eq!(client.denied.get() + ip.denied.get(), 0);
 }
 
 #[tokio::test]
@@ -205,8 +205,8 @@ async fn repeated_denials_come_from_the_deny_cache_and_are_counted() {
         ]
     );
     // The first denial asked the store; the next two were answered locally.
-    assert_eq!(p.counters.deny_cache_hits.get(), 2);
-    assert_eq!(p.limits()[0].counters.denied.get(), 3);
+    assert_eq!(p.tier(None).counters.deny_cache_hits.get(), 2);
+    assert_eq!(p.tier(None).limit_counters(0).denied.get(), 3);
     assert!(!memory_enforcer(&metrics).has_deny_cache());
 }
 

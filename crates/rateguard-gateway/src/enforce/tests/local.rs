@@ -32,14 +32,14 @@ async fn a_failing_store_is_replaced_by_the_local_share_of_each_limit() {
         }
         assert_eq!(allowed, expected, "replicas_hint {hint}");
     }
-    let limit = &p.limits()[0].counters;
+    let limit = p.tier(None).limit_counters(0);
     assert_eq!(
         limit.local_fallback.get(),
         40,
         "every local decision counted"
     );
     assert_eq!(limit.allowed.get() + limit.denied.get(), 0);
-    assert_eq!(p.counters.failed_open.get(), 0);
+    assert_eq!(p.tier(None).counters.failed_open.get(), 0);
     assert!(metrics
         .encode()
         .contains("rateguard_store_errors_total{error=\"unavailable\"} 40"));
