@@ -1,6 +1,6 @@
 //! [`RedisLuaStore`] (`redis-lua`): one `EVALSHA` of the token-bucket
 //! script per decision (over all of a request's limits), over one
-//! multiplexed connection.
+//! multiplexed connection per Tokio runtime.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Breaker;
+use crate::per_runtime::PerRuntime;
 use crate::script::{self, SCRIPT};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
@@ -17,13 +18,17 @@ use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, Stor
 /// with Redis `TIME` as the clock, so any number of gateway replicas share
 /// one exact limit.
 ///
-/// Cheap to clone; clones share the connection and the circuit breaker.
-/// The connection is a redis-rs `ConnectionManager`: commands from all
-/// callers are multiplexed on one TCP connection, and it reconnects by itself
-/// after a connection loss.
+/// Cheap to clone; clones share the connections and the circuit breaker.
+/// Each Tokio runtime that calls it gets a redis-rs `ConnectionManager` of
+/// its own (`per_runtime`), opened on that runtime: commands from its
+/// callers are multiplexed on one TCP connection whose driver task runs
+/// on their thread, and it reconnects by itself after a connection loss.
+/// The breaker is one for all runtimes: they talk to the same server, so
+/// they agree on whether it is up (and a dead Redis sees one probe per
+/// cooldown, not one per runtime).
 #[derive(Clone)]
 pub struct RedisLuaStore {
-    conn: ConnectionManager,
+    conns: Arc<PerRuntime<ConnectionManager>>,
     timeout: Duration,
     breaker: Arc<Breaker>,
     test_now: script::TestNow,
@@ -47,9 +52,9 @@ impl RedisLuaStore {
     /// reachability. When Redis is up, the connection is opened and the
     /// script loaded here, so the first decision pays no set-up cost.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
-        let conn = connection_manager(opts)?;
+        let conns = per_runtime_connections(opts)?;
         let store = Self {
-            conn,
+            conns: Arc::new(conns),
             timeout: opts.timeout,
             breaker: Arc::new(Breaker::new(opts)),
             test_now: script::TestNow::default(),
@@ -60,7 +65,9 @@ impl RedisLuaStore {
 
     /// Loads the script once; failure is logged, not fatal (see `connect`).
     async fn warm_up(&self) {
-        let mut conn = self.conn.clone();
+        let Ok(mut conn) = self.conns.get() else {
+            return;
+        };
         let load = SCRIPT.load_async(&mut conn);
         match tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), load).await {
             Ok(Ok(_)) => {}
@@ -115,7 +122,7 @@ impl RedisLuaStore {
         keys: impl IntoIterator<Item = &BucketKey>,
         args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
-        let conn = &self.conn;
+        let conn = &self.conns.get()?;
         let timeout = self.timeout;
         let mut invocation = SCRIPT.prepare_invoke();
         for key in keys {
@@ -133,6 +140,15 @@ impl RedisLuaStore {
             )
             .await
     }
+}
+
+/// A lazily connecting, self-reconnecting client for `opts.urls[0]` per
+/// runtime, the first one for the current runtime.
+pub(crate) fn per_runtime_connections(
+    opts: &RedisOptions,
+) -> Result<PerRuntime<ConnectionManager>, StoreError> {
+    let opts = opts.clone();
+    PerRuntime::new(move || connection_manager(&opts))
 }
 
 /// A lazily connecting, self-reconnecting client for `opts.urls[0]`.
@@ -227,6 +243,6 @@ impl BucketStore for RedisLuaStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        ping(&self.conn, &self.breaker, self.timeout).await
+        ping(&self.conns.get()?, &self.breaker, self.timeout).await
     }
 }
