@@ -16,8 +16,6 @@
 //!   declares of a request's buckets; the deny cache reads both.
 //! - `connect`: [`connect`], the one `match` from a [`StoreKind`] to a
 //!   connected store of its own type, handed to a [`StoreUser`].
-//! - `per_runtime`: a Redis connection (or batching queue) per Tokio
-//!   runtime, opened on it, so a decision's I/O stays on its thread.
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
@@ -45,7 +43,6 @@ pub mod deny_cache;
 pub mod fred_cluster;
 pub mod memory;
 mod options;
-mod per_runtime;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;

@@ -1,6 +1,6 @@
 //! [`RedisLuaStore`] (`redis-lua`): one `EVALSHA` of the token-bucket
 //! script per decision (over all of a request's limits), over one
-//! multiplexed connection per Tokio runtime.
+//! multiplexed connection.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Breaker;
-use crate::per_runtime::PerRuntime;
 use crate::script::{self, SCRIPT};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
@@ -18,17 +17,13 @@ use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, Stor
 /// with Redis `TIME` as the clock, so any number of gateway replicas share
 /// one exact limit.
 ///
-/// Cheap to clone; clones share the connections and the circuit breaker.
-/// Each Tokio runtime that calls it gets a redis-rs `ConnectionManager` of
-/// its own (`per_runtime`), opened on that runtime: commands from its
-/// callers are multiplexed on one TCP connection whose driver task runs
-/// on their thread, and it reconnects by itself after a connection loss.
-/// The breaker is one for all runtimes: they talk to the same server, so
-/// they agree on whether it is up (and a dead Redis sees one probe per
-/// cooldown, not one per runtime).
+/// Cheap to clone; clones share the connection and the circuit breaker.
+/// The connection is a redis-rs `ConnectionManager`: commands from all
+/// callers are multiplexed on one TCP connection, and it reconnects by itself
+/// after a connection loss.
 #[derive(Clone)]
 pub struct RedisLuaStore {
-    conns: Arc<PerRuntime<ConnectionManager>>,
+    conn: ConnectionManager,
     timeout: Duration,
     breaker: Arc<Breaker>,
     test_now: script::TestNow,
@@ -52,9 +47,9 @@ impl RedisLuaStore {
     /// reachability. When Redis is up, the connection is opened and the
     /// script loaded here, so the first decision pays no set-up cost.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
-        let conns = per_runtime_connections(opts)?;
+        let conn = connection_manager(opts)?;
         let store = Self {
-            conns: Arc::new(conns),
+            conn,
             timeout: opts.timeout,
             breaker: Arc::new(Breaker::new(opts)),
             test_now: script::TestNow::default(),
@@ -65,9 +60,7 @@ impl RedisLuaStore {
 
     /// Loads the script once; failure is logged, not fatal (see `connect`).
     async fn warm_up(&self) {
-        let Ok(mut conn) = self.conns.get() else {
-            return;
-        };
+        let mut conn = self.conn.clone();
         let load = SCRIPT.load_async(&mut conn);
         match tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), load).await {
             Ok(Ok(_)) => {}
@@ -122,7 +115,7 @@ impl RedisLuaStore {
         keys: impl IntoIterator<Item = &BucketKey>,
         args: Vec<u64>,
     ) -> Result<Vec<i64>, StoreError> {
-        let conn = &self.conns.get()?;
+        let conn = &self.conn;
         let timeout = self.timeout;
         let mut invocation = SCRIPT.prepare_invoke();
         for key in keys {
@@ -140,15 +133,6 @@ impl RedisLuaStore {
             )
             .await
     }
-}
-
-/// A lazily connecting, self-reconnecting client for `opts.urls[0]` per
-/// runtime, the first one for the current runtime.
-pub(crate) fn per_runtime_connections(
-    opts: &RedisOptions,
-) -> Result<PerRuntime<ConnectionManager>, StoreError> {
-    let opts = opts.clone();
-    PerRuntime::new(move || connection_manager(&opts))
 }
 
 /// A lazily connecting, self-reconnecting client for `opts.urls[0]`.
@@ -243,6 +227,6 @@ impl BucketStore for RedisLuaStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        ping(&self.conns.get()?, &self.breaker, self.timeout).await
+        ping(&self.conn, &self.breaker, self.timeout).await
     }
 }

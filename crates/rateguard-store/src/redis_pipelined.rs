@@ -13,11 +13,6 @@
 //! the limit is as exact as `redis-lua`'s, with fewer round trips and
 //! commands under load. Up to four pipelines are in flight at once;
 //! requests that arrive while all four are out form the next batch.
-//!
-//! Each Tokio runtime that calls the store gets its own batching task and
-//! connection, on that runtime (`per_runtime`): a request never wakes a
-//! task on another thread, at the price of batches formed per runtime.
-//! The breaker and the statistics are shared.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,8 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
-use crate::per_runtime::PerRuntime;
-use crate::redis_lua::{per_runtime_connections, ping, retry_refused};
+use crate::redis_lua::{connection_manager, ping, retry_refused};
 use crate::script::{self, SCRIPT};
 use crate::{
     check_distinct_keys, only_decision, AcquireRequest, BucketStore, RedisOptions, StoreError,
@@ -48,17 +42,16 @@ struct Pending {
 
 /// Redis buckets decided in coalesced pipelines (see the module docs).
 ///
-/// Cheap to clone; clones share the connections, the batching tasks (one
-/// per runtime) and the statistics. The tasks end when the last clone is
-/// dropped.
+/// Cheap to clone; clones share the connection, the batching task and the
+/// statistics. The task ends when the last clone is dropped.
 #[derive(Clone)]
 pub struct RedisPipelinedStore {
-    queues: Arc<PerRuntime<mpsc::Sender<Vec<Pending>>>>,
+    queue: mpsc::Sender<Vec<Pending>>,
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    conns: PerRuntime<ConnectionManager>,
+    conn: ConnectionManager,
     breaker: Breaker,
     timeout: Duration,
     requests: AtomicU64,
@@ -79,15 +72,14 @@ impl std::fmt::Debug for RedisPipelinedStore {
 
 impl RedisPipelinedStore {
     /// A store on `opts.urls[0]`; spawns the batching task on the current
-    /// Tokio runtime (and one on each other runtime that calls it, when it
-    /// first does).
+    /// Tokio runtime.
     ///
     /// Connects lazily, like [`RedisLuaStore::connect`](crate::RedisLuaStore::connect):
     /// `Ok` even when Redis is down (calls fail until it is back, and the
     /// client reconnects by itself); only a malformed URL is an error.
     pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
-            conns: per_runtime_connections(opts)?,
+            conn: connection_manager(opts)?,
             breaker: Breaker::new(opts),
             timeout: opts.timeout,
             requests: AtomicU64::new(0),
@@ -96,16 +88,9 @@ impl RedisPipelinedStore {
             test_now: script::TestNow::default(),
         });
         let batch_max = opts.batch_max.max(1);
-        let batch_wait = opts.batch_wait;
-        let queues = {
-            let shared = shared.clone();
-            PerRuntime::new(move || {
-                let (queue, rx) = mpsc::channel(batch_max * 4);
-                tokio::spawn(batch_loop(shared.clone(), rx, batch_max, batch_wait));
-                Ok(queue)
-            })?
-        };
-        let mut conn = shared.conns.get()?;
+        let (queue, rx) = mpsc::channel(batch_max * 4);
+        tokio::spawn(batch_loop(shared.clone(), rx, batch_max, opts.batch_wait));
+        let mut conn = shared.conn.clone();
         let load = SCRIPT.load_async(&mut conn);
         if !matches!(
             tokio::time::timeout(opts.timeout.max(Duration::from_secs(1)), load).await,
@@ -113,10 +98,7 @@ impl RedisPipelinedStore {
         ) {
             tracing::warn!("Redis not ready at start; will retry.");
         }
-        Ok(Self {
-            queues: Arc::new(queues),
-            shared,
-        })
+        Ok(Self { queue, shared })
     }
 
     /// Script calls (plus script reloads) sent to Redis so far.
@@ -144,10 +126,6 @@ impl RedisPipelinedStore {
         let timeout = self.shared.timeout;
         let deadline = Instant::now() + timeout;
         let n = requests.len();
-        let queue = match self.queues.get() {
-            Ok(queue) => queue,
-            Err(err) => return vec![Err(err); n],
-        };
         let (job, waiting): (Vec<_>, Vec<_>) = requests
             .into_iter()
             .map(|limits| {
@@ -155,7 +133,7 @@ impl RedisPipelinedStore {
                 (Pending { limits, reply }, rx)
             })
             .unzip();
-        match tokio::time::timeout_at(deadline, queue.send(job)).await {
+        match tokio::time::timeout_at(deadline, self.queue.send(job)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return vec![Err(stopped()); n],
             Err(_) => return vec![Err(StoreError::Timeout(timeout)); n],
@@ -223,8 +201,7 @@ impl BucketStore for RedisPipelinedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let conn = self.shared.conns.get()?;
-        ping(&conn, &self.shared.breaker, self.shared.timeout).await
+        ping(&self.shared.conn, &self.shared.breaker, self.shared.timeout).await
     }
 }
 
@@ -350,7 +327,7 @@ impl Shared {
         requests: &[Vec<AcquireRequest>],
         runs: &[plan::Run],
     ) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
-        let mut conn = self.conns.get()?;
+        let mut conn = self.conn.clone();
         let all: Vec<usize> = (0..runs.len()).collect();
         let mut replies = retry_refused(self.timeout, || {
             let mut conn = conn.clone();
