@@ -17,8 +17,8 @@
 # (`rateguard-perf --print-config`), zeroes the counters after the warm-up,
 # loads it with wrk (8 connections, one API key), dumps, and prints
 # instructions per request (the dump's total over the requests wrk saw
-# completed; the few in flight at the end are the error) and the top
-# functions (self and inclusive). Outside the measured window the gateway
+# completed; the few in flight at the end are the error), allocator calls
+# per request and the top functions (self and inclusive). Outside the measured window the gateway
 # is idle; its idle-connection tick (every 25-50 ms per connection) is in
 # the window: a few hundred instructions per request at these rates.
 # Output: target/callgrind/<case>-t<threads>.out (+ .txt summaries).
@@ -106,6 +106,24 @@ if grep -q "Non-2xx" "$work/wrk.txt"; then grep "Non-2xx" "$work/wrk.txt" >&2; f
 requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
 echo "$case, $threads runtime(s): $((total / requests)) instructions per request ($total over $requests requests)"
+# Allocator calls per request, from the dump's call counts (exact where
+# the instruction share of malloc is not: a count of allocations).
+python3 - "$dump" "$requests" <<'PY'
+import re, sys
+names, counts, callee = {}, {}, None
+for line in open(sys.argv[1], errors="replace"):
+    if line.startswith(("fn=", "cfn=")):
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2)
+            if line.startswith("cfn="):
+                callee = names.get(m.group(1))
+    elif line.startswith("calls=") and callee:
+        counts[callee] = counts.get(callee, 0) + int(line.split()[0][6:])
+requests = int(sys.argv[2])
+print(", ".join(f"{counts.get(f, 0) / requests:.1f} {f}" for f in ("malloc", "realloc", "free")), "calls per request")
+PY
 # callgrind_annotate splits a function by the source file of its inlined
 # lines; sum them by function name, per request (the start-up chain that
 # carries the whole total is left out of the inclusive view).

@@ -15,6 +15,8 @@
 //!   limit is keyed by (client, IP, API key, header value, or a constant for
 //!   a global limit), in hex. Identities can be API keys (secrets), so the
 //!   raw value never reaches a store; the hash also caps the key length.
+//!   Each thread remembers the hashes of recent identities (`memo`), so a
+//!   client's requests hash it once, not once each; the key is the same.
 //! - A policy's default limit, named [`DEFAULT_LIMIT`] (the single-limit
 //!   form of a policy), keeps the key it had before policies could hold
 //!   several limits, so its buckets survive an upgrade.
@@ -25,6 +27,8 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+mod memo;
 
 /// Longest policy (or limit) name kept verbatim in a key.
 pub const MAX_POLICY_LEN: usize = 64;
@@ -48,11 +52,7 @@ impl BucketKey {
     /// assert_eq!(key.as_str().len(), "rl:{data:}".len() + 32);
     /// ```
     pub fn new(policy: &str, client: &str) -> Self {
-        Self(format!(
-            "rl:{{{}:{}}}",
-            name(policy, 'p'),
-            short_hash(client)
-        ))
+        Self::build(policy, None, client)
     }
 
     /// The key of `identity`'s bucket for the limit `limit` of `policy`;
@@ -71,12 +71,23 @@ impl BucketKey {
         if limit == DEFAULT_LIMIT {
             return Self::new(policy, identity);
         }
-        Self(format!(
-            "rl:{{{}/{}:{}}}",
-            name(policy, 'p'),
-            name(limit, 'l'),
-            short_hash(identity)
-        ))
+        Self::build(policy, Some(limit), identity)
+    }
+
+    /// `rl:{<policy>[/<limit>]:<identity-hash>}`, written in one allocation.
+    fn build(policy: &str, limit: Option<&str>, identity: &str) -> Self {
+        let mut key =
+            String::with_capacity("rl:{/:}".len() + 2 * (MAX_POLICY_LEN + 1) + HASH_HEX_LEN);
+        key.push_str("rl:{");
+        push_name(&mut key, policy, 'p');
+        if let Some(limit) = limit {
+            key.push('/');
+            push_name(&mut key, limit, 'l');
+        }
+        key.push(':');
+        push_str_bytes(&mut key, &memo::hex(identity, short_hash));
+        key.push('}');
+        Self(key)
     }
 
     /// A well-mixed number for picking a shard or a cache slot without
@@ -114,13 +125,22 @@ impl AsRef<str> for BucketKey {
     }
 }
 
-/// `value` itself when plain, else `prefix` and a hash of it.
-fn name(value: &str, prefix: char) -> String {
+/// Hex digits of an identity hash in a key.
+const HASH_HEX_LEN: usize = 32;
+
+/// Appends `value` itself when plain, else `prefix` and a hash of it.
+fn push_name(key: &mut String, value: &str, prefix: char) {
     if is_plain(value) {
-        value.to_owned()
+        key.push_str(value);
     } else {
-        format!("{prefix}{}", short_hash(value))
+        key.push(prefix);
+        push_str_bytes(key, &short_hash(value));
     }
+}
+
+/// Appends hex digits (ASCII).
+fn push_str_bytes(key: &mut String, hex: &[u8; HASH_HEX_LEN]) {
+    key.extend(hex.iter().map(|&b| char::from(b)));
 }
 
 /// Whether `policy` (or a limit name) is kept verbatim in keys: 1 to
@@ -134,8 +154,12 @@ pub fn is_plain(policy: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-fn short_hash(value: &str) -> String {
-    hex::encode(&Sha256::digest(value.as_bytes())[..16])
+/// The first 16 bytes of SHA-256 of `value`, in lowercase hex.
+fn short_hash(value: &str) -> [u8; HASH_HEX_LEN] {
+    let mut hex = [0u8; HASH_HEX_LEN];
+    hex::encode_to_slice(&Sha256::digest(value.as_bytes())[..16], &mut hex)
+        .expect("16 bytes are 32 hex digits");
+    hex
 }
 
 #[cfg(test)]
@@ -179,7 +203,7 @@ mod tests {
 
     #[test]
     fn only_plain_names_are_kept_verbatim() {
-        let hash = short_hash("c");
+        let hash = std::str::from_utf8(&short_hash("c")).unwrap().to_owned();
         for plain in ["a_b.c-D9", &"x".repeat(MAX_POLICY_LEN)] {
             assert_eq!(
                 BucketKey::new(plain, "c").as_str(),
@@ -194,7 +218,8 @@ mod tests {
             "é",
             &"x".repeat(MAX_POLICY_LEN + 1),
         ] {
-            let expected = format!("rl:{{p{}:{hash}}}", short_hash(odd));
+            let odd_hash = std::str::from_utf8(&short_hash(odd)).unwrap().to_owned();
+            let expected = format!("rl:{{p{odd_hash}:{hash}}}");
             assert_eq!(BucketKey::new(odd, "c").as_str(), expected, "{odd:?}");
         }
         assert_eq!(

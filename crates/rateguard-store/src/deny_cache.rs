@@ -196,18 +196,23 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
 
     /// The request's answer from the cache, if a cached enforced limit
     /// certainly denies it.
+    /// The miss path (the common one) allocates nothing: the answers are
+    /// collected only from the first limit the cache denies.
     fn check(&self, limits: &[AcquireRequest]) -> Option<MultiDecision> {
         let now = self.cache.clock.now_us();
-        let decisions: Vec<Option<Decision>> = limits
+        let lookup = |r: &AcquireRequest| {
+            r.enforced
+                .then(|| self.lookup(&r.key, &r.quota, r.cost, now))
+                .flatten()
+        };
+        let (first, denial) = limits
             .iter()
-            .map(|r| {
-                r.enforced
-                    .then(|| self.lookup(&r.key, &r.quota, r.cost, now))
-                    .flatten()
-            })
-            .collect();
-        if decisions.iter().all(Option::is_none) {
-            return None;
+            .enumerate()
+            .find_map(|(i, r)| lookup(r).map(|d| (i, d)))?;
+        let mut decisions: Vec<Option<Decision>> = vec![None; limits.len()];
+        decisions[first] = Some(denial);
+        for (i, r) in limits.iter().enumerate().skip(first + 1) {
+            decisions[i] = lookup(r);
         }
         self.cache.hits.fetch_add(1, Ordering::Relaxed);
         let enforced: Vec<bool> = limits.iter().map(|r| r.enforced).collect();
