@@ -1,0 +1,114 @@
+//! [`LocalShare`]: a holder's own bucket at its share of the rate.
+
+use super::{share_interval_us, ShareGrant};
+use crate::lease::Reservation;
+use crate::Quota;
+
+/// A holder's local GCRA at its share: `burst` tokens, one more every
+/// [`share_interval_us`], usable until the share's time-to-live (counted
+/// from when the holder *sent* its call) has passed. Local state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalShare {
+    parts: u32,
+    burst: u32,
+    interval_us: u64,
+    tat_us: u64,
+    valid_until_us: u64,
+    sent_us: u64,
+    generation: u64,
+}
+
+impl LocalShare {
+    /// Whether the share may admit at local time `now_us`.
+    pub fn is_valid(&self, now_us: u64) -> bool {
+        self.burst > 0 && now_us < self.valid_until_us
+    }
+
+    /// Parts of the rate (0 before the first grant).
+    pub fn parts(&self) -> u32 {
+        self.parts
+    }
+
+    /// The local bucket's capacity.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Local time the share lapses.
+    pub fn valid_until_us(&self) -> u64 {
+        self.valid_until_us
+    }
+
+    /// Whole tokens in the local bucket at `now_us` (0 once lapsed).
+    pub fn tokens(&self, now_us: u64) -> u32 {
+        if !self.is_valid(now_us) {
+            return 0;
+        }
+        let fill = u64::from(self.burst) * self.interval_us;
+        let backlog = self.tat_us.saturating_sub(now_us).min(fill);
+        ((fill - backlog) / self.interval_us) as u32
+    }
+
+    /// Applies the grant answering a call sent at local time `sent_us` that
+    /// asked for `ttl_us`, arriving at `now_us`.
+    ///
+    /// The bucket's tokens carry over only while the current share is still
+    /// valid (the store reserved it without a gap); otherwise the new share
+    /// starts empty, or full when the store charged for that
+    /// ([`ShareGrant::start_full`]). A grant of nothing, or the reply to a
+    /// call older than the current share's, changes nothing: the current
+    /// share stays reserved until it lapses.
+    pub fn apply(
+        &mut self,
+        sent_us: u64,
+        now_us: u64,
+        quota: &Quota,
+        ttl_us: u64,
+        grant: &ShareGrant,
+    ) {
+        if sent_us < self.sent_us || grant.parts == 0 || grant.burst == 0 {
+            return;
+        }
+        let tokens = if grant.start_full {
+            grant.burst
+        } else {
+            self.tokens(now_us).min(grant.burst)
+        };
+        let interval_us = share_interval_us(quota, grant.parts);
+        *self = Self {
+            parts: grant.parts,
+            burst: grant.burst,
+            interval_us,
+            tat_us: now_us + u64::from(grant.burst - tokens) * interval_us,
+            valid_until_us: sent_us + ttl_us,
+            sent_us,
+            generation: self.generation + 1,
+        };
+    }
+
+    /// Spends `cost` tokens if the share is valid and holds them.
+    pub fn try_spend(&mut self, now_us: u64, cost: u32) -> Option<Reservation> {
+        if !self.is_valid(now_us) {
+            return None;
+        }
+        let fill = u64::from(self.burst) * self.interval_us;
+        let backlog = self.tat_us.saturating_sub(now_us).min(fill);
+        let need = u64::from(cost).saturating_mul(self.interval_us);
+        if backlog.saturating_add(need) > fill {
+            return None;
+        }
+        self.tat_us = now_us + backlog + need;
+        Some(Reservation {
+            amount_us: need,
+            generation: self.generation,
+        })
+    }
+
+    /// Gives back a [`try_spend`](Self::try_spend) whose request another
+    /// limit denied; dropped if a grant replaced the bucket in between.
+    pub fn refund(&mut self, reservation: Reservation) {
+        if reservation.generation == self.generation {
+            self.tat_us = self.tat_us.saturating_sub(reservation.amount_us);
+        }
+    }
+}
