@@ -1,121 +1,162 @@
 //! Tier 1 of exact leases: tokens a replica takes from a bucket ahead of
-//! time and spends locally, decaying from the moment it asked.
+//! time and spends locally until the store's refill catches up with them.
 //!
 //! # The rule
 //! One store decision grants a replica `g` tokens: exactly an ordinary
-//! acquire of cost `g` (`tat += g·T`, fewer when fewer fit). The replica
-//! holds them as a **credit** of `g·T` µs that shrinks by one µs per µs of
-//! its own clock **counted from when the request was sent**; spending a
-//! token costs `T` µs of credit. An ordinary exact decision is a lease of
-//! its cost spent at once.
+//! acquire of cost `g` (`tat += g·T`, fewer when fewer fit). In the store's
+//! debt `D` (`tat − now`: the refill time still owed) those tokens are a
+//! *slice* of `g·T` µs on top of the debt `q` queued below it. The debt
+//! drains from the bottom at most 1 µs per µs, so the slice cannot start
+//! shrinking before `q` µs after the store decided, which is after the
+//! replica **sent** its call at local time `s`. The replica therefore
+//! keeps a grant as `(credit, end)` with `credit = g·T` and
+//! `end = s + q + g·T`, and may spend at local time `t` only what both allow:
+//! `min(credit, end − t)`, one `T` per token. An ordinary exact decision
+//! is a lease of its cost spent at once.
 //!
 //! # Why no window over-admits
-//! Let `D` be the bucket's debt in the store (`tat − now`, at most `C·T`)
-//! and `L` the credits all replicas hold. While some credit is left, `L`
-//! shrinks at least as fast as `D` (credits decay at rate 1 from their
-//! send time, which precedes the store's decision; `D` drains at rate at
-//! most 1), grants add to both, spends only shrink `L`; so `L ≤ D` always.
-//! Then `A = C·T − D + L` (tokens usable by anyone, in µs) never exceeds
-//! `C·T`, grows only by refill (rate ≤ 1), and every admission anywhere
-//! costs `T`: the admissions in any window `[a, a + w]` number at most
-//! `C + w/T`, the reference GCRA's envelope, exactly (no extra rounding).
-//! Merging several grants into one credit, or keeping some back for a
-//! request still in flight ([`Lease::try_spend`] then [`Lease::refund`]),
-//! keeps `L` as it was or smaller. (`docs/leases.md` has the long form,
-//! and [`crate::share`] the same argument with rate shares.)
+//! Slices of different grants are disjoint parts of `D`, and a grant's
+//! spendable credit never exceeds what is left of its slice, so the credits
+//! `L` of all replicas satisfy `L ≤ D`. Then `A = C·T − D + L` (what anyone
+//! may still admit, in µs) never exceeds `C·T`; it grows only by refill,
+//! at most 1 µs per µs (a grant moves `g·T` from `C·T − D` into `L` and
+//! loses what decayed in flight); and every admission anywhere costs `T`.
+//! So the admissions in any window `[a, a + w]` number at most `C + w/T`:
+//! the reference GCRA's envelope, exactly, with no extra rounding.
+//! Keeping credit back for a request still in flight
+//! ([`Lease::try_spend`] then [`Lease::refund`]) only lowers `L` meanwhile.
+//! ([`crate::share`] extends the argument to rate shares, and
+//! `docs/leases.md` has the long form.)
 //!
-//! The argument assumes the replica's and the store's clocks advance at
-//! the same rate (their offsets do not matter), as the deny cache does, and
-//! that the store never moves `tat` back (no refunds: `fred-cluster`'s
-//! cross-slot refund would break it).
+//! Assumptions: the replica's and the store's clocks advance at the same
+//! rate (their offsets do not matter), as for the deny cache; the store's
+//! debt never moves back (no refunds: `fred-cluster`'s cross-slot refund
+//! would break it) and the quota does not change while leases are out.
 //!
 //! # What it costs
-//! Credit that decays unspent was taken from the bucket for nothing: a
-//! replica that sees fewer than `R` requests per second for a key wastes
-//! part of its lease (under-admission, never over-admission). A crashed
-//! replica's credit is lost the same way. While the store is down a
-//! replica may keep spending its credit until it has decayed.
+//! Credit that reaches its `end` unspent was taken from the bucket for
+//! nothing: a replica that sees fewer requests than its lease for a key
+//! wastes part of it (under-admission, never over-admission). A crashed
+//! replica's credit is lost the same way. While the store is down a replica
+//! may keep spending its credit until its `end`, then its `on_error` rule
+//! applies.
 //!
 //! `crates/rateguard-store/src/lease.lua` mirrors [`acquire_all`] (over
 //! [`Stored`] buckets) step for step; keep them in sync.
 
 use crate::multi::{self, Limit, MultiDecision};
-use crate::share::Stored;
+use crate::share::{Debt, Stored};
 use crate::Quota;
 
-/// A replica's credit on one bucket: tokens leased and not yet spent,
-/// decaying (see the module docs). Local state; never sent to a store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Grants a [`Lease`] keeps at most; a further one replaces the one with
+/// the least credit left (under-admission only).
+pub const MAX_GRANTS: usize = 4;
+
+/// A replica's credit on one bucket: tokens leased and not yet spent (see
+/// the module docs). Local state; never sent to a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lease {
-    /// Local time at which the credit is gone.
-    end_us: u64,
-    /// Bumped when a grant restarts a credit that had run out, which
-    /// makes older [`Reservation`]s unrefundable.
-    generation: u64,
+    grants: Vec<Grant>,
+    next_id: u64,
     /// Until this local time, no store call can grant a full lease.
     short_until_us: u64,
 }
 
-/// Credit kept back by [`Lease::try_spend`] (or a share's
-/// `try_spend`) for a request whose other limits are still being decided.
+/// One grant: its spendable credit (µs) and the local time its slice of
+/// the store's debt may be gone by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant {
+    id: u64,
+    credit_us: u64,
+    end_us: u64,
+}
+
+impl Grant {
+    fn credit_at(&self, now_us: u64) -> u64 {
+        self.credit_us.min(self.end_us.saturating_sub(now_us))
+    }
+}
+
+/// Credit kept back by a `try_spend` ([`Lease`], or a holder's
+/// [`LocalShare`](crate::share::LocalShare)) for a request whose other
+/// limits are still being decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "refund it if the request is denied"]
 pub struct Reservation {
     pub(crate) amount_us: u64,
-    pub(crate) generation: u64,
+    /// The grant (lease) or bucket generation (share) it came from.
+    pub(crate) from: u64,
 }
 
 impl Lease {
     /// Credit left at local time `now_us`, in µs of refill time.
     pub fn credit_us(&self, now_us: u64) -> u64 {
-        self.end_us.saturating_sub(now_us)
+        self.grants.iter().map(|g| g.credit_at(now_us)).sum()
     }
 
-    /// Whole tokens left at `now_us`.
-    pub fn tokens(&self, now_us: u64, quota: &Quota) -> u32 {
-        u32::try_from(self.credit_us(now_us) / quota.interval_us()).unwrap_or(u32::MAX)
+    /// Whole tokens that can be spent at `now_us` (each grant pays whole
+    /// tokens on its own).
+    pub fn tokens(&self, now_us: u64, quota: &Quota) -> u64 {
+        self.grants
+            .iter()
+            .map(|g| g.credit_at(now_us) / quota.interval_us())
+            .sum()
     }
 
-    /// Spends `cost` tokens if the credit covers them: the request is
-    /// admitted locally (for this limit). `None`: ask the store.
+    /// Spends `cost` tokens from the grant whose slice drains first among
+    /// those that cover them: the request is admitted locally (for this
+    /// limit). `None`: ask the store.
     pub fn try_spend(&mut self, now_us: u64, quota: &Quota, cost: u32) -> Option<Reservation> {
         let need = u64::from(cost).saturating_mul(quota.interval_us());
-        if self.credit_us(now_us) < need {
-            return None;
-        }
-        self.end_us -= need;
+        let grant = self
+            .grants
+            .iter_mut()
+            .filter(|g| g.credit_at(now_us) >= need)
+            .min_by_key(|g| g.end_us)?;
+        grant.credit_us = grant.credit_at(now_us) - need;
         Some(Reservation {
             amount_us: need,
-            generation: self.generation,
+            from: grant.id,
         })
     }
 
     /// Gives back what [`try_spend`](Self::try_spend) took, for a request
-    /// that another limit denied. Exact: the credit becomes what it would
-    /// have been; dropped (under-admission only) if a grant restarted the
-    /// credit in between.
+    /// that another limit denied (dropped if its grant is gone).
     pub fn refund(&mut self, reservation: Reservation) {
-        if reservation.generation == self.generation {
-            self.end_us += reservation.amount_us;
+        if let Some(g) = self.grants.iter_mut().find(|g| g.id == reservation.from) {
+            g.credit_us += reservation.amount_us;
         }
     }
 
-    /// Adds the tokens a store call sent at local time `sent_us` granted,
-    /// now that its reply arrived at `now_us`: they have decayed since
-    /// `sent_us` already.
-    pub fn add_grant(&mut self, sent_us: u64, now_us: u64, quota: &Quota, granted: u32) {
-        let fresh = (u64::from(granted) * quota.interval_us())
-            .saturating_sub(now_us.saturating_sub(sent_us));
-        if fresh == 0 {
+    /// Adds `granted` tokens from a store call sent at local time `sent_us`
+    /// whose slice had `queued_us` of debt below it ([`Leased::queued_us`]),
+    /// now that its reply arrived at `now_us`.
+    pub fn add_grant(
+        &mut self,
+        sent_us: u64,
+        now_us: u64,
+        quota: &Quota,
+        granted: u32,
+        queued_us: u64,
+    ) {
+        let size = u64::from(granted) * quota.interval_us();
+        let grant = Grant {
+            id: self.next_id,
+            credit_us: size,
+            end_us: sent_us + queued_us + size,
+        };
+        self.next_id += 1;
+        self.grants.retain(|g| g.credit_at(now_us) > 0);
+        if grant.credit_at(now_us) == 0 {
             return;
         }
-        if self.end_us < now_us {
-            // The old credit ran out: restart from now (refunds of it
-            // would otherwise add to the new grant).
-            self.end_us = now_us;
-            self.generation += 1;
+        if self.grants.len() == MAX_GRANTS {
+            let least = (0..MAX_GRANTS)
+                .min_by_key(|&i| self.grants[i].credit_at(now_us))
+                .expect("MAX_GRANTS > 0");
+            self.grants.remove(least);
         }
-        self.end_us += fresh;
+        self.grants.push(grant);
     }
 
     /// Applies the reply to a store call sent at `sent_us` that asked for
@@ -123,12 +164,13 @@ impl Lease {
     /// bucket could not give all of `want`, notes until when no call can
     /// (see [`is_short`](Self::is_short)).
     pub fn apply(&mut self, sent_us: u64, now_us: u64, reply: &Leased, want: u32) {
-        self.add_grant(sent_us, now_us, &reply.quota, reply.granted);
+        let q = &reply.quota;
+        self.add_grant(sent_us, now_us, q, reply.granted, reply.queued_us());
         if reply.granted < want {
-            // The store's clock was at least at `sent_us` when it decided,
-            // and the debt drains at most 1 µs per µs, as for the deny cache.
-            let need = reply.backlog_after_us() + u64::from(want) * reply.quota.interval_us();
-            self.short_until_us = sent_us + need.saturating_sub(reply.quota.fill_time_us());
+            // The store decided at or after `sent_us`, and its debt drains
+            // at most 1 µs per µs, as for the deny cache.
+            let need = reply.backlog_after_us() + u64::from(want) * q.interval_us();
+            self.short_until_us = sent_us + need.saturating_sub(q.fill_time_us());
         }
     }
 
@@ -136,7 +178,7 @@ impl Lease {
     /// [`short_until_us`](Self::short_until_us) cannot grant a full lease.
     /// A replica may then deny locally instead of calling (under-admission
     /// by choice, never over-admission): that is what keeps an over-limit
-    /// key at one call per lease period instead of one per token.
+    /// key at one call per lease instead of one per token.
     pub fn is_short(&self, now_us: u64) -> bool {
         now_us < self.short_until_us
     }
@@ -177,9 +219,8 @@ impl LeaseLimit {
 /// What one store call did to one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leased {
-    /// The bucket's debt before the call (`min(tat − now, C·T)`, or a
-    /// share ledger's ordinary debt).
-    pub backlog_us: u64,
+    /// The debt an ordinary decision saw ([`Debt::backlog_us`]).
+    pub debt: Debt,
     /// Whether the request's cost was spent here (an allowed request on a
     /// limit that fits; a shadow limit that does not fit spends nothing).
     pub spent: bool,
@@ -196,9 +237,15 @@ impl Leased {
         u64::from(self.granted) + if self.spent { u64::from(self.cost) } else { 0 }
     }
 
-    /// The bucket's debt after the call.
+    /// The debt an ordinary decision sees after the call.
     pub fn backlog_after_us(&self) -> u64 {
-        self.backlog_us + self.taken() * self.quota.interval_us()
+        self.debt.backlog_us + self.taken() * self.quota.interval_us()
+    }
+
+    /// The debt below the grant's slice: what must drain before it can.
+    pub fn queued_us(&self) -> u64 {
+        let cost = if self.spent { u64::from(self.cost) } else { 0 };
+        self.debt.queued_us + cost * self.quota.interval_us()
     }
 }
 
@@ -220,29 +267,29 @@ impl LeaseBatch {
             .buckets
             .iter()
             .zip(&self.limits)
-            .map(|(b, l)| (b.backlog_us, *l))
+            .map(|(b, l)| (b.debt.backlog_us, *l))
             .collect();
         multi::acquire_all(0, &buckets, 1).decision(0)
     }
 }
 
-/// Decides one request over buckets given by their debt (`backlog_us`):
-/// allowed iff every enforced limit fits its cost; then each limit spends
-/// its cost where it fits and grants up to `want` more from what is left.
-/// A denied request takes nothing from any bucket and is granted nothing.
-pub fn decide(buckets: &[(u64, LeaseLimit)]) -> LeaseBatch {
+/// Decides one request over buckets given by their [`Debt`]: allowed iff
+/// every enforced limit fits its cost; then each limit spends its cost
+/// where it fits and grants up to `want` more from what is left. A denied
+/// request takes nothing from any bucket and is granted nothing.
+pub fn decide(buckets: &[(Debt, LeaseLimit)]) -> LeaseBatch {
     let fits = |backlog: u64, l: &Limit| {
         backlog + u64::from(l.cost).saturating_mul(l.quota.interval_us()) <= l.quota.fill_time_us()
     };
     let allowed = buckets
         .iter()
-        .all(|&(backlog, ll)| !ll.limit.enforced || fits(backlog, &ll.limit));
+        .all(|(debt, ll)| !ll.limit.enforced || fits(debt.backlog_us, &ll.limit));
     let leased = buckets
         .iter()
-        .map(|&(backlog, ll)| {
+        .map(|&(debt, ll)| {
             let l = ll.limit;
-            let spent = allowed && fits(backlog, &l);
-            let mut after = backlog;
+            let spent = allowed && fits(debt.backlog_us, &l);
+            let mut after = debt.backlog_us;
             if spent {
                 after += u64::from(l.cost) * l.quota.interval_us();
             }
@@ -253,7 +300,7 @@ pub fn decide(buckets: &[(u64, LeaseLimit)]) -> LeaseBatch {
                 0
             };
             Leased {
-                backlog_us: backlog,
+                debt,
                 spent,
                 granted,
                 quota: l.quota,
@@ -277,15 +324,15 @@ pub fn decide(buckets: &[(u64, LeaseLimit)]) -> LeaseBatch {
 /// If the slices differ in length.
 pub fn acquire_all(now_us: u64, stored: &mut [Stored], limits: &[LeaseLimit]) -> LeaseBatch {
     assert_eq!(stored.len(), limits.len(), "one stored bucket per limit");
-    let backlogs: Vec<(u64, LeaseLimit)> = stored
+    let debts: Vec<(Debt, LeaseLimit)> = stored
         .iter()
         .zip(limits)
-        .map(|(s, ll)| (s.backlog_us(now_us, &ll.limit.quota), *ll))
+        .map(|(s, ll)| (s.debt(now_us, &ll.limit.quota), *ll))
         .collect();
-    let batch = decide(&backlogs);
+    let batch = decide(&debts);
     for ((s, ll), b) in stored.iter_mut().zip(limits).zip(&batch.buckets) {
         if b.taken() > 0 {
-            s.set_debt(now_us, &ll.limit.quota, b.backlog_after_us());
+            s.take(now_us, &ll.limit.quota, b.taken());
         }
     }
     batch

@@ -44,6 +44,9 @@ pub mod multi;
 pub mod quota;
 pub mod share;
 
+#[cfg(test)]
+mod sim;
+
 pub use clock::{Clock, SystemClock};
 pub use decision::Decision;
 pub use key::BucketKey;

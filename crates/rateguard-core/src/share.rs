@@ -4,45 +4,54 @@
 //!
 //! # The model
 //! A bucket `(C, R)` is divided into the **ordinary part**, decided by the
-//! store like any bucket, and **shares**: holder `i` gets `parts_i` of
-//! [`SHARE_PARTS`] of the rate (`R_i = R·parts_i/1000`, its local interval
-//! rounded up by [`share_interval_us`]) and a burst `burst_i`, valid for a
-//! time-to-live from when it asked. The store keeps, per holder, every
-//! grant that may still be in use ([`Step`]s) and **reserves** for the
-//! holder the largest rate among them and the largest burst (a holder that
-//! restarts its local bucket full, [`Fill::Full`], reserves the sum). The
-//! ordinary part refills at `R` minus the reserved rates, and its debt never
-//! drains below the reserved bursts (the *floor*). Shares are re-divided
-//! max-min fairly by reported demand ([`water_level`]) each time a holder
-//! renews, but a rate or burst given up by one holder reaches another only
-//! once the old grant has expired plus a clock margin: until then it is
-//! still reserved. Σ reserved rates ≤ R and Σ reserved bursts ≤ C always.
+//! store like any bucket (ordinary decisions and tier-1 leases), and
+//! **shares**: holder `i` gets `parts_i` of [`SHARE_PARTS`] of the rate
+//! (`R·parts_i/1000`, its local interval rounded up by
+//! [`share_interval_us`]) and a burst `burst_i`, valid for a time-to-live
+//! counted from when it asked. The store keeps, per holder, every grant
+//! that may still be in use ([`Step`]s) and **reserves** the largest rate
+//! among them and the largest burst (their sum for a holder that restarts
+//! its bucket full, [`Fill::Full`]). Shares are re-divided max-min fairly
+//! by reported demand ([`water_level`]) at each holder's renewal, but a
+//! rate or burst given up by one holder reaches another only once the old
+//! grant has expired plus a clock margin: until then it is still reserved.
+//! Σ reserved rates ≤ R and Σ reserved bursts ≤ C at every instant.
+//!
+//! The ordinary part's debt `D` (µs of refill time, a token is `T`) is a
+//! stack: at the bottom the **floor**, the reserved bursts, which never
+//! drains; above it **layers**, everything taken by ordinary decisions and
+//! tier-1 grants, draining from the bottom at `R` minus the reserved
+//! rates. A burst reservation that grows is *inserted under* the layers
+//! (`D` grows by it: it is paid for, and the holder gets those tokens);
+//! one that ends becomes the lowest layer (`D` unchanged: the capacity
+//! comes back empty). A burst the bucket cannot pay yet is left
+//! **pending**: ordinary decisions must leave that much free, so a
+//! saturated key makes room for its holders within a renewal or two.
 //!
 //! # Why no window over-admits
-//! Count in µs of refill time (a token is `T`): `D` the ordinary debt,
-//! `L` the tier-1 credits ([`crate::lease`]) and `S = Σ τ_i·T` the tokens
-//! in the holders' local buckets (a `Full` holder's new bucket counts from
-//! the store's grant, before it arrives). Then:
-//! 1. `L + S ≤ D`: a holder's tokens never exceed its reserved burst, which
-//!    the floor keeps in `D`; and while any credit is left, `L + S` shrinks
-//!    at rate ≥ `1 − ρ` (credits decay at 1, holders refill at ≤ their
-//!    reserved rates `ρ`) while `D` drains at ≤ `1 − ρ`.
+//! With `L` the tier-1 credits ([`crate::lease`]) and `S = Σ τ_i·T` the
+//! tokens in the holders' local buckets (counted from the store's grant,
+//! before it arrives):
+//! 1. `L + S ≤ D`: credits fit in their slices of the layers (they are
+//!    capped by what is left of them, and layers only drain from below or
+//!    move up), and each holder's tokens fit in its reserved burst, which
+//!    is in the floor.
 //! 2. `A = C·T − D + L + S` therefore stays ≤ `C·T`, and grows only by
-//!    refill, at rate ≤ `(1 − ρ) + ρ = 1`: a new `Full` bucket is paid for
-//!    by charging its burst to `D` ([`Ledger::grant`]); a `Carry` holder
-//!    starts empty and carries its tokens over a renewal only while its
-//!    share is still valid.
+//!    refill, at rate ≤ `(1 − ρ) + ρ = 1` (the ordinary part drains at
+//!    `1 − ρ`, holders refill at most at their reserved rates `ρ`); grants
+//!    and insertions move tokens from `C·T − D` to `L` or `S`, never more.
 //! 3. Every admission (ordinary, from a credit, or from a share) costs `T`.
+//!
 //! So any window `[a, a + w]` admits at most `C + w/T`, exactly the
-//! reference GCRA's envelope. The store's drain is computed with the
-//! reservations of its previous write (they only shrink in between) and
-//! rounded down, so it is never faster than the argument allows.
+//! reference GCRA's envelope. The store drains with the reservations of
+//! its previous write (they only shrink in between), rounded down, so
+//! never faster than the argument allows.
 //!
 //! Assumptions: clocks advance at the same rate (the margin absorbs drift);
 //! every decision on a bucket that has shares goes through `lease.lua` or
 //! `share.lua` (`token_bucket.lua` on such a key sees a sealed, empty
 //! bucket and denies: [`Ledger::seal_us`]); holder ids are unique per live
-//! process.
+//! process; the quota does not change while shares are out.
 //!
 //! `crates/rateguard-store/src/share.lua` mirrors [`Stored::grant`] and
 //! `lease.lua` mirrors [`crate::lease::acquire_all`] over [`Stored`]; keep
@@ -56,7 +65,7 @@ mod stored;
 pub use fair::{demand_parts, water_level};
 pub use ledger::{Holder, Ledger, LedgerError, Step};
 pub use local::LocalShare;
-pub use stored::Stored;
+pub use stored::{Debt, Stored};
 
 use crate::Quota;
 
@@ -113,9 +122,12 @@ pub struct ShareGrant {
     pub parts: u32,
     /// Tokens the holder's local bucket holds at most.
     pub burst: u32,
-    /// Whether the holder starts this share with a full bucket (`Full`
-    /// holders whose share changed: its burst was charged to the bucket).
-    pub start_full: bool,
+    /// Tokens the bucket paid into the holder's: what its reserved burst
+    /// grew by. The holder adds them to what it carries over.
+    pub added: u32,
+    /// The holder starts a new bucket holding exactly `added` tokens
+    /// (a `Full` holder whose share changed) instead of carrying its own.
+    pub fresh: bool,
 }
 
 /// A share's local refill interval: `T·1000/parts`, rounded up (slower).

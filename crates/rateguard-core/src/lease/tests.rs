@@ -23,21 +23,41 @@ fn a_grant_is_an_acquire_of_its_size_and_fewer_when_fewer_fit() {
     let batch = acquire_all(T0, &mut stored, &[leasing(q, 1, 4)]);
     assert!(batch.allowed);
     assert_eq!(batch.buckets[0].granted, 4);
-    assert_eq!(stored[0], Stored::Plain { tat_us: T0 + 5 * MS });
+    assert_eq!(
+        stored[0],
+        Stored::Plain {
+            tat_us: T0 + 5 * MS
+        }
+    );
     // 5 tokens left: cost 1, then only 4 of the 6 wanted fit.
     let batch = acquire_all(T0, &mut stored, &[leasing(q, 1, 6)]);
     assert_eq!(batch.buckets[0].granted, 4);
-    assert_eq!(stored[0], Stored::Plain { tat_us: T0 + 10 * MS });
+    assert_eq!(
+        stored[0],
+        Stored::Plain {
+            tat_us: T0 + 10 * MS
+        }
+    );
     // Empty: the request is denied and nothing is granted or written.
     let batch = acquire_all(T0, &mut stored, &[leasing(q, 1, 6)]);
     assert!(!batch.allowed);
     assert_eq!(batch.buckets[0].granted, 0);
-    assert_eq!(stored[0], Stored::Plain { tat_us: T0 + 10 * MS });
+    assert_eq!(
+        stored[0],
+        Stored::Plain {
+            tat_us: T0 + 10 * MS
+        }
+    );
     // A pure top-up (cost 0) after 2.5 ms: 2 whole tokens.
     let batch = acquire_all(T0 + 2_500, &mut stored, &[leasing(q, 0, 6)]);
     assert!(batch.allowed);
     assert_eq!(batch.buckets[0].granted, 2);
     assert_eq!(batch.buckets[0].backlog_after_us(), 7_500 + 2 * MS);
+    assert_eq!(
+        batch.buckets[0].queued_us(),
+        7_500,
+        "the debt below the grant"
+    );
 }
 
 #[test]
@@ -60,38 +80,49 @@ fn a_request_denied_by_one_limit_is_granted_nothing_on_the_others() {
 }
 
 #[test]
-fn credit_decays_from_the_send_time_and_spends_one_interval_per_token() {
+fn credit_lasts_until_its_slice_of_the_debt_can_have_drained() {
     let q = quota(100, 1000.0); // T = 1 ms
     let mut lease = Lease::default();
-    // Sent at T0, granted 10 tokens, reply after 2.5 ms: 7.5 ms of credit.
-    lease.add_grant(T0, T0 + 2_500, &q, 10);
+    // Sent at T0 onto an empty debt, granted 10 tokens, reply after 2.5 ms:
+    // the slice may have drained 2.5 ms already.
+    lease.add_grant(T0, T0 + 2_500, &q, 10, 0);
     assert_eq!(lease.credit_us(T0 + 2_500), 7_500);
     assert_eq!(lease.tokens(T0 + 2_500, &q), 7);
     let r = lease.try_spend(T0 + 2_500, &q, 3).expect("3 tokens fit");
     assert_eq!(lease.credit_us(T0 + 2_500), 4_500);
     lease.refund(r);
     assert_eq!(lease.credit_us(T0 + 2_500), 7_500, "a refund is exact");
-    // 7 ms later only half a token is left: nothing to spend.
-    assert_eq!(lease.tokens(T0 + 9_500, &q), 0);
+    // Spending does not speed up the end: 4 spent, 4 ms later 3.5 left.
+    let _spent = lease.try_spend(T0 + 2_500, &q, 4).unwrap();
+    assert_eq!(lease.credit_us(T0 + 6_500), 3_500);
+    assert_eq!(lease.credit_us(T0 + 9_500), 500);
     assert!(lease.try_spend(T0 + 9_500, &q, 1).is_none());
-    // A second grant adds to what is left (merged into one credit).
-    lease.add_grant(T0 + 9_000, T0 + 9_500, &q, 2);
-    assert_eq!(lease.credit_us(T0 + 9_500), 500 + 1_500);
-    // A grant that decayed entirely in flight adds nothing.
-    lease.add_grant(T0, T0 + 20 * MS, &q, 5);
-    assert_eq!(lease.credit_us(T0 + 20 * MS), 0);
+    // Onto 20 ms of queued debt, a grant keeps its full credit until that
+    // has drained, then shrinks with its slice.
+    let mut queued = Lease::default();
+    queued.add_grant(T0, T0 + 2_500, &q, 10, 20 * MS);
+    assert_eq!(queued.credit_us(T0 + 2_500), 10 * MS);
+    assert_eq!(queued.credit_us(T0 + 25 * MS), 5 * MS);
+    // Spent from the grant that ends first.
+    queued.add_grant(T0, T0 + 2_500, &q, 10, 0);
+    let _r = queued.try_spend(T0 + 2_500, &q, 7).unwrap();
+    assert_eq!(queued.credit_us(T0 + 2_500), 500 + 10 * MS);
+    // A grant whose slice may be gone by the time the reply arrives adds nothing.
+    let mut late = Lease::default();
+    late.add_grant(T0, T0 + 20 * MS, &q, 5, 0);
+    assert_eq!(late.credit_us(T0 + 20 * MS), 0);
 }
 
 #[test]
-fn a_refund_after_the_credit_restarted_is_dropped() {
+fn a_refund_to_a_grant_that_is_gone_is_dropped() {
     let q = quota(100, 1000.0);
     let mut lease = Lease::default();
-    lease.add_grant(T0, T0, &q, 2);
+    lease.add_grant(T0, T0, &q, 2, 0);
     let r = lease.try_spend(T0, &q, 2).unwrap();
-    // The credit is gone; a new grant restarts it from now.
-    lease.add_grant(T0 + 5 * MS, T0 + 5 * MS, &q, 1);
+    // The spent grant is dropped when the next one arrives.
+    lease.add_grant(T0 + 5 * MS, T0 + 5 * MS, &q, 1, 0);
     lease.refund(r);
-    assert_eq!(lease.credit_us(T0 + 5 * MS), MS, "the stale refund added nothing");
+    assert_eq!(lease.credit_us(T0 + 5 * MS), MS, "the refund added nothing");
 }
 
 #[test]
@@ -174,13 +205,16 @@ proptest! {
         limits in prop::collection::vec(arb_limit(), 1..4),
         backlogs in prop::collection::vec(0u64..30_000_000, 4),
     ) {
-        let buckets: Vec<(u64, LeaseLimit)> = backlogs
+        let buckets: Vec<(Debt, LeaseLimit)> = backlogs
             .iter()
             .zip(&limits)
-            .map(|(&b, l)| (b.min(l.limit.quota.fill_time_us()), *l))
+            .map(|(&b, l)| {
+                let b = b.min(l.limit.quota.fill_time_us());
+                (Debt { backlog_us: b, queued_us: b }, *l)
+            })
             .collect();
         let leased = decide(&buckets);
-        let plain: Vec<(u64, LeaseLimit)> =
+        let plain: Vec<(Debt, LeaseLimit)> =
             buckets.iter().map(|&(b, l)| (b, LeaseLimit::ordinary(l.limit))).collect();
         prop_assert_eq!(leased.allowed, decide(&plain).allowed);
         for (b, (_, l)) in leased.buckets.iter().zip(&buckets) {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{water_level, Fill, ShareGrant, ShareRequest, MAX_DRAIN_STEP_US, MAX_HOLDERS};
+use super::{water_level, Debt, Fill, ShareGrant, ShareRequest, MAX_DRAIN_STEP_US, MAX_HOLDERS};
 use super::{MAX_STEPS, SHARE_PARTS};
 use crate::Quota;
 
@@ -26,6 +26,9 @@ pub struct Holder {
     /// Whether the holder restarts its bucket full on a change ([`Fill::Full`]);
     /// sticky, since its old buckets stay reserved.
     pub full: bool,
+    /// Burst it was granted the rate for but the bucket could not pay yet:
+    /// ordinary decisions leave that much free until its next call.
+    pub pending: u32,
     /// Grants in the order they were made; the last is the latest.
     pub steps: Vec<Step>,
 }
@@ -85,19 +88,40 @@ impl Ledger {
         self.holders.values().map(Holder::burst).sum()
     }
 
-    /// The ordinary part's debt at `now_us`: drained since the last write
-    /// at the rate the reservations of that write left it (rounded down),
-    /// never below the reserved bursts, at most the bucket's fill time.
+    /// Σ pending bursts, in tokens.
+    pub fn pending(&self) -> u64 {
+        self.holders.values().map(|h| u64::from(h.pending)).sum()
+    }
+
+    /// The floor: the reserved bursts in µs, at most the fill time.
+    fn floor_us(&self, quota: &Quota) -> u64 {
+        self.reserved_burst()
+            .saturating_mul(quota.interval_us())
+            .min(quota.fill_time_us())
+    }
+
+    /// The ordinary part's debt `D` at `now_us`: its layers drained since
+    /// the last write at the rate the reservations of that write left them
+    /// (rounded down), never into the floor, at most the fill time.
     pub fn backlog_us(&self, now_us: u64, quota: &Quota) -> u64 {
-        let fill = quota.fill_time_us();
         let elapsed = now_us.saturating_sub(self.at_us).min(MAX_DRAIN_STEP_US);
         let free = SHARE_PARTS - self.reserved_parts().min(SHARE_PARTS);
         let drain = elapsed * u64::from(free) / u64::from(SHARE_PARTS);
-        let floor = self
-            .reserved_burst()
-            .saturating_mul(quota.interval_us())
-            .min(fill);
-        self.debt_us.saturating_sub(drain).max(floor).min(fill)
+        self.debt_us
+            .saturating_sub(drain)
+            .max(self.floor_us(quota))
+            .min(quota.fill_time_us())
+    }
+
+    /// What an ordinary decision sees at `now_us`: `D` plus the pending
+    /// bursts, and the layers above the floor.
+    pub fn debt(&self, now_us: u64, quota: &Quota) -> Debt {
+        let backlog = self.backlog_us(now_us, quota);
+        let pending = self.pending().saturating_mul(quota.interval_us());
+        Debt {
+            backlog_us: backlog.saturating_add(pending).min(quota.fill_time_us()),
+            queued_us: backlog - self.floor_us(quota).min(backlog),
+        }
     }
 
     /// Brings the ledger to `now_us`: drains the debt, drops the steps
@@ -116,22 +140,25 @@ impl Ledger {
 
     /// Renews (or creates) `req.holder`'s share at store time `now_us`.
     ///
-    /// Its target is the max-min fair level over the demands of all current
-    /// holders, capped by the rate and burst other holders still reserve,
-    /// so Σ reserved rates ≤ R and Σ reserved bursts ≤ C hold at every
-    /// instant. A `Full` holder's changed share is charged its burst (its
-    /// new bucket starts full), only as far as the bucket can pay.
+    /// Its rate is the max-min fair level over the demands of all current
+    /// holders, capped by what the others still reserve, so Σ reserved
+    /// rates ≤ R and Σ reserved bursts ≤ C at every instant. Its burst is
+    /// proportional to its rate (at least 1); what its reserved burst grows
+    /// by is inserted under the layers (paid for, and handed to the holder
+    /// as [`ShareGrant::added`]) as far as the bucket can pay beside the
+    /// other holders' pending bursts; the rest is left pending. A holder
+    /// whose burst cannot be paid at all gets no rate either.
     pub fn grant(&mut self, now_us: u64, quota: &Quota, req: &ShareRequest<'_>) -> ShareGrant {
         self.margin_us = req.margin_us;
         self.advance(now_us, quota);
-        let none = ShareGrant {
-            parts: 0,
-            burst: 0,
-            start_full: false,
-        };
         let existing = self.holders.remove(req.holder);
         if existing.is_none() && self.holders.len() >= MAX_HOLDERS {
-            return none;
+            return ShareGrant {
+                parts: 0,
+                burst: 0,
+                added: 0,
+                fresh: false,
+            };
         }
         let mut rec = existing.unwrap_or_default();
         if req.fill == Fill::Full && !rec.full {
@@ -140,58 +167,54 @@ impl Ledger {
             rec.full = true;
         }
         let demand = req.demand.min(SHARE_PARTS);
-        let others_rate = self.reserved_parts().min(SHARE_PARTS);
-        let others_burst = self.reserved_burst();
         let mut demands: Vec<u32> = self.holders.values().map(|h| h.demand).collect();
         demands.push(demand);
         let level = water_level(SHARE_PARTS, &demands);
+        let others_rate = self.reserved_parts().min(SHARE_PARTS);
         let mut parts = demand.min(level).min(SHARE_PARTS - others_rate);
         let capacity = u64::from(quota.capacity());
-        let target_burst = if parts == 0 {
+        let target = if parts == 0 {
             0
         } else {
             (capacity * u64::from(parts) / u64::from(SHARE_PARTS)).max(1)
         };
+        let t = quota.interval_us();
+        let fill = quota.fill_time_us();
+        let room = ((fill - self.debt_us.min(fill)) / t).saturating_sub(self.pending());
+        let cap = capacity.saturating_sub(self.reserved_burst());
+        let held = rec.burst();
         let expires_us = now_us + req.ttl_us;
-        let mut start_full = false;
-        let burst = if rec.full {
-            let last = rec.steps.last_mut();
-            match last {
-                Some(s) if u64::from(s.burst) == target_burst && s.parts == parts => {
-                    // Unchanged: the holder keeps its bucket; no new charge.
-                    s.expires_us = s.expires_us.max(expires_us);
-                    s.burst
-                }
-                _ => {
-                    let burst = self.charge_full(quota, others_burst + rec.burst(), target_burst);
-                    if burst == 0 {
-                        parts = 0;
-                    }
-                    start_full = burst > 0;
-                    rec.steps.push(Step {
-                        parts,
-                        burst,
-                        expires_us,
-                    });
-                    burst
-                }
+        let (burst, added, fresh) = match rec.steps.last_mut() {
+            Some(s) if rec.full && s.parts == parts && u64::from(s.burst) == target => {
+                // Unchanged: the holder keeps its bucket.
+                s.expires_us = s.expires_us.max(expires_us);
+                (target, 0, false)
             }
-        } else {
-            let burst = target_burst.min(capacity.saturating_sub(others_burst));
-            let burst = if burst == 0 {
-                parts = 0;
-                0
-            } else {
-                burst as u32
-            };
-            rec.steps.retain(|s| s.parts > parts || s.burst > burst);
+            _ if rec.full => {
+                // A new bucket, reserved beside the old ones.
+                let burst = target.min(cap.saturating_sub(held)).min(room);
+                (burst, burst, burst > 0)
+            }
+            _ => {
+                let burst = target.min(cap).min(held + room);
+                (burst, burst.saturating_sub(held), false)
+            }
+        };
+        if burst == 0 {
+            parts = 0;
+        }
+        let unchanged = rec.full && !fresh && added == 0 && parts > 0;
+        if !unchanged {
+            if !rec.full {
+                rec.steps
+                    .retain(|s| s.parts > parts || u64::from(s.burst) > burst);
+            }
             rec.steps.push(Step {
                 parts,
-                burst,
+                burst: burst as u32,
                 expires_us,
             });
-            burst
-        };
+        }
         while rec.steps.len() > MAX_STEPS {
             let oldest = rec.steps.remove(0);
             let mut merged = merge_max(oldest, rec.steps[0]);
@@ -201,33 +224,15 @@ impl Ledger {
             rec.steps[0] = merged;
         }
         rec.demand = demand;
+        rec.pending = (target - burst) as u32;
+        self.debt_us += added * t;
         self.holders.insert(req.holder.to_owned(), rec);
-        let floor = self
-            .reserved_burst()
-            .saturating_mul(quota.interval_us())
-            .min(quota.fill_time_us());
-        self.debt_us = self.debt_us.max(floor);
         ShareGrant {
             parts,
-            burst,
-            start_full,
+            burst: burst as u32,
+            added: added as u32,
+            fresh,
         }
-    }
-
-    /// Charges a `Full` holder's new bucket: the largest burst up to
-    /// `target` that the bucket can pay both as tokens (`debt + b·T ≤ C·T`)
-    /// and as reservation beside the `reserved` bursts already held
-    /// (`reserved + b` in the floor, `b` more charged on top). Returns it.
-    fn charge_full(&mut self, quota: &Quota, reserved: u64, target: u64) -> u32 {
-        let t = quota.interval_us();
-        let fill = quota.fill_time_us();
-        let by_debt = (fill - self.debt_us.min(fill)) / t;
-        let by_floor = u64::from(quota.capacity()).saturating_sub(reserved) / 2;
-        let burst = target.min(by_debt).min(by_floor);
-        if burst > 0 {
-            self.debt_us = self.debt_us.max((reserved + burst) * t) + burst * t;
-        }
-        burst as u32
     }
 
     /// Store time after which every reservation has ended and the ordinary
@@ -260,7 +265,7 @@ impl Ledger {
 
     /// The Redis hash fields, as `lease.lua` and `share.lua` write them:
     /// `debt`, `at`, `margin`, and `h:<holder>` =
-    /// `"<demand> <full 0|1> (<parts> <burst> <expires_us>)*"`.
+    /// `"<demand> <full 0|1> <pending> (<parts> <burst> <expires_us>)*"`.
     pub fn to_fields(&self) -> Vec<(String, String)> {
         let mut fields = vec![
             ("debt".to_owned(), self.debt_us.to_string()),
@@ -268,7 +273,7 @@ impl Ledger {
             ("margin".to_owned(), self.margin_us.to_string()),
         ];
         for (id, h) in &self.holders {
-            let mut value = format!("{} {}", h.demand, u8::from(h.full));
+            let mut value = format!("{} {} {}", h.demand, u8::from(h.full), h.pending);
             for s in &h.steps {
                 value.push_str(&format!(" {} {} {}", s.parts, s.burst, s.expires_us));
             }
@@ -296,7 +301,7 @@ impl Ledger {
                         .map(str::parse)
                         .collect::<Result<_, _>>()
                         .map_err(|_| bad())?;
-                    let [demand, full, steps @ ..] = n.as_slice() else {
+                    let [demand, full, pending, steps @ ..] = n.as_slice() else {
                         return Err(bad());
                     };
                     if steps.len() % 3 != 0 {
@@ -316,6 +321,7 @@ impl Ledger {
                     let holder = Holder {
                         demand: small(*demand)?,
                         full: *full == 1,
+                        pending: small(*pending)?,
                         steps,
                     };
                     ledger.holders.insert(id.to_owned(), holder);

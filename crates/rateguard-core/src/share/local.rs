@@ -53,11 +53,11 @@ impl LocalShare {
     /// asked for `ttl_us`, arriving at `now_us`.
     ///
     /// The bucket's tokens carry over only while the current share is still
-    /// valid (the store reserved it without a gap); otherwise the new share
-    /// starts empty, or full when the store charged for that
-    /// ([`ShareGrant::start_full`]). A grant of nothing, or the reply to a
-    /// call older than the current share's, changes nothing: the current
-    /// share stays reserved until it lapses.
+    /// valid (the store reserved it without a gap), plus the tokens the
+    /// store paid in ([`ShareGrant::added`]); a `fresh` grant starts a new
+    /// bucket with just those. A grant of nothing, or the reply to a call
+    /// older than the current share's, changes nothing: the current share
+    /// stays reserved until it lapses.
     pub fn apply(
         &mut self,
         sent_us: u64,
@@ -69,17 +69,27 @@ impl LocalShare {
         if sent_us < self.sent_us || grant.parts == 0 || grant.burst == 0 {
             return;
         }
-        let tokens = if grant.start_full {
-            grant.burst
-        } else {
-            self.tokens(now_us).min(grant.burst)
-        };
         let interval_us = share_interval_us(quota, grant.parts);
+        // What the bucket holds, in µs of the new interval: the old fill
+        // converted exactly (partial tokens included, rounded down), plus
+        // what the store paid in, at most the new capacity.
+        let carried = if grant.fresh || !self.is_valid(now_us) {
+            0
+        } else {
+            let fill = u64::from(self.burst) * self.interval_us;
+            let free = fill - self.tat_us.saturating_sub(now_us).min(fill);
+            let scaled = u128::from(free) * u128::from(interval_us) / u128::from(self.interval_us);
+            u64::try_from(scaled).unwrap_or(u64::MAX)
+        };
+        let fill = u64::from(grant.burst) * interval_us;
+        let held = carried
+            .saturating_add(u64::from(grant.added) * interval_us)
+            .min(fill);
         *self = Self {
             parts: grant.parts,
             burst: grant.burst,
             interval_us,
-            tat_us: now_us + u64::from(grant.burst - tokens) * interval_us,
+            tat_us: now_us + (fill - held),
             valid_until_us: sent_us + ttl_us,
             sent_us,
             generation: self.generation + 1,
@@ -100,14 +110,14 @@ impl LocalShare {
         self.tat_us = now_us + backlog + need;
         Some(Reservation {
             amount_us: need,
-            generation: self.generation,
+            from: self.generation,
         })
     }
 
     /// Gives back a [`try_spend`](Self::try_spend) whose request another
     /// limit denied; dropped if a grant replaced the bucket in between.
     pub fn refund(&mut self, reservation: Reservation) {
-        if reservation.generation == self.generation {
+        if reservation.from == self.generation {
             self.tat_us = self.tat_us.saturating_sub(reservation.amount_us);
         }
     }

@@ -22,28 +22,50 @@ impl Default for Stored {
     }
 }
 
+/// A bucket's debt as an ordinary decision sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Debt {
+    /// µs of refill time in use: `min(tat − now, C·T)` for a plain bucket
+    /// (`backlog_us` of `rateguard_core::bucket`), the ordinary part's debt
+    /// plus pending bursts for a ledger. A request fits iff
+    /// `backlog + cost·T ≤ C·T`.
+    pub backlog_us: u64,
+    /// The part of the debt that drains before anything added now: all of
+    /// it for a plain bucket, the layers above the floor for a ledger.
+    pub queued_us: u64,
+}
+
 impl Stored {
-    /// The debt an ordinary decision sees at `now_us` (`backlog_us` of
-    /// `rateguard_core::bucket` for a plain bucket).
-    pub fn backlog_us(&self, now_us: u64, quota: &Quota) -> u64 {
+    /// The debt an ordinary decision sees at `now_us`.
+    pub fn debt(&self, now_us: u64, quota: &Quota) -> Debt {
         match self {
-            Self::Plain { tat_us } => tat_us.saturating_sub(now_us).min(quota.fill_time_us()),
-            Self::Shared(ledger) => ledger.backlog_us(now_us, quota),
+            Self::Plain { tat_us } => {
+                let backlog = tat_us.saturating_sub(now_us).min(quota.fill_time_us());
+                Debt {
+                    backlog_us: backlog,
+                    queued_us: backlog,
+                }
+            }
+            Self::Shared(ledger) => ledger.debt(now_us, quota),
         }
     }
 
-    /// Writes the debt `debt_us` after a decision at `now_us` took tokens:
-    /// a plain `tat`, or the ledger's ordinary debt (a ledger whose holders
-    /// have all expired becomes plain again).
-    pub fn set_debt(&mut self, now_us: u64, quota: &Quota, debt_us: u64) {
+    /// Takes `tokens` at `now_us` (a decision that fitted): a new plain
+    /// `tat`, or a layer on the ledger's ordinary part (a ledger whose
+    /// holders have all expired becomes plain again).
+    pub fn take(&mut self, now_us: u64, quota: &Quota, tokens: u64) {
+        let size = tokens * quota.interval_us();
         match self {
-            Self::Plain { tat_us } => *tat_us = now_us + debt_us,
+            Self::Plain { tat_us } => {
+                let backlog = tat_us.saturating_sub(now_us).min(quota.fill_time_us());
+                *tat_us = now_us + backlog + size;
+            }
             Self::Shared(ledger) => {
                 ledger.advance(now_us, quota);
-                ledger.debt_us = debt_us;
+                ledger.debt_us += size;
                 if ledger.holders.is_empty() {
                     *self = Self::Plain {
-                        tat_us: ledger.at_us + debt_us,
+                        tat_us: ledger.at_us + ledger.debt_us,
                     };
                 }
             }
@@ -51,10 +73,10 @@ impl Stored {
     }
 
     /// Renews `req.holder`'s share at `now_us` ([`Ledger::grant`]); a plain
-    /// bucket becomes a ledger with its current debt.
+    /// bucket becomes a ledger with its current debt as layers.
     pub fn grant(&mut self, now_us: u64, quota: &Quota, req: &ShareRequest<'_>) -> ShareGrant {
         if let Self::Plain { .. } = self {
-            let debt = self.backlog_us(now_us, quota);
+            let debt = self.debt(now_us, quota).backlog_us;
             *self = Self::Shared(Ledger::new(debt, now_us, req.margin_us));
         }
         let Self::Shared(ledger) = self else {

@@ -32,23 +32,46 @@ fn three_holders_converge_to_a_third_each_and_freed_rate_waits_for_expiry() {
     let q = quota(300, 1000.0);
     let mut s = Stored::default();
     let a = s.grant(T0, &q, &req("a", 700, Fill::Carry));
-    assert_eq!((a.parts, a.burst), (700, 210));
+    assert_eq!((a.parts, a.burst, a.added, a.fresh), (700, 210, 210, false));
     let b = s.grant(T0 + MS, &q, &req("b", 700, Fill::Carry));
     assert_eq!(b.parts, 300, "only what a does not reserve");
     let c = s.grant(T0 + 2 * MS, &q, &req("c", 700, Fill::Carry));
-    assert_eq!(c.parts, 0, "nothing left until a shrinks and its grant expires");
-    assert_eq!(ledger(&s).holders["c"].demand, 700, "its demand is on record");
+    assert_eq!(
+        c.parts, 0,
+        "nothing left until a shrinks and its grant expires"
+    );
+    assert_eq!(
+        ledger(&s).holders["c"].demand,
+        700,
+        "its demand is on record"
+    );
     // a renews: the fair level of three demands of 700 is 333.
     let a2 = s.grant(T0 + 50 * MS, &q, &req("a", 700, Fill::Carry));
     assert_eq!(a2.parts, 333);
-    assert_eq!(ledger(&s).holders["a"].rate(), 700, "the old grant stays reserved");
+    assert_eq!(
+        ledger(&s).holders["a"].rate(),
+        700,
+        "the old grant stays reserved"
+    );
     let c2 = s.grant(T0 + 60 * MS, &q, &req("c", 700, Fill::Carry));
     assert_eq!(c2.parts, 0);
     // a's first grant expires at T0 + 100 ms, reserved 5 ms more.
     let c3 = s.grant(T0 + 105 * MS, &q, &req("c", 700, Fill::Carry));
     assert_eq!(c3.parts, 0, "still within the margin");
+    // The rate is free now, but a's old burst came back as debt, not yet
+    // drained: c's burst is pending, and ordinary decisions leave it free.
     let c4 = s.grant(T0 + 106 * MS, &q, &req("c", 700, Fill::Carry));
-    assert_eq!(c4.parts, 333, "its fair level, now free");
+    assert_eq!(c4.parts, 0);
+    assert_eq!(ledger(&s).holders["c"].pending, 99);
+    assert_eq!(
+        ledger(&s).debt(T0 + 106 * MS, &q).backlog_us,
+        q.fill_time_us()
+    );
+    // 4 ms at the 367 parts a and b leave: one token of room. (b did not
+    // renew: gone at T0 + 106 ms, so c's fair level is now half.)
+    let c5 = s.grant(T0 + 110 * MS, &q, &req("c", 700, Fill::Carry));
+    assert_eq!((c5.parts, c5.burst, c5.added), (500, 1, 1));
+    assert!(!ledger(&s).holders.contains_key("b"));
     let l = ledger(&s);
     assert!(l.reserved_parts() <= SHARE_PARTS);
     assert!(l.reserved_burst() <= u64::from(q.capacity()));
@@ -83,30 +106,39 @@ fn a_full_holder_pays_for_each_new_bucket_and_not_for_a_renewal() {
     let q = quota(100, 1000.0);
     let mut s = Stored::default();
     let g = s.grant(T0, &q, &req("envoy", 400, Fill::Full));
-    assert_eq!((g.parts, g.burst, g.start_full), (400, 40, true));
-    // Floor of 40 reserved plus 40 charged.
-    assert_eq!(ledger(&s).debt_us, 80 * MS);
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (400, 40, 40, true));
+    assert_eq!(ledger(&s).debt_us, 40 * MS, "its burst inserted, paid for");
     let same = s.grant(T0 + 10 * MS, &q, &req("envoy", 400, Fill::Full));
-    assert_eq!((same.parts, same.burst, same.start_full), (400, 40, false));
+    assert_eq!(
+        (same.parts, same.burst, same.added, same.fresh),
+        (400, 40, 0, false)
+    );
     assert_eq!(ledger(&s).holders["envoy"].steps.len(), 1);
-    // A changed share: both buckets reserved (40 + b), b charged, b ≤ 20.
+    // A changed share is a new bucket beside the old one until that
+    // expires: 40 + 60 reserved, the 60 paid for.
     let changed = s.grant(T0 + 20 * MS, &q, &req("envoy", 800, Fill::Full));
-    assert!(changed.start_full);
-    // Debt 80 ms drained at 60 % for 20 ms: 68 ms; 32 tokens could be
-    // paid, but beside the old 40 in the floor only (100 − 40) / 2 = 30.
-    assert_eq!(changed.burst, 30);
-    assert_eq!(ledger(&s).holders["envoy"].burst(), 70);
+    assert_eq!(
+        (changed.burst, changed.added, changed.fresh),
+        (60, 60, true)
+    );
+    assert_eq!(ledger(&s).holders["envoy"].burst(), 100);
     assert_eq!(ledger(&s).debt_us, 100 * MS);
 }
 
 #[test]
-fn a_full_holder_that_cannot_be_paid_for_gets_nothing() {
+fn a_burst_the_bucket_cannot_pay_is_pending_until_it_can() {
     let q = quota(10, 1000.0);
     let mut stored = [Stored::default()];
-    let ordinary = [LeaseLimit::ordinary(Limit::enforced(q, 10))];
-    assert!(lease::acquire_all(T0, &mut stored, &ordinary).allowed);
+    let all = [LeaseLimit::ordinary(Limit::enforced(q, 10))];
+    assert!(lease::acquire_all(T0, &mut stored, &all).allowed);
     let g = stored[0].grant(T0, &q, &req("envoy", 1000, Fill::Full));
-    assert_eq!((g.parts, g.burst, g.start_full), (0, 0, false));
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (0, 0, 0, false));
+    // 10 ms later the bucket has refilled, but ordinary decisions must
+    // leave the pending 10 free.
+    let one = [LeaseLimit::ordinary(Limit::enforced(q, 1))];
+    assert!(!lease::acquire_all(T0 + 10 * MS, &mut stored, &one).allowed);
+    let g = stored[0].grant(T0 + 10 * MS, &q, &req("envoy", 1000, Fill::Full));
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (1000, 10, 10, true));
 }
 
 #[test]
@@ -116,10 +148,11 @@ fn a_local_share_carries_tokens_only_while_valid() {
     let grant = ShareGrant {
         parts: 500,
         burst: 4,
-        start_full: false,
+        added: 0,
+        fresh: false,
     };
     local.apply(T0, T0 + MS, &q, 10 * MS, &grant);
-    assert_eq!(local.tokens(T0 + MS), 0, "a new carry share starts empty");
+    assert_eq!(local.tokens(T0 + MS), 0, "nothing paid in: it starts empty");
     assert_eq!(local.tokens(T0 + 5 * MS), 2, "one token per 2 ms");
     let r = local.try_spend(T0 + 5 * MS, 2).unwrap();
     assert_eq!(local.tokens(T0 + 5 * MS), 0);
@@ -129,7 +162,7 @@ fn a_local_share_carries_tokens_only_while_valid() {
     let smaller = ShareGrant {
         parts: 250,
         burst: 1,
-        start_full: false,
+        ..grant
     };
     local.apply(T0 + 6 * MS, T0 + 7 * MS, &q, 10 * MS, &smaller);
     assert_eq!(local.tokens(T0 + 7 * MS), 1);
@@ -138,14 +171,22 @@ fn a_local_share_carries_tokens_only_while_valid() {
     local.apply(T0 + 20 * MS, T0 + 21 * MS, &q, 10 * MS, &grant);
     assert_eq!(local.tokens(T0 + 21 * MS), 0);
     // A late reply to an older call changes nothing.
-    let full = ShareGrant {
-        start_full: true,
+    let paid = ShareGrant { added: 3, ..grant };
+    local.apply(T0 + 19 * MS, T0 + 22 * MS, &q, 10 * MS, &paid);
+    assert_eq!(local.tokens(T0 + 22 * MS), 0);
+    // Tokens paid in add to what is carried, up to the burst.
+    local.apply(T0 + 22 * MS, T0 + 22 * MS, &q, 10 * MS, &paid);
+    assert_eq!(local.tokens(T0 + 22 * MS), 3);
+    local.apply(T0 + 23 * MS, T0 + 23 * MS, &q, 10 * MS, &paid);
+    assert_eq!(local.tokens(T0 + 23 * MS), 4);
+    // A fresh bucket holds just what was paid in.
+    let fresh = ShareGrant {
+        added: 2,
+        fresh: true,
         ..grant
     };
-    local.apply(T0 + 19 * MS, T0 + 22 * MS, &q, 10 * MS, &full);
-    assert_eq!(local.tokens(T0 + 22 * MS), 0);
-    local.apply(T0 + 22 * MS, T0 + 22 * MS, &q, 10 * MS, &full);
-    assert_eq!(local.tokens(T0 + 22 * MS), 4);
+    local.apply(T0 + 24 * MS, T0 + 24 * MS, &q, 10 * MS, &fresh);
+    assert_eq!(local.tokens(T0 + 24 * MS), 2);
 }
 
 #[test]
@@ -161,7 +202,10 @@ fn ledger_fields_round_trip_and_name_a_bad_field() {
         Ledger::from_fields(fields.iter().rev().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
     assert_eq!(parsed, l);
     let err = Ledger::from_fields([("h:x", "1 0 2 3")]).unwrap_err();
-    assert_eq!(err.to_string(), "malformed share ledger field h:x = \"1 0 2 3\"");
+    assert_eq!(
+        err.to_string(),
+        "malformed share ledger field h:x = \"1 0 2 3\""
+    );
 }
 
 #[test]
@@ -177,7 +221,7 @@ fn the_seal_makes_a_plain_reader_see_an_empty_bucket_while_the_ledger_lives() {
     let seal = l.seal_us(T0, &q);
     let plain = Stored::Plain { tat_us: seal };
     let last_moment = T0 + ttl_ms * 1000;
-    assert_eq!(plain.backlog_us(last_moment, &q), q.fill_time_us());
+    assert_eq!(plain.debt(last_moment, &q).backlog_us, q.fill_time_us());
 }
 
 proptest! {
