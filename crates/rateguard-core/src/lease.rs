@@ -52,6 +52,11 @@ use crate::Quota;
 /// the least credit left (under-admission only).
 pub const MAX_GRANTS: usize = 4;
 
+/// Reservations a [`Lease`] or [`LocalShare`](crate::share::LocalShare)
+/// can still refund; an older one can only be confirmed (its token stays
+/// spent: under-admission only).
+pub const MAX_HELD: usize = 8;
+
 /// A replica's credit on one bucket: tokens leased and not yet spent (see
 /// the module docs). Local state; never sent to a store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,6 +65,9 @@ pub struct Lease {
     next_id: u64,
     /// Until this local time, no store call can grant a full lease.
     short_until_us: u64,
+    /// Refundable reservations: (reservation id, grant id, the grant's
+    /// credit had that reservation not been made).
+    held: Vec<(u64, u64, u64)>,
 }
 
 /// One grant: its spendable credit (µs) and the local time its slice of
@@ -77,13 +85,19 @@ impl Grant {
     }
 }
 
-/// Credit kept back by a `try_spend` ([`Lease`], or a holder's
-/// [`LocalShare`](crate::share::LocalShare)) for a request whose other
-/// limits are still being decided.
+/// What a `try_spend` ([`Lease`], or a holder's
+/// [`LocalShare`](crate::share::LocalShare)) took for a request whose
+/// other limits are still being decided: `confirm` it when the request is
+/// allowed, `refund` it when it is denied.
+///
+/// A refund restores the state the source would have had without the
+/// reservation (spends since then included), never more: giving the
+/// tokens back as such would be wrong, because a source that had fewer
+/// tokens meanwhile refilled (or was clamped) differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use = "refund it if the request is denied"]
+#[must_use = "confirm or refund it"]
 pub struct Reservation {
-    pub(crate) amount_us: u64,
+    pub(crate) id: u64,
     /// The grant (lease) or bucket generation (share) it came from.
     pub(crate) from: u64,
 }
@@ -113,19 +127,49 @@ impl Lease {
             .iter_mut()
             .filter(|g| g.credit_at(now_us) >= need)
             .min_by_key(|g| g.end_us)?;
-        grant.credit_us = grant.credit_at(now_us) - need;
-        Some(Reservation {
-            amount_us: need,
-            from: grant.id,
-        })
+        let before = grant.credit_at(now_us);
+        grant.credit_us = before - need;
+        let (grant_id, end_us) = (grant.id, grant.end_us);
+        // The same spend in each held reservation's world without it.
+        for (_, g, shadow) in &mut self.held {
+            if *g == grant_id {
+                *shadow = (*shadow)
+                    .min(end_us.saturating_sub(now_us))
+                    .saturating_sub(need);
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.held.len() == MAX_HELD {
+            self.held.remove(0);
+        }
+        self.held.push((id, grant_id, before));
+        Some(Reservation { id, from: grant_id })
     }
 
-    /// Gives back what [`try_spend`](Self::try_spend) took, for a request
-    /// that another limit denied (dropped if its grant is gone).
+    /// Undoes a [`try_spend`](Self::try_spend) whose request another limit
+    /// denied: the grant's credit becomes what it would be without that
+    /// reservation (a lower bound of it when several were out); nothing if
+    /// the grant is gone or the reservation is too old.
     pub fn refund(&mut self, reservation: Reservation) {
-        if let Some(g) = self.grants.iter_mut().find(|g| g.id == reservation.from) {
-            g.credit_us += reservation.amount_us;
+        let Some(i) = self.held.iter().position(|h| h.0 == reservation.id) else {
+            return;
+        };
+        let (_, grant_id, shadow) = self.held.remove(i);
+        let Some(g) = self.grants.iter_mut().find(|g| g.id == grant_id) else {
+            return;
+        };
+        g.credit_us = g.credit_us.max(shadow);
+        for (_, other, s) in &mut self.held {
+            if *other == grant_id {
+                *s = (*s).max(shadow);
+            }
         }
+    }
+
+    /// Keeps a [`try_spend`](Self::try_spend) whose request was allowed.
+    pub fn confirm(&mut self, reservation: Reservation) {
+        self.held.retain(|h| h.0 != reservation.id);
     }
 
     /// Adds `granted` tokens from a store call sent at local time `sent_us`

@@ -226,3 +226,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_refund_gives_back_no_more_than_the_slice_allows() {
+    // 10 tokens whose slice ends at T0 + 10 ms. A reservation of 1 at T0,
+    // then at T0 + 7 ms the slice caps the credit at 3 and 1 is spent: 2
+    // left with or without the reservation, so its refund adds nothing.
+    let q = quota(100, 1000.0);
+    let mut lease = Lease::default();
+    lease.add_grant(T0, T0, &q, 10, 0);
+    let held = lease.try_spend(T0, &q, 1).unwrap();
+    let spent = lease.try_spend(T0 + 7 * MS, &q, 1).unwrap();
+    lease.confirm(spent);
+    lease.refund(held);
+    assert_eq!(lease.credit_us(T0 + 7 * MS), 2 * MS);
+}

@@ -1,13 +1,13 @@
 //! [`LocalShare`]: a holder's own bucket at its share of the rate.
 
 use super::{share_interval_us, ShareGrant};
-use crate::lease::Reservation;
+use crate::lease::{Reservation, MAX_HELD};
 use crate::Quota;
 
 /// A holder's local GCRA at its share: `burst` tokens, one more every
 /// [`share_interval_us`], usable until the share's time-to-live (counted
 /// from when the holder *sent* its call) has passed. Local state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalShare {
     parts: u32,
     burst: u32,
@@ -16,6 +16,11 @@ pub struct LocalShare {
     valid_until_us: u64,
     sent_us: u64,
     generation: u64,
+    next_id: u64,
+    /// Refundable reservations: (id, the bucket's `tat` had that
+    /// reservation not been made).
+    held: [(u64, u64); MAX_HELD],
+    held_len: usize,
 }
 
 impl LocalShare {
@@ -93,6 +98,10 @@ impl LocalShare {
             valid_until_us: sent_us + ttl_us,
             sent_us,
             generation: self.generation + 1,
+            next_id: self.next_id,
+            // Reservations of the old bucket can only be confirmed now.
+            held: Default::default(),
+            held_len: 0,
         };
     }
 
@@ -107,18 +116,58 @@ impl LocalShare {
         if backlog.saturating_add(need) > fill {
             return None;
         }
+        let before = self.tat_us;
         self.tat_us = now_us + backlog + need;
+        // The same spend in each held reservation's world without it.
+        for (_, shadow) in &mut self.held[..self.held_len] {
+            *shadow = (*shadow).max(now_us) + need;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.held_len == MAX_HELD {
+            self.held.rotate_left(1);
+            self.held_len -= 1;
+        }
+        self.held[self.held_len] = (id, before);
+        self.held_len += 1;
         Some(Reservation {
-            amount_us: need,
+            id,
             from: self.generation,
         })
     }
 
-    /// Gives back a [`try_spend`](Self::try_spend) whose request another
-    /// limit denied; dropped if a grant replaced the bucket in between.
+    /// Undoes a [`try_spend`](Self::try_spend) whose request another limit
+    /// denied: the bucket becomes what it would be without that reservation
+    /// (a bound on the safe side when several were out); nothing if a grant
+    /// replaced the bucket or the reservation is too old.
     pub fn refund(&mut self, reservation: Reservation) {
-        if reservation.from == self.generation {
-            self.tat_us = self.tat_us.saturating_sub(reservation.amount_us);
+        if reservation.from != self.generation {
+            return;
         }
+        let held = &mut self.held[..self.held_len];
+        let Some(i) = held.iter().position(|h| h.0 == reservation.id) else {
+            return;
+        };
+        let shadow = held[i].1;
+        self.remove_held(i);
+        self.tat_us = self.tat_us.min(shadow);
+        for (_, other) in &mut self.held[..self.held_len] {
+            *other = (*other).min(shadow);
+        }
+    }
+
+    /// Keeps a [`try_spend`](Self::try_spend) whose request was allowed.
+    pub fn confirm(&mut self, reservation: Reservation) {
+        if let Some(i) = self.held[..self.held_len]
+            .iter()
+            .position(|h| h.0 == reservation.id)
+        {
+            self.remove_held(i);
+        }
+    }
+
+    fn remove_held(&mut self, i: usize) {
+        self.held[i..self.held_len].rotate_left(1);
+        self.held_len -= 1;
     }
 }

@@ -285,3 +285,29 @@ fn switching_to_full_counts_the_carried_grants_as_one_bucket() {
     assert!(a.full);
     assert_eq!(a.burst(), 6, "the largest carried burst, once");
 }
+
+#[test]
+fn a_refund_gives_back_no_more_than_a_world_without_the_reservation() {
+    // Found by the simulation: a full bucket of 1 reserves its token; while
+    // the request waits for the store the bucket refills (it would have
+    // been full and wasted that refill) and another request spends it. The
+    // denied request's refund must then give back nothing.
+    let q = quota(1, 1000.0);
+    let grant = ShareGrant {
+        parts: 1000,
+        burst: 1,
+        added: 1,
+        fresh: false,
+    };
+    let mut local = LocalShare::default();
+    local.apply(T0, T0, &q, 100 * MS, &grant);
+    let held = local.try_spend(T0, 1).expect("full");
+    let spent = local.try_spend(T0 + MS, 1).expect("refilled");
+    local.confirm(spent);
+    local.refund(held);
+    assert!(local.try_spend(T0 + MS, 1).is_none(), "one token, not two");
+    // Without anything in between, a refund is exact.
+    let held = local.try_spend(T0 + 2 * MS, 1).unwrap();
+    local.refund(held);
+    assert_eq!(local.tokens(T0 + 2 * MS), 1);
+}

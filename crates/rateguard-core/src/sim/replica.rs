@@ -31,8 +31,11 @@ pub(crate) struct ReplicaSpec {
     pub(crate) wants: Vec<u32>,
     /// Deny locally while a lease reply proved the bucket short.
     pub(crate) hold_off: bool,
-    /// Its clock reads real time plus this.
+    /// Its clock reads real time plus this (and its share renewals run at
+    /// this modulo their period).
     pub(crate) offset_us: u64,
+    /// Added to every reply's delay: a slow link.
+    pub(crate) extra_back_us: u64,
 }
 
 /// Where a limit's token comes from locally.
@@ -145,6 +148,7 @@ impl Replica {
             limits.push((k, LeaseLimit { limit, want }));
         }
         if limits.is_empty() {
+            self.confirm(&reserved);
             return Step::Local(reserved);
         }
         if deny {
@@ -160,6 +164,16 @@ impl Replica {
             match source {
                 Source::Share => self.share.refund(r),
                 Source::Lease(k) => self.leases[k].refund(r),
+            }
+        }
+    }
+
+    /// Keeps what an allowed request had taken locally.
+    fn confirm(&mut self, reserved: &[Reserved]) {
+        for &(_, _, source, r) in reserved {
+            match source {
+                Source::Share => self.share.confirm(r),
+                Source::Lease(k) => self.leases[k].confirm(r),
             }
         }
     }
@@ -181,6 +195,7 @@ impl Replica {
                 }
             }
             if batch.allowed {
+                self.confirm(&reserved);
                 return Some(reserved);
             }
         }

@@ -32,8 +32,9 @@ fn arb_spec(caps: Vec<u32>) -> impl Strategy<Value = ReplicaSpec> {
         any::<bool>(),
         0u64..1_000_000_000_000,
         prop::option::weighted(0.4, share),
+        prop::sample::select(vec![0u64, 0, 3_000, 20_000]),
     )
-        .prop_map(|(wants, hold_off, offset_us, share)| {
+        .prop_map(|(wants, hold_off, offset_us, share, extra_back_us)| {
             let mode = share.map_or(Mode::Keys, |p: ShareParams| Mode::Share {
                 period_us: p.0,
                 ttl_us: p.0 * p.1 + p.2,
@@ -47,6 +48,7 @@ fn arb_spec(caps: Vec<u32>) -> impl Strategy<Value = ReplicaSpec> {
                 wants,
                 hold_off,
                 offset_us,
+                extra_back_us,
             }
         })
 }
@@ -54,25 +56,45 @@ fn arb_spec(caps: Vec<u32>) -> impl Strategy<Value = ReplicaSpec> {
 /// One arrival before timing: gap class, raw gap, replica, which keys, cost.
 type Step = (u8, u64, usize, u8, u32);
 
-fn scenario(
+/// A partition before timing: replica, start (‰ of the trace), length.
+type Partition = (usize, u64, u64);
+
+/// The random parts of a scenario, before timing.
+struct Draw {
     quotas: Vec<Quota>,
     replicas: Vec<ReplicaSpec>,
+    /// Mean gap between arrivals, in quarters of key 0's interval.
+    pace_quarters: u64,
     steps: Vec<Step>,
     delays: (u64, u64),
     crashes: Vec<(u64, usize, u64)>,
     outage: Option<(u64, u64)>,
+    partitions: Vec<Partition>,
     seed: u64,
-) -> Scenario {
+}
+
+fn scenario(d: Draw) -> Scenario {
+    let Draw {
+        quotas,
+        replicas,
+        pace_quarters,
+        steps,
+        delays,
+        crashes,
+        outage,
+        partitions,
+        seed,
+    } = d;
     let t = quotas[0].interval_us();
     let mut at = 1_000_000;
     let arrivals: Vec<Arrival> = steps
         .into_iter()
         .map(|(class, raw, replica, touch, cost)| {
+            // Mostly a steady pace, some bursts, a rare long pause.
             at += match class {
-                0 => 0,
-                1 => raw % t,
-                2 => raw % (3 * t),
-                _ => raw % (20 * t),
+                0..=1 => 0,
+                2..=8 => raw % (t * pace_quarters / 2 + 1),
+                _ => raw % (30 * t),
             };
             let costs = match (quotas.len(), touch) {
                 (1, _) | (_, 0) => vec![(0, cost)],
@@ -95,10 +117,12 @@ fn scenario(
             down_us,
         })
         .collect();
-    let outage = outage.map(|(frac, len)| {
-        let from = 1_000_000 + span * frac / 1000;
-        (from, from + len)
-    });
+    let at = |frac: u64| 1_000_000 + span * frac / 1000;
+    let outage = outage.map(|(frac, len)| (at(frac), at(frac) + len));
+    let partitions = partitions
+        .into_iter()
+        .map(|(replica, frac, len)| (replica % replicas.len(), at(frac), at(frac) + len))
+        .collect();
     Scenario {
         quotas,
         replicas,
@@ -107,6 +131,7 @@ fn scenario(
         max_back_us: delays.1,
         crashes,
         outage,
+        partitions,
         seed,
     }
 }
@@ -119,18 +144,42 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
             let mut quotas = vec![quota(c0, t0)];
             quotas.extend(key1.map(|(c, t)| quota(c, t)));
             let caps: Vec<u32> = quotas.iter().map(Quota::capacity).collect();
-            let step = (0u8..4, any::<u64>(), 0usize..n, 0u8..3, 1u32..=2);
+            let step = (0u8..10, any::<u64>(), 0usize..n, 0u8..3, 1u32..=2);
             (
-                Just(quotas),
-                prop::collection::vec(arb_spec(caps), n),
-                prop::collection::vec(step, 20..300),
+                (Just(quotas), prop::collection::vec(arb_spec(caps), n)),
+                prop::sample::select(vec![1u64, 2, 4, 8, 20]),
+                prop::collection::vec(step, 20..400),
                 (0u64..=15_000, 0u64..=15_000),
                 prop::collection::vec((0u64..1000, 0usize..n, 1u64..300_000), 0..=2),
-                prop::option::weighted(0.3, (0u64..1000, 1u64..300_000)),
+                prop::option::weighted(0.2, (0u64..1000, 1u64..300_000)),
+                prop::collection::vec((0usize..n, 0u64..1000, 1u64..200_000), 0..=2),
                 any::<u64>(),
             )
         })
-        .prop_map(|(q, r, s, d, c, o, seed)| scenario(q, r, s, d, c, o, seed))
+        .prop_map(
+            |(
+                (quotas, replicas),
+                pace_quarters,
+                steps,
+                delays,
+                crashes,
+                outage,
+                partitions,
+                seed,
+            )| {
+                scenario(Draw {
+                    quotas,
+                    replicas,
+                    pace_quarters,
+                    steps,
+                    delays,
+                    crashes,
+                    outage,
+                    partitions,
+                    seed,
+                })
+            },
+        )
 }
 
 proptest! {
@@ -223,6 +272,7 @@ fn steady(
         max_back_us: rtt_us / 2,
         crashes: Vec::new(),
         outage: None,
+        partitions: Vec::new(),
         seed: 0x5eed,
     }
 }
@@ -254,6 +304,7 @@ fn under_admission_of_the_issue_cases() {
         wants: vec![crate::lease::want_for(50_000, &q)],
         hold_off,
         offset_us: 7_000_000,
+        extra_back_us: 0,
     };
     let share = ReplicaSpec {
         mode: Mode::Share {
@@ -267,6 +318,7 @@ fn under_admission_of_the_issue_cases() {
         wants: vec![0],
         hold_off: false,
         offset_us: 3_000_000,
+        extra_back_us: 0,
     };
     let ordinary = ReplicaSpec {
         wants: vec![0],
@@ -334,5 +386,49 @@ fn under_admission_of_the_issue_cases() {
             r.name,
             r.under_admission()
         );
+    }
+}
+
+/// A saturated holder cut off from the store keeps spending its share
+/// until it lapses (counted from when it *sent* its last renewal); the
+/// other holder gets the freed rate only after that plus the margin. With
+/// the share counted from when the reply arrived, this over-admits.
+#[test]
+fn a_partitioned_holder_stops_before_its_rate_is_handed_on() {
+    let q = quota(4, 1_000);
+    let holder = |margin_us| ReplicaSpec {
+        mode: Mode::Share {
+            period_us: 20_000,
+            ttl_us: 40_000,
+            margin_us,
+            fill: Fill::Carry,
+            headroom_pct: 0,
+            fallback: true,
+        },
+        wants: vec![0],
+        hold_off: false,
+        offset_us: 0,
+        extra_back_us: 0,
+    };
+    for margin_us in [0, 500] {
+        for slow in [2_000, 9_000, 19_000] {
+            // Holder 0's replies take `slow` longer; holder 1 renews 1.5 ms
+            // after holder 0 (its clock offset).
+            let slow_link = ReplicaSpec {
+                extra_back_us: slow,
+                ..holder(margin_us)
+            };
+            let late = ReplicaSpec {
+                offset_us: 1_500,
+                ..holder(margin_us)
+            };
+            let mut s = steady(q, vec![slow_link, late], 4_000, 1, false, 0);
+            s.max_out_us = 300;
+            s.max_back_us = 300;
+            s.partitions = vec![(0, 1_300_000, 1_600_000)];
+            let mut out = run(&s);
+            check(&q, &mut out.admitted[0])
+                .unwrap_or_else(|v| panic!("margin {margin_us}, slow replies +{slow} µs: {v}"));
+        }
     }
 }

@@ -32,12 +32,16 @@ pub(crate) struct Scenario {
     pub(crate) replicas: Vec<ReplicaSpec>,
     /// In time order.
     pub(crate) arrivals: Vec<Arrival>,
-    /// Each call's legs take a uniform delay up to these.
+    /// Each call's legs take a uniform delay up to these (plus the
+    /// replica's own `extra_back_us` on the way back).
     pub(crate) max_out_us: u64,
     pub(crate) max_back_us: u64,
     pub(crate) crashes: Vec<Crash>,
     /// Calls reaching the store in `[from, to)` fail.
     pub(crate) outage: Option<(u64, u64)>,
+    /// Calls a replica sends in `[from, to)` fail (a partition of one
+    /// replica: the others still reach the store).
+    pub(crate) partitions: Vec<(usize, u64, u64)>,
     pub(crate) seed: u64,
 }
 
@@ -83,6 +87,7 @@ struct Call {
     replica: usize,
     generation: u64,
     sent_local: u64,
+    cut_off: bool,
     kind: CallKind,
 }
 
@@ -155,11 +160,13 @@ impl World<'_> {
     }
 
     /// The first renewal comes after one period of ordinary decisions, so
-    /// it reports a measured demand (as a hot-key detector would know it).
+    /// it reports a measured demand (as a hot-key detector would know it),
+    /// at a phase of its own (the replica's clock offset modulo the period).
     fn start_renewals(&mut self, r: usize, t: u64) {
         if let Mode::Share { period_us, .. } = self.s.replicas[r].mode {
             let generation = self.replicas[r].generation;
-            self.at(t + period_us, Event::Renew(r, generation));
+            let phase = self.s.replicas[r].offset_us % period_us;
+            self.at(t + period_us + phase, Event::Renew(r, generation));
         }
     }
 
@@ -172,10 +179,16 @@ impl World<'_> {
 
     fn send(&mut self, t: u64, r: usize, kind: CallKind) {
         let id = self.calls.len();
+        let cut_off = self
+            .s
+            .partitions
+            .iter()
+            .any(|&(p, from, to)| p == r && (from..to).contains(&t));
         self.calls.push(Call {
             replica: r,
             generation: self.replicas[r].generation,
             sent_local: self.local(r, t),
+            cut_off,
             kind,
         });
         let delay = self.random(self.s.max_out_us);
@@ -253,7 +266,8 @@ impl World<'_> {
     /// The store decides the call at real time `t`.
     fn decide(&mut self, t: u64, id: usize) {
         let now = t + STORE_OFFSET_US;
-        let failed = self.s.outage.is_some_and(|(a, b)| (a..b).contains(&t));
+        let failed =
+            self.calls[id].cut_off || self.s.outage.is_some_and(|(a, b)| (a..b).contains(&t));
         let r = self.calls[id].replica;
         let margin = match self.s.replicas[r].mode {
             Mode::Share { margin_us, .. } => margin_us,
@@ -299,7 +313,7 @@ impl World<'_> {
             }
             _ => {}
         }
-        let delay = self.random(self.s.max_back_us);
+        let delay = self.random(self.s.max_back_us) + self.s.replicas[r].extra_back_us;
         self.at(t + delay, Event::Reply(id));
     }
 
