@@ -33,6 +33,7 @@ pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 mod breaker;
 pub mod deny_cache;
 pub mod fred_cluster;
+pub mod lease_scripts;
 pub mod memory;
 mod options;
 pub mod redis_lua;
@@ -45,6 +46,7 @@ pub mod conformance;
 
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
+pub use lease_scripts::{LeaseRequest, LeaseScripts, LEASE_LUA, SHARE_LUA};
 pub use memory::MemoryStore;
 pub use options::RedisOptions;
 pub use redis_lua::RedisLuaStore;
