@@ -9,7 +9,7 @@
 //! when nothing is wanted.
 
 use rateguard_core::lease::{self, LeaseLimit};
-use rateguard_core::share::{Fill, Ledger, ShareRequest, Stored};
+use rateguard_core::share::{Fill, Ledger, ShareRequest, Stored, MAX_STEPS};
 use rateguard_core::{bucket, Limit};
 use rateguard_store::{conformance::unique_key, BucketKey, LeaseRequest, LeaseScripts, Quota};
 use rateguard_store::{BucketStore, RedisLuaStore};
@@ -94,9 +94,28 @@ async fn assert_stored(
     }
 }
 
+/// How often the generated sequences reached the branches worth reaching.
+#[derive(Debug, Default)]
+struct Reached {
+    back_to_plain: u32,
+    fresh: u32,
+    pending: u32,
+    merged_steps: u32,
+    grants_on_ledgers: u32,
+}
+
 /// One generated case: up to three buckets, four holders, a sequence of
-/// lease calls and share renewals at increasing pinned times.
-async fn run_case(scripts: &LeaseScripts, redis: &RedisServer, rng: &mut Lcg, case: usize) {
+/// lease calls and share renewals at increasing pinned times. With
+/// `churn`, mostly renewals by two holders whose shares last long and
+/// whose demand keeps changing, so their grants pile up and merge.
+async fn run_case(
+    scripts: &LeaseScripts,
+    redis: &RedisServer,
+    rng: &mut Lcg,
+    case: usize,
+    churn: bool,
+    reached: &mut Reached,
+) {
     let n = 1 + rng.below(3) as usize;
     let quotas: Vec<Quota> = (0..n)
         .map(|_| {
@@ -114,14 +133,27 @@ async fn run_case(scripts: &LeaseScripts, redis: &RedisServer, rng: &mut Lcg, ca
         let slowest = quotas.iter().map(Quota::fill_time_us).max().unwrap();
         let (short, long) = (1 + rng.below(5_000), rng.below(slowest + 1));
         now += rng.pick(&[0, 1, short, long]);
-        if rng.below(3) == 0 {
+        let renewal = if churn {
+            rng.below(4) != 0
+        } else {
+            rng.below(3) == 0
+        };
+        if renewal {
             // A holder renews its share of one bucket.
             let k = rng.below(n as u64) as usize;
             let q = quotas[k];
             let req = ShareRequest {
-                holder: rng.pick(&holders),
-                demand: rng.pick(&[0, 1, 333, 500, 999, 1000, 1200]),
-                ttl_us: 1 + rng.below(q.fill_time_us().max(50_000)),
+                holder: rng.pick(&holders[..if churn { 2 } else { 4 }]),
+                demand: if churn {
+                    rng.below(1001) as u32
+                } else {
+                    rng.pick(&[0, 1, 333, 500, 999, 1000, 1200])
+                },
+                ttl_us: if churn {
+                    100 * q.fill_time_us()
+                } else {
+                    1 + rng.below(q.fill_time_us().max(50_000))
+                },
                 margin_us: rng.pick(&[0, 1_000, 5_000]),
                 fill: if rng.below(3) == 0 {
                     Fill::Full
@@ -140,6 +172,12 @@ async fn run_case(scripts: &LeaseScripts, redis: &RedisServer, rng: &mut Lcg, ca
                 .expect("share call");
             assert_eq!(lua, core, "{at}");
             assert_stored(redis, &keys[k], &q, &stored[k], &at).await;
+            reached.fresh += u32::from(core.fresh);
+            if let Stored::Shared(l) = &stored[k] {
+                reached.pending += u32::from(l.pending() > 0);
+                let most = l.holders.values().map(|h| h.steps.len()).max();
+                reached.merged_steps += u32::from(most == Some(MAX_STEPS));
+            }
         } else {
             // A request over some of the buckets, in some order.
             let mut order: Vec<usize> = (0..n).collect();
@@ -177,6 +215,9 @@ async fn run_case(scripts: &LeaseScripts, redis: &RedisServer, rng: &mut Lcg, ca
             let mut mine: Vec<Stored> = order.iter().map(|&k| stored[k].clone()).collect();
             let core = lease::acquire_all(now, &mut mine, &limits);
             for (&k, s) in order.iter().zip(mine) {
+                let was_shared = matches!(stored[k], Stored::Shared(_));
+                reached.grants_on_ledgers += u32::from(was_shared && core.allowed);
+                reached.back_to_plain += u32::from(was_shared && matches!(s, Stored::Plain { .. }));
                 stored[k] = s;
             }
             let lua = scripts
@@ -198,9 +239,36 @@ async fn lease_and_share_scripts_match_the_core_on_generated_sequences() {
         .await
         .unwrap();
     let mut rng = Lcg(0x1ea5_e5_2026);
-    for case in 0..40 {
-        run_case(&scripts, &redis, &mut rng, case).await;
+    let mut reached = Reached::default();
+    for case in 0..48 {
+        run_case(&scripts, &redis, &mut rng, case, case >= 40, &mut reached).await;
     }
+    let Reached {
+        back_to_plain,
+        fresh,
+        pending,
+        merged_steps,
+        grants_on_ledgers,
+    } = reached;
+    assert!(
+        [
+            back_to_plain,
+            fresh,
+            pending,
+            merged_steps,
+            grants_on_ledgers
+        ]
+        .iter()
+        .all(|&n| n > 0),
+        "the sequences must reach every branch: {reached:?}",
+        reached = (
+            back_to_plain,
+            fresh,
+            pending,
+            merged_steps,
+            grants_on_ledgers
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
