@@ -183,8 +183,13 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
 }
 
 proptest! {
+    // 384 scenarios take about 2 s in a debug build; search deeper with
+    // PROPTEST_CASES=30000 cargo test --release -p rateguard-core --lib no_window
     #![proptest_config(ProptestConfig {
-        cases: 384,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(384),
         max_shrink_iters: 2_000,
         ..ProptestConfig::default()
     })]
