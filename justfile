@@ -33,12 +33,13 @@ perf *ARGS:
     cargo build -q -p rateguard-benches --bin rateguard-perf
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; target/debug/rateguard-perf {{ARGS}}
 
-# Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy and response modules (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
+# Mutation testing with cargo-mutants (minutes; not part of `just test`): rateguard-core must keep 0 surviving mutants, then the gateway's identity, policy, plan and response modules, and the runtime's RateLimit header values and reload sections table (unit tests). Exclusions, each with its reason: .cargo/mutants.toml. Reports in target/mutants/.
 mutants *ARGS:
     command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
     mkdir -p target/mutants
     cargo mutants --package rateguard-core --output target/mutants/core {{ARGS}}
-    cargo mutants --package rateguard-gateway --file crates/rateguard-gateway/src/identity.rs --file crates/rateguard-gateway/src/policy.rs --file crates/rateguard-gateway/src/response.rs --output target/mutants/gateway {{ARGS}} -- --lib
+    cargo mutants --package rateguard-gateway --file crates/rateguard-gateway/src/identity.rs --file crates/rateguard-gateway/src/policy.rs --file crates/rateguard-gateway/src/plan.rs --file crates/rateguard-gateway/src/response.rs --output target/mutants/gateway {{ARGS}} -- --lib
+    cargo mutants --package rateguard-runtime --file crates/rateguard-runtime/src/headers.rs --file crates/rateguard-runtime/src/reload/sections.rs --output target/mutants/runtime {{ARGS}} -- --lib
 
 # Install the system packages the tests and the lab need (Debian; needs root).
 deps:

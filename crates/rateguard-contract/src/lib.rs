@@ -7,6 +7,8 @@
 //!   and CPU roles.
 //! - [`headers`]: the HTTP header names the gateway writes and reads.
 //! - [`admin`]: the admin listener's paths.
+//! - [`metrics`]: what `/metrics` exports: family names and fixed label
+//!   values, as an operator or the lab reads them.
 //! - [`LimitKey`]: what a policy's limit counts requests by (`client`,
 //!   `ip`, `api_key`, `header:<name>`, `global`).
 //! - [`config`]: the gateway's TOML file as raw serde structs
@@ -42,6 +44,7 @@ pub mod config;
 pub mod headers;
 mod lab;
 mod limit_key;
+pub mod metrics;
 mod scenario;
 mod store_kind;
 

@@ -1,44 +1,38 @@
-//! The configuration file: loading, overrides, and validation into a
-//! [`ValidConfig`].
+//! The gateway's configuration: the file as the runtime reads it
+//! ([`rateguard_runtime::config`]: parsing, overrides, `[server]` and
+//! `[store]`), checked whole into a [`ValidConfig`].
 //!
-//! - The raw structs ([`RawConfig`] and its sections) live in
-//!   `rateguard-contract`, shared with the lab that writes configs; they
-//!   mirror the file exactly (`deny_unknown_fields`, so a typo is an error,
-//!   never silently ignored), and serde parses the closed sets of names
-//!   ([`StoreKind`], [`OnError`], [`RuntimeMode`]).
-//! - [`parse`](from_table): TOML text → table → raw structs, every problem
-//!   named by its key path (`server.listn: unknown key ...`).
-//! - [`overrides`](apply_override): single keys set from `RATEGUARD_*`
-//!   variables and flags, which the binary collects (this module never reads
-//!   the environment).
-//! - [`validate`]: every check in one pass, into the typed [`model`]
+//! - [`validate`]: every check in one pass, into the typed model
 //!   ([`ValidConfig`]), each message naming the key and the offending value
 //!   (`policies[1].capacity: must be > 0, got -5`).
-//!
-//! [`load_table`] and [`load_str`] do all of it and report every problem
-//! found, reading and checking.
+//! - [`load_table`] and [`load_str`] read and check in one go, reporting
+//!   every problem found, reading and checking.
 
 mod model;
-mod overrides;
-mod parse;
 mod validate;
 
-pub use model::{
-    IdentityConfig, LimitConfig, PolicyConfig, ServerConfig, StoreConfig, UpstreamConfig,
-    ValidConfig,
-};
-pub use overrides::{apply_override, env_key, override_sections, ENV_PREFIX};
-pub use parse::{
-    add_unreported, from_table, from_toml, load_str, load_table, load_table_with, parse_table,
-    read, read_table,
-};
+pub use model::{IdentityConfig, LimitConfig, PolicyConfig, UpstreamConfig, ValidConfig};
 pub use rateguard_contract::config::{
     EncodedSlashes, OnError, RawConfig, RawIdentity, RawLimit, RawPolicy, RawRls, RawServer,
     RawStore, RawUpstream, ResponseHeaders, RuntimeMode,
 };
 pub use rateguard_contract::LimitKey;
 pub use rateguard_contract::StoreKind;
-pub use validate::{validate, validate_server_and_store};
+pub use rateguard_runtime::config::{
+    add_unreported, apply_override, env_key, from_table, from_toml, load_table_with,
+    override_sections, parse_table, read, read_table, ServerConfig, StoreConfig, ENV_PREFIX,
+};
+pub use validate::validate;
+
+/// Reads and validates a table: every problem found, reading and checking.
+pub fn load_table(table: toml::Table) -> Result<ValidConfig, crate::ConfigErrors> {
+    load_table_with(table, validate)
+}
+
+/// Parses and validates TOML text in one go (tests, `check-config`).
+pub fn load_str(text: &str) -> Result<ValidConfig, crate::ConfigErrors> {
+    load_table(parse_table(text)?)
+}
 
 #[cfg(test)]
 mod tests;

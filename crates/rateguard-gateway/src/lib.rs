@@ -6,17 +6,21 @@
 //!   overrides, validation into [`ValidConfig`].
 //! - [`policy`]: longest-prefix policy matching, precomputed headers.
 //! - [`identity`]: API key or client IP (trusted-proxy `X-Forwarded-For` rules).
-//! - [`enforce`]: store call with a time budget, fail-open / fail-closed.
-//! - [`response`]: the 429 and error responses, `RateLimit*` header values.
+//! - [`plan`]: a policy's limits × the requester → the store requests
+//!   (quotas through a [`plan::QuotaSource`]). Pure.
+//! - [`enforce`]: the plan decided by the runtime's decision layer
+//!   (budget, `on_error`, deny cache), as a verdict, counted.
+//! - [`response`]: the 429 and error responses.
 //! - [`proxy`]: the pooled upstream client and the reverse-proxy header rules.
 //! - [`service`]: [`Shared`] (what every runtime shares) and [`Gateway`]
-//!   (one runtime's handler): one request's path through all of the above.
+//!   (one runtime's handler): one request's path through all of the above:
+//!   path → policy → identity → plan → decide → respond.
+//! - [`live`]: [`Live`], what a reload swaps in, and [`LiveSlot`], the
+//!   replica's reload target.
 //! - [`server`]: the accept loop with connection limit and graceful drain.
-//! - [`serve()`] and [`Server`]: runtime layout, listeners ([`listen`]),
-//!   store construction, admin, start-up log and drain.
-//! - [`admin`] and [`metrics`]: `/healthz` (liveness), `/readyz` (store
-//!   reachability), `/metrics` on their own port.
-//! - [`mock_backend`]: the demo backend the tests and the lab run.
+//! - [`serve()`] and [`Server`]: the gateway as a frontend of the replica
+//!   runtime (`rateguard_runtime`: layout, listeners, store, admin, reload).
+//! - [`metrics`]: the gateway's counters (`/metrics` on the admin port).
 //! - [`error`]: typed errors.
 //!
 //! # Example: one replica, as the binary runs it
@@ -30,22 +34,20 @@
 //!     capacity = 100
 //!     refill_per_sec = 50.0
 //! "#)?;
-//! rateguard_gateway::serve(config, rateguard_gateway::shutdown_signal())?;
+//! rateguard_gateway::serve(config, rateguard_runtime::shutdown_signal())?;
 //! # Ok(()) }
 //! ```
 
-pub mod admin;
 pub mod config;
 pub mod enforce;
 pub mod error;
 pub mod identity;
-pub mod listen;
+pub mod live;
 pub mod metrics;
-pub mod mock_backend;
 pub mod path;
+pub mod plan;
 pub mod policy;
 pub mod proxy;
-pub mod reload;
 pub mod response;
 mod serve;
 pub mod server;
@@ -53,11 +55,8 @@ pub mod service;
 
 pub use config::ValidConfig;
 pub use error::{ConfigError, ConfigErrors, ProxyError, ServeError};
-pub use listen::{bind_addr, bind_socket, Listeners};
-pub use reload::{Reload, ReloadSource};
-pub use serve::{
-    multi_thread, redact_url, redis_options, run_mock_backend, serve, serve_admin,
-    serve_mock_backend, serve_reloading, shutdown_signal, thread_count, with_store, Server,
-    StoreUser,
-};
-pub use service::{Gateway, Live, Shared};
+pub use live::{Live, LiveSlot};
+/// The listeners a [`Server`] runs on (the runtime's).
+pub use rateguard_runtime::{bind_addr, Listeners};
+pub use serve::{serve, serve_reloading, HttpFrontend, Server};
+pub use service::{Gateway, Shared};

@@ -13,30 +13,26 @@
 //! | `rateguard_config_info` | `hash` | 1 for the active config's hash (as `GET /config` shows it) |
 //!
 //! Label values are policy and limit names (from the config) and fixed
-//! words, never client identifiers or raw paths. Every counter the hot path
+//! words (`rateguard_contract::metrics`), never client identifiers or raw
+//! paths. The store and config families are the runtime's, registered
+//! here like the rest. Every counter the hot path
 //! touches is created at start-up (per policy × limit × decision) and held
 //! as a handle, so a request only does atomic increments.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::Family as Labelled;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use rateguard_store::StoreError;
-
-mod config;
-mod labels;
-
-pub use config::ConfigMetrics;
-
-pub use labels::{Outcome, ReloadResult, StoreErrorKind, UpstreamClass};
+pub use rateguard_contract::metrics::NO_LIMIT;
+use rateguard_contract::metrics::{Decision, Family, UpstreamClass};
+use rateguard_runtime::{ConfigMetrics, StoreMetrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     policy: String,
     limit: String,
-    decision: Outcome,
+    decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,13 +41,8 @@ struct PolicyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabels {
-    error: StoreErrorKind,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
-    class: UpstreamClass,
+    class: &'static str,
 }
 
 /// The decision counters of one limit of a policy (`limit="<name>"`).
@@ -92,19 +83,14 @@ pub struct DecisionCounters {
 /// capacity under 10, only the last token.
 pub const NEAR_LIMIT_PERCENT: u64 = 10;
 
-/// The `limit` label of decisions no limit decided (store failures, or no
-/// limit of the policy applied). Limit names are never empty.
-pub const NO_LIMIT: &str = "";
-
 /// Every metric of one gateway process.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    decisions: Family<DecisionLabels, Counter>,
-    near_limit: Family<PolicyLabels, Counter>,
-    deny_cache_hits: Family<PolicyLabels, Counter>,
-    store_latency: Histogram,
-    store_errors: [Counter; StoreErrorKind::ALL.len()],
+    decisions: Labelled<DecisionLabels, Counter>,
+    near_limit: Labelled<PolicyLabels, Counter>,
+    deny_cache_hits: Labelled<PolicyLabels, Counter>,
+    store: StoreMetrics,
     upstream: [Counter; UpstreamClass::ALL.len()],
     connections: Gauge,
     config: ConfigMetrics,
@@ -116,57 +102,34 @@ impl Default for Metrics {
     }
 }
 
+/// Registers `metric` as `family` in `registry` and returns it.
+fn register<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    family: Family,
+    metric: M,
+) -> M {
+    registry.register(family.name(), family.help(), metric.clone());
+    metric
+}
+
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register(
-            "rateguard_decisions",
-            "Rate-limit decisions by policy and outcome",
-            decisions.clone(),
+        let decisions = register(&mut registry, Family::Decisions, Labelled::default());
+        let near_limit = register(&mut registry, Family::NearLimit, Labelled::default());
+        let deny_cache_hits = register(&mut registry, Family::DenyCacheHits, Labelled::default());
+        let store = StoreMetrics::register(&mut registry);
+        let classes: Labelled<ClassLabels, Counter> = register(
+            &mut registry,
+            Family::UpstreamResponses,
+            Labelled::default(),
         );
-        let near_limit = Family::<PolicyLabels, Counter>::default();
-        registry.register(
-            "rateguard_near_limit",
-            "Allowed requests that left at most 10% of the policy's capacity",
-            near_limit.clone(),
-        );
-        let deny_cache_hits = Family::<PolicyLabels, Counter>::default();
-        registry.register(
-            "rateguard_deny_cache_hits",
-            "Denials answered by the local deny cache without a store call",
-            deny_cache_hits.clone(),
-        );
-        // 25 µs .. ~0.8 s: loopback Redis answers in tens of µs.
-        let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
-        registry.register(
-            "rateguard_store_latency_seconds",
-            "Time of one store decision, timeouts included",
-            store_latency.clone(),
-        );
-        let errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "rateguard_store_errors",
-            "Store failures by kind",
-            errors.clone(),
-        );
-        let store_errors =
-            StoreErrorKind::ALL.map(|error| errors.get_or_create(&ErrorLabels { error }).clone());
-        let classes = Family::<ClassLabels, Counter>::default();
-        registry.register(
-            "rateguard_upstream_responses",
-            "Upstream responses by status class (error: unreachable, timeout: no headers in time)",
-            classes.clone(),
-        );
-        let upstream =
-            UpstreamClass::ALL.map(|class| classes.get_or_create(&ClassLabels { class }).clone());
-        let connections = Gauge::default();
-        registry.register(
-            "rateguard_connections_active",
-            "Open client connections",
-            connections.clone(),
-        );
+        let upstream = UpstreamClass::ALL.map(|class| {
+            let class = class.as_str();
+            classes.get_or_create(&ClassLabels { class }).clone()
+        });
+        let connections = register(&mut registry, Family::ConnectionsActive, Gauge::default());
         let config = ConfigMetrics::register(&mut registry);
         Self {
             config,
@@ -174,8 +137,7 @@ impl Metrics {
             decisions,
             near_limit,
             deny_cache_hits,
-            store_latency,
-            store_errors,
+            store,
             upstream,
             connections,
         }
@@ -184,16 +146,16 @@ impl Metrics {
     /// The counters of `policy` and its `limits` (created, so they export
     /// as 0 from the start).
     pub fn decision_counters(&self, policy: &str, limits: &[&str]) -> DecisionCounters {
-        let get = |limit: &str, decision| {
+        let get = |limit: &str, decision: Decision| {
             self.decisions
                 .get_or_create(&DecisionLabels {
                     policy: policy.to_owned(),
                     limit: limit.to_owned(),
-                    decision,
+                    decision: decision.as_str(),
                 })
                 .clone()
         };
-        let per_policy = |family: &Family<PolicyLabels, Counter>| {
+        let per_policy = |family: &Labelled<PolicyLabels, Counter>| {
             family
                 .get_or_create(&PolicyLabels {
                     policy: policy.to_owned(),
@@ -204,17 +166,17 @@ impl Metrics {
             limits: limits
                 .iter()
                 .map(|limit| LimitCounters {
-                    allowed: get(limit, Outcome::Allowed),
-                    denied: get(limit, Outcome::Denied),
-                    shadow_denied: get(limit, Outcome::ShadowDenied),
-                    local_fallback: get(limit, Outcome::LocalFallback),
+                    allowed: get(limit, Decision::Allowed),
+                    denied: get(limit, Decision::Denied),
+                    shadow_denied: get(limit, Decision::ShadowDenied),
+                    local_fallback: get(limit, Decision::LocalFallback),
                 })
                 .collect(),
-            unlimited: get(NO_LIMIT, Outcome::Allowed),
+            unlimited: get(NO_LIMIT, Decision::Allowed),
             near_limit: per_policy(&self.near_limit),
             deny_cache_hits: per_policy(&self.deny_cache_hits),
-            failed_open: get(NO_LIMIT, Outcome::FailedOpen),
-            failed_closed: get(NO_LIMIT, Outcome::FailedClosed),
+            failed_open: get(NO_LIMIT, Decision::FailedOpen),
+            failed_closed: get(NO_LIMIT, Decision::FailedClosed),
         }
     }
 
@@ -223,14 +185,9 @@ impl Metrics {
         &self.config
     }
 
-    /// Records one store call's duration.
-    pub fn observe_store_latency(&self, seconds: f64) {
-        self.store_latency.observe(seconds);
-    }
-
-    /// Counts one store failure.
-    pub fn store_error(&self, err: &StoreError) {
-        self.store_errors[StoreErrorKind::of(err).index()].inc();
+    /// The store's latency and errors (the decision layer's).
+    pub fn store(&self) -> &StoreMetrics {
+        &self.store
     }
 
     /// Counts an upstream answer of `class`.
@@ -260,10 +217,7 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        rateguard_runtime::metrics::encode(&self.registry)
     }
 }
 
@@ -277,6 +231,8 @@ pub(crate) fn assert_exports(text: &str, lines: &[&str]) {
 
 #[cfg(test)]
 mod tests {
+    use rateguard_store::StoreError;
+
     use super::*;
 
     #[test]
@@ -290,8 +246,9 @@ mod tests {
         c.deny_cache_hits.inc();
         c.unlimited.inc();
         m.upstream_status(204);
-        m.store_error(&StoreError::Timeout(std::time::Duration::from_millis(5)));
-        m.observe_store_latency(0.0001);
+        m.store()
+            .error(&StoreError::Timeout(std::time::Duration::from_millis(5)));
+        m.store().observe_latency(0.0001);
         let text = m.encode();
         assert_exports(&text, &[
             "rateguard_decisions_total{policy=\"data\",limit=\"per-ip\",decision=\"denied\"} 2",

@@ -12,9 +12,9 @@
 //!
 //! A limit's `<name>` is `<policy>.<limit>`, or just `<policy>` when the
 //! policy has a single limit (so single-limit policies read as before
-//! layered limits); [`crate::policy`] computes it once.
-
-use std::time::Duration;
+//! layered limits); [`crate::policy`] computes it once. The header values
+//! are the runtime's ([`rateguard_runtime::headers`]), shared with
+//! `rateguard rls`.
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
@@ -22,58 +22,20 @@ use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use rateguard_contract::headers;
-use rateguard_core::{Decision, Quota};
+use rateguard_core::Decision;
+pub use rateguard_runtime::headers::{
+    policy_header, ratelimit_header, retry_after_secs, RATELIMIT, RATELIMIT_POLICY,
+};
 
 use crate::path::PathError;
 
 /// Body of every gateway response: streamed from the upstream, or our own.
 pub type Body = Either<Incoming, Full<Bytes>>;
 
-/// `RateLimit-Policy`.
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static(headers::RATELIMIT_POLICY);
-/// `RateLimit`.
-pub const RATELIMIT: HeaderName = HeaderName::from_static(headers::RATELIMIT);
 /// `X-RateGuard-Replica`.
 pub const X_RATEGUARD_REPLICA: HeaderName = HeaderName::from_static(headers::X_RATEGUARD_REPLICA);
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
-
-/// Whole seconds, rounded up, at least `min`.
-fn ceil_secs(d: Duration, min: u64) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(min)
-}
-
-/// `"<name>";q=<capacity>;w=<window>` per limit, joined by `", "`; names
-/// are plain policy and limit names (validated by the config), so they
-/// need no escaping.
-pub fn policy_header<'a>(limits: impl IntoIterator<Item = (&'a str, &'a Quota)>) -> HeaderValue {
-    let items: Vec<String> = limits
-        .into_iter()
-        .map(|(name, quota)| {
-            let window = ceil_secs(quota.fill_time(), 1);
-            format!("\"{name}\";q={};w={window}", quota.capacity())
-        })
-        .collect();
-    HeaderValue::try_from(items.join(", "))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""))
-}
-
-/// `"<name>";r=<remaining>;t=<seconds>` for one decision.
-pub fn ratelimit_header(name: &str, decision: &Decision) -> HeaderValue {
-    let t = if decision.allowed {
-        ceil_secs(decision.reset_after, 0)
-    } else {
-        retry_after_secs(decision)
-    };
-    HeaderValue::try_from(format!("\"{name}\";r={};t={t}", decision.remaining))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""))
-}
-
-/// `Retry-After` for a denial: whole seconds, at least 1.
-pub fn retry_after_secs(decision: &Decision) -> u64 {
-    ceil_secs(decision.retry_after, 1)
-}
 
 fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut res = Response::new(Either::Right(Full::new(Bytes::from(body))));
@@ -154,8 +116,12 @@ pub fn json_value(status: StatusCode, value: &serde_json::Value) -> Response<Bod
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
     use http_body_util::BodyExt;
+    use rateguard_core::Quota;
+
+    use super::*;
 
     fn denial(retry_ms: u64) -> Decision {
         Decision {
@@ -165,49 +131,6 @@ mod tests {
             retry_after: Duration::from_millis(retry_ms),
             reset_after: Duration::from_secs(40),
         }
-    }
-
-    #[test]
-    fn policy_header_names_capacity_and_window() {
-        let q = Quota::new(20, 0.5).unwrap();
-        assert_eq!(policy_header([("data", &q)]), "\"data\";q=20;w=40");
-        let q = Quota::new(100, 50.0).unwrap();
-        assert_eq!(policy_header([("default", &q)]), "\"default\";q=100;w=2");
-        let q = Quota::new(1, 1000.0).unwrap();
-        assert_eq!(policy_header([("fast", &q)]), "\"fast\";q=1;w=1");
-    }
-
-    #[test]
-    fn policy_header_lists_every_limit_in_order() {
-        let per_client = Quota::new(5, 0.1).unwrap();
-        let per_ip = Quota::new(20, 1.0).unwrap();
-        assert_eq!(
-            policy_header([("login.per-client", &per_client), ("login.per-ip", &per_ip)]),
-            "\"login.per-client\";q=5;w=50, \"login.per-ip\";q=20;w=20"
-        );
-    }
-
-    #[test]
-    fn ratelimit_header_rounds_up() {
-        assert_eq!(ratelimit_header("data", &denial(1840)), "\"data\";r=0;t=2");
-        assert_eq!(ratelimit_header("data", &denial(2000)), "\"data\";r=0;t=2");
-        assert_eq!(ratelimit_header("data", &denial(1)), "\"data\";r=0;t=1");
-        let allowed = Decision {
-            allowed: true,
-            limit: 100,
-            remaining: 99,
-            retry_after: Duration::ZERO,
-            reset_after: Duration::from_millis(20),
-        };
-        assert_eq!(
-            ratelimit_header("default", &allowed),
-            "\"default\";r=99;t=1"
-        );
-        let full = Decision {
-            reset_after: Duration::ZERO,
-            ..allowed
-        };
-        assert_eq!(ratelimit_header("default", &full), "\"default\";r=99;t=0");
     }
 
     #[tokio::test]
@@ -247,14 +170,5 @@ mod tests {
         assert_eq!(v["policy"], "login");
         assert_eq!(v["limit"], "login.per-ip");
         assert_eq!(v["retry_after_ms"], 2500);
-    }
-
-    #[test]
-    fn never_is_a_huge_but_valid_retry_after() {
-        let d = Decision {
-            retry_after: Decision::NEVER,
-            ..denial(0)
-        };
-        assert!(retry_after_secs(&d) > 1_000_000_000);
     }
 }

@@ -1,38 +1,37 @@
 //! [`Gateway`]: one request's path through the gateway, in order:
-//! canonical path → policy (path and method) → client identity → one store
-//! decision over the policy's limits → 429/503 or proxy → headers. The
+//! canonical path → policy (path and method) → client identity → plan (the
+//! policy's limits × the identity → store requests, [`crate::plan`]) →
+//! decide (one store call, [`crate::enforce`]) → 429/503 or proxy →
+//! headers. The
 //! policy is chosen on the normalized path ([`crate::path`]) and that same
 //! path is forwarded, so the path that was limited is the path the backend
 //! sees; a path that cannot be normalized safely is answered `400`. A
 //! denial under a shadow-mode policy is proxied like an allowed request.
 //!
-//! With `store.deny_cache` (the default), a Redis store is asked through
-//! an exact local cache of its denials ([`rateguard_store::DenyCache`]);
-//! the memory store is local already and is asked directly.
+//! The decision is the runtime's decision layer (budget, `on_error`, deny
+//! cache); what a reload swaps is [`crate::live`]'s.
 //!
 //! Nothing here touches sockets; [`crate::server`] feeds it requests.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use rateguard_contract::RawConfig;
+use rateguard_runtime::{AdminSource, DecideOptions};
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
 use crate::enforce::{Enforcer, Reported, Verdict};
 use crate::error::ProxyError;
-use crate::identity::Identifier;
-use crate::metrics::ConfigMetrics;
+use crate::live::{Live, LiveSlot};
 use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
-use crate::policy::{Policy, PolicyTable};
+use crate::policy::Policy;
 use crate::proxy::Proxy;
-use crate::reload::{api_keys_summary, changed_keys, ActiveConfig, Reload};
 use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 
 /// What every runtime of a replica shares: the live part (policies,
@@ -40,10 +39,8 @@ use crate::response::{self, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLI
 /// budget), metrics and the replica's name.
 #[derive(Debug)]
 pub struct Shared<S> {
-    live: ArcSwap<Live>,
-    /// The hash of the config as read at start (for the file watcher).
-    start_hash: String,
-    enforcer: Enforcer<S>,
+    live: Arc<LiveSlot>,
+    pub(crate) enforcer: Enforcer<S>,
     encoded_slashes: EncodedSlashes,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
@@ -55,22 +52,9 @@ impl<S: BucketStore> Shared<S> {
         let metrics = Arc::new(Metrics::new());
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        let kind = store.kind();
-        let mut enforcer = Enforcer::new(
-            store,
-            config.store.timeout,
-            config.store.on_error,
-            metrics.clone(),
-        )
-        .with_replicas_hint(config.store.replicas_hint);
-        if let Some(capacity) = config.store.deny_cache.filter(|_| kind.needs_server()) {
-            enforcer = enforcer.with_deny_cache(capacity);
-        }
-        let live = Live::new(config, config.raw.clone(), &metrics);
-        metrics.config().set_hash(live.config.hash());
+        let enforcer = Enforcer::with_options(store, &DecideOptions::from(&config.store), &metrics);
         Self {
-            start_hash: live.config.hash().to_owned(),
-            live: ArcSwap::from_pointee(live),
+            live: Arc::new(LiveSlot::new(config, metrics.clone())),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             replica,
@@ -81,7 +65,12 @@ impl<S: BucketStore> Shared<S> {
     /// The live part now: a request holds it from policy selection to its
     /// verdict, so a reload meanwhile does not change its policy.
     pub fn live(&self) -> Arc<Live> {
-        self.live.load_full()
+        self.live.load()
+    }
+
+    /// What a reload swaps ([`LiveSlot`], the replica's reload target).
+    pub fn live_slot(&self) -> &Arc<LiveSlot> {
+        &self.live
     }
 
     /// The process's metrics.
@@ -101,7 +90,7 @@ impl<S: BucketStore> Shared<S> {
 
     /// The time budget of one store call (`store.timeout_ms`), also the
     /// bound of `/readyz`'s ping.
-    pub fn store_timeout(&self) -> std::time::Duration {
+    pub fn store_timeout(&self) -> Duration {
         self.enforcer.timeout()
     }
 
@@ -111,91 +100,27 @@ impl<S: BucketStore> Shared<S> {
     }
 }
 
-/// `GET /config`'s view of `raw` (the file as read, or with the sections
-/// that need a restart as they run) with `config`'s API keys file.
-fn active_config(config: &ValidConfig, raw: &RawConfig) -> ActiveConfig {
-    let mut files = serde_json::Map::new();
-    if let Some(keys) = &config.identity.known_api_keys {
-        files.insert(
-            "identity.api_keys_file".into(),
-            api_keys_summary(keys.iter()),
-        );
-    }
-    ActiveConfig::with_files(raw, files)
-}
+impl<S: BucketStore> AdminSource for Shared<S> {
+    type Store = S;
 
-/// What a reload replaces: the policies and identity rules, and the
-/// config they came from.
-#[derive(Debug)]
-pub struct Live {
-    policies: PolicyTable,
-    identity: Identifier,
-    config: ActiveConfig,
-}
-
-impl Live {
-    /// `config`'s policies and identity rules; `raw` is the config in force
-    /// (the sections a reload left as they run included).
-    fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
-        Self {
-            policies: PolicyTable::new(&config.policies, metrics),
-            identity: Identifier::new(&config.identity),
-            config: active_config(config, &raw),
-        }
+    fn store(&self) -> &S {
+        Shared::store(self)
     }
 
-    /// The policies.
-    pub fn policies(&self) -> &PolicyTable {
-        &self.policies
+    fn replica(&self) -> &str {
+        Shared::replica(self).to_str().unwrap_or("")
     }
 
-    /// The identification rules.
-    pub fn identity(&self) -> &Identifier {
-        &self.identity
+    fn store_timeout(&self) -> Duration {
+        Shared::store_timeout(self)
     }
 
-    /// The config in force, as `GET /config` shows it.
-    pub fn config(&self) -> &ActiveConfig {
-        &self.config
-    }
-}
-
-impl<S: BucketStore> Reload for Shared<S> {
-    type Config = ValidConfig;
-
-    /// Swaps in `next`'s policies and identity rules; `[server]`,
-    /// `[upstream]` and `[store]` need a restart and stay as they run.
-    fn apply(&self, next: ValidConfig) -> Vec<String> {
-        let current = self.live.load_full();
-        let old = current.config.raw();
-        let mut raw = next.raw.clone();
-        let mut restart = changed_keys("server", &old.server, &raw.server);
-        restart.extend(changed_keys("upstream", &old.upstream, &raw.upstream));
-        restart.extend(changed_keys("store", &old.store, &raw.store));
-        raw.server = old.server.clone();
-        raw.upstream = old.upstream.clone();
-        raw.store = old.store.clone();
-        let live = Live::new(&next, raw, &self.metrics);
-        self.metrics.config().set_hash(live.config.hash());
-        tracing::info!(
-            hash = live.config.hash(),
-            policies = ?next.policies.iter().map(|p| p.summary()).collect::<Vec<_>>(),
-            "New policies and identity rules active."
-        );
-        self.live.store(Arc::new(live));
-        restart
+    fn encode_metrics(&self) -> String {
+        self.metrics().encode()
     }
 
-    fn config_metrics(&self) -> &ConfigMetrics {
-        self.metrics.config()
-    }
-
-    fn read_hash(config: &ValidConfig) -> String {
-        active_config(config, &config.raw).hash().to_owned()
-    }
-
-    fn start_hash(&self) -> Option<String> {
-        Some(self.start_hash.clone())
+    fn active_config(&self) -> Option<serde_json::Value> {
+        Some(self.live().config().to_json())
     }
 }
 
@@ -236,8 +161,8 @@ impl<S: BucketStore> Gateway<S> {
         let mut limit_headers = None;
         let shared = &*self.shared;
         let live = shared.live();
-        if let Some(policy) = live.policies.select(path, req.method()) {
-            let requester = live.identity.requester(req.headers(), peer_ip);
+        if let Some(policy) = live.policies().select(path, req.method()) {
+            let requester = live.identity().requester(req.headers(), peer_ip);
             match step(policy, shared.enforcer.check(policy, &requester).await) {
                 Step::Forward(headers) => limit_headers = headers,
                 Step::Respond(res) => return self.finish(res),
@@ -316,6 +241,7 @@ mod tests {
 
     use super::*;
     use crate::config::PolicyConfig;
+    use crate::policy::PolicyTable;
 
     fn policy_table(shadow: bool) -> PolicyTable {
         let config = PolicyConfig {
@@ -372,6 +298,3 @@ mod tests {
         ));
     }
 }
-
-#[cfg(test)]
-mod reload_tests;

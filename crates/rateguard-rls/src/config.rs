@@ -3,13 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-use rateguard_contract::{OnError, RawConfig, ResponseHeaders};
-use rateguard_gateway::config::{validate_server_and_store, ServerConfig, StoreConfig};
-use rateguard_gateway::reload::ActiveConfig;
-use rateguard_gateway::{ConfigError, ConfigErrors};
+use rateguard_contract::{RawConfig, ResponseHeaders};
+use rateguard_runtime::config::{validate_server_and_store, ServerConfig, StoreConfig};
+use rateguard_runtime::reload::ActiveConfig;
+use rateguard_runtime::{ConfigError, ConfigErrors, DecideOptions};
 
 use crate::limits::Limits;
-use crate::service::RlsOptions;
+
+/// How the service treats the store and what it adds to answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RlsOptions {
+    /// How the decision layer treats the store: `store.timeout_ms`,
+    /// `on_error`, `replicas_hint`, `deny_cache`.
+    pub store: DecideOptions,
+    /// `[rls] response_headers`.
+    pub response_headers: ResponseHeaders,
+    /// `server.replica_id` (reported by the admin listener).
+    pub replica_id: String,
+}
 
 /// A checked `rls` configuration.
 #[derive(Debug)]
@@ -33,8 +44,7 @@ impl RlsConfig {
     /// How the service treats the store and what it adds to answers.
     pub fn options(&self) -> RlsOptions {
         RlsOptions {
-            store_timeout: self.store.timeout,
-            fail_open: self.store.on_error == OnError::Allow,
+            store: DecideOptions::from(&self.store),
             response_headers: self.response_headers,
             replica_id: self.server.replica_id.clone(),
         }
@@ -103,10 +113,12 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<RlsConfig, ConfigErr
 
 #[cfg(test)]
 mod tests {
+    use rateguard_contract::OnError;
+
     use super::*;
 
     fn raw(text: &str) -> RawConfig {
-        rateguard_gateway::config::from_toml(text).unwrap()
+        rateguard_runtime::config::from_toml(text).unwrap()
     }
 
     #[test]
@@ -120,7 +132,7 @@ mod tests {
         .unwrap();
         assert!(config.limits.has_domain("edge"));
         assert_eq!(config.response_headers, ResponseHeaders::Ietf);
-        assert!(config.options().fail_open);
+        assert_eq!(config.options().store.on_error, OnError::Allow);
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //!
 //! # Layout
 //! - [`config`]: [`RlsConfig`], `[server]`, `[store]` and `[rls]` checked.
-//! - [`serve`]: the process: runtime, store, gRPC and admin listeners, drain.
+//! - [`serve`](mod@serve): [`GrpcFrontend`], the service as a frontend of the replica
+//!   runtime (`rateguard_runtime`: store, admin, reload, drain).
 //! - [`limits`]: envoyproxy/ratelimit's YAML limits files, loaded and
 //!   checked into one lookup tree per domain.
 //! - [`plan`]: one request → its steps (rule, cost, bucket key per
 //!   descriptor; `replaces`, `unlimited`, overrides). Pure.
 //! - [`service`]: [`RateLimiter`], `ShouldRateLimit` over any `BucketStore`,
-//!   one all-or-nothing store call per request, fail-open / fail-closed.
+//!   one all-or-nothing call per request to the runtime's decision layer
+//!   (budget, `on_error` allow/deny/local, deny cache).
 //! - [`response`]: descriptor statuses and the optional IETF headers.
 //! - [`server`]: the gRPC listener with `grpc.health.v1.Health`.
 //! - [`metrics`]: decisions per domain and rule, store latency and errors.
@@ -18,7 +20,8 @@
 //!
 //! # Invariants
 //! This is the only crate that depends on tonic and the Envoy protos; the
-//! gateway and the store know nothing of gRPC.
+//! runtime, the store and the gateway know nothing of gRPC, and this crate
+//! nothing of the HTTP gateway.
 
 pub mod config;
 pub mod limits;
@@ -30,10 +33,10 @@ pub mod server;
 pub mod service;
 pub mod unit;
 
-pub use config::RlsConfig;
+pub use config::{RlsConfig, RlsOptions};
 pub use limits::{Limit, Limits, LimitsError, LimitsErrors, Rule, RuleKind};
 pub use response::ResponseHeaders;
-pub use serve::{serve, serve_reloading, RlsServeError};
+pub use serve::{serve, serve_reloading, GrpcFrontend, RlsServeError, RlsServer};
 pub use server::serve_grpc;
-pub use service::{RateLimiter, RlsOptions};
+pub use service::RateLimiter;
 pub use unit::Unit;

@@ -2,24 +2,25 @@
 //!
 //! | metric | labels | meaning |
 //! | --- | --- | --- |
-//! | `rateguard_rls_decisions_total` | `domain`, `limit`, `decision` ∈ `ok`, `over_limit`, `shadow_over_limit`, `unlimited`, `replaced`, `failed_open` | one per request descriptor that matched a rule (`limit` is the rule's name, or its descriptor path; `override` for a request's own `descriptor.limit`) |
+//! | `rateguard_rls_decisions_total` | `domain`, `limit`, `decision` ∈ `ok`, `over_limit`, `shadow_over_limit`, `unlimited`, `replaced`, `failed_open`, `local_fallback` | one per request descriptor that matched a rule (`limit` is the rule's name, or its descriptor path; `override` for a request's own `descriptor.limit`); `local_fallback`: decided by this replica alone while the store failed (`on_error = "local"`) |
 //! | `rateguard_rls_unmatched_total` | `domain` | descriptors that matched no rule (`domain` is `unknown` for a domain not in the limits files) |
-//! | `rateguard_rls_requests_total` | `outcome` ∈ `ok`, `over_limit`, `failed_open`, `failed_closed`, `invalid` | `ShouldRateLimit` calls |
+//! | `rateguard_rls_requests_total` | `outcome` ∈ `ok`, `over_limit`, `failed_open`, `failed_closed`, `local_fallback`, `invalid` | `ShouldRateLimit` calls |
 //! | `rateguard_store_latency_seconds` | — | histogram of store calls (one per request), timeouts included, as for `serve` |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures, as for `serve` |
 //! | `rateguard_config_reloads_total`, `rateguard_config_info` | `result`; `hash` | reloads (`SIGHUP`) and the active config's hash, as for `serve` |
 //!
-//! Labels come from the limits files and fixed words, never from request
-//! values. Every counter is created at start-up (and at a reload, for new
+//! Labels come from the limits files and fixed words
+//! (`rateguard_contract::metrics`), never from request values. The store
+//! and config families are the runtime's, as for `serve`. Every counter is created at start-up (and at a reload, for new
 //! rules) and held as a handle.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::family::Family as Labelled;
 use prometheus_client::registry::Registry;
-use rateguard_gateway::metrics::ConfigMetrics;
-use rateguard_store::StoreError;
+use rateguard_contract::metrics::{Family, RlsDecision, RlsOutcome};
+pub use rateguard_contract::metrics::{OVERRIDE_LIMIT as OVERRIDE_LABEL, UNKNOWN_DOMAIN};
+use rateguard_runtime::{ConfigMetrics, StoreMetrics};
 
 use crate::limits::Limits;
 
@@ -40,16 +41,6 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabels {
-    error: &'static str,
-}
-
-/// The label of a request's `descriptor.limit` override in `limit`.
-pub const OVERRIDE_LABEL: &str = "override";
-/// The `domain` label of a domain that is not configured.
-pub const UNKNOWN_DOMAIN: &str = "unknown";
-
 /// The decision counters of one rule.
 #[derive(Debug, Clone, Default)]
 pub struct RuleCounters {
@@ -65,30 +56,10 @@ pub struct RuleCounters {
     pub replaced: Counter,
     /// The store failed and `on_error = "allow"` let the request through.
     pub failed_open: Counter,
+    /// The store failed and this replica decided alone (`on_error =
+    /// "local"`), within the limit or over it.
+    pub local_fallback: Counter,
 }
-
-/// A whole `ShouldRateLimit` call's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// `overall_code = OK`.
-    Ok,
-    /// `overall_code = OVER_LIMIT`.
-    OverLimit,
-    /// The store failed; answered `OK`.
-    FailedOpen,
-    /// The store failed; answered gRPC `UNAVAILABLE`.
-    FailedClosed,
-    /// The request was malformed (`INVALID_ARGUMENT`).
-    Invalid,
-}
-
-const OUTCOMES: [(Outcome, &str); 5] = [
-    (Outcome::Ok, "ok"),
-    (Outcome::OverLimit, "over_limit"),
-    (Outcome::FailedOpen, "failed_open"),
-    (Outcome::FailedClosed, "failed_closed"),
-    (Outcome::Invalid, "invalid"),
-];
 
 /// The decision counters of every rule of one [`Limits`], indexed like
 /// [`Limits::rules`]; a reload builds a new set (counters of rules that
@@ -118,11 +89,10 @@ impl RuleSet {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    decisions: Family<DecisionLabels, Counter>,
-    unmatched: Family<DomainLabels, Counter>,
-    outcomes: [Counter; OUTCOMES.len()],
-    store_latency: Histogram,
-    store_errors: Family<ErrorLabels, Counter>,
+    decisions: Labelled<DecisionLabels, Counter>,
+    unmatched: Labelled<DomainLabels, Counter>,
+    outcomes: [Counter; RlsOutcome::ALL.len()],
+    store: StoreMetrics,
     config: ConfigMetrics,
 }
 
@@ -131,50 +101,27 @@ impl Metrics {
     /// [`rules`](Self::rules)).
     pub fn new(limits: &Limits) -> Self {
         let mut registry = Registry::default();
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register(
-            "rateguard_rls_decisions",
-            "Descriptor decisions by domain, limit and outcome",
-            decisions.clone(),
-        );
-        let unmatched = Family::<DomainLabels, Counter>::default();
-        registry.register(
-            "rateguard_rls_unmatched",
-            "Descriptors that matched no rule, by domain",
-            unmatched.clone(),
-        );
-        let requests = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "rateguard_rls_requests",
-            "ShouldRateLimit calls by outcome",
-            requests.clone(),
-        );
-        let outcomes =
-            OUTCOMES.map(|(_, outcome)| requests.get_or_create(&OutcomeLabels { outcome }).clone());
-        // 25 µs .. ~0.8 s, the buckets `serve` uses.
-        let store_latency = Histogram::new(exponential_buckets(0.000_025, 2.0, 16));
-        registry.register(
-            "rateguard_store_latency_seconds",
-            "Time of one store decision, timeouts included",
-            store_latency.clone(),
-        );
-        let store_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "rateguard_store_errors",
-            "Store failures by kind",
-            store_errors.clone(),
-        );
-        for error in ["timeout", "unavailable", "circuit_open", "backend"] {
-            let _ = store_errors.get_or_create(&ErrorLabels { error });
-        }
+        let decisions = Labelled::<DecisionLabels, Counter>::default();
+        let family = Family::RlsDecisions;
+        registry.register(family.name(), family.help(), decisions.clone());
+        let unmatched = Labelled::<DomainLabels, Counter>::default();
+        let family = Family::RlsUnmatched;
+        registry.register(family.name(), family.help(), unmatched.clone());
+        let requests = Labelled::<OutcomeLabels, Counter>::default();
+        let family = Family::RlsRequests;
+        registry.register(family.name(), family.help(), requests.clone());
+        let outcomes = RlsOutcome::ALL.map(|outcome| {
+            let outcome = outcome.as_str();
+            requests.get_or_create(&OutcomeLabels { outcome }).clone()
+        });
+        let store = StoreMetrics::register(&mut registry);
         let config = ConfigMetrics::register(&mut registry);
         let metrics = Self {
             registry,
             decisions,
             unmatched,
             outcomes,
-            store_latency,
-            store_errors,
+            store,
             config,
         };
         let _ = metrics.rules(limits);
@@ -185,22 +132,23 @@ impl Metrics {
     /// configured series is exported before its first decision).
     pub fn rules(&self, limits: &Limits) -> RuleSet {
         let counters = |domain: &str, limit: &str| {
-            let get = |decision| {
+            let get = |decision: RlsDecision| {
                 self.decisions
                     .get_or_create(&DecisionLabels {
                         domain: domain.to_owned(),
                         limit: limit.to_owned(),
-                        decision,
+                        decision: decision.as_str(),
                     })
                     .clone()
             };
             RuleCounters {
-                ok: get("ok"),
-                over_limit: get("over_limit"),
-                shadow_over_limit: get("shadow_over_limit"),
-                unlimited: get("unlimited"),
-                replaced: get("replaced"),
-                failed_open: get("failed_open"),
+                ok: get(RlsDecision::Ok),
+                over_limit: get(RlsDecision::OverLimit),
+                shadow_over_limit: get(RlsDecision::ShadowOverLimit),
+                unlimited: get(RlsDecision::Unlimited),
+                replaced: get(RlsDecision::Replaced),
+                failed_open: get(RlsDecision::FailedOpen),
+                local_fallback: get(RlsDecision::LocalFallback),
             }
         };
         let rules = limits
@@ -239,37 +187,17 @@ impl Metrics {
     }
 
     /// Counts one call's outcome.
-    pub fn outcome(&self, outcome: Outcome) {
-        let i = OUTCOMES
-            .iter()
-            .position(|(o, _)| *o == outcome)
-            .expect("every outcome has a label");
-        self.outcomes[i].inc();
+    pub fn outcome(&self, outcome: RlsOutcome) {
+        self.outcomes[outcome.index()].inc();
     }
 
-    /// Records one store call's duration.
-    pub fn observe_store_latency(&self, seconds: f64) {
-        self.store_latency.observe(seconds);
-    }
-
-    /// Counts one store failure.
-    pub fn store_error(&self, err: &StoreError) {
-        let error = match err {
-            StoreError::Timeout(_) => "timeout",
-            StoreError::Unavailable(_) => "unavailable",
-            StoreError::CircuitOpen(_) => "circuit_open",
-            StoreError::Backend(_) => "backend",
-        };
-        self.store_errors
-            .get_or_create(&ErrorLabels { error })
-            .inc();
+    /// The store's latency and errors (the decision layer's).
+    pub fn store(&self) -> &StoreMetrics {
+        &self.store
     }
 
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        rateguard_runtime::metrics::encode(&self.registry)
     }
 }

@@ -16,7 +16,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
 };
 use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
 use rateguard_core::{Decision, Quota};
-use rateguard_gateway::response::{policy_header, ratelimit_header, RATELIMIT, RATELIMIT_POLICY};
+use rateguard_runtime::headers::{policy_header, ratelimit_header, RATELIMIT, RATELIMIT_POLICY};
 
 pub use rateguard_contract::ResponseHeaders;
 
@@ -90,7 +90,8 @@ pub fn blocked(limit: &Limit, name: Option<&str>, shadow: bool) -> DescriptorSta
 }
 
 /// `RateLimit-Policy` and `RateLimit` for one decided descriptor, in the
-/// format `serve` uses; `name` is reduced to header-safe characters.
+/// format `serve` uses ([`rateguard_runtime::headers`]); `name` is
+/// reduced to header-safe characters.
 pub fn ietf_headers(name: &str, quota: &Quota, decision: &Decision) -> Vec<HeaderValue> {
     let name: String = name
         .chars()

@@ -1,20 +1,19 @@
-//! Running `rateguard rls`: the gRPC listener on `[server] listen`, the
-//! admin listener (`/healthz`, `/readyz`, `/metrics`, `/config`, the
-//! gateway's) on `admin_listen`, the store `[store]` names, until shutdown;
-//! `SIGHUP` reloads the `[rls] limits` files.
+//! Running `rateguard rls` ([`GrpcFrontend`], a frontend of the replica
+//! runtime): the gRPC listener on `[server] listen`, the runtime's admin
+//! listener (`/healthz`, `/readyz`, `/metrics`, `/config`) on
+//! `admin_listen`, the store `[store]` names, until shutdown; `SIGHUP`
+//! reloads the `[rls] limits` files.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_gateway::admin::AdminSource;
-use rateguard_gateway::reload::{self, ReloadSource};
-use rateguard_gateway::{
-    bind_addr, multi_thread, redact_url, serve_admin, thread_count, with_store, Listeners,
-    ServeError, StoreUser,
+use rateguard_contract::RuntimeMode;
+use rateguard_runtime::{
+    redact_url, run_replica, AdminSource, Frontend, Listeners, Public, ReloadSource, Replica,
+    Running, ServeError, ServerConfig, StoreConfig,
 };
 use rateguard_store::BucketStore;
-use tokio::sync::watch;
 
 use crate::config::RlsConfig;
 use crate::server::serve_grpc;
@@ -41,93 +40,74 @@ pub fn serve(
 }
 
 /// [`serve`], reloading the limits files from `reload` on each `SIGHUP`
-/// (the gateway's mechanism, [`rateguard_gateway::reload`]); the binary
-/// passes the file with its overrides.
+/// ([`rateguard_runtime::reload`]); the binary passes the file with its
+/// overrides.
 pub fn serve_reloading(
     config: RlsConfig,
     reload: Option<ReloadSource<RlsConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RlsServeError> {
-    multi_thread(thread_count(config.server.threads))?.block_on(async {
-        let listeners = Listeners {
-            public: bind_addr(config.server.listen)?,
-            admin: bind_addr(config.server.admin_listen)?,
-        };
-        run(config, listeners, reload, shutdown).await
-    })
+    run_replica::<GrpcFrontend>(config, reload, shutdown)
 }
 
-/// Connects the store and serves on bound `listeners` until `shutdown`,
-/// reloading from `reload` (if any) on `SIGHUP`.
-pub async fn run(
-    config: RlsConfig,
-    listeners: Listeners,
-    reload: Option<ReloadSource<RlsConfig>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), RlsServeError> {
-    let store = config.store.clone();
-    with_store(
-        &store,
-        Service {
-            config,
-            listeners,
-            reload,
-            shutdown,
-        },
-    )
-    .await?
-}
+/// An `rls` replica with its listeners bound, ready to run on the current
+/// runtime.
+pub type RlsServer = Replica<GrpcFrontend>;
 
-struct Service<F> {
-    config: RlsConfig,
-    listeners: Listeners,
-    reload: Option<ReloadSource<RlsConfig>>,
-    shutdown: F,
-}
+/// The Envoy Rate Limit Service as a frontend of the replica runtime.
+#[derive(Debug)]
+pub enum GrpcFrontend {}
 
-impl<F: Future<Output = ()> + Send + 'static> StoreUser for Service<F> {
-    type Output = Result<(), RlsServeError>;
+impl Frontend for GrpcFrontend {
+    type Config = RlsConfig;
+    type Error = RlsServeError;
 
-    async fn run<S: BucketStore>(self, store: S) -> Self::Output {
-        let Self {
-            config,
-            listeners,
-            reload,
-            shutdown,
-        } = self;
-        log_startup(&config, &listeners, store.kind().as_str());
+    fn server(config: &RlsConfig) -> &ServerConfig {
+        &config.server
+    }
+
+    fn store(config: &RlsConfig) -> &StoreConfig {
+        &config.store
+    }
+
+    /// One multi-thread runtime: tonic spreads the HTTP/2 streams.
+    fn runtime(_config: &RlsConfig) -> RuntimeMode {
+        RuntimeMode::MultiThread
+    }
+
+    async fn run<S: BucketStore>(
+        config: RlsConfig,
+        store: S,
+        running: Running<RlsConfig>,
+    ) -> Result<(), RlsServeError> {
+        log_startup(&config, running.listeners(), store.kind().as_str());
         let grace = config.server.shutdown_grace;
-        let watch = config.server.watch_config.then_some(reload::WATCH_EVERY);
         let limiter = Arc::new(RateLimiter::from_config(config, store));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
+        let public = {
+            let limiter = limiter.clone();
+            move |public: Public| serve_public(limiter, public, grace)
         };
-        if let Some(source) = reload {
-            reload::spawn_reloader(limiter.clone(), source, watch, stopped(stop_rx.clone()))
-                .map_err(ServeError::from)?;
-        }
-        let admin = tokio::spawn(serve_admin(
-            limiter.clone(),
-            listeners.admin,
-            stopped(stop_rx.clone()),
-        ));
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let grpc = serve_grpc(limiter, listeners.public, stopped(stop_rx.clone()));
-        let result = tokio::select! {
-            result = grpc => result.map_err(RlsServeError::from),
-            // Envoy keeps its HTTP/2 connections open: bound the drain.
-            () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "Drain took longer than server.shutdown_grace_ms; stopping.");
-                Ok(())
-            }
-        };
-        let _ = admin.await;
+        let result = running.serve(limiter.clone(), limiter, public).await;
         tracing::info!("Rate limit service stopped.");
         result
+    }
+}
+
+/// Serves gRPC until the replica stops, then drains, for at most `grace`
+/// (Envoy keeps its HTTP/2 connections open).
+async fn serve_public<S: BucketStore>(
+    limiter: Arc<RateLimiter<S>>,
+    public: Public,
+    grace: Duration,
+) -> Result<(), RlsServeError> {
+    let stop = public.stop;
+    let grpc = serve_grpc(limiter, public.listener, stop.clone().stopped());
+    tokio::select! {
+        result = grpc => result.map_err(RlsServeError::from),
+        () = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "Drain took longer than server.shutdown_grace_ms; stopping.");
+            Ok(())
+        }
     }
 }
 
@@ -143,6 +123,8 @@ fn log_startup(config: &RlsConfig, listeners: &Listeners, store: &str) {
         store_urls = ?urls,
         store_timeout = ?config.store.timeout,
         on_error = %config.store.on_error,
+        replicas_hint = config.store.replicas_hint,
+        deny_cache = ?config.store.deny_cache,
         domains = ?domains,
         rules = config.limits.rules().len(),
         "Rate limit service started."
@@ -161,7 +143,7 @@ impl<S: BucketStore> AdminSource for RateLimiter<S> {
     }
 
     fn store_timeout(&self) -> Duration {
-        self.options().store_timeout
+        self.options().store.budget
     }
 
     fn encode_metrics(&self) -> String {

@@ -1,44 +1,31 @@
 //! [`RateLimiter`]: `ShouldRateLimit` over any [`BucketStore`].
 //!
-//! One request: [`plan`] it, send every bucket it touches to the store in
-//! **one** all-or-nothing call (a request over one enforced limit spends on
-//! none), then answer one status per descriptor, in order. A store failure
-//! answers `OK` (`on_error = "allow"`) or gRPC `UNAVAILABLE` (`"deny"`, so
-//! Envoy's `failure_mode_deny` decides).
+//! One request: [`plan`] it, send every bucket it touches to the runtime's
+//! decision layer ([`Decider`]) in **one** all-or-nothing call (a request
+//! over one enforced limit spends on none), then answer one status per
+//! descriptor, in order. The decision layer applies `store.timeout_ms`,
+//! the deny cache and `on_error`: a store failure answers `OK` (`"allow"`),
+//! gRPC `UNAVAILABLE` (`"deny"`, so Envoy's `failure_mode_deny` decides),
+//! or decides on this replica's share of each limit (`"local"`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
-use rateguard_core::MultiDecision;
-use rateguard_gateway::metrics::ConfigMetrics;
-use rateguard_gateway::reload::{changed_keys, ActiveConfig, Reload};
-use rateguard_store::{AcquireRequest, BucketStore, StoreError};
+use rateguard_contract::metrics::RlsOutcome as Outcome;
+use rateguard_runtime::reload::{carry_over, ActiveConfig, Command, Reload};
+use rateguard_runtime::{ConfigMetrics, Decided, Decider};
+use rateguard_store::{AcquireRequest, BucketStore, Grouping};
 use tonic::{Request, Response, Status};
 
-use crate::config::RlsConfig;
+use crate::config::{RlsConfig, RlsOptions};
 use crate::limits::Limits;
-use crate::metrics::{Metrics, Outcome, RuleCounters, RuleSet, UNKNOWN_DOMAIN};
+use crate::metrics::{Metrics, RuleCounters, RuleSet, UNKNOWN_DOMAIN};
 use crate::plan::{plan, Spend, Step};
 use crate::response::{self, ResponseHeaders};
-
-/// How the service treats the store and what it adds to answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RlsOptions {
-    /// The time budget of one store call (`store.timeout_ms`).
-    pub store_timeout: Duration,
-    /// `store.on_error = "allow"`: answer `OK` when the store fails;
-    /// otherwise answer gRPC `UNAVAILABLE`.
-    pub fail_open: bool,
-    /// `[rls] response_headers`.
-    pub response_headers: ResponseHeaders,
-    /// `server.replica_id` (reported by the admin listener).
-    pub replica_id: String,
-}
 
 /// The Rate Limit Service: limits (swapped whole by a reload), a store,
 /// metrics.
@@ -47,7 +34,7 @@ pub struct RateLimiter<S> {
     live: ArcSwap<LiveLimits>,
     /// The hash of the config as read at start, if built from one.
     start_hash: Option<String>,
-    store: S,
+    decider: Decider<S>,
     metrics: Metrics,
     options: RlsOptions,
 }
@@ -90,7 +77,8 @@ impl LiveLimits {
 }
 
 impl<S: BucketStore> RateLimiter<S> {
-    /// A service deciding `limits` on `store`.
+    /// A service deciding `limits` on `store` (with `on_error = "local"`,
+    /// call it inside a Tokio runtime).
     pub fn new(limits: Limits, store: S, options: RlsOptions) -> Self {
         Self::build(limits, None, store, options)
     }
@@ -109,6 +97,7 @@ impl<S: BucketStore> RateLimiter<S> {
             metrics.config().set_hash(active.hash());
         }
         let counters = metrics.rules(&limits);
+        let decider = Decider::with_options(store, &options.store, metrics.store().clone());
         Self {
             start_hash: config.as_ref().map(|c| c.hash().to_owned()),
             live: ArcSwap::from_pointee(LiveLimits {
@@ -116,7 +105,7 @@ impl<S: BucketStore> RateLimiter<S> {
                 counters,
                 config,
             }),
-            store,
+            decider,
             metrics,
             options,
         }
@@ -129,7 +118,12 @@ impl<S: BucketStore> RateLimiter<S> {
 
     /// The store (for readiness checks).
     pub fn store(&self) -> &S {
-        &self.store
+        self.decider.store()
+    }
+
+    /// Whether a deny cache answers before the store.
+    pub fn has_deny_cache(&self) -> bool {
+        self.decider.has_deny_cache()
     }
 
     /// The metrics.
@@ -184,20 +178,25 @@ impl<S: BucketStore> RateLimiter<S> {
             };
             slots[i] = Some(slot);
         }
+        // Any descriptor may be combined with any other in some request:
+        // their buckets are grouped.
         let decided = if wants.is_empty() {
             None
         } else {
-            match self.call_store(&wants).await {
-                Ok(decided) => Some(decided),
-                Err(_) if !self.options.fail_open && !blocked => {
+            match self.decider.decide(&wants, Grouping::Grouped).await {
+                Decided::Store(decision) => Some((decision, By::Store)),
+                Decided::Local(decision) => Some((decision, By::Local)),
+                Decided::FailedClosed if !blocked => {
                     self.metrics.outcome(Outcome::FailedClosed);
                     return Err(Status::unavailable("rate limit store unavailable"));
                 }
-                Err(_) => {
+                Decided::FailedOpen | Decided::FailedClosed => {
                     return Ok(self.failed_open(&live, domain, &steps, blocked));
                 }
             }
         };
+        let by = decided.as_ref().map_or(By::Store, |(_, by)| *by);
+        let decided = decided.map(|(decision, _)| decision);
         let mut statuses = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {
             let status = match step {
@@ -220,12 +219,12 @@ impl<S: BucketStore> RateLimiter<S> {
                     let name = spend.rule.as_ref().and_then(|r| r.name.as_deref());
                     match decision {
                         None if spend.limit.quota.is_none() => {
-                            count(counters, false, spend.shadow);
+                            count(counters, by, false, spend.shadow);
                             response::blocked(&spend.limit, name, spend.shadow)
                         }
                         None => response::no_limit(),
                         Some(d) => {
-                            count(counters, d.allowed, spend.shadow);
+                            count(counters, by, d.allowed, spend.shadow);
                             response::decided(&spend.limit, name, &d, spend.shadow)
                         }
                     }
@@ -240,10 +239,10 @@ impl<S: BucketStore> RateLimiter<S> {
         } else {
             Code::Ok
         };
-        self.metrics.outcome(if overall == Code::OverLimit {
-            Outcome::OverLimit
-        } else {
-            Outcome::Ok
+        self.metrics.outcome(match (by, overall) {
+            (By::Local, _) => Outcome::LocalFallback,
+            (By::Store, Code::OverLimit) => Outcome::OverLimit,
+            (By::Store, _) => Outcome::Ok,
         });
         let mut response = RateLimitResponse {
             overall_code: overall as i32,
@@ -261,22 +260,6 @@ impl<S: BucketStore> RateLimiter<S> {
             }
         }
         Ok(response)
-    }
-
-    async fn call_store(&self, wants: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
-        let started = Instant::now();
-        let timeout = self.options.store_timeout;
-        let result = match tokio::time::timeout(timeout, self.store.acquire_all(wants)).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(timeout)),
-        };
-        self.metrics
-            .observe_store_latency(started.elapsed().as_secs_f64());
-        if let Err(e) = &result {
-            self.metrics.store_error(e);
-            tracing::debug!(error = %e, "Store call failed.");
-        }
-        result
     }
 
     /// The answer when the store failed and the request may pass: `OK`
@@ -324,25 +307,15 @@ impl<S: BucketStore> Reload for RateLimiter<S> {
     type Config = RlsConfig;
 
     /// Swaps in `next`'s limits (the `[rls] limits` files read again);
-    /// `[server]`, `[store]` and `rls.response_headers` need a restart
-    /// and stay as they run.
+    /// what needs a restart (`[server]`, `[store]`,
+    /// `rls.response_headers`) stays as it runs.
     fn apply(&self, next: RlsConfig) -> Vec<String> {
         let current = self.live();
-        let mut restart = Vec::new();
         let mut raw = next.raw.clone();
-        if let Some(old) = current.config.as_ref().map(ActiveConfig::raw) {
-            restart.extend(changed_keys("server", &old.server, &raw.server));
-            restart.extend(changed_keys("store", &old.store, &raw.store));
-            if old.rls.response_headers != raw.rls.response_headers {
-                restart.push("rls.response_headers".to_owned());
-            }
-            raw.server = old.server.clone();
-            raw.store = old.store.clone();
-            raw.upstream = old.upstream.clone();
-            raw.identity = old.identity.clone();
-            raw.policies = old.policies.clone();
-            raw.rls.response_headers = old.rls.response_headers;
-        }
+        let restart = match current.config.as_ref() {
+            Some(old) => carry_over(Command::Rls, old.raw(), &mut raw),
+            None => Vec::new(),
+        };
         let (limits, active) = RlsConfig { raw, ..next }.active_parts();
         self.metrics.config().set_hash(active.hash());
         let mut domains: Vec<&str> = limits.domains().collect();
@@ -375,12 +348,23 @@ impl<S: BucketStore> Reload for RateLimiter<S> {
     }
 }
 
-fn count(counters: Option<&RuleCounters>, allowed: bool, shadow: bool) {
+/// Who decided a request's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// The store (or its deny cache).
+    Store,
+    /// This replica alone, while the store fails (`on_error = "local"`).
+    Local,
+}
+
+/// Counts one descriptor's decision; a local one as such, whatever it was.
+fn count(counters: Option<&RuleCounters>, by: By, allowed: bool, shadow: bool) {
     let Some(c) = counters else { return };
-    match (allowed, shadow) {
-        (true, _) => c.ok.inc(),
-        (false, true) => c.shadow_over_limit.inc(),
-        (false, false) => c.over_limit.inc(),
+    match (by, allowed, shadow) {
+        (By::Local, _, _) => c.local_fallback.inc(),
+        (By::Store, true, _) => c.ok.inc(),
+        (By::Store, false, true) => c.shadow_over_limit.inc(),
+        (By::Store, false, false) => c.over_limit.inc(),
     };
 }
 

@@ -9,7 +9,9 @@ use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescript
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::RateLimitServiceClient;
 use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
+use rateguard_contract::OnError;
 use rateguard_rls::{serve_grpc, Limits, RateLimiter, ResponseHeaders, RlsOptions};
+use rateguard_runtime::DecideOptions;
 use rateguard_store::MemoryStore;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -23,8 +25,12 @@ async fn should_rate_limit_and_health_over_http2() {
     )])
     .unwrap();
     let options = RlsOptions {
-        store_timeout: Duration::from_millis(100),
-        fail_open: true,
+        store: DecideOptions {
+            budget: Duration::from_millis(100),
+            on_error: OnError::Allow,
+            replicas_hint: 1,
+            deny_cache: None,
+        },
         response_headers: ResponseHeaders::None,
         replica_id: "rls-1".into(),
     };

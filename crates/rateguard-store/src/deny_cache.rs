@@ -29,11 +29,18 @@
 //! first, then arbitrary ones (a dropped entry only costs a store call).
 //! Time comes from an injectable [`Clock`] (`ManualClock` in tests).
 //!
-//! `fred-cluster` with limits in several slots refunds tokens when a later
-//! slot denies; a denial cached just before such a refund can be stricter
+//! The premise (a bucket's stored time only moves forward) fails for a
+//! store that [refunds](crate::Capabilities::refunds): `fred-cluster`
+//! gives tokens back to the earlier slots of a request whose later slot
+//! denies, and a denial cached just before such a refund would be stricter
 //! than the store for the rest of its time (never more lenient: a refund
-//! only returns tokens that a concurrent request had taken). Wrapping
-//! `MemoryStore` gains nothing: it is local already.
+//! only returns tokens that a concurrent request had taken). So on such a
+//! store the cache neither answers nor records a request whose buckets
+//! the caller does not declare [`Grouping::Alone`]
+//! ([`acquire_all_grouped`](DenyCache::acquire_all_grouped); the
+//! [`BucketStore`] methods assume [`Grouping::Grouped`]). Wrapping a store
+//! that is not [shared](crate::Capabilities::shared) (`MemoryStore`) gains
+//! nothing: it is local already.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,7 +49,7 @@ use std::time::Duration;
 use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock};
 
 use crate::shards::{Shards, SHARDS};
-use crate::{AcquireRequest, BucketStore, StoreError};
+use crate::{AcquireRequest, BucketStore, Capabilities, Grouping, StoreError};
 
 /// Entries a [`DenyCache`] holds at most unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -130,6 +137,33 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
     /// The wrapped store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Decides `limits` like [`BucketStore::acquire_all`], answering from
+    /// the cache what it certainly denies, given what the caller knows of
+    /// their buckets: on a store that refunds, only buckets decided
+    /// [`Grouping::Alone`] use the cache; the others go to the store as is.
+    pub async fn acquire_all_grouped(
+        &self,
+        limits: &[AcquireRequest],
+        grouping: Grouping,
+    ) -> Result<MultiDecision, StoreError> {
+        if !self.is_exact_for(grouping) {
+            return self.store.acquire_all(limits).await;
+        }
+        if let Some(cached) = self.check(limits) {
+            return Ok(cached);
+        }
+        let sent = self.cache.clock.now_us();
+        let decision = self.store.acquire_all(limits).await?;
+        self.record_all(limits, &decision, sent);
+        Ok(decision)
+    }
+
+    /// Whether a cached denial of buckets decided as `grouping` stays exact
+    /// on this store: nothing refunds them.
+    fn is_exact_for(&self, grouping: Grouping) -> bool {
+        grouping == Grouping::Alone || !self.store.capabilities().refunds
     }
 
     /// Requests answered from the cache so far (all limits of a request
@@ -222,14 +256,14 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
         self.store.kind()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities()
+    }
+
+    /// [`acquire_all_grouped`](DenyCache::acquire_all_grouped) with
+    /// [`Grouping::Grouped`].
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
-        if let Some(cached) = self.check(limits) {
-            return Ok(cached);
-        }
-        let sent = self.cache.clock.now_us();
-        let decision = self.store.acquire_all(limits).await?;
-        self.record_all(limits, &decision, sent);
-        Ok(decision)
+        self.acquire_all_grouped(limits, Grouping::Grouped).await
     }
 
     /// One enforced limit; a cached answer is not marked (use
@@ -241,6 +275,9 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, StoreError> {
+        if !self.is_exact_for(Grouping::Grouped) {
+            return self.store.acquire(key, quota, cost).await;
+        }
         let now = self.cache.clock.now_us();
         if let Some(cached) = self.lookup(key, quota, cost, now) {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
@@ -254,6 +291,9 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
     }
 
     async fn acquire_many(&self, requests: &[AcquireRequest]) -> Vec<Result<Decision, StoreError>> {
+        if !self.is_exact_for(Grouping::Grouped) {
+            return self.store.acquire_many(requests).await;
+        }
         let now = self.cache.clock.now_us();
         let mut out: Vec<Option<Result<Decision, StoreError>>> = requests
             .iter()

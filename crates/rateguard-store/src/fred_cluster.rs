@@ -238,6 +238,15 @@ impl BucketStore for FredClusterStore {
         crate::StoreKind::FredCluster
     }
 
+    /// Shared, and a request over several slots refunds its earlier slots
+    /// when a later one denies (see the module docs).
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities {
+            shared: true,
+            refunds: true,
+        }
+    }
+
     async fn acquire(
         &self,
         key: &BucketKey,

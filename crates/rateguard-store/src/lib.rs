@@ -11,6 +11,11 @@
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
 //! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
 //!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
+//! - `capabilities`: [`Capabilities`], what a store declares of itself
+//!   (shared across replicas, refunds), and [`Grouping`], what a caller
+//!   declares of a request's buckets; the deny cache reads both.
+//! - `connect`: [`connect`], the one `match` from a [`StoreKind`] to a
+//!   connected store of its own type, handed to a [`StoreUser`].
 //! - `options` ([`RedisOptions`]), `breaker` (circuit breaker) and `script`
 //!   (`token_bucket.lua`, shared by the three Redis stores).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
@@ -27,10 +32,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub use rateguard_contract::metrics::StoreErrorKind;
 pub use rateguard_contract::StoreKind;
 pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
 
 mod breaker;
+mod capabilities;
+mod connect;
 pub mod deny_cache;
 pub mod fred_cluster;
 pub mod lease_scripts;
@@ -44,6 +52,8 @@ mod shards;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+pub use capabilities::{Capabilities, Grouping};
+pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use lease_scripts::{LeaseRequest, LeaseScripts, LEASE_LUA, SHARE_LUA};
@@ -70,6 +80,18 @@ pub enum StoreError {
     /// The store answered with an error or an unexpected reply.
     #[error("store error: {0}")]
     Backend(String),
+}
+
+impl StoreError {
+    /// Which kind of failure it is (`rateguard_store_errors_total{error}`).
+    pub const fn kind(&self) -> StoreErrorKind {
+        match self {
+            StoreError::Timeout(_) => StoreErrorKind::Timeout,
+            StoreError::Unavailable(_) => StoreErrorKind::Unavailable,
+            StoreError::CircuitOpen(_) => StoreErrorKind::CircuitOpen,
+            StoreError::Backend(_) => StoreErrorKind::Backend,
+        }
+    }
 }
 
 /// One limit of a request: `cost` tokens from the bucket `key` under
@@ -132,6 +154,10 @@ pub trait BucketStore: Send + Sync + 'static {
     fn name(&self) -> &'static str {
         self.kind().as_str()
     }
+
+    /// What this store can do, for the layers above it (the deny cache,
+    /// `on_error`): declared by each store, never derived from its kind.
+    fn capabilities(&self) -> Capabilities;
 
     /// Decides one request over all its limits, all or nothing, in one
     /// store round trip: allowed iff every enforced limit allows it; then

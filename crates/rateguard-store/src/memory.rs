@@ -161,6 +161,10 @@ impl<C: Clock> BucketStore for MemoryStore<C> {
         crate::StoreKind::Memory
     }
 
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::LOCAL
+    }
+
     async fn acquire(
         &self,
         key: &BucketKey,

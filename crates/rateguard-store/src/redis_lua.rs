@@ -200,6 +200,10 @@ impl BucketStore for RedisLuaStore {
         crate::StoreKind::RedisLua
     }
 
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::SHARED
+    }
+
     async fn acquire(
         &self,
         key: &BucketKey,

@@ -167,6 +167,10 @@ impl BucketStore for RedisPipelinedStore {
         crate::StoreKind::RedisPipelined
     }
 
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::SHARED
+    }
+
     async fn acquire(
         &self,
         key: &BucketKey,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rateguard_gateway::config::env_key;
+use rateguard_runtime::config::env_key;
 
 /// RateGuard: a distributed rate-limiting HTTP gateway.
 #[derive(Debug, Parser)]

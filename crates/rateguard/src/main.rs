@@ -1,6 +1,7 @@
 //! `rateguard`: the binary. Parses the command line, reads `.env` and the
 //! `RATEGUARD_*` environment, sets up tracing, and hands over to
-//! `rateguard_gateway::serve` (or `rateguard_rls::serve`), each with a
+//! `rateguard_gateway::serve_reloading` (or `rateguard_rls::serve_reloading`),
+//! each a frontend of `rateguard_runtime`'s one replica lifecycle, with a
 //! reload source for `SIGHUP`: the same file read again with the same
 //! overrides. The only place that knows about clap, anyhow and the
 //! environment.
@@ -9,11 +10,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rateguard_gateway::config::{self, ValidConfig};
-use rateguard_gateway::{
-    serve_mock_backend, shutdown_signal, ConfigError, ConfigErrors, ReloadSource,
-};
+use rateguard_gateway::config::ValidConfig;
 use rateguard_rls::RlsConfig;
+use rateguard_runtime::config;
+use rateguard_runtime::{shutdown_signal, ConfigError, ConfigErrors, ReloadSource};
 
 mod cli;
 
@@ -40,9 +40,10 @@ fn main() -> ExitCode {
             replica_id,
         } => report(serve(&config, listen, replica_id)),
         Command::Rls { config, listen } => report(rls(&config, listen)),
-        Command::MockBackend { listen, name } => {
-            report(serve_mock_backend(listen, &name, shutdown_signal()).map_err(Into::into))
-        }
+        Command::MockBackend { listen, name } => report(
+            rateguard_mock_backend::run_blocking(listen, &name, shutdown_signal())
+                .map_err(Into::into),
+        ),
     }
 }
 
@@ -106,9 +107,11 @@ fn load_config(
     flags: &[(&str, Option<String>)],
 ) -> Result<(ValidConfig, ReloadSource<ValidConfig>), ConfigErrors> {
     let overrides = overrides(flags);
-    let config = config::load_table(read_with(path, &overrides)?)?;
+    let config = rateguard_gateway::config::load_table(read_with(path, &overrides)?)?;
     let path = path.to_owned();
-    let reload = ReloadSource::new(move || config::load_table(read_with(&path, &overrides)?));
+    let reload = ReloadSource::new(move || {
+        rateguard_gateway::config::load_table(read_with(&path, &overrides)?)
+    });
     Ok((config, reload))
 }
 
@@ -146,7 +149,7 @@ fn check_config(path: &Path) -> ExitCode {
     let mut ok = Vec::new();
     if let Some(raw) = raw {
         if !raw.upstream.url.is_empty() || raw.rls.limits.is_empty() {
-            match config::validate(&raw) {
+            match rateguard_gateway::config::validate(&raw) {
                 Ok(c) => ok.push(format!(
                     "store {}, {} policies, upstream {}",
                     c.store.kind,

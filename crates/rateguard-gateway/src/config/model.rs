@@ -1,6 +1,5 @@
 //! The checked configuration the gateway runs on: [`ValidConfig`].
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use std::collections::HashSet;
@@ -13,7 +12,7 @@ use ipnet::IpNet;
 use rateguard_contract::LimitKey;
 use rateguard_core::Quota;
 
-use super::{EncodedSlashes, OnError, RawConfig, RuntimeMode, StoreKind};
+use super::{RawConfig, ServerConfig, StoreConfig};
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -33,31 +32,6 @@ pub struct ValidConfig {
     pub raw: RawConfig,
 }
 
-/// `[server]`, checked.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Public listener.
-    pub listen: SocketAddr,
-    /// Admin listener.
-    pub admin_listen: SocketAddr,
-    /// Value of `X-RateGuard-Replica`.
-    pub replica_id: String,
-    /// Drain bound on shutdown.
-    pub shutdown_grace: Duration,
-    /// Connection limit.
-    pub max_connections: usize,
-    /// Idle client connections are closed after this.
-    pub idle_timeout: Duration,
-    /// How the binary runs its async runtime(s).
-    pub runtime: RuntimeMode,
-    /// Runtime threads (0 = one per core).
-    pub threads: usize,
-    /// What request paths may do with encoded slashes ([`crate::path`]).
-    pub encoded_slashes: EncodedSlashes,
-    /// Reload when the files change, not only on `SIGHUP` ([`crate::reload`]).
-    pub watch_config: bool,
-}
-
 /// `[upstream]`, checked.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -71,31 +45,6 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Idle pooled connections kept.
     pub pool_max_idle: usize,
-}
-
-/// `[store]`, checked.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// The kind.
-    pub kind: StoreKind,
-    /// Redis URLs (empty for memory).
-    pub urls: Vec<String>,
-    /// Budget of one decision.
-    pub timeout: Duration,
-    /// Failure rule.
-    pub on_error: OnError,
-    /// Pipelined store: most decisions per pipeline.
-    pub batch_max: usize,
-    /// Pipelined store: how long a batch waits to fill.
-    pub batch_wait: Duration,
-    /// Redis stores: longest pause between probes of a failing store.
-    pub breaker_max_cooldown: Duration,
-    /// Redis stores: the local deny cache's size (`None`: no cache,
-    /// `store.deny_cache = false`).
-    pub deny_cache: Option<usize>,
-    /// `on_error = "local"`: the share of each limit a replica enforces
-    /// alone while the store fails is `1/replicas_hint`.
-    pub replicas_hint: u32,
 }
 
 /// `[identity]`, checked.

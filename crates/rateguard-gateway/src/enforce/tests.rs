@@ -1,11 +1,12 @@
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 use rateguard_core::Quota;
-use rateguard_store::MemoryStore;
+use rateguard_store::{AcquireRequest, Capabilities, MemoryStore, StoreError};
+use tokio::time::Instant;
 
 use super::*;
 use crate::config::{IdentityConfig, PolicyConfig};
@@ -57,6 +58,10 @@ struct BrokenStore {
 impl BucketStore for BrokenStore {
     fn kind(&self) -> rateguard_store::StoreKind {
         rateguard_store::StoreKind::RedisLua
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::SHARED
     }
 
     fn acquire_all(
@@ -172,17 +177,6 @@ async fn a_hanging_store_costs_exactly_the_timeout() {
     assert!(metrics
         .encode()
         .contains("rateguard_store_errors_total{error=\"timeout\"} 1"));
-}
-
-#[tokio::test(start_paused = true)]
-async fn warnings_are_rate_limited() {
-    let w = WarnLimiter::new();
-    assert_eq!(w.should_warn(), Some(0));
-    assert_eq!(w.should_warn(), None);
-    assert_eq!(w.should_warn(), None);
-    tokio::time::advance(WARN_EVERY).await;
-    assert_eq!(w.should_warn(), Some(2));
-    assert_eq!(w.should_warn(), None);
 }
 
 #[tokio::test]

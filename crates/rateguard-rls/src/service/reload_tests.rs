@@ -3,8 +3,8 @@
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
-use rateguard_gateway::metrics::ReloadResult;
-use rateguard_gateway::reload::{reload_once, ReloadSource};
+use rateguard_contract::metrics::ReloadResult;
+use rateguard_runtime::reload::{reload_once, ReloadSource};
 use rateguard_store::MemoryStore;
 
 use super::*;
@@ -16,8 +16,8 @@ fn limits_file(requests_per_unit: u32) -> String {
 }
 
 /// `[rls]` with `edge.yaml` in `dir`, listening on `listen`.
-fn load(dir: &std::path::Path, listen: &str) -> Result<RlsConfig, rateguard_gateway::ConfigErrors> {
-    let raw = rateguard_gateway::config::from_toml(&format!(
+fn load(dir: &std::path::Path, listen: &str) -> Result<RlsConfig, rateguard_runtime::ConfigErrors> {
+    let raw = rateguard_runtime::config::from_toml(&format!(
         "[server]\nlisten = \"{listen}\"\n[store]\nurls = [\"redis://:pw@127.0.0.1:1\"]\n\
          [rls]\nlimits = [\"edge.yaml\"]\n"
     ))?;

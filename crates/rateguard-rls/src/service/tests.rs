@@ -1,11 +1,15 @@
 use std::future::Future;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::DescriptorStatus;
 use envoy_types::pb::google::protobuf::UInt64Value;
+use rateguard_contract::OnError;
 use rateguard_core::clock::ManualClock;
-use rateguard_store::MemoryStore;
+use rateguard_core::MultiDecision;
+use rateguard_runtime::DecideOptions;
+use rateguard_store::{MemoryStore, StoreError};
 
 use crate::Unit;
 
@@ -30,8 +34,12 @@ descriptors:
 
 fn options() -> RlsOptions {
     RlsOptions {
-        store_timeout: Duration::from_millis(100),
-        fail_open: true,
+        store: DecideOptions {
+            budget: Duration::from_millis(100),
+            on_error: OnError::Allow,
+            replicas_hint: 1,
+            deny_cache: None,
+        },
         response_headers: ResponseHeaders::None,
         replica_id: "rls-1".into(),
     }
@@ -258,6 +266,10 @@ impl BucketStore for DownStore {
         rateguard_store::StoreKind::RedisLua
     }
 
+    fn capabilities(&self) -> rateguard_store::Capabilities {
+        rateguard_store::Capabilities::SHARED
+    }
+
     fn acquire_all(
         &self,
         _: &[AcquireRequest],
@@ -289,7 +301,10 @@ async fn a_failed_store_answers_ok_or_unavailable_per_on_error() {
     let closed = limiter_with(
         DownStore,
         RlsOptions {
-            fail_open: false,
+            store: DecideOptions {
+                on_error: OnError::Deny,
+                ..options().store
+            },
             ..options()
         },
     );

@@ -15,6 +15,8 @@ struct Counted {
     clock: ManualClock,
     calls: Arc<AtomicUsize>,
     latency_us: u64,
+    /// Declares refunds, as `fred-cluster` does.
+    refunds: bool,
 }
 
 impl Counted {
@@ -26,6 +28,13 @@ impl Counted {
 impl BucketStore for Counted {
     fn kind(&self) -> crate::StoreKind {
         crate::StoreKind::Memory
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities {
+            shared: true,
+            refunds: self.refunds,
+        }
     }
 
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
@@ -49,6 +58,7 @@ fn cache(capacity: usize, latency_us: u64) -> (DenyCache<Counted, ManualClock>, 
         clock: clock.clone(),
         calls: Arc::default(),
         latency_us,
+        refunds: false,
     };
     (
         DenyCache::with_clock(counted, capacity, clock.clone()),
@@ -244,4 +254,31 @@ async fn a_denial_of_a_cost_above_capacity_is_not_cached() {
     assert!(cache.is_empty(), "a full bucket tells nothing certain");
     assert_eq!(cache.name(), "memory");
     cache.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_a_store_that_refunds_only_buckets_decided_alone_use_the_cache() {
+    let (mut cache, _clock) = cache(10, 0);
+    cache.store.refunds = true;
+    let quota = Quota::new(1, 1.0).unwrap();
+    let (alone, grouped) = (BucketKey::new("p", "alone"), BucketKey::new("p", "grouped"));
+    for (key, grouping) in [(&alone, Grouping::Alone), (&grouped, Grouping::Grouped)] {
+        for _ in 0..4 {
+            cache
+                .acquire_all_grouped(&one(key, quota, 1), grouping)
+                .await
+                .unwrap();
+        }
+    }
+    // Alone: one allowed, one denial from the store, two from the cache.
+    // Grouped: every request to the store, nothing recorded.
+    assert_eq!(cache.store().calls(), 2 + 4);
+    assert_eq!(cache.hits(), 2);
+    assert_eq!(cache.len(), 1);
+    // The BucketStore methods know nothing of the buckets: grouped.
+    for _ in 0..2 {
+        assert!(!cache.acquire(&grouped, &quota, 1).await.unwrap().allowed);
+    }
+    assert_eq!(cache.store().calls(), 8);
+    assert_eq!(cache.capabilities(), cache.store().capabilities());
 }

@@ -139,9 +139,13 @@ async fn json_logs_follow_rateguard_log_and_redact_the_store_password() {
         &config_text(backend.addr(), &server, &store, &default_policy(5)),
     );
     let env = [
-        // Gateway events down to debug, nothing from other targets (the
-        // binary's own info lines included); RUST_LOG is the fallback only.
-        ("RATEGUARD_LOG", "rateguard_gateway=debug"),
+        // Gateway and replica-runtime events down to debug, nothing from
+        // other targets (the binary's own info lines included); RUST_LOG
+        // is the fallback only.
+        (
+            "RATEGUARD_LOG",
+            "rateguard_gateway=debug,rateguard_runtime=debug",
+        ),
         ("RUST_LOG", "error"),
     ];
     let args = [
@@ -188,10 +192,14 @@ async fn json_logs_follow_rateguard_log_and_redact_the_store_password() {
         event("Rate-limit store failed; applying on_error.")["level"],
         "WARN"
     );
+    let target = |l: &serde_json::Value, prefix: &str| {
+        l["target"].as_str().is_some_and(|t| t.starts_with(prefix))
+    };
     assert!(
-        lines.iter().all(|l| l["target"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("rateguard_gateway"))),
-        "RATEGUARD_LOG keeps only rateguard_gateway:\n{log}"
+        lines
+            .iter()
+            .all(|l| target(l, "rateguard_gateway") || target(l, "rateguard_runtime")),
+        "RATEGUARD_LOG keeps only rateguard_gateway and rateguard_runtime:\n{log}"
     );
+    assert!(target(started, "rateguard_gateway"), "{started}");
 }

@@ -113,15 +113,6 @@ async fn layered_limits_hold_across_three_replicas(store: &str, exact_labels: bo
     );
 }
 
-/// `calls` of `cmdstat_<command>` in `INFO commandstats` (0 if never run).
-async fn command_calls(redis: &RedisServer, command: &str) -> u64 {
-    let info = redis.cli(&["INFO", "commandstats"]).await.unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// One replica, capacity 2, `n` sequential requests with one key: the
 /// first denial asks Redis, the rest are answered by the deny cache
 /// (unless `deny_cache = false`). Returns (script calls, cache hits).

@@ -11,6 +11,7 @@ mod paths;
 mod readiness;
 mod recovery;
 mod reload;
+mod rls_store;
 mod shutdown;
 mod streaming;
 mod support;

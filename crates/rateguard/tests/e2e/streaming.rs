@@ -28,7 +28,7 @@ async fn read_at_least(stream: &mut tokio::net::TcpStream, out: &mut Vec<u8>, le
 async fn bodies_stream_both_ways_through_nginx_and_the_gateway() {
     let stack = stack("kind = \"memory\"", 1, 10);
     let front = stack.nginx.addr();
-    let body = rateguard_gateway::mock_backend::pattern(2 * HALF);
+    let body = rateguard_mock_backend::pattern(2 * HALF);
 
     let mut up = tokio::net::TcpStream::connect(front).await.unwrap();
     let head = format!(

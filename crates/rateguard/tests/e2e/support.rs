@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rateguard_testkit::{GatewayProcess, MockBackend, Nginx};
+use rateguard_testkit::{GatewayProcess, MockBackend, Nginx, RedisServer};
 
 pub(crate) fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rateguard"))
@@ -292,4 +292,13 @@ pub(crate) async fn backend_stats(backend: &MockBackend, wait: &str) -> serde_js
 pub(crate) async fn release(backend: &MockBackend, id: &str) {
     let (status, body) = raw_get(backend.addr(), &format!("/_mock/release?hold={id}"), &[]).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// `calls` of `cmdstat_<command>` in `INFO commandstats` (0 if never run).
+pub(crate) async fn command_calls(redis: &RedisServer, command: &str) -> u64 {
+    let info = redis.cli(&["INFO", "commandstats"]).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }

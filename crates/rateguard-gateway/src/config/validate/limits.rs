@@ -12,8 +12,7 @@ use rateguard_core::key::{self, DEFAULT_LIMIT};
 use rateguard_core::quota::QuotaError;
 use rateguard_core::Quota;
 
-use super::policies::plain_name_message;
-use super::Check;
+use super::{plain_name_message, Check};
 use crate::config::{LimitConfig, RawPolicy};
 use crate::error::ConfigError;
 
@@ -190,7 +189,7 @@ fn quota(check: &mut Check, key: &str, capacity: i64, rate: f64) -> Option<Quota
         return None;
     };
     Quota::new(capacity, rate)
-        .map_err(|e| check.0.push(quota_error(key, &e)))
+        .map_err(|e| check.push(quota_error(key, &e)))
         .ok()
 }
 

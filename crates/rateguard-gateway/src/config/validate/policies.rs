@@ -6,16 +6,11 @@
 //! this module only says which key each problem belongs to.
 
 use http::Method;
-use rateguard_core::key::{self, MAX_POLICY_LEN};
+use rateguard_core::key;
 
 use super::limits::limits;
-use super::Check;
+use super::{plain_name_message, Check};
 use crate::config::{PolicyConfig, RawPolicy};
-
-/// The message for a name outside the alphabet kept verbatim in keys.
-pub(super) fn plain_name_message(name: &str) -> String {
-    format!("must be 1-{MAX_POLICY_LEN} characters of A-Z a-z 0-9 _ . -, got {name:?}")
-}
 
 pub(super) fn policies(check: &mut Check, raw: &[RawPolicy]) -> Option<Vec<PolicyConfig>> {
     if raw.is_empty() {

@@ -223,6 +223,14 @@ impl BucketStore for Denying {
         self.kind
     }
 
+    /// fred-cluster refunds; the others do not.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            shared: true,
+            refunds: self.kind == rateguard_store::StoreKind::FredCluster,
+        }
+    }
+
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let denial = |r: &AcquireRequest| {

@@ -1,13 +1,16 @@
-//! TOML text → table → [`RawConfig`], naming the key path of every problem.
+//! TOML text → table → [`RawConfig`], naming the key path of every problem;
+//! the file both commands read, checked by each with its own function
+//! ([`load_table_with`]).
 
 use std::path::Path;
 
 use serde_path_to_error::Segment;
 
-use super::{validate, RawConfig, ValidConfig};
+use rateguard_contract::RawConfig;
+
 use crate::error::{ConfigError, ConfigErrors};
 
-/// Parses TOML text into a table (for [`apply_override`]).
+/// Parses TOML text into a table (for [`apply_override`](super::apply_override)).
 pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))
@@ -109,13 +112,9 @@ pub fn from_table(table: toml::Table) -> Result<RawConfig, ConfigErrors> {
     }
 }
 
-/// Reads and validates a table: every problem found, reading and checking.
-pub fn load_table(table: toml::Table) -> Result<ValidConfig, ConfigErrors> {
-    load_table_with(table, validate)
-}
-
-/// Reads a table and checks it with `check` (`rateguard rls` checks its
-/// own sections): every problem found, reading and checking.
+/// Reads a table and checks it with `check` (the gateway's `validate`,
+/// or `rateguard rls`'s own sections): every problem found, reading and
+/// checking.
 pub fn load_table_with<T>(
     table: toml::Table,
     check: impl FnOnce(&RawConfig) -> Result<T, ConfigErrors>,
@@ -152,9 +151,4 @@ pub fn add_unreported(errors: &mut Vec<ConfigError>, more: ConfigErrors) {
 /// Parses TOML text into the raw structs.
 pub fn from_toml(text: &str) -> Result<RawConfig, ConfigErrors> {
     from_table(parse_table(text)?)
-}
-
-/// Parses and validates TOML text in one go (tests, `check-config`).
-pub fn load_str(text: &str) -> Result<ValidConfig, ConfigErrors> {
-    load_table(parse_table(text)?)
 }

@@ -1,6 +1,9 @@
 //! The demo backend (`rateguard mock-backend`): answers every request with
 //! JSON saying which backend answered and what it received, so the
 //! load-balancing demo and the tests can see the request as it arrived.
+//! Measurement plumbing, not product: the `rateguard` binary's
+//! `mock-backend` subcommand and the tests run it ([`run_blocking`],
+//! [`serve`]).
 //!
 //! ```json
 //! {"message":"Hello from b1","backend":"b1","path":"/x","method":"GET",
@@ -29,6 +32,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,7 +52,8 @@ mod control;
 
 pub use body::MockBody;
 
-use crate::server::{serve_http, ServeOptions};
+use rateguard_runtime::plain_http::{serve_plain, PlainOptions};
+use rateguard_runtime::{bind_addr, multi_thread, thread_count, ServeError};
 
 /// `X-Backend`.
 pub const X_BACKEND: HeaderName = HeaderName::from_static(rateguard_contract::headers::X_BACKEND);
@@ -331,14 +336,34 @@ pub async fn serve(
     backend: Arc<Backend>,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_http(
+    serve_plain(
         listener,
-        move |req, _peer| backend.clone().handle(req),
+        move |req| backend.clone().handle(req),
         shutdown,
-        ServeOptions {
+        PlainOptions {
             max_connections: 100_000,
-            ..ServeOptions::default()
+            grace: Duration::from_secs(10),
         },
     )
     .await;
+}
+
+/// Runs the backend `name` on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, name: &str, shutdown: impl Future<Output = ()> + Send) {
+    serve(listener, Backend::new(name), shutdown).await;
+}
+
+/// Runs the backend `name` on `listen` on its own multi-thread runtime
+/// until `shutdown` resolves. Blocks the calling thread.
+pub fn run_blocking(
+    listen: SocketAddr,
+    name: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    multi_thread(thread_count(0))?.block_on(async {
+        let listener = bind_addr(listen)?;
+        tracing::info!(%listen, %name, "Mock backend started.");
+        run(listener, name, shutdown).await;
+        Ok(())
+    })
 }

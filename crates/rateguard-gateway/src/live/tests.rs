@@ -1,16 +1,18 @@
-//! A reload of [`Shared`]: the snapshot a request holds, buckets that
-//! survive, keys that need a restart, the hash, and the deny cache.
+//! A reload of a replica's [`LiveSlot`]: the snapshot a request holds,
+//! buckets that survive, keys that need a restart, the hash, and the deny
+//! cache.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use http::{HeaderMap, Method};
 use rateguard_core::Quota;
-use rateguard_store::MemoryStore;
+use rateguard_store::{BucketStore, MemoryStore};
 
 use super::*;
 use crate::config::{self, OnError, PolicyConfig};
-use crate::enforce::Verdict;
+use crate::enforce::{Enforcer, Verdict};
+use crate::service::Shared;
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
@@ -48,7 +50,7 @@ async fn a_reload_keeps_buckets_and_in_flight_snapshots() {
     }
     assert!(!allowed(&shared, &shared.live()).await);
 
-    let restart = shared.apply(config(4, "127.0.0.1:8081"));
+    let restart = shared.live_slot().apply(config(4, "127.0.0.1:8081"));
     assert_eq!(restart, ["server.listen"]);
     let after = shared.live();
     // The same bucket, now of capacity 4: two more tokens, not four.
@@ -127,8 +129,8 @@ async fn verdict<S: BucketStore>(
 
 #[tokio::test]
 async fn an_invalid_config_is_refused_and_counted() {
-    use crate::metrics::ReloadResult;
-    use crate::reload::{reload_once, ReloadSource};
+    use rateguard_contract::metrics::ReloadResult;
+    use rateguard_runtime::reload::{reload_once, ReloadSource};
     let shared = Shared::new(&config(2, "127.0.0.1:8080"), MemoryStore::new());
     let hash = shared.live().config().hash().to_owned();
     let bad = ReloadSource::new(|| {
@@ -137,10 +139,16 @@ async fn an_invalid_config_is_refused_and_counted() {
              [[policies]]\nname = \"default\"\ncapacity = -5\nrefill_per_sec = 1.0\n",
         )
     });
-    assert_eq!(reload_once(&shared, &bad).await, ReloadResult::Error);
+    assert_eq!(
+        reload_once(&**shared.live_slot(), &bad).await,
+        ReloadResult::Error
+    );
     assert_eq!(shared.live().config().hash(), hash);
     let good = ReloadSource::new(|| Ok(config(3, "127.0.0.1:8080")));
-    assert_eq!(reload_once(&shared, &good).await, ReloadResult::Ok);
+    assert_eq!(
+        reload_once(&**shared.live_slot(), &good).await,
+        ReloadResult::Ok
+    );
     assert_ne!(shared.live().config().hash(), hash);
     let metrics = shared.metrics().encode();
     for result in ["ok", "error"] {
@@ -196,7 +204,7 @@ async fn a_reload_reads_the_api_keys_file_again() {
     assert!(!decide("xyz").await);
 
     std::fs::write(&keys, format!("{}\n{}\n", digest("abc"), digest("xyz"))).unwrap();
-    shared.apply(load());
+    shared.live_slot().apply(load());
     // Known now: a bucket of its own.
     assert!(decide("xyz").await);
     let second = shared.live().config().to_json();

@@ -9,9 +9,9 @@ use crate::error::ServeError;
 /// The two bound listeners of a replica.
 #[derive(Debug)]
 pub struct Listeners {
-    /// The public (proxy) listener.
+    /// The public listener: HTTP for `serve`, gRPC for `rls`.
     pub public: TcpListener,
-    /// The admin (`/healthz`, `/readyz`, `/metrics`) listener.
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`, `/config`).
     pub admin: TcpListener,
 }
 

@@ -1,21 +1,20 @@
 //! Runtime layout: the Tokio runtimes a replica runs on, and the extra
 //! per-core runtime threads.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use rateguard_store::BucketStore;
-use tokio::sync::{oneshot, watch};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
-use super::{serve_public, stopped, PublicOptions};
 use crate::error::ServeError;
 use crate::listen::bind_socket;
-use crate::service::Gateway;
+use crate::shutdown::Stop;
 
 /// Where a replica's public listener is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    /// On the runtime that calls [`Server::run`](super::Server::run)
+pub enum Layout {
+    /// On the runtime that calls [`Replica::run`](crate::Replica::run)
     /// (multi-thread, or a test's runtime).
     OneRuntime,
     /// On the calling current-thread runtime plus `threads - 1` threads, each
@@ -28,7 +27,7 @@ pub(super) enum Layout {
 
 impl Layout {
     /// Runtimes serving the public port.
-    pub(super) fn runtimes(self) -> usize {
+    pub fn runtimes(self) -> usize {
         match self {
             Self::OneRuntime => 1,
             Self::PerCore { threads } => threads.max(1),
@@ -45,7 +44,7 @@ pub fn thread_count(threads: usize) -> usize {
 }
 
 /// A single-threaded runtime.
-pub(super) fn current_thread() -> Result<tokio::runtime::Runtime, ServeError> {
+pub fn current_thread() -> Result<tokio::runtime::Runtime, ServeError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,20 +61,25 @@ pub fn multi_thread(threads: usize) -> Result<tokio::runtime::Runtime, ServeErro
 }
 
 /// One runtime thread's outcome.
-pub(super) type Finished = oneshot::Receiver<Result<(), ServeError>>;
+pub type Finished = oneshot::Receiver<Result<(), ServeError>>;
 
-/// Starts runtime threads `1..runtimes`, each serving `gateway()` on its own
-/// `SO_REUSEPORT` listener on `addr` until `stop` turns true.
-pub(super) fn spawn_runtimes<S: BucketStore>(
+/// Starts runtime threads `1..runtimes`, each on its own current-thread
+/// runtime serving its own `SO_REUSEPORT` listener on `addr` with what
+/// `serve()` returns (called here, once per thread) until `stop`.
+pub fn spawn_runtimes<M, H, F>(
     runtimes: usize,
     addr: SocketAddr,
-    gateway: impl Fn() -> Arc<Gateway<S>>,
-    options: &PublicOptions,
-    stop: &watch::Receiver<bool>,
-) -> Result<Vec<Finished>, ServeError> {
+    serve: M,
+    stop: &Stop,
+) -> Result<Vec<Finished>, ServeError>
+where
+    M: Fn() -> H,
+    H: FnOnce(TcpListener, Stop) -> F + Send + 'static,
+    F: Future<Output = ()>,
+{
     let mut finished = Vec::new();
     for i in 1..runtimes {
-        let (gateway, options, stop) = (gateway(), options.clone(), stop.clone());
+        let (serve, stop) = (serve(), stop.clone());
         let (done_tx, done_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("rateguard-rt-{i}"))
@@ -83,7 +87,7 @@ pub(super) fn spawn_runtimes<S: BucketStore>(
                 let result = current_thread().and_then(|rt| {
                     rt.block_on(async move {
                         let listener = bind_socket(addr, true)?;
-                        serve_public(gateway, listener, options, stopped(stop)).await;
+                        serve(listener, stop).await;
                         Ok(())
                     })
                 });

@@ -6,7 +6,8 @@
 
 use std::sync::OnceLock;
 
-use super::RawConfig;
+use rateguard_contract::RawConfig;
+
 use crate::error::ConfigError;
 
 /// The raw config at its defaults, as a TOML table.

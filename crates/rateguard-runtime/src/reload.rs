@@ -10,10 +10,10 @@
 //!   logged as `check-config` prints it (`policies[0].capacity: must be >
 //!   0, got -5`), `rateguard_config_reloads_total{result="error"}` counts
 //!   it, and the running config stays.
-//! - Valid: the target ([`Reload`]: the gateway's [`Shared`](crate::Shared),
-//!   `rateguard rls`'s service) swaps in its live part (`policies` and
-//!   `identity`; the `rls` limits files) and names the keys that changed
-//!   but only take effect at a restart ([`changed_keys`]), which are
+//! - Valid: the target ([`Reload`]: the gateway's live part, `rateguard
+//!   rls`'s service) swaps in what [`sections`] says reloads live for its
+//!   command (`policies` and `identity`; the `rls` limits files) and names
+//!   the keys that changed but only take effect at a restart, which are
 //!   logged as such and left as they run. The new config's hash is exported
 //!   as `rateguard_config_info{hash}` (see [`ActiveConfig`]).
 //!
@@ -32,14 +32,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rateguard_contract::metrics::ReloadResult;
 use serde::Serialize;
 
 use crate::error::ConfigErrors;
-use crate::metrics::{ConfigMetrics, ReloadResult};
+use crate::metrics::ConfigMetrics;
 
 mod active;
+pub mod sections;
 
 pub use active::{api_keys_summary, ActiveConfig};
+pub use sections::{carry_over, Command, Section, Takes};
 
 /// Reads the config again, as the binary read it at start.
 pub struct ReloadSource<C> {
@@ -106,9 +109,9 @@ async fn load<C: Send + 'static>(source: &ReloadSource<C>) -> Result<C, ConfigEr
     tokio::task::spawn_blocking(move || load.load())
         .await
         .unwrap_or_else(|e| {
-            Err(ConfigErrors(vec![crate::ConfigError::Syntax(format!(
-                "reading the config failed: {e}"
-            ))]))
+            Err(ConfigErrors(vec![crate::error::ConfigError::Syntax(
+                format!("reading the config failed: {e}"),
+            )]))
         })
 }
 

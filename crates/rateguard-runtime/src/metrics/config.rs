@@ -6,15 +6,14 @@ use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::Family as Labelled;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-
-use super::ReloadResult;
+use rateguard_contract::metrics::{Family, ReloadResult};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
-    result: ReloadResult,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -26,7 +25,7 @@ struct HashLabels {
 #[derive(Debug)]
 pub struct ConfigMetrics {
     reloads: [Counter; ReloadResult::ALL.len()],
-    info: Family<HashLabels, Gauge>,
+    info: Labelled<HashLabels, Gauge>,
     // The hash exported now: replaced (old series removed) on a change.
     current: Mutex<Option<String>>,
 }
@@ -34,21 +33,17 @@ pub struct ConfigMetrics {
 impl ConfigMetrics {
     /// Registers both metrics in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "rateguard_config_reloads",
-            "Config reloads by result (error: the new file was invalid; the old config stays)",
-            reloads.clone(),
-        );
-        let info = Family::<HashLabels, Gauge>::default();
-        registry.register(
-            "rateguard_config_info",
-            "1 for the hash of the active config (GET /config on the admin port)",
-            info.clone(),
-        );
+        let reloads = Labelled::<ResultLabels, Counter>::default();
+        let family = Family::ConfigReloads;
+        registry.register(family.name(), family.help(), reloads.clone());
+        let info = Labelled::<HashLabels, Gauge>::default();
+        let family = Family::ConfigInfo;
+        registry.register(family.name(), family.help(), info.clone());
         Self {
-            reloads: ReloadResult::ALL
-                .map(|result| reloads.get_or_create(&ResultLabels { result }).clone()),
+            reloads: ReloadResult::ALL.map(|result| {
+                let result = result.as_str();
+                reloads.get_or_create(&ResultLabels { result }).clone()
+            }),
             info,
             current: Mutex::new(None),
         }

@@ -21,26 +21,27 @@
 //!   replica out at once when the shared store fails, so probe `/healthz`
 //!   instead unless unlimited traffic is worse than no traffic.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use rateguard_contract::admin as paths;
 use rateguard_store::BucketStore;
+use tokio::net::TcpListener;
 
-use crate::response::{self, Body};
-use crate::service::Shared;
+use crate::plain_http::{serve_plain, PlainOptions};
 
 /// Longest wait for the store's ping in `/healthz` (`/readyz` waits
 /// `store.timeout_ms`).
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What the admin listener reports on: a replica's store, identity and
-/// metrics (the gateway's [`Shared`], or `rateguard rls`'s service).
+/// metrics (the gateway's shared part, or `rateguard rls`'s service).
 pub trait AdminSource: Send + Sync + 'static {
     /// The store type.
     type Store: BucketStore;
@@ -59,34 +60,32 @@ pub trait AdminSource: Send + Sync + 'static {
     }
 }
 
-impl<S: BucketStore> AdminSource for Shared<S> {
-    type Store = S;
+/// An admin response body.
+pub type AdminBody = Full<Bytes>;
 
-    fn store(&self) -> &S {
-        Shared::store(self)
-    }
-
-    fn replica(&self) -> &str {
-        Shared::replica(self).to_str().unwrap_or("")
-    }
-
-    fn store_timeout(&self) -> Duration {
-        Shared::store_timeout(self)
-    }
-
-    fn encode_metrics(&self) -> String {
-        self.metrics().encode()
-    }
-
-    fn active_config(&self) -> Option<serde_json::Value> {
-        Some(self.live().config().to_json())
-    }
+/// Serves `/healthz`, `/readyz`, `/metrics` and `/config` for `source` on
+/// `listener` until `shutdown`.
+pub async fn serve<A: AdminSource>(
+    source: Arc<A>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_plain(
+        listener,
+        move |req| handle(source.clone(), req),
+        shutdown,
+        PlainOptions {
+            max_connections: 256,
+            grace: Duration::from_secs(1),
+        },
+    )
+    .await;
 }
 
 /// Answers one admin request.
-pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle<A: AdminSource>(source: Arc<A>, req: Request<Incoming>) -> Response<AdminBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return response::error(
+        return error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "use GET",
@@ -94,7 +93,7 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
     }
     match req.uri().path() {
         paths::HEALTHZ => {
-            let store = gateway.store();
+            let store = source.store();
             let ping = tokio::time::timeout(PING_TIMEOUT, store.ping()).await;
             let (reachable, error) = match ping {
                 Ok(Ok(())) => (true, None),
@@ -103,22 +102,22 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
             };
             let body = serde_json::json!({
                 "status": "ok",
-                "replica": gateway.replica(),
+                "replica": source.replica(),
                 "store": { "kind": store.kind(), "reachable": reachable, "error": error },
             });
-            response::json_value(StatusCode::OK, &body)
+            json(StatusCode::OK, &body)
         }
         paths::READYZ => {
-            let store = gateway.store();
-            let timeout = gateway.store_timeout();
+            let store = source.store();
+            let timeout = source.store_timeout();
             let error = match tokio::time::timeout(timeout, store.ping()).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some(format!("no answer within {timeout:?}")),
             };
-            let replica = gateway.replica();
+            let replica = source.replica();
             match error {
-                None => response::json_value(
+                None => json(
                     StatusCode::OK,
                     &serde_json::json!({
                         "status": "ready",
@@ -128,7 +127,7 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
                 ),
                 Some(error) => {
                     tracing::debug!(store = %store.kind(), %error, "Not ready: store ping failed.");
-                    response::json_value(
+                    json(
                         StatusCode::SERVICE_UNAVAILABLE,
                         &serde_json::json!({
                             "status": "not_ready",
@@ -140,9 +139,7 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
             }
         }
         paths::METRICS => {
-            let mut res = Response::new(Either::Right(Full::new(Bytes::from(
-                gateway.encode_metrics(),
-            ))));
+            let mut res = Response::new(Full::new(Bytes::from(source.encode_metrics())));
             res.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(
@@ -151,14 +148,31 @@ pub async fn handle<A: AdminSource>(gateway: Arc<A>, req: Request<Incoming>) -> 
             );
             res
         }
-        paths::CONFIG => match gateway.active_config() {
-            Some(body) => response::json_value(StatusCode::OK, &body),
-            None => response::error(StatusCode::NOT_FOUND, "not_found", "no config to show"),
+        paths::CONFIG => match source.active_config() {
+            Some(body) => json(StatusCode::OK, &body),
+            None => error(StatusCode::NOT_FOUND, "not_found", "no config to show"),
         },
-        _ => response::error(
+        _ => error(
             StatusCode::NOT_FOUND,
             "not_found",
             "try /healthz, /readyz, /metrics or /config",
         ),
     }
+}
+
+/// A JSON response.
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<AdminBody> {
+    let mut res = Response::new(Full::new(Bytes::from(value.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// A JSON error `{"error": code, "message": message}` with `status`.
+fn error(status: StatusCode, code: &str, message: &str) -> Response<AdminBody> {
+    json(
+        status,
+        &serde_json::json!({ "error": code, "message": message }),
+    )
 }

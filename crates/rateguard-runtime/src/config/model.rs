@@ -1,0 +1,73 @@
+//! The checked `[server]` and `[store]` sections every command runs on:
+//! [`ServerConfig`], [`StoreConfig`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rateguard_contract::{EncodedSlashes, OnError, RuntimeMode, StoreKind};
+use rateguard_store::RedisOptions;
+
+/// `[server]`, checked.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public listener (HTTP for `serve`, gRPC for `rls`).
+    pub listen: SocketAddr,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Value of `X-RateGuard-Replica`.
+    pub replica_id: String,
+    /// Drain bound on shutdown.
+    pub shutdown_grace: Duration,
+    /// Connection limit.
+    pub max_connections: usize,
+    /// Idle client connections are closed after this.
+    pub idle_timeout: Duration,
+    /// How the binary runs its async runtime(s).
+    pub runtime: RuntimeMode,
+    /// Runtime threads (0 = one per core).
+    pub threads: usize,
+    /// What request paths may do with encoded slashes (the gateway's).
+    pub encoded_slashes: EncodedSlashes,
+    /// Reload when the files change, not only on `SIGHUP` ([`crate::reload`]).
+    pub watch_config: bool,
+}
+
+/// `[store]`, checked.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The kind.
+    pub kind: StoreKind,
+    /// Redis URLs (empty for memory).
+    pub urls: Vec<String>,
+    /// Budget of one decision.
+    pub timeout: Duration,
+    /// Failure rule.
+    pub on_error: OnError,
+    /// Pipelined store: most decisions per pipeline.
+    pub batch_max: usize,
+    /// Pipelined store: how long a batch waits to fill.
+    pub batch_wait: Duration,
+    /// Redis stores: longest pause between probes of a failing store.
+    pub breaker_max_cooldown: Duration,
+    /// Redis stores: the local deny cache's size (`None`: no cache,
+    /// `store.deny_cache = false`).
+    pub deny_cache: Option<usize>,
+    /// `on_error = "local"`: the share of each limit a replica enforces
+    /// alone while the store fails is `1/replicas_hint`.
+    pub replicas_hint: u32,
+}
+
+impl StoreConfig {
+    /// `[store]` as the Redis stores take it (breaker threshold and first
+    /// cooldown at their defaults).
+    pub fn redis_options(&self) -> RedisOptions {
+        RedisOptions {
+            urls: self.urls.clone(),
+            timeout: self.timeout,
+            batch_max: self.batch_max,
+            batch_wait: self.batch_wait,
+            breaker_max_cooldown: self.breaker_max_cooldown,
+            ..RedisOptions::default()
+        }
+    }
+}
