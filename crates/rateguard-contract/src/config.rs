@@ -246,6 +246,18 @@ pub struct RawStore {
     /// `on_error = "local"`: how many replicas share the limits; while the
     /// store fails, each enforces `1/replicas_hint` of every limit locally.
     pub replicas_hint: i64,
+    /// `redis-leased`: the lease period Δ in milliseconds; a lease is the
+    /// tokens a bucket refills in Δ (at most what this replica saw of the
+    /// key in one period), so a hot key costs about one call per Δ.
+    pub lease_period_ms: i64,
+    /// `redis-leased`: requests per second one replica must see for a key
+    /// before it leases tokens of it; slower keys stay one exact script
+    /// call per request. 0: every key leases.
+    pub lease_hot_rate: i64,
+    /// `redis-leased`: most keys a replica tracks (hot-key detector and
+    /// leases); beyond it the least recently seen are dropped (their
+    /// leases' tokens are lost: under-admission only).
+    pub lease_keys: i64,
 }
 
 impl RawStore {
@@ -268,6 +280,9 @@ impl Default for RawStore {
             deny_cache: true,
             deny_cache_size: 100_000,
             replicas_hint: 1,
+            lease_period_ms: 50,
+            lease_hot_rate: 100,
+            lease_keys: 10_000,
         }
     }
 }

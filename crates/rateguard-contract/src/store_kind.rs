@@ -13,6 +13,9 @@ crate::vocabulary! {
         RedisPipelined = "redis-pipelined" => Backend::Redis,
         /// fred on a Redis Cluster.
         FredCluster = "fred-cluster" => Backend::RedisCluster,
+        /// Redis, `lease.lua`: replicas lease tokens of hot keys and spend
+        /// them locally, never over the limit (`docs/leases.md`).
+        RedisLeased = "redis-leased" => Backend::Redis,
     }
     /// Where this kind keeps its buckets.
     fn backend -> Backend;
@@ -73,6 +76,7 @@ mod tests {
                 (true, false, true, true),
                 (true, false, true, true),
                 (false, true, true, true),
+                (true, false, true, true),
             ]
         );
     }

@@ -121,7 +121,9 @@ impl LeaseScripts {
         self.grant(key, quota, req, Some(now_us)).await
     }
 
-    async fn lease(
+    /// [`acquire_all`](Self::acquire_all) at `now_us` if given (tests),
+    /// else at Redis `TIME`.
+    pub(crate) async fn lease(
         &self,
         requests: &[LeaseRequest],
         now_us: Option<u64>,
@@ -168,6 +170,16 @@ impl LeaseScripts {
         }
         let reply: Vec<i64> = self.invoke(&invocation).await?;
         grant_from_reply(&reply, quota)
+    }
+
+    /// `PING`, bounded by the breaker and the timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        crate::redis_lua::ping(&self.conn, &self.breaker, self.timeout).await
+    }
+
+    /// The time budget of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn invoke(

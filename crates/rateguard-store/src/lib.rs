@@ -8,6 +8,9 @@
 //! - [`redis_lua`]: [`RedisLuaStore`] (`redis-lua`), one `EVALSHA` per decision.
 //! - [`redis_pipelined`]: [`RedisPipelinedStore`] (`redis-pipelined`), decisions
 //!   coalesced into one pipeline per round trip.
+//! - [`redis_leased`]: [`RedisLeasedStore`] (`redis-leased`), `redis-lua`'s
+//!   exact decisions plus token leases of hot keys spent locally, never
+//!   over the limit (`docs/leases.md`).
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
 //! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
 //!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
@@ -44,6 +47,7 @@ pub mod fred_cluster;
 pub mod lease_scripts;
 pub mod memory;
 mod options;
+pub mod redis_leased;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
@@ -58,7 +62,8 @@ pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
 pub use lease_scripts::{LeaseRequest, LeaseScripts, LEASE_LUA, SHARE_LUA};
 pub use memory::MemoryStore;
-pub use options::RedisOptions;
+pub use options::{LeaseOptions, RedisOptions};
+pub use redis_leased::RedisLeasedStore;
 pub use redis_lua::RedisLuaStore;
 pub use redis_pipelined::RedisPipelinedStore;
 pub use script::TOKEN_BUCKET_LUA;

@@ -41,6 +41,7 @@ const PALETTE: [RGBColor; StoreKind::ALL.len()] = [
     RGBColor(0x1f, 0x77, 0xb4), // redis-lua: blue
     RGBColor(0x2c, 0xa0, 0x2c), // redis-pipelined: green
     RGBColor(0x94, 0x67, 0xbd), // fred-cluster: purple
+    RGBColor(0xff, 0x7f, 0x0e), // redis-leased: orange
 ];
 
 /// One colour per frontend (only the references' are used: the gateways

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rateguard_contract::{EncodedSlashes, OnError, RuntimeMode, StoreKind};
-use rateguard_store::RedisOptions;
+use rateguard_store::{LeaseOptions, RedisOptions};
 
 /// `[server]`, checked.
 #[derive(Debug, Clone)]
@@ -55,6 +55,8 @@ pub struct StoreConfig {
     /// `on_error = "local"`: the share of each limit a replica enforces
     /// alone while the store fails is `1/replicas_hint`.
     pub replicas_hint: u32,
+    /// `redis-leased`: lease period, hot-key rate, keys tracked.
+    pub lease: LeaseOptions,
 }
 
 impl StoreConfig {
@@ -67,6 +69,7 @@ impl StoreConfig {
             batch_max: self.batch_max,
             batch_wait: self.batch_wait,
             breaker_max_cooldown: self.breaker_max_cooldown,
+            lease: self.lease,
             ..RedisOptions::default()
         }
     }
