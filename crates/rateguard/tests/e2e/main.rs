@@ -6,6 +6,7 @@ mod cluster;
 mod envoy;
 mod failures;
 mod layered;
+mod leased;
 mod local_fallback;
 mod paths;
 mod readiness;
