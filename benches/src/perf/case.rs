@@ -25,6 +25,10 @@ rateguard_contract::vocabulary! {
         FredCluster = "fred-cluster" => Target::Gateway(StoreKind::FredCluster, Traffic::Allowed),
         /// redis-lua, one hot key: nearly every request is over the limit.
         DenyHeavy = "deny-heavy" => Target::Gateway(StoreKind::RedisLua, Traffic::HotKey),
+        /// Token leases of hot keys spent locally (`docs/leases.md`).
+        RedisLeased = "redis-leased" => Target::Gateway(StoreKind::RedisLeased, Traffic::Allowed),
+        /// redis-leased, one hot key over the limit (as `deny-heavy`).
+        DenyHeavyLeased = "deny-heavy-leased" => Target::Gateway(StoreKind::RedisLeased, Traffic::HotKey),
     }
     /// The process this case measures.
     fn target -> Target;
