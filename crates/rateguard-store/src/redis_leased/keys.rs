@@ -82,17 +82,31 @@ impl KeyState {
 
     /// Tokens to lease on top of a store call: none for a key this replica
     /// sees fewer than `hot_per_period` times per period; else what the
-    /// bucket refills in a period, at most what this replica saw of the key
-    /// in its busiest recent period (a replica that sees a fraction of the
-    /// key's traffic leases that fraction, wasting less).
+    /// bucket refills in a period (a lease lasts about a period: its slice
+    /// drains at the refill rate). Near the limit (the last reply left
+    /// less than [`PLENTY`] leases of room) at most what this replica saw
+    /// of the key in its busiest recent period: a replica that sees a
+    /// fraction of the key's traffic leases that fraction, wasting less
+    /// where waste would deny someone.
     pub(super) fn want(&self, period_us: u64, hot_per_period: u32) -> u32 {
         let seen = self.detector.busiest();
         if seen < hot_per_period.max(1) {
             return 0;
         }
-        lease::want_for(period_us, &self.quota).min(seen)
+        let full = lease::want_for(period_us, &self.quota);
+        let q = &self.quota;
+        let room = q.fill_time_us().saturating_sub(self.last_debt.1) / q.interval_us();
+        if room >= u64::from(full) * PLENTY {
+            full
+        } else {
+            full.min(seen)
+        }
     }
 }
+
+/// Leases of room the last reply must have left for a full lease even
+/// when this replica sees less than the key's rate.
+const PLENTY: u64 = 4;
 
 /// Requests seen in the current period and the one before.
 #[derive(Debug)]
@@ -161,6 +175,7 @@ mod tests {
     fn a_key_leases_once_hot_and_no_more_than_it_sees() {
         let quota = Quota::new(1000, 1000.0).unwrap(); // 50 tokens per 50 ms
         let mut s = KeyState::new(0, quota, 0);
+        s.last_debt = (0, 900_000); // 100 tokens of room: near the limit
         let hot = hot_per_period(100, 50_000);
         assert_eq!(hot, 5);
         for t in 0..4 {
@@ -176,5 +191,11 @@ mod tests {
         assert_eq!(hot_per_period(0, 50_000), 0);
         let fresh = KeyState::new(1, quota, 0);
         assert_eq!(fresh.want(50_000, 0), 0, "nothing seen yet");
+        s.last_debt = (0, 0); // a full bucket: a full lease at once
+        s.detector = Detector::new(0);
+        for t in 0..5 {
+            s.detector.observe(t, 50_000);
+        }
+        assert_eq!(s.want(50_000, hot), 50);
     }
 }
