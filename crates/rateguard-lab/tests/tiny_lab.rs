@@ -57,11 +57,16 @@ async fn tiny_lab_run_is_complete_and_atomic_stores_burst_exactly() {
     assert_eq!(summary.missing(), Vec::<String>::new());
     let planned = summary.settings.planned();
     assert_eq!(summary.records.len(), planned.len());
-    // 4 stores × 4 accuracy scenarios (but memory's outage), + burst on
-    // nginx-limit-req; capacity and throughput on 6 subjects, twice for
-    // the 3 with a store server (2 RTTs); capacity on the 4 stores behind
-    // rls (first RTT and key mix).
-    assert_eq!(planned.len(), 4 * 4 - 1 + 1 + 2 * (6 + 3) + 4);
+    // Every store × 4 accuracy scenarios (but the outage of those without
+    // a store server), + burst on nginx-limit-req; capacity and throughput
+    // on the stores and 2 references, twice for those with a store server
+    // (2 RTTs); capacity on every store behind rls (first RTT and key mix).
+    let stores = StoreKind::ALL.len();
+    let served = StoreKind::ALL.iter().filter(|k| k.needs_server()).count();
+    assert_eq!(
+        planned.len(),
+        stores * 4 - (stores - served) + 1 + 2 * (stores + 2 + served) + stores
+    );
     rls_decides(&summary);
 
     cpu_roles_follow_the_processes(&summary);
@@ -204,7 +209,7 @@ fn rls_decides(summary: &Summary) {
         .iter()
         .filter(|r| r.frontend == Frontend::Rls)
         .collect();
-    assert_eq!(rls.len(), 4);
+    assert_eq!(rls.len(), StoreKind::ALL.len());
     for r in rls {
         assert_eq!(r.scenario, ScenarioId::Capacity, "{:?}", r.key());
         assert!(r.allowed > 0, "{:?}: {} allowed", r.key(), r.allowed);
