@@ -24,7 +24,11 @@ pub const KEY_MIX_STORES: &[StoreKind] = &[
 ];
 
 /// Stores measured with one hot key, allowed and over its limit.
-pub const HOT_KEY_STORES: &[StoreKind] = &[StoreKind::RedisLua, StoreKind::RedisPipelined];
+pub const HOT_KEY_STORES: &[StoreKind] = &[
+    StoreKind::RedisLua,
+    StoreKind::RedisPipelined,
+    StoreKind::RedisLeased,
+];
 
 /// What serves a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -319,6 +319,18 @@ pub struct RawStore {
     /// failovers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentinel_master: Option<String>,
+    /// `redis-leased`: the lease period Δ in milliseconds; a lease is the
+    /// tokens a bucket refills in Δ (at most what this replica saw of the
+    /// key in one period), so a hot key costs about one call per Δ.
+    pub lease_period_ms: i64,
+    /// `redis-leased`: requests per second one replica must see for a key
+    /// before it leases tokens of it; slower keys stay one exact script
+    /// call per request. 0: every key leases.
+    pub lease_hot_rate: i64,
+    /// `redis-leased`: most keys a replica tracks (hot-key detector and
+    /// leases); beyond it the least recently seen are dropped (their
+    /// leases' tokens are lost: under-admission only).
+    pub lease_keys: i64,
 }
 
 impl RawStore {
@@ -346,6 +358,9 @@ impl Default for RawStore {
             tls_key_file: None,
             tls_insecure_skip_verify: false,
             sentinel_master: None,
+            lease_period_ms: 50,
+            lease_hot_rate: 100,
+            lease_keys: 10_000,
         }
     }
 }

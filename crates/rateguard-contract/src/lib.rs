@@ -31,7 +31,7 @@
 //! let err = "redis-lau".parse::<StoreKind>().unwrap_err();
 //! assert_eq!(
 //!     err.to_string(),
-//!     "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster"
+//!     "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster, redis-leased"
 //! );
 //! ```
 

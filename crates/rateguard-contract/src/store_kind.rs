@@ -14,6 +14,9 @@ crate::vocabulary! {
         RedisPipelined = "redis-pipelined",
         /// fred on a Redis Cluster.
         FredCluster = "fred-cluster",
+        /// Redis, `lease.lua`: replicas lease tokens of hot keys and spend
+        /// them locally, never over the limit (`docs/leases.md`).
+        RedisLeased = "redis-leased",
     }
 }
 
@@ -33,7 +36,7 @@ impl StoreKind {
     pub const fn backend(self) -> Backend {
         match self {
             Self::Memory => Backend::InProcess,
-            Self::RedisLua | Self::RedisPipelined => Backend::Redis,
+            Self::RedisLua | Self::RedisPipelined | Self::RedisLeased => Backend::Redis,
             Self::FredCluster => Backend::RedisCluster,
         }
     }
@@ -81,6 +84,7 @@ mod tests {
                 (true, false, true, true),
                 (true, false, true, true),
                 (false, true, true, true),
+                (true, false, true, true),
             ]
         );
     }

@@ -204,7 +204,7 @@ mod tests {
         let err = serde_json::from_str::<StoreKind>("\"redis-lau\"").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster at line 1 column 11"
+            "unknown kind \"redis-lau\", expected one of memory, redis-lua, redis-pipelined, fred-cluster, redis-leased at line 1 column 11"
         );
         let err = serde_json::from_str::<OnError>("5").unwrap_err();
         assert!(

@@ -11,6 +11,10 @@
 //!   one onto the 429 / `RateLimit` headers.
 //! - [`key`]: [`BucketKey`], the stable, hashed, hash-tagged store key.
 //! - [`peek`]: [`Peek`], a bucket read without spending (the admin API's view).
+//! - [`lease`]: tier 1 of exact leases, tokens a replica takes ahead of time
+//!   and spends locally, decaying from when it asked ([`lease::Lease`]).
+//! - [`share`]: tier 2, rate shares of a hot bucket held by replicas or
+//!   Envoys ([`share::Ledger`] in the store, [`share::LocalShare`] at the holder).
 //!
 //! # Invariants
 //! This crate does no I/O, has no async runtime, and never reads the system
@@ -36,9 +40,14 @@ pub mod bucket;
 pub mod clock;
 pub mod decision;
 pub mod key;
+pub mod lease;
 pub mod multi;
 pub mod peek;
 pub mod quota;
+pub mod share;
+
+#[cfg(test)]
+mod sim;
 
 pub use clock::{Clock, SystemClock};
 pub use decision::Decision;

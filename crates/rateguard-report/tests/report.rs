@@ -15,7 +15,9 @@ use rateguard_report::{
     SeriesPoint, Settings, Summary, TimelinePoint, Versions, REPORT_FILE, SUMMARY_FILE,
 };
 
-const STORES: [&str; 4] = StoreKind::IDS;
+/// The fixture's stores: the four its figures were written for (a new
+/// kind renders the same way and needs no new numbers here).
+const STORES: [&str; 4] = ["memory", "redis-lua", "redis-pipelined", "fred-cluster"];
 
 /// `s.record` by ids.
 fn record<'a>(s: &'a Summary, store: &str, scenario: &str) -> Option<&'a Record> {
@@ -211,7 +213,7 @@ fn fixture() -> Summary {
         backends: 2,
         repetitions: 3,
         durations_ms: BTreeMap::from([("sustained".into(), 1_000)]),
-        stores: StoreKind::ALL.to_vec(),
+        stores: STORES.map(|s| s.parse::<StoreKind>().unwrap()).to_vec(),
         scenarios: ScenarioId::ALL.to_vec(),
         params: BTreeMap::from([("burst capacity".into(), "100".into())]),
         ..Settings::default()

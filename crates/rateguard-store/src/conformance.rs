@@ -20,7 +20,7 @@ mod multi_limit;
 pub use multi_limit::{
     denied_limit_spends_nothing_elsewhere, duplicate_keys_are_refused,
     layered_limits_under_concurrency, overlapping_requests_account_exactly,
-    shadow_limits_never_deny,
+    overlapping_requests_never_over_admit, shadow_limits_never_deny,
 };
 
 /// Where [`ManualClock`]s for the checks start: a realistic Redis `TIME` in

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::{
-    BucketStore, FredClusterStore, MemoryStore, RedisLuaStore, RedisOptions, RedisPipelinedStore,
-    StoreError, StoreKind,
+    BucketStore, FredClusterStore, MemoryStore, RedisLeasedStore, RedisLuaStore, RedisOptions,
+    RedisPipelinedStore, StoreError, StoreKind,
 };
 
 /// How often the memory store drops buckets that are full again.
@@ -41,5 +41,6 @@ pub async fn connect<U: StoreUser>(
         StoreKind::RedisLua => user.run(RedisLuaStore::connect(options).await?).await,
         StoreKind::RedisPipelined => user.run(RedisPipelinedStore::connect(options).await?).await,
         StoreKind::FredCluster => user.run(FredClusterStore::connect(options).await?).await,
+        StoreKind::RedisLeased => user.run(RedisLeasedStore::connect(options).await?).await,
     })
 }

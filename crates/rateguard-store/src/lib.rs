@@ -8,6 +8,9 @@
 //! - [`redis_lua`]: [`RedisLuaStore`] (`redis-lua`), one `EVALSHA` per decision.
 //! - [`redis_pipelined`]: [`RedisPipelinedStore`] (`redis-pipelined`), decisions
 //!   coalesced into one pipeline per round trip.
+//! - [`redis_leased`]: [`RedisLeasedStore`] (`redis-leased`), `redis-lua`'s
+//!   exact decisions plus token leases of hot keys spent locally, never
+//!   over the limit (`docs/leases.md`).
 //! - [`fred_cluster`]: [`FredClusterStore`] (`fred-cluster`), on a Redis Cluster.
 //! - [`deny_cache`]: [`DenyCache`], a wrapper that answers certain denials
 //!   locally (exact: see its docs), keeping floods of over-limit clients off Redis.
@@ -46,9 +49,11 @@ mod capabilities;
 mod connect;
 pub mod deny_cache;
 pub mod fred_cluster;
+pub mod lease_scripts;
 pub mod memory;
 mod options;
 mod redis_conn;
+pub mod redis_leased;
 pub mod redis_lua;
 pub mod redis_pipelined;
 mod script;
@@ -63,8 +68,10 @@ pub use capabilities::{Capabilities, Grouping};
 pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
+pub use lease_scripts::{LeaseRequest, LeaseScripts, LEASE_LUA, SHARE_LUA};
 pub use memory::MemoryStore;
-pub use options::RedisOptions;
+pub use options::{LeaseOptions, RedisOptions};
+pub use redis_leased::RedisLeasedStore;
 pub use redis_lua::RedisLuaStore;
 pub use redis_pipelined::RedisPipelinedStore;
 pub use script::{PEEK_LUA, TOKEN_BUCKET_LUA};

@@ -48,6 +48,32 @@ pub struct RedisOptions {
     pub breaker_max_cooldown: Duration,
     /// TLS for `rediss://` URLs and the Sentinel master name.
     pub access: RedisAccess,
+    /// `redis-leased`: when and how much a replica leases.
+    pub lease: LeaseOptions,
+}
+
+/// How a `redis-leased` replica leases tokens (`docs/leases.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOptions {
+    /// The lease period Δ (default 50 ms): a lease is what a bucket refills
+    /// in Δ, at most what this replica saw of the key in one period.
+    pub period: Duration,
+    /// Requests per second a replica must see for a key before it leases
+    /// (default 100; 0: every key leases). Slower keys stay one exact
+    /// script call per request.
+    pub hot_rate: u32,
+    /// Most keys a replica tracks (default 10 000).
+    pub keys: usize,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        Self {
+            period: Duration::from_millis(50),
+            hot_rate: 100,
+            keys: 10_000,
+        }
+    }
 }
 
 impl Default for RedisOptions {
@@ -63,6 +89,7 @@ impl Default for RedisOptions {
                 RawStore::DEFAULT_BREAKER_MAX_COOLDOWN_MS.unsigned_abs(),
             ),
             access: RedisAccess::default(),
+            lease: LeaseOptions::default(),
         }
     }
 }

@@ -40,11 +40,11 @@ const CASES: &[(&str, &str)] = &[
     ("negative_capacity", "policies[1].capacity: must be > 0, got -5"),
     (
         "unknown_store_kind",
-        "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
+        "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster, redis-leased",
     ),
     (
         "unknown_key",
-        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `tls_insecure_skip_verify`, `sentinel_master`",
+        "store.timeout_msec: unknown key `timeout_msec`, expected one of `kind`, `urls`, `timeout_ms`, `on_error`, `batch_max`, `batch_wait_us`, `breaker_max_cooldown_ms`, `deny_cache`, `deny_cache_size`, `replicas_hint`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `tls_insecure_skip_verify`, `sentinel_master`, `lease_period_ms`, `lease_hot_rate`, `lease_keys`",
     ),
     (
         "bad_on_error",
@@ -117,6 +117,12 @@ const CASES: &[(&str, &str)] = &[
     (
         "plan_unlimited_with_quota",
         "plans[0].limits[0].capacity: cannot be combined with unlimited = true",
+    ),
+    (
+        "bad_lease",
+        "store.lease_period_ms: must be between 1 and 10000 (milliseconds), got 0\n\
+         store.lease_hot_rate: must be between 0 (every key leases) and 4294967295 requests per second, got -1\n\
+         store.lease_keys: must be > 0, got 0",
     ),
     (
         "deny_cache_size_zero",

@@ -85,7 +85,7 @@ fn bad_values_name_key_and_value() {
     assert_eq!(
         errors(&text),
         [
-            "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster",
+            "store.kind: unknown kind \"redis-luaa\", expected one of memory, redis-lua, redis-pipelined, fred-cluster, redis-leased",
             "store.on_error: unknown value \"maybe\", expected one of allow, deny, local",
             "identity.trusted_proxies[0]: not a CIDR or IP address (e.g. 10.0.0.0/8), got \"10.0.0.300/8\"",
             "policies[1].capacity: must be > 0, got -5",

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rateguard_contract::{EncodedSlashes, GrpcDeniedStatus, OnError, RuntimeMode, StoreKind};
-use rateguard_store::{RedisAccess, RedisOptions};
+use rateguard_store::{LeaseOptions, RedisAccess, RedisOptions};
 
 /// `[server]`, checked.
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ pub struct StoreConfig {
     /// Redis stores: TLS material (`tls_*`) and the Sentinel master
     /// (`sentinel_master`), as [`RedisAccess::from_raw`] checked them.
     pub access: RedisAccess,
+    /// `redis-leased`: lease period, hot-key rate, keys tracked.
+    pub lease: LeaseOptions,
 }
 
 impl StoreConfig {
@@ -76,6 +78,7 @@ impl StoreConfig {
             batch_wait: self.batch_wait,
             breaker_max_cooldown: self.breaker_max_cooldown,
             access: self.access.clone(),
+            lease: self.lease,
             ..RedisOptions::default()
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use rateguard_contract::{RawConfig, RawServer, RawStore};
 
+use rateguard_store::LeaseOptions;
+
 use super::{ServerConfig, StoreConfig};
 use crate::error::{ConfigError, ConfigErrors};
 
@@ -222,6 +224,7 @@ pub fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
             }
         })
         .ok();
+    let lease = lease(check, raw);
     Some(StoreConfig {
         kind: raw.kind,
         urls: raw.urls.clone(),
@@ -233,5 +236,45 @@ pub fn store(check: &mut Check, raw: &RawStore) -> Option<StoreConfig> {
         deny_cache: raw.deny_cache.then_some(deny_cache_size?),
         replicas_hint: replicas_hint?,
         access: access?,
+        lease: lease?,
+    })
+}
+
+/// Longest lease period: a lease's tokens are spent within about one
+/// period, and longer periods only waste more of them.
+const MAX_LEASE_PERIOD_MS: i64 = 10_000;
+
+/// Checks `store.lease_*` (`redis-leased`; checked whatever the kind, so a
+/// typo never waits for a kind change to surface).
+fn lease(check: &mut Check, raw: &RawStore) -> Option<LeaseOptions> {
+    let period = match raw.lease_period_ms {
+        ms @ 1..=MAX_LEASE_PERIOD_MS => Some(Duration::from_millis(ms.unsigned_abs())),
+        ms => {
+            check.fail(
+                "store.lease_period_ms",
+                format!("must be between 1 and {MAX_LEASE_PERIOD_MS} (milliseconds), got {ms}"),
+            );
+            None
+        }
+    };
+    let hot_rate = match u32::try_from(raw.lease_hot_rate) {
+        Ok(rate) => Some(rate),
+        Err(_) => {
+            check.fail(
+                "store.lease_hot_rate",
+                format!(
+                    "must be between 0 (every key leases) and {} requests per second, got {}",
+                    u32::MAX,
+                    raw.lease_hot_rate
+                ),
+            );
+            None
+        }
+    };
+    let keys = check.positive("store.lease_keys", raw.lease_keys);
+    Some(LeaseOptions {
+        period: period?,
+        hot_rate: hot_rate?,
+        keys: keys?,
     })
 }

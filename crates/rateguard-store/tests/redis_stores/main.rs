@@ -10,6 +10,7 @@ mod conformance;
 mod deny_cache;
 mod equivalence;
 mod failures;
+mod leases;
 mod peek;
 mod recovery;
 mod sentinel;

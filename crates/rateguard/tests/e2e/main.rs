@@ -8,6 +8,7 @@ mod failures;
 mod grpc;
 mod ipv6;
 mod layered;
+mod leased;
 mod local_fallback;
 mod managed_redis;
 mod paths;

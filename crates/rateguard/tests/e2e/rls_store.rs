@@ -166,3 +166,20 @@ async fn a_flood_of_over_limit_calls_on_one_descriptor_stays_off_redis() {
     // Without the cache every call is a script call.
     assert_eq!(flood(&redis, false, 50).await, 50);
 }
+
+/// `rateguard rls` on `redis-leased`: a hot descriptor gets exactly its
+/// limit (the replica's leases are spent by the calls that follow), for
+/// far fewer script calls than calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rls_on_redis_leased_holds_a_hot_descriptor_with_fewer_script_calls() {
+    let redis = RedisServer::start().unwrap();
+    let store = redis_store("redis-leased", &[redis.url()], "deny", EXACT_BUDGET_MS);
+    let (_dir, service) = rls(&store, &limits(300));
+    let mut client = client(&service).await;
+    let before = command_calls(&redis, "evalsha").await;
+    let codes = calls(&mut client, "hot", 400).await;
+    assert_eq!(codes, BTreeMap::from([("ok", 300), ("over", 100)]));
+    let script_calls = command_calls(&redis, "evalsha").await - before;
+    eprintln!("rls on redis-leased: {script_calls} script calls for 400 calls");
+    assert!(script_calls < 240, "{script_calls} script calls for 400");
+}
