@@ -5,6 +5,8 @@
 //! ```text
 //! rl:{<policy>:<identity-hash>}            the limit named "client" (DEFAULT_LIMIT)
 //! rl:{<policy>/<limit>:<identity-hash>}    any other limit of the policy
+//! <bucket key>:shares                      that bucket's rate-share ledger
+//!                                          (a hash, `rateguard_core::share`)
 //! ```
 //!
 //! - `<policy>` is the policy name when it is at most 64 bytes of
@@ -99,6 +101,19 @@ impl BucketKey {
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key of this bucket's rate-share ledger
+    /// ([`Ledger`](crate::share::Ledger)): in the same Redis Cluster slot,
+    /// since the hash tag is the same.
+    ///
+    /// ```
+    /// use rateguard_core::BucketKey;
+    /// let key = BucketKey::new("api", "k");
+    /// assert_eq!(key.share_ledger(), format!("{key}:shares"));
+    /// ```
+    pub fn share_ledger(&self) -> String {
+        format!("{}:shares", self.0)
     }
 }
 

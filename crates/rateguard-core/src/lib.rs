@@ -10,6 +10,10 @@
 //! - [`decision`]: [`Decision`], the value every limiter returns; it maps one to
 //!   one onto the 429 / `RateLimit` headers.
 //! - [`key`]: [`BucketKey`], the stable, hashed, hash-tagged store key.
+//! - [`lease`]: tier 1 of exact leases, tokens a replica takes ahead of time
+//!   and spends locally, decaying from when it asked ([`lease::Lease`]).
+//! - [`share`]: tier 2, rate shares of a hot bucket held by replicas or
+//!   Envoys ([`share::Ledger`] in the store, [`share::LocalShare`] at the holder).
 //!
 //! # Invariants
 //! This crate does no I/O, has no async runtime, and never reads the system
@@ -35,8 +39,13 @@ pub mod bucket;
 pub mod clock;
 pub mod decision;
 pub mod key;
+pub mod lease;
 pub mod multi;
 pub mod quota;
+pub mod share;
+
+#[cfg(test)]
+mod sim;
 
 pub use clock::{Clock, SystemClock};
 pub use decision::Decision;

@@ -9,6 +9,7 @@ mod conformance;
 mod deny_cache;
 mod equivalence;
 mod failures;
+mod leases;
 mod recovery;
 
 use std::time::Duration;
