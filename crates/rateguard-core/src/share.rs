@@ -72,6 +72,12 @@ use crate::Quota;
 /// Shares are whole parts of this many (per mille of the bucket's rate).
 pub const SHARE_PARTS: u32 = 1000;
 
+/// Parts of the rate `Full` holders leave unreserved among them: the
+/// ordinary part refills at least at this rate, and pays the new buckets
+/// they start on every changed share (with every part reserved, a freed
+/// burst would never refill and new buckets would stay tiny).
+pub const FULL_SLACK_PARTS: u32 = 50;
+
 /// Longest time one drain step covers. Longer idle gaps drain only this
 /// much at once (under-admission only); it keeps `elapsed × parts` below
 /// 2^53, so the Lua scripts compute exactly what Rust computes.

@@ -60,8 +60,13 @@ for _, h in pairs(l.holders) do
 end
 demands[#demands + 1] = demand
 table.sort(demands)
+-- Full holders share all but FULL_SLACK parts (see FULL_SLACK_PARTS).
+local pool = PARTS
+if full then
+  pool = PARTS - FULL_SLACK
+end
 local level = math.huge
-local remaining = PARTS
+local remaining = pool
 for i = 1, #demands do
   local share = idiv(remaining, #demands - i + 1)
   if demands[i] > share then
@@ -71,7 +76,7 @@ for i = 1, #demands do
   remaining = remaining - demands[i]
 end
 
-local parts = math.min(demand, level, PARTS - math.min(reserved_parts(l), PARTS))
+local parts = math.max(math.min(demand, level, pool - math.min(reserved_parts(l), PARTS)), 0)
 local target = 0
 if parts > 0 then
   target = math.max(idiv(capacity * parts, PARTS), 1)
@@ -81,14 +86,18 @@ local cap = math.max(capacity - reserved_burst(l), 0)
 local held = holder_burst(rec)
 local expires = now + ttl
 local last = rec.steps[#rec.steps]
+-- What a new bucket of a full holder could hold now.
+local new_bucket = math.min(target, math.max(cap - held, 0), room)
 local burst, added, fresh
-if rec.full and last and last[1] == parts and last[2] == target then
-  -- Unchanged: the holder keeps its bucket.
+if rec.full and last and last[1] == parts
+    and (last[2] == target or (last[2] > 0 and new_bucket < target)) then
+  -- Unchanged: the holder keeps its bucket (one cut short keeps it too
+  -- until a full one can be paid).
   last[3] = math.max(last[3], expires)
-  burst, added, fresh = target, 0, false
+  burst, added, fresh = last[2], 0, false
 elseif rec.full then
   -- A new bucket, reserved beside the old ones.
-  burst = math.min(target, math.max(cap - held, 0), room)
+  burst = new_bucket
   added, fresh = burst, burst > 0
 else
   burst = math.min(target, cap, held + room)

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{water_level, Debt, Fill, ShareGrant, ShareRequest, MAX_DRAIN_STEP_US, MAX_HOLDERS};
-use super::{MAX_STEPS, SHARE_PARTS};
+use super::{FULL_SLACK_PARTS, MAX_STEPS, SHARE_PARTS};
 use crate::Quota;
 
 /// One grant a holder may still be using.
@@ -169,9 +169,16 @@ impl Ledger {
         let demand = req.demand.min(SHARE_PARTS);
         let mut demands: Vec<u32> = self.holders.values().map(|h| h.demand).collect();
         demands.push(demand);
-        let level = water_level(SHARE_PARTS, &demands);
+        // A `Full` holder's new buckets are paid out of the ordinary part,
+        // which refills only at the rate no share reserves: Full holders
+        // share all but `FULL_SLACK_PARTS`, so that rate never runs dry.
+        let pool = match req.fill {
+            Fill::Full => SHARE_PARTS - FULL_SLACK_PARTS,
+            Fill::Carry => SHARE_PARTS,
+        };
+        let level = water_level(pool, &demands);
         let others_rate = self.reserved_parts().min(SHARE_PARTS);
-        let mut parts = demand.min(level).min(SHARE_PARTS - others_rate);
+        let mut parts = demand.min(level).min(pool.saturating_sub(others_rate));
         let capacity = u64::from(quota.capacity());
         let target = if parts == 0 {
             0
@@ -184,16 +191,24 @@ impl Ledger {
         let cap = capacity.saturating_sub(self.reserved_burst());
         let held = rec.burst();
         let expires_us = now_us + req.ttl_us;
+        // What a new bucket of a `Full` holder could hold now.
+        let new_bucket = target.min(cap.saturating_sub(held)).min(room);
         let (burst, added, fresh) = match rec.steps.last_mut() {
-            Some(s) if rec.full && s.parts == parts && u64::from(s.burst) == target => {
-                // Unchanged: the holder keeps its bucket.
+            Some(s)
+                if rec.full
+                    && s.parts == parts
+                    && (u64::from(s.burst) == target || (s.burst > 0 && new_bucket < target)) =>
+            {
+                // Unchanged: the holder keeps its bucket. One whose burst
+                // was cut short keeps it too until a full one can be paid
+                // (a new bucket now would be short again, and cost it a
+                // reservation beside the old one).
                 s.expires_us = s.expires_us.max(expires_us);
-                (target, 0, false)
+                (u64::from(s.burst), 0, false)
             }
             _ if rec.full => {
                 // A new bucket, reserved beside the old ones.
-                let burst = target.min(cap.saturating_sub(held)).min(room);
-                (burst, burst, burst > 0)
+                (new_bucket, new_bucket, new_bucket > 0)
             }
             _ => {
                 let burst = target.min(cap).min(held + room);

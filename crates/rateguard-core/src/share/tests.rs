@@ -134,11 +134,11 @@ fn a_burst_the_bucket_cannot_pay_is_pending_until_it_can() {
     let g = stored[0].grant(T0, &q, &req("envoy", 1000, Fill::Full));
     assert_eq!((g.parts, g.burst, g.added, g.fresh), (0, 0, 0, false));
     // 10 ms later the bucket has refilled, but ordinary decisions must
-    // leave the pending 10 free.
-    let one = [LeaseLimit::ordinary(Limit::enforced(q, 1))];
-    assert!(!lease::acquire_all(T0 + 10 * MS, &mut stored, &one).allowed);
+    // leave the pending 9 free (a Full holder shares 950 parts: burst 9).
+    let two = [LeaseLimit::ordinary(Limit::enforced(q, 2))];
+    assert!(!lease::acquire_all(T0 + 10 * MS, &mut stored, &two).allowed);
     let g = stored[0].grant(T0 + 10 * MS, &q, &req("envoy", 1000, Fill::Full));
-    assert_eq!((g.parts, g.burst, g.added, g.fresh), (1000, 10, 10, true));
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (950, 9, 9, true));
 }
 
 #[test]

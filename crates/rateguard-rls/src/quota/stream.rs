@@ -35,15 +35,19 @@ use super::shares::{MemoryShares, ShareStore};
 use crate::limits::Limits;
 
 /// How often every bucket of a stream is renewed.
-pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+pub const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// How long an assignment lasts (from when its store call was sent).
-pub const ASSIGNMENT_TTL: Duration = Duration::from_millis(2500);
-/// How long a bucket's first assignment lasts, before its demand is known
-/// (it asks for the whole rate; a short first grant frees it sooner).
-pub const FIRST_TTL: Duration = Duration::from_millis(1000);
+pub const ASSIGNMENT_TTL: Duration = Duration::from_millis(1000);
+/// What a bucket asks for before its demand is known, in parts of 1000.
+/// A quarter: growing later is cheap, while a share given up is reserved
+/// until it expires, so a first Envoy taking everything would hold the
+/// others off for a TTL.
+pub const FIRST_DEMAND: u32 = SHARE_PARTS / 4;
+/// How long a bucket's assignments last before its demand is known.
+pub const FIRST_TTL: Duration = Duration::from_millis(500);
 /// How long after an assignment's expiry the ledger still reserves it:
 /// covers the delivery of the assignment to Envoy.
-pub const CLOCK_MARGIN: Duration = Duration::from_millis(500);
+pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);
 /// Usage reports are summed over at least this long before they set a
 /// bucket's demand (Envoy also reports at once on every new assignment).
 pub const DEMAND_WINDOW: Duration = Duration::from_millis(500);
@@ -148,12 +152,12 @@ impl Tracked {
         }
     }
 
-    /// The demand in parts of `quota`'s rate: all of it before a window
-    /// was seen, else what was offered plus headroom, rounded up to
+    /// The demand in parts of `quota`'s rate: [`FIRST_DEMAND`] before a
+    /// window was seen, else what was offered plus headroom, rounded up to
     /// [`DEMAND_STEP`], at least 1 part.
     fn demand(&self, quota: &Quota) -> u32 {
         let Some((offered, elapsed)) = self.window else {
-            return SHARE_PARTS;
+            return FIRST_DEMAND;
         };
         let parts = demand_parts(
             offered,
@@ -426,6 +430,16 @@ fn send(
         return None;
     }
     let left = ttl.saturating_sub(sent.elapsed());
+    if !grant.fresh
+        && tracked
+            .held
+            .is_some_and(|h| h.until > now + ASSIGNMENT_TTL / 2)
+    {
+        // Extended in the ledger; Envoy's copy still has over half its
+        // time: tell it at a later renewal (it lapses earlier, never later,
+        // than the reservation).
+        return Some(Outcome::Nothing);
+    }
     tracked.held = Some(Held {
         source,
         parts: grant.parts,
