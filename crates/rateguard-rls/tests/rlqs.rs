@@ -3,7 +3,8 @@
 //! `redis-server`, and three streams from simulated Envoys (tonic clients
 //! that enforce their assignments as Envoy's `rate_limit_quota` filter
 //! does: a changed token bucket starts full, the same one is extended, an
-//! expired or missing assignment denies).
+//! expired or missing assignment denies, time-to-live and fill interval are
+//! taken in whole seconds).
 //!
 //! Checked: the assigned rates never add up to more than `R`; no window of
 //! admissions exceeds the bucket's envelope `B + R·w` (+ one token per
@@ -87,7 +88,7 @@ async fn replica(name: &str, shares: ShareStore) -> Replica {
 async fn redis_shares(redis: &RedisServer) -> ShareStore {
     let opts = RedisOptions {
         urls: vec![redis.url()],
-        timeout: Duration::from_millis(200),
+        timeout: rateguard_rls::quota::stream::SHARE_BUDGET,
         ..RedisOptions::default()
     };
     ShareStore::Redis(LeaseScripts::connect(&opts).await.unwrap())
@@ -107,8 +108,9 @@ impl Active {
     fn rate(&self) -> Option<f64> {
         match &self.strategy {
             Strategy::TokenBucket(b) => {
+                // As Envoy: the interval in whole seconds.
                 let per = b.tokens_per_fill.as_ref().map_or(1, |v| v.value);
-                Some(f64::from(per) / from_proto(b.fill_interval.as_ref()).as_secs_f64())
+                Some(f64::from(per) / from_proto(b.fill_interval.as_ref()).as_secs() as f64)
             }
             _ => None,
         }
@@ -184,7 +186,10 @@ async fn envoy(
                     match action.bucket_action.unwrap() {
                         Action::QuotaAssignmentAction(a) => {
                             let strategy = a.rate_limit_strategy.unwrap().strategy.unwrap();
-                            let ttl = from_proto(a.assignment_time_to_live.as_ref());
+                            // As Envoy: whole seconds.
+                            let ttl = Duration::from_secs(
+                                from_proto(a.assignment_time_to_live.as_ref()).as_secs(),
+                            );
                             match &mut active {
                                 Some(cur) if cur.until > now && cur.strategy == strategy => {
                                     cur.until = now + ttl;

@@ -15,19 +15,29 @@ use rateguard_core::share::share_interval_us;
 use rateguard_core::Quota;
 
 /// The token bucket of a share of `parts` (of 1000) of `quota`'s rate with
-/// capacity `burst`: one token every [`share_interval_us`] (rounded up, so
-/// never faster than the share), starting full as Envoy builds it.
+/// capacity `burst`, as Envoy reads it: Envoy takes `fill_interval` in
+/// whole seconds and refills `tokens_per_fill / seconds` continuously, so
+/// the share is sent as whole tokens per second, rounded down (never
+/// faster than the share). `None` for a share below one token per second
+/// (Envoy compares fill intervals by their nanoseconds only, so intervals
+/// of whole seconds could not be told apart): such a share is not used.
 ///
 /// # Panics
 /// If `parts` is 0.
-pub fn token_bucket(quota: &Quota, parts: u32, burst: u32) -> TokenBucket {
-    TokenBucket {
+pub fn token_bucket(quota: &Quota, parts: u32, burst: u32) -> Option<TokenBucket> {
+    let per_second = 1_000_000 / share_interval_us(quota, parts);
+    let per_second = u32::try_from(per_second).ok().filter(|&n| n > 0)?;
+    Some(TokenBucket {
         max_tokens: burst,
-        tokens_per_fill: Some(UInt32Value { value: 1 }),
-        fill_interval: Some(proto_duration(Duration::from_micros(share_interval_us(
-            quota, parts,
-        )))),
-    }
+        tokens_per_fill: Some(UInt32Value { value: per_second }),
+        fill_interval: Some(proto_duration(Duration::from_secs(1))),
+    })
+}
+
+/// A time-to-live as Envoy applies it: whole seconds (it drops the
+/// nanoseconds), so `ttl` rounded down.
+pub fn whole_seconds(ttl: Duration) -> Duration {
+    Duration::from_secs(ttl.as_secs())
 }
 
 /// What one assignment tells Envoy to do.
@@ -91,15 +101,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_third_of_fifty_per_second() {
-        let quota = Quota::new(50, 50.0).unwrap(); // T = 20 ms
-        let bucket = token_bucket(&quota, 333, 16);
-        assert_eq!(bucket.max_tokens, 16);
-        assert_eq!(bucket.tokens_per_fill, Some(UInt32Value { value: 1 }));
-        // 20 ms × 1000 / 333 = 60.06 ms, rounded up: never above a third.
-        let fill = from_proto(bucket.fill_interval.as_ref());
-        assert_eq!(fill, Duration::from_micros(60_061));
-        assert!(1.0 / fill.as_secs_f64() <= 50.0 * 333.0 / 1000.0);
+    fn a_third_of_a_thousand_per_second_in_whole_tokens_per_second() {
+        let quota = Quota::new(1000, 1000.0).unwrap(); // T = 1 ms
+        let bucket = token_bucket(&quota, 333, 333).unwrap();
+        assert_eq!(bucket.max_tokens, 333);
+        // 1 ms × 1000 / 333 = 3004 µs rounded up: 332.9/s, sent as 332/s.
+        assert_eq!(bucket.tokens_per_fill, Some(UInt32Value { value: 332 }));
+        assert_eq!(
+            from_proto(bucket.fill_interval.as_ref()),
+            Duration::from_secs(1)
+        );
+        // Below one token per second: not sent.
+        let slow = Quota::new(10, 10.0).unwrap();
+        assert_eq!(token_bucket(&slow, 50, 1), None);
+        assert!(token_bucket(&slow, 100, 1).is_some());
+        assert_eq!(
+            whole_seconds(Duration::from_millis(1999)),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -37,7 +37,13 @@ impl ShareStore {
     pub async fn for_config(store: &StoreConfig) -> Result<Self, StoreError> {
         Ok(match store.kind.backend() {
             Backend::InProcess => Self::Memory(MemoryShares::default()),
-            Backend::Redis => Self::Redis(LeaseScripts::connect(&store.redis_options()).await?),
+            Backend::Redis => {
+                // Share calls are off the request path: they may take what
+                // a renewal allows, not just a request's budget.
+                let mut options = store.redis_options();
+                options.timeout = options.timeout.max(super::stream::SHARE_BUDGET);
+                Self::Redis(LeaseScripts::connect(&options).await?)
+            }
             Backend::RedisCluster => Self::Unsupported(store.kind.as_str()),
         })
     }

@@ -36,15 +36,19 @@ use crate::limits::Limits;
 
 /// How often every bucket of a stream is renewed.
 pub const RENEW_EVERY: Duration = Duration::from_millis(250);
-/// How long an assignment lasts (from when its store call was sent).
-pub const ASSIGNMENT_TTL: Duration = Duration::from_millis(1000);
+/// How long the ledger reserves a share (from when its store call was
+/// sent). Envoy applies whole seconds of a time-to-live, so what it is
+/// sent is this less the call's time, rounded down: 1 s when the call took
+/// under 500 ms (a grant that would arrive with less is not sent).
+pub const ASSIGNMENT_TTL: Duration = Duration::from_millis(1500);
+/// The longest a share call may take (off the request path, so not
+/// `store.timeout_ms`): what leaves Envoy a whole second of its grant.
+pub const SHARE_BUDGET: Duration = Duration::from_millis(400);
 /// What a bucket asks for before its demand is known, in parts of 1000.
 /// A quarter: growing later is cheap, while a share given up is reserved
 /// until it expires, so a first Envoy taking everything would hold the
 /// others off for a TTL.
 pub const FIRST_DEMAND: u32 = SHARE_PARTS / 4;
-/// How long a bucket's assignments last before its demand is known.
-pub const FIRST_TTL: Duration = Duration::from_millis(500);
 /// How long after an assignment's expiry the ledger still reserves it:
 /// covers the delivery of the assignment to Envoy.
 pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);
@@ -340,11 +344,7 @@ async fn share_round(
     key: &BucketKey,
     quota: &Quota,
 ) -> Outcome {
-    let ttl = if tracked.window.is_some() {
-        ASSIGNMENT_TTL
-    } else {
-        FIRST_TTL
-    };
+    let ttl = ASSIGNMENT_TTL;
     let demand = tracked.demand(quota);
     // At most two calls: a second under a new holder id when the ledger
     // says "unchanged" but Envoy no longer holds that bucket.
@@ -358,16 +358,21 @@ async fn share_round(
             fill: Fill::Full,
         };
         let sent = Instant::now();
-        let result = tokio::time::timeout(ctx.options.budget, ctx.shares.share(key, quota, &req))
+        let result = tokio::time::timeout(SHARE_BUDGET, ctx.shares.share(key, quota, &req))
             .await
-            .unwrap_or(Err(StoreError::Timeout(ctx.options.budget)));
+            .unwrap_or(Err(StoreError::Timeout(SHARE_BUDGET)));
         ctx.store_metrics
             .observe_latency(sent.elapsed().as_secs_f64());
         let (source, quota, grant) = match result {
             Ok(grant) => (Source::Shared, *quota, grant),
             Err(err) => {
                 ctx.store_metrics.error(&err);
-                tracing::debug!(error = %err, "RLQS share renewal failed; applying on_error.");
+                tracing::debug!(error = %err, "RLQS share renewal failed.");
+                if tracked.held.is_some_and(|h| Instant::now() < h.until) {
+                    // Envoy spends what it holds until it lapses; then
+                    // `on_error` applies.
+                    return Outcome::Nothing;
+                }
                 let assignment = match ctx.options.on_error {
                     OnError::Allow => Assignment::AllowAll,
                     OnError::Deny => Assignment::DenyAll,
@@ -429,12 +434,15 @@ fn send(
     if !grant.fresh && !tracked.holds(source, grant, now) {
         return None;
     }
-    let left = ttl.saturating_sub(sent.elapsed());
-    if !grant.fresh
-        && tracked
-            .held
-            .is_some_and(|h| h.until > now + ASSIGNMENT_TTL / 2)
-    {
+    let left = action::whole_seconds(ttl.saturating_sub(sent.elapsed()));
+    let bucket = action::token_bucket(quota, grant.parts, grant.burst);
+    let (Some(bucket), false) = (bucket, left.is_zero()) else {
+        // Too slow to arrive in time, or a share below one token per
+        // second: not sent. Envoy keeps what it holds until it lapses; the
+        // ledger's copy is not what Envoy holds (so not extended later).
+        return Some(Outcome::Nothing);
+    };
+    if !grant.fresh && tracked.held.is_some_and(|h| h.until > now + left / 2) {
         // Extended in the ledger; Envoy's copy still has over half its
         // time: tell it at a later renewal (it lapses earlier, never later,
         // than the reservation).
@@ -446,7 +454,6 @@ fn send(
         burst: grant.burst,
         until: now + left,
     });
-    let bucket = action::token_bucket(quota, grant.parts, grant.burst);
     Some(Outcome::Send(action::assign(
         &tracked.id,
         Assignment::Bucket(bucket),
