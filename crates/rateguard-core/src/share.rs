@@ -78,6 +78,11 @@ pub const SHARE_PARTS: u32 = 1000;
 /// burst would never refill and new buckets would stay tiny).
 pub const FULL_SLACK_PARTS: u32 = 50;
 
+/// A `Full` holder's burst is its part of the capacity divided by this:
+/// with every holder's bucket at most half its proportional size, a new
+/// bucket (paid while the old one stays reserved) fits beside the others.
+pub const FULL_BURST_DIVISOR: u64 = 2;
+
 /// Longest time one drain step covers. Longer idle gaps drain only this
 /// much at once (under-admission only); it keeps `elapsed × parts` below
 /// 2^53, so the Lua scripts compute exactly what Rust computes.

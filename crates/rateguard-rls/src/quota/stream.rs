@@ -255,6 +255,12 @@ impl QuotaStream {
                 Tracked::new(id, now)
             });
             let elapsed = action::from_proto(usage.time_elapsed.as_ref());
+            tracing::trace!(
+                ?elapsed,
+                allowed = usage.num_requests_allowed,
+                denied = usage.num_requests_denied,
+                "RLQS usage report."
+            );
             tracked.last_report = now;
             if elapsed >= Duration::from_millis(100) {
                 tracked.interval = Some(elapsed);
