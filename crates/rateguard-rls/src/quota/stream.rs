@@ -62,8 +62,9 @@ pub const DEMAND_HEADROOM_PCT: u32 = 25;
 /// new bucket paid out of the shared one).
 pub const DEMAND_STEP: u32 = 25;
 /// An assignment Envoy holds is only extended when it has at least this
-/// long left (the extension must arrive before it lapses).
-const EXTEND_SLACK: Duration = Duration::from_millis(200);
+/// long left: the extension must arrive before it lapses, or Envoy would
+/// rebuild the bucket full (unpaid) instead of extending it.
+const EXTEND_SLACK: Duration = Duration::from_millis(400);
 /// A bucket not reported for this long (or three reporting intervals,
 /// whichever is longer) is no longer renewed; its share lapses.
 const STALE_MIN: Duration = Duration::from_secs(3);
@@ -370,7 +371,10 @@ async fn share_round(
         ctx.store_metrics
             .observe_latency(sent.elapsed().as_secs_f64());
         let (source, quota, grant) = match result {
-            Ok(grant) => (Source::Shared, *quota, grant),
+            Ok(grant) => {
+                tracing::trace!(holder = %id, demand, ?grant, "RLQS share.");
+                (Source::Shared, *quota, grant)
+            }
             Err(err) => {
                 ctx.store_metrics.error(&err);
                 tracing::debug!(error = %err, "RLQS share renewal failed.");
@@ -448,8 +452,8 @@ fn send(
         // ledger's copy is not what Envoy holds (so not extended later).
         return Some(Outcome::Nothing);
     };
-    if !grant.fresh && tracked.held.is_some_and(|h| h.until > now + left / 2) {
-        // Extended in the ledger; Envoy's copy still has over half its
+    if !grant.fresh && tracked.held.is_some_and(|h| h.until > now + left * 3 / 4) {
+        // Extended in the ledger; Envoy's copy still has over 3/4 of its
         // time: tell it at a later renewal (it lapses earlier, never later,
         // than the reservation).
         return Some(Outcome::Nothing);
