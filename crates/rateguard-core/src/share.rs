@@ -28,6 +28,11 @@
 //! **pending**: ordinary decisions must leave that much free, so a
 //! saturated key makes room for its holders within a renewal or two.
 //!
+//! `Full` holders (Envoys) share all but [`FULL_SLACK_PARTS`] of the rate,
+//! get `1/`[`FULL_BURST_DIVISOR`] of their proportional burst, and keep
+//! their latest bucket while a new one would be short (see
+//! `Ledger::grant`): each only grants less, or extends what is reserved.
+//!
 //! # Why no window over-admits
 //! With `L` the tier-1 credits ([`crate::lease`]) and `S = Σ τ_i·T` the
 //! tokens in the holders' local buckets (counted from the store's grant,

@@ -428,9 +428,13 @@ fn send(
     ttl: Duration,
 ) -> Option<Outcome> {
     let now = Instant::now();
-    if grant.parts == 0 {
-        // No share now: what Envoy holds lapses on its own; with nothing
-        // held, say so rather than leave it at its no-assignment default.
+    let bucket = (grant.parts > 0)
+        .then(|| action::token_bucket(quota, grant.parts, grant.burst))
+        .flatten();
+    let Some(bucket) = bucket else {
+        // No share now (or one below a token per second): what Envoy holds
+        // lapses on its own; with nothing held, say so rather than leave
+        // it at its no-assignment default.
         if tracked.held.is_some_and(|h| now < h.until) {
             return Some(Outcome::Nothing);
         }
@@ -440,18 +444,17 @@ fn send(
             Assignment::DenyAll,
             ttl,
         )));
-    }
+    };
     if !grant.fresh && !tracked.holds(source, grant, now) {
         return None;
     }
     let left = action::whole_seconds(ttl.saturating_sub(sent.elapsed()));
-    let bucket = action::token_bucket(quota, grant.parts, grant.burst);
-    let (Some(bucket), false) = (bucket, left.is_zero()) else {
-        // Too slow to arrive in time, or a share below one token per
-        // second: not sent. Envoy keeps what it holds until it lapses; the
-        // ledger's copy is not what Envoy holds (so not extended later).
+    if left.is_zero() {
+        // Too slow to arrive in time: not sent. Envoy keeps what it holds
+        // until it lapses; the ledger's copy is not what Envoy holds (so
+        // not extended later).
         return Some(Outcome::Nothing);
-    };
+    }
     if !grant.fresh && tracked.held.is_some_and(|h| h.until > now + left * 3 / 4) {
         // Extended in the ledger; Envoy's copy still has over 3/4 of its
         // time: tell it at a later renewal (it lapses earlier, never later,
