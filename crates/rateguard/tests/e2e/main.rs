@@ -13,6 +13,7 @@ mod paths;
 mod readiness;
 mod recovery;
 mod reload;
+mod rlqs;
 mod rls_store;
 mod shutdown;
 mod streaming;
