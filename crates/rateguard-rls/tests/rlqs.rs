@@ -60,6 +60,7 @@ fn bucket_id() -> BucketId {
 struct Replica {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
+    limiter: Arc<RateLimiter<MemoryStore>>,
 }
 
 async fn replica(name: &str, shares: ShareStore) -> Replica {
@@ -79,10 +80,14 @@ async fn replica(name: &str, shares: ShareStore) -> Replica {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_grpc(limiter, Some(quota), listener, async {
+    tokio::spawn(serve_grpc(limiter.clone(), Some(quota), listener, async {
         let _ = stopped.await;
     }));
-    Replica { addr, stop }
+    Replica {
+        addr,
+        stop,
+        limiter,
+    }
 }
 
 async fn redis_shares(redis: &RedisServer) -> ShareStore {
@@ -310,6 +315,19 @@ async fn three_envoys_two_replicas_one_redis_share_one_quota() {
     for e in envoys {
         records.push(e.await.unwrap());
     }
+    // Replica A's metrics: the streams it served, what it sent, what the
+    // Envoys reported.
+    let metrics = a.limiter.metrics().encode();
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    assert!(sample("rateguard_rlqs_assignments_total{assignment=\"token_bucket\"}") > 0.0);
+    assert!(sample("rateguard_rlqs_usage_total{domain=\"edge\",outcome=\"allowed\"}") > 0.0);
+    assert!(sample("rateguard_rlqs_usage_total{domain=\"edge\",outcome=\"denied\"}") > 0.0);
+    assert!(sample("rateguard_rlqs_streams") <= 2.0);
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 

@@ -4,10 +4,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use envoy_types::pb::envoy::r#type::v3::rate_limit_strategy::{BlanketRule, Strategy};
+use envoy_types::pb::envoy::service::rate_limit_quota::v3::rate_limit_quota_response::{
+    bucket_action, BucketAction,
+};
 use envoy_types::pb::envoy::service::rate_limit_quota::v3::rate_limit_quota_service_server::RateLimitQuotaService;
 use envoy_types::pb::envoy::service::rate_limit_quota::v3::{
     RateLimitQuotaResponse, RateLimitQuotaUsageReports,
 };
+use rateguard_contract::metrics::RlqsAssignment;
 use rateguard_store::BucketStore;
 use tokio::sync::{mpsc, watch};
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
@@ -15,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::shares::{MemoryShares, ShareStore};
 use super::stream::{Context, QuotaStream, RENEW_EVERY};
+use crate::metrics::UNKNOWN_DOMAIN;
 use crate::service::RateLimiter;
 
 /// The Rate Limit Quota Service: the limits of a [`RateLimiter`] (reloads
@@ -79,6 +85,9 @@ impl<S: BucketStore> Inner<S> {
     ) {
         let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let mut stream = QuotaStream::new(format!("{}/{n}", self.process));
+        let metrics = self.limiter.metrics().quota();
+        metrics.streams(1);
+        let mut tracked = 0;
         let mut stop = self.stop.subscribe();
         let mut tick = tokio::time::interval(RENEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,14 +95,15 @@ impl<S: BucketStore> Inner<S> {
         while !*stop.borrow() {
             let actions = tokio::select! {
                 message = inbound.message() => match message {
-                    Ok(Some(reports)) => match stream.report(reports, Instant::now()) {
+                    Ok(Some(reports)) => match self.usage(&stream, &reports)
+                        .and_then(|()| stream.report(reports, Instant::now()).map_err(Into::into)) {
                         Ok(new) if new.is_empty() => continue,
                         Ok(new) => {
                             let live = self.limiter.live();
                             stream.assign(self.context(live.limits()), &new).await
                         }
-                        Err(e) => {
-                            let _ = out.send(Err(Status::invalid_argument(e.to_string()))).await;
+                        Err(status) => {
+                            let _ = out.send(Err(status)).await;
                             break;
                         }
                     },
@@ -106,8 +116,14 @@ impl<S: BucketStore> Inner<S> {
                 _ = stop.changed() => break,
                 () = out.closed() => break,
             };
+            let now_tracked = stream.bucket_count() as i64;
+            metrics.buckets(now_tracked - tracked);
+            tracked = now_tracked;
             if actions.is_empty() {
                 continue;
+            }
+            for action in &actions {
+                metrics.assigned(kind(action));
             }
             let response = RateLimitQuotaResponse {
                 bucket_action: actions,
@@ -116,11 +132,41 @@ impl<S: BucketStore> Inner<S> {
                 break;
             }
         }
+        metrics.buckets(-tracked);
+        metrics.streams(-1);
         tracing::debug!(
             domain = stream.domain().unwrap_or(""),
             buckets = stream.bucket_count(),
             "RLQS stream ended."
         );
+    }
+
+    /// Counts the requests a report names (by the stream's domain, or the
+    /// report's for the first one).
+    fn usage(
+        &self,
+        stream: &QuotaStream,
+        reports: &RateLimitQuotaUsageReports,
+    ) -> Result<(), Status> {
+        let domain = stream.domain().unwrap_or(&reports.domain);
+        let live = self.limiter.live();
+        let label = if live.limits().has_domain(domain) {
+            domain
+        } else {
+            UNKNOWN_DOMAIN
+        };
+        let (allowed, denied) =
+            reports
+                .bucket_quota_usages
+                .iter()
+                .fold((0u64, 0u64), |(a, d), u| {
+                    (
+                        a.saturating_add(u.num_requests_allowed),
+                        d.saturating_add(u.num_requests_denied),
+                    )
+                });
+        self.limiter.metrics().quota().usage(label, allowed, denied);
+        Ok(())
     }
 
     fn context<'a>(&'a self, limits: &'a crate::limits::Limits) -> Context<'a> {
@@ -131,6 +177,26 @@ impl<S: BucketStore> Inner<S> {
             options: &self.limiter.options().store,
             store_metrics: self.limiter.metrics().store(),
         }
+    }
+}
+
+/// What kind of assignment `action` is.
+fn kind(action: &BucketAction) -> RlqsAssignment {
+    match &action.bucket_action {
+        Some(bucket_action::BucketAction::QuotaAssignmentAction(a)) => {
+            match a
+                .rate_limit_strategy
+                .as_ref()
+                .and_then(|s| s.strategy.as_ref())
+            {
+                Some(Strategy::TokenBucket(_)) => RlqsAssignment::TokenBucket,
+                Some(Strategy::BlanketRule(rule)) if *rule == BlanketRule::DenyAll as i32 => {
+                    RlqsAssignment::DenyAll
+                }
+                _ => RlqsAssignment::AllowAll,
+            }
+        }
+        _ => RlqsAssignment::Abandon,
     }
 }
 

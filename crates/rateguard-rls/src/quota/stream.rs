@@ -142,6 +142,12 @@ struct Tracked {
     limited: bool,
 }
 
+impl From<ReportError> for tonic::Status {
+    fn from(e: ReportError) -> Self {
+        tonic::Status::invalid_argument(e.to_string())
+    }
+}
+
 impl Tracked {
     fn new(id: BucketId, now: Instant) -> Self {
         Self {
