@@ -59,11 +59,20 @@ pub enum Family {
     RlsUnmatched,
     /// `rls`: `ShouldRateLimit` calls; label `outcome` ([`RlsOutcome`]).
     RlsRequests,
+    /// `rls`: open RLQS streams (one per Envoy).
+    RlqsStreams,
+    /// `rls`: RLQS buckets tracked over all streams.
+    RlqsBuckets,
+    /// `rls`: RLQS assignments sent; label `assignment` ([`RlqsAssignment`]).
+    RlqsAssignments,
+    /// `rls`: requests Envoys reported over RLQS; labels `domain` and
+    /// `outcome` (`allowed`, `denied`).
+    RlqsUsage,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 18] = [
         Family::Decisions,
         Family::NearLimit,
         Family::DenyCacheHits,
@@ -78,6 +87,10 @@ impl Family {
         Family::RlsDecisions,
         Family::RlsUnmatched,
         Family::RlsRequests,
+        Family::RlqsStreams,
+        Family::RlqsBuckets,
+        Family::RlqsAssignments,
+        Family::RlqsUsage,
     ];
 
     /// The name it is registered under (a counter's samples add `_total`:
@@ -98,6 +111,10 @@ impl Family {
             Family::RlsDecisions => "rateguard_rls_decisions",
             Family::RlsUnmatched => "rateguard_rls_unmatched",
             Family::RlsRequests => "rateguard_rls_requests",
+            Family::RlqsStreams => "rateguard_rlqs_streams",
+            Family::RlqsBuckets => "rateguard_rlqs_buckets",
+            Family::RlqsAssignments => "rateguard_rlqs_assignments",
+            Family::RlqsUsage => "rateguard_rlqs_usage",
         }
     }
 
@@ -116,10 +133,14 @@ impl Family {
             Family::RlsDecisions => "rateguard_rls_decisions_total",
             Family::RlsUnmatched => "rateguard_rls_unmatched_total",
             Family::RlsRequests => "rateguard_rls_requests_total",
+            Family::RlqsAssignments => "rateguard_rlqs_assignments_total",
+            Family::RlqsUsage => "rateguard_rlqs_usage_total",
             Family::StoreLatency
             | Family::ConnectionsActive
             | Family::UpgradedConnections
-            | Family::ConfigInfo => self.name(),
+            | Family::ConfigInfo
+            | Family::RlqsStreams
+            | Family::RlqsBuckets => self.name(),
         }
     }
 
@@ -127,9 +148,11 @@ impl Family {
     pub const fn metric_type(self) -> MetricType {
         match self {
             Family::StoreLatency => MetricType::Histogram,
-            Family::ConnectionsActive | Family::UpgradedConnections | Family::ConfigInfo => {
-                MetricType::Gauge
-            }
+            Family::ConnectionsActive
+            | Family::UpgradedConnections
+            | Family::ConfigInfo
+            | Family::RlqsStreams
+            | Family::RlqsBuckets => MetricType::Gauge,
             _ => MetricType::Counter,
         }
     }
@@ -159,6 +182,10 @@ impl Family {
             Family::RlsDecisions => "Descriptor decisions by domain, limit and outcome",
             Family::RlsUnmatched => "Descriptors that matched no rule, by domain",
             Family::RlsRequests => "ShouldRateLimit calls by outcome",
+            Family::RlqsStreams => "Open RLQS streams (StreamRateLimitQuotas), one per Envoy",
+            Family::RlqsBuckets => "RLQS buckets tracked over all streams",
+            Family::RlqsAssignments => "RLQS assignments sent, by kind",
+            Family::RlqsUsage => "Requests Envoys reported over RLQS, by domain and outcome",
         }
     }
 }
@@ -397,6 +424,44 @@ impl RlsDecision {
             RlsDecision::FailedOpen => "failed_open",
             RlsDecision::LocalFallback => "local_fallback",
         }
+    }
+}
+
+/// What an RLQS assignment tells Envoy (`rateguard_rlqs_assignments_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RlqsAssignment {
+    /// A token bucket at the Envoy's share.
+    TokenBucket,
+    /// Allow every request.
+    AllowAll,
+    /// Deny every request.
+    DenyAll,
+    /// Forget the bucket.
+    Abandon,
+}
+
+impl RlqsAssignment {
+    /// Every kind, in [`index`](Self::index) order.
+    pub const ALL: [RlqsAssignment; 4] = [
+        RlqsAssignment::TokenBucket,
+        RlqsAssignment::AllowAll,
+        RlqsAssignment::DenyAll,
+        RlqsAssignment::Abandon,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RlqsAssignment::TokenBucket => "token_bucket",
+            RlqsAssignment::AllowAll => "allow_all",
+            RlqsAssignment::DenyAll => "deny_all",
+            RlqsAssignment::Abandon => "abandon",
+        }
+    }
+
+    /// Its position in [`ALL`](Self::ALL).
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 

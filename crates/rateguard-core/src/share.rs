@@ -28,6 +28,11 @@
 //! **pending**: ordinary decisions must leave that much free, so a
 //! saturated key makes room for its holders within a renewal or two.
 //!
+//! `Full` holders (Envoys) share all but [`FULL_SLACK_PARTS`] of the rate,
+//! get `1/`[`FULL_BURST_DIVISOR`] of their proportional burst, and keep
+//! their latest bucket while a new one would be short (see
+//! `Ledger::grant`): each only grants less, or extends what is reserved.
+//!
 //! # Why no window over-admits
 //! With `L` the tier-1 credits ([`crate::lease`]) and `S = Σ τ_i·T` the
 //! tokens in the holders' local buckets (counted from the store's grant,
@@ -71,6 +76,17 @@ use crate::Quota;
 
 /// Shares are whole parts of this many (per mille of the bucket's rate).
 pub const SHARE_PARTS: u32 = 1000;
+
+/// Parts of the rate `Full` holders leave unreserved among them: the
+/// ordinary part refills at least at this rate, and pays the new buckets
+/// they start on every changed share (with every part reserved, a freed
+/// burst would never refill and new buckets would stay tiny).
+pub const FULL_SLACK_PARTS: u32 = 50;
+
+/// A `Full` holder's burst is its part of the capacity divided by this:
+/// with every holder's bucket at most half its proportional size, a new
+/// bucket (paid while the old one stays reserved) fits beside the others.
+pub const FULL_BURST_DIVISOR: u64 = 2;
 
 /// Longest time one drain step covers. Longer idle gaps drain only this
 /// much at once (under-admission only); it keeps `elapsed × parts` below

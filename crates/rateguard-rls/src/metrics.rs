@@ -8,6 +8,10 @@
 //! | `rateguard_store_latency_seconds` | — | histogram of store calls (one per request), timeouts included, as for `serve` |
 //! | `rateguard_store_errors_total` | `error` ∈ `timeout`, `unavailable`, `circuit_open`, `backend` | store failures, as for `serve` |
 //! | `rateguard_config_reloads_total`, `rateguard_config_info` | `result`; `hash` | reloads (`SIGHUP`) and the active config's hash, as for `serve` |
+//! | `rateguard_rlqs_streams` | — | open RLQS streams (gauge) |
+//! | `rateguard_rlqs_buckets` | — | RLQS buckets tracked over all streams (gauge) |
+//! | `rateguard_rlqs_assignments_total` | `assignment` ∈ `token_bucket`, `allow_all`, `deny_all`, `abandon` | RLQS assignments sent |
+//! | `rateguard_rlqs_usage_total` | `domain`, `outcome` ∈ `allowed`, `denied` | requests Envoys reported over RLQS (`domain` is `unknown` for a domain not in the limits files) |
 //!
 //! Labels come from the limits files and fixed words
 //! (`rateguard_contract::metrics`), never from request values. The store
@@ -17,8 +21,9 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as Labelled;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rateguard_contract::metrics::{Family, RlsDecision, RlsOutcome};
+use rateguard_contract::metrics::{Family, RlqsAssignment, RlsDecision, RlsOutcome};
 pub use rateguard_contract::metrics::{OVERRIDE_LIMIT as OVERRIDE_LABEL, UNKNOWN_DOMAIN};
 use rateguard_runtime::{ConfigMetrics, StoreMetrics};
 
@@ -39,6 +44,84 @@ struct DomainLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AssignmentLabels {
+    assignment: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UsageLabels {
+    domain: String,
+    outcome: &'static str,
+}
+
+/// The RLQS metrics (`rateguard_rlqs_*`).
+#[derive(Debug)]
+pub struct QuotaMetrics {
+    streams: Gauge,
+    buckets: Gauge,
+    assignments: [Counter; RlqsAssignment::ALL.len()],
+    usage: Labelled<UsageLabels, Counter>,
+}
+
+impl QuotaMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let streams = Gauge::default();
+        let family = Family::RlqsStreams;
+        registry.register(family.name(), family.help(), streams.clone());
+        let buckets = Gauge::default();
+        let family = Family::RlqsBuckets;
+        registry.register(family.name(), family.help(), buckets.clone());
+        let by_kind = Labelled::<AssignmentLabels, Counter>::default();
+        let family = Family::RlqsAssignments;
+        registry.register(family.name(), family.help(), by_kind.clone());
+        let assignments = RlqsAssignment::ALL.map(|a| {
+            by_kind
+                .get_or_create(&AssignmentLabels {
+                    assignment: a.as_str(),
+                })
+                .clone()
+        });
+        let usage = Labelled::<UsageLabels, Counter>::default();
+        let family = Family::RlqsUsage;
+        registry.register(family.name(), family.help(), usage.clone());
+        Self {
+            streams,
+            buckets,
+            assignments,
+            usage,
+        }
+    }
+
+    /// A stream opened (`+1`) or closed (`-1`).
+    pub fn streams(&self, delta: i64) {
+        self.streams.inc_by(delta);
+    }
+
+    /// Buckets started (`> 0`) or forgotten (`< 0`) being tracked.
+    pub fn buckets(&self, delta: i64) {
+        self.buckets.inc_by(delta);
+    }
+
+    /// Counts one assignment sent.
+    pub fn assigned(&self, kind: RlqsAssignment) {
+        self.assignments[kind.index()].inc();
+    }
+
+    /// Counts requests an Envoy reported in `domain` (a configured
+    /// domain's name, or [`UNKNOWN_DOMAIN`]).
+    pub fn usage(&self, domain: &str, allowed: u64, denied: u64) {
+        for (outcome, n) in [("allowed", allowed), ("denied", denied)] {
+            self.usage
+                .get_or_create(&UsageLabels {
+                    domain: domain.to_owned(),
+                    outcome,
+                })
+                .inc_by(n);
+        }
+    }
 }
 
 /// The decision counters of one rule.
@@ -94,6 +177,7 @@ pub struct Metrics {
     outcomes: [Counter; RlsOutcome::ALL.len()],
     store: StoreMetrics,
     config: ConfigMetrics,
+    quota: QuotaMetrics,
 }
 
 impl Metrics {
@@ -116,6 +200,7 @@ impl Metrics {
         });
         let store = StoreMetrics::register(&mut registry);
         let config = ConfigMetrics::register(&mut registry);
+        let quota = QuotaMetrics::register(&mut registry);
         let metrics = Self {
             registry,
             decisions,
@@ -123,6 +208,7 @@ impl Metrics {
             outcomes,
             store,
             config,
+            quota,
         };
         let _ = metrics.rules(limits);
         metrics
@@ -189,6 +275,11 @@ impl Metrics {
     /// Counts one call's outcome.
     pub fn outcome(&self, outcome: RlsOutcome) {
         self.outcomes[outcome.index()].inc();
+    }
+
+    /// The RLQS metrics.
+    pub fn quota(&self) -> &QuotaMetrics {
+        &self.quota
     }
 
     /// The store's latency and errors (the decision layer's).

@@ -150,21 +150,35 @@ fn step(
 
 /// The bucket of `descriptor`'s entries in `domain`: every runtime value
 /// its own bucket, as envoyproxy/ratelimit keys its counters.
+pub fn bucket_key(domain: &str, descriptor: &RateLimitDescriptor) -> BucketKey {
+    let entries = descriptor
+        .entries
+        .iter()
+        .map(|e| (e.key.as_str(), e.value.as_str()));
+    entries_key("rls", domain, entries)
+}
+
+/// The bucket of `(key, value)` entries in `domain`, under `prefix`
+/// (`rls` for `ShouldRateLimit`, `rlqs` for quota streams).
 ///
 /// The entries are length-prefixed before hashing, so no choice of keys and
-/// values can make two different descriptors share a bucket; the `rls.`
-/// prefix keeps RLS buckets apart from the gateway's policies in a shared
-/// store.
-pub fn bucket_key(domain: &str, descriptor: &RateLimitDescriptor) -> BucketKey {
+/// values can make two different descriptors share a bucket; the prefix
+/// keeps these buckets apart from the gateway's policies (and RLS buckets
+/// from RLQS ones) in a shared store.
+pub fn entries_key<'a>(
+    prefix: &str,
+    domain: &str,
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BucketKey {
     let mut encoded = String::new();
-    for entry in &descriptor.entries {
-        for part in [&entry.key, &entry.value] {
+    for (key, value) in entries {
+        for part in [key, value] {
             encoded.push_str(&part.len().to_string());
             encoded.push(':');
             encoded.push_str(part);
         }
     }
-    BucketKey::new(&format!("rls.{domain}"), &encoded)
+    BucketKey::new(&format!("{prefix}.{domain}"), &encoded)
 }
 
 #[cfg(test)]

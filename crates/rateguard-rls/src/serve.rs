@@ -16,6 +16,7 @@ use rateguard_runtime::{
 use rateguard_store::BucketStore;
 
 use crate::config::RlsConfig;
+use crate::quota::{QuotaService, ShareStore};
 use crate::server::serve_grpc;
 use crate::service::RateLimiter;
 
@@ -82,10 +83,15 @@ impl Frontend for GrpcFrontend {
     ) -> Result<(), RlsServeError> {
         log_startup(&config, running.listeners(), store.kind().as_str());
         let grace = config.server.shutdown_grace;
+        let kind = config.store.kind;
+        let shares = ShareStore::for_config(&config.store)
+            .await
+            .map_err(|source| ServeError::Store { kind, source })?;
         let limiter = Arc::new(RateLimiter::from_config(config, store));
+        let quota = QuotaService::new(limiter.clone(), shares);
         let public = {
             let limiter = limiter.clone();
-            move |public: Public| serve_public(limiter, public, grace)
+            move |public: Public| serve_public(limiter, quota, public, grace)
         };
         let result = running.serve(limiter.clone(), limiter, public).await;
         tracing::info!("Rate limit service stopped.");
@@ -97,11 +103,17 @@ impl Frontend for GrpcFrontend {
 /// (Envoy keeps its HTTP/2 connections open).
 async fn serve_public<S: BucketStore>(
     limiter: Arc<RateLimiter<S>>,
+    quota: QuotaService<S>,
     public: Public,
     grace: Duration,
 ) -> Result<(), RlsServeError> {
     let stop = public.stop;
-    let grpc = serve_grpc(limiter, public.listener, stop.clone().stopped());
+    let grpc = serve_grpc(
+        limiter,
+        Some(quota),
+        public.listener,
+        stop.clone().stopped(),
+    );
     tokio::select! {
         result = grpc => result.map_err(RlsServeError::from),
         () = async { stop.stopped().await; tokio::time::sleep(grace).await } => {

@@ -38,7 +38,7 @@ async fn should_rate_limit_and_health_over_http2() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_grpc(limiter, listener, async {
+    let server = tokio::spawn(serve_grpc(limiter, None, listener, async {
         let _ = stopped.await;
     }));
 

@@ -35,6 +35,7 @@ use crate::metrics::StoreMetrics;
 
 mod local;
 
+pub use local::share as local_quota;
 use local::LocalFallback;
 
 /// Shortest interval between two store-failure warnings.

@@ -18,6 +18,8 @@
 -- 2^53, and idiv corrects the one rounding a double division can make.
 
 local PARTS = 1000
+local FULL_SLACK = 50 -- rateguard_core::share::FULL_SLACK_PARTS
+local FULL_BURST_DIVISOR = 2 -- rateguard_core::share::FULL_BURST_DIVISOR
 local MAX_DRAIN_STEP = 9007199254740 -- floor(2^53 / PARTS)
 local MAX_STEPS = 8
 local MAX_HOLDERS = 128

@@ -60,8 +60,13 @@ for _, h in pairs(l.holders) do
 end
 demands[#demands + 1] = demand
 table.sort(demands)
+-- Full holders share all but FULL_SLACK parts (see FULL_SLACK_PARTS).
+local pool = PARTS
+if full then
+  pool = PARTS - FULL_SLACK
+end
 local level = math.huge
-local remaining = PARTS
+local remaining = pool
 for i = 1, #demands do
   local share = idiv(remaining, #demands - i + 1)
   if demands[i] > share then
@@ -71,24 +76,39 @@ for i = 1, #demands do
   remaining = remaining - demands[i]
 end
 
-local parts = math.min(demand, level, PARTS - math.min(reserved_parts(l), PARTS))
+local parts = math.max(math.min(demand, level, pool - math.min(reserved_parts(l), PARTS)), 0)
 local target = 0
 if parts > 0 then
-  target = math.max(idiv(capacity * parts, PARTS), 1)
+  local divisor = PARTS
+  if full then
+    divisor = PARTS * FULL_BURST_DIVISOR
+  end
+  target = math.max(idiv(capacity * parts, divisor), 1)
 end
 local room = math.max(idiv(fill - math.min(l.debt, fill), interval) - pending(l), 0)
 local cap = math.max(capacity - reserved_burst(l), 0)
 local held = holder_burst(rec)
 local expires = now + ttl
 local last = rec.steps[#rec.steps]
+-- What a new bucket of a full holder could hold now.
+local new_bucket = math.min(target, math.max(cap - held, 0), room)
 local burst, added, fresh
-if rec.full and last and last[1] == parts and last[2] == target then
-  -- Unchanged: the holder keeps its bucket.
+-- keeps(): see rateguard_core::share::ledger::keeps.
+local keep = false
+if rec.full and last and last[2] > 0 then
+  local same = last[1] == parts and last[2] == target
+  local short = new_bucket < target and last[1] <= parts
+    and (last[1] == parts or new_bucket < last[2])
+  keep = same or short
+end
+if keep then
+  -- The holder keeps its bucket (extended).
   last[3] = math.max(last[3], expires)
-  burst, added, fresh = target, 0, false
+  parts = last[1]
+  burst, added, fresh = last[2], 0, false
 elseif rec.full then
   -- A new bucket, reserved beside the old ones.
-  burst = math.min(target, math.max(cap - held, 0), room)
+  burst = new_bucket
   added, fresh = burst, burst > 0
 else
   burst = math.min(target, cap, held + room)
@@ -119,7 +139,7 @@ while #rec.steps > MAX_STEPS do
   rec.steps[1] = merged
 end
 rec.demand = demand
-rec.pending = target - burst
+rec.pending = math.max(target - burst, 0)
 l.debt = l.debt + added * interval
 l.holders[holder] = rec
 l.count = l.count + 1

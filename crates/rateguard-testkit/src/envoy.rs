@@ -49,6 +49,9 @@ fn spawn_error(err: std::io::Error) -> TestkitError {
 /// The bootstrap template, compiled in.
 pub const TEMPLATE: &str = include_str!("envoy.yaml");
 
+/// The bootstrap template for RLQS ([`EnvoyOptions::quota`]), compiled in.
+pub const QUOTA_TEMPLATE: &str = include_str!("envoy_rlqs.yaml");
+
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often admin `/ready` is probed while Envoy starts.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -71,6 +74,11 @@ pub struct EnvoyOptions {
     /// `["{ generic_key: { descriptor_value: all } }", "{ request_headers:
     /// { header_name: x-user, descriptor_key: user } }"]`.
     pub rate_limits: Vec<Vec<String>>,
+    /// RLQS instead of RLS: every request goes to the quota bucket
+    /// `{name: <this>}` (`envoy.filters.http.rate_limit_quota`, denying
+    /// before the first assignment and when one lapses); `rate_limits` and
+    /// `failure_mode_deny` are unused.
+    pub quota: Option<String>,
 }
 
 /// A running Envoy on 127.0.0.1.
@@ -140,7 +148,10 @@ impl Envoy {
         port: u16,
         admin_port: u16,
     ) -> Result<String, TestkitError> {
-        if options.rate_limit_services.is_empty() || options.rate_limits.is_empty() {
+        let quota = options.quota.as_deref();
+        if options.rate_limit_services.is_empty()
+            || (options.rate_limits.is_empty() && quota.is_none())
+        {
             return Err(TestkitError::Invalid(
                 "envoy needs at least one rate limit service and one rate_limits entry".into(),
             ));
@@ -170,6 +181,19 @@ impl Envoy {
             })
             .collect::<Vec<_>>()
             .join("\n");
+        if let Some(bucket) = quota {
+            return render(
+                QUOTA_TEMPLATE,
+                &[
+                    ("ADMIN_PORT", admin_port.to_string()),
+                    ("LISTEN_PORT", port.to_string()),
+                    ("DOMAIN", options.domain.clone()),
+                    ("BUCKET", bucket.to_owned()),
+                    ("BACKEND_ENDPOINTS", endpoints(&[options.backend])),
+                    ("RLS_ENDPOINTS", endpoints(&options.rate_limit_services)),
+                ],
+            );
+        }
         render(
             TEMPLATE,
             &[
@@ -326,6 +350,7 @@ mod tests {
             domain: "edge".into(),
             failure_mode_deny: true,
             rate_limits: vec![vec!["{ remote_address: {} }".into()]],
+            quota: None,
         }
     }
 
@@ -356,5 +381,14 @@ mod tests {
         let bootstrap = Envoy::bootstrap(&options(), free_port(), free_port()).unwrap();
         Envoy::validate(&bootstrap).unwrap();
         assert!(Envoy::validate("static_resources: { listeners: 3 }").is_err());
+        let quota = EnvoyOptions {
+            quota: Some("api".into()),
+            rate_limits: Vec::new(),
+            ..options()
+        };
+        let bootstrap = Envoy::bootstrap(&quota, free_port(), free_port()).unwrap();
+        assert!(bootstrap.contains("string_value: api"), "{bootstrap}");
+        assert!(!bootstrap.contains("${"), "{bootstrap}");
+        Envoy::validate(&bootstrap).unwrap();
     }
 }

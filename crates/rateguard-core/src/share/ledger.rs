@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{water_level, Debt, Fill, ShareGrant, ShareRequest, MAX_DRAIN_STEP_US, MAX_HOLDERS};
-use super::{MAX_STEPS, SHARE_PARTS};
+use super::{FULL_BURST_DIVISOR, FULL_SLACK_PARTS, MAX_STEPS, SHARE_PARTS};
 use crate::Quota;
 
 /// One grant a holder may still be using.
@@ -169,14 +169,27 @@ impl Ledger {
         let demand = req.demand.min(SHARE_PARTS);
         let mut demands: Vec<u32> = self.holders.values().map(|h| h.demand).collect();
         demands.push(demand);
-        let level = water_level(SHARE_PARTS, &demands);
+        // A `Full` holder's new buckets are paid out of the ordinary part,
+        // which refills only at the rate no share reserves: Full holders
+        // share all but `FULL_SLACK_PARTS`, so that rate never runs dry.
+        let pool = match req.fill {
+            Fill::Full => SHARE_PARTS - FULL_SLACK_PARTS,
+            Fill::Carry => SHARE_PARTS,
+        };
+        let level = water_level(pool, &demands);
         let others_rate = self.reserved_parts().min(SHARE_PARTS);
-        let mut parts = demand.min(level).min(SHARE_PARTS - others_rate);
+        let mut parts = demand.min(level).min(pool.saturating_sub(others_rate));
         let capacity = u64::from(quota.capacity());
+        // A Full holder's burst is half its proportional part of the
+        // capacity, so that a new bucket fits beside the old ones.
+        let divisor = match req.fill {
+            Fill::Full => u64::from(SHARE_PARTS) * FULL_BURST_DIVISOR,
+            Fill::Carry => u64::from(SHARE_PARTS),
+        };
         let target = if parts == 0 {
             0
         } else {
-            (capacity * u64::from(parts) / u64::from(SHARE_PARTS)).max(1)
+            (capacity * u64::from(parts) / divisor).max(1)
         };
         let t = quota.interval_us();
         let fill = quota.fill_time_us();
@@ -184,16 +197,18 @@ impl Ledger {
         let cap = capacity.saturating_sub(self.reserved_burst());
         let held = rec.burst();
         let expires_us = now_us + req.ttl_us;
+        // What a new bucket of a `Full` holder could hold now.
+        let new_bucket = target.min(cap.saturating_sub(held)).min(room);
         let (burst, added, fresh) = match rec.steps.last_mut() {
-            Some(s) if rec.full && s.parts == parts && u64::from(s.burst) == target => {
-                // Unchanged: the holder keeps its bucket.
+            Some(s) if rec.full && s.burst > 0 && keeps(s, parts, target, new_bucket) => {
+                // The holder keeps its bucket (extended).
                 s.expires_us = s.expires_us.max(expires_us);
-                (target, 0, false)
+                parts = s.parts;
+                (u64::from(s.burst), 0, false)
             }
             _ if rec.full => {
                 // A new bucket, reserved beside the old ones.
-                let burst = target.min(cap.saturating_sub(held)).min(room);
-                (burst, burst, burst > 0)
+                (new_bucket, new_bucket, new_bucket > 0)
             }
             _ => {
                 let burst = target.min(cap).min(held + room);
@@ -224,7 +239,7 @@ impl Ledger {
             rec.steps[0] = merged;
         }
         rec.demand = demand;
-        rec.pending = (target - burst) as u32;
+        rec.pending = target.saturating_sub(burst) as u32;
         self.debt_us += added * t;
         self.holders.insert(req.holder.to_owned(), rec);
         ShareGrant {
@@ -330,6 +345,21 @@ impl Ledger {
         }
         Ok(ledger)
     }
+}
+
+/// Whether a `Full` holder keeps its latest bucket `s` (rather than start
+/// a new one) when its fair share is now `parts` with burst `target`, and a
+/// new bucket could hold `new_bucket` tokens: when nothing changed; or
+/// when a new bucket would be short of its target and `s` is not above
+/// the new share, and either the share is the same or `s` is larger than
+/// that new bucket. A new bucket costs a reservation beside the old one
+/// until that expires, and a tiny one throttles the holder; keeping `s`
+/// (its rate at most the fair share) costs nothing.
+fn keeps(s: &Step, parts: u32, target: u64, new_bucket: u64) -> bool {
+    let burst = u64::from(s.burst);
+    let same = s.parts == parts && burst == target;
+    let short = new_bucket < target && s.parts <= parts && (s.parts == parts || new_bucket < burst);
+    same || short
 }
 
 /// One step reserving at least what `a` and `b` did (larger rate and

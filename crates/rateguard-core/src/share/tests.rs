@@ -106,23 +106,45 @@ fn a_full_holder_pays_for_each_new_bucket_and_not_for_a_renewal() {
     let q = quota(100, 1000.0);
     let mut s = Stored::default();
     let g = s.grant(T0, &q, &req("envoy", 400, Fill::Full));
-    assert_eq!((g.parts, g.burst, g.added, g.fresh), (400, 40, 40, true));
-    assert_eq!(ledger(&s).debt_us, 40 * MS, "its burst inserted, paid for");
+    // A Full holder's burst is half its part of the capacity.
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (400, 20, 20, true));
+    assert_eq!(ledger(&s).debt_us, 20 * MS, "its burst inserted, paid for");
     let same = s.grant(T0 + 10 * MS, &q, &req("envoy", 400, Fill::Full));
     assert_eq!(
         (same.parts, same.burst, same.added, same.fresh),
-        (400, 40, 0, false)
+        (400, 20, 0, false)
     );
     assert_eq!(ledger(&s).holders["envoy"].steps.len(), 1);
     // A changed share is a new bucket beside the old one until that
-    // expires: 40 + 60 reserved, the 60 paid for.
+    // expires: 20 + 40 reserved, the 40 paid for.
     let changed = s.grant(T0 + 20 * MS, &q, &req("envoy", 800, Fill::Full));
     assert_eq!(
-        (changed.burst, changed.added, changed.fresh),
-        (60, 60, true)
+        (changed.parts, changed.burst, changed.added, changed.fresh),
+        (800, 40, 40, true)
     );
-    assert_eq!(ledger(&s).holders["envoy"].burst(), 100);
-    assert_eq!(ledger(&s).debt_us, 100 * MS);
+    assert_eq!(ledger(&s).holders["envoy"].burst(), 60);
+    assert_eq!(ledger(&s).debt_us, 60 * MS);
+}
+
+#[test]
+fn a_full_holder_keeps_its_bucket_while_a_new_one_would_be_short() {
+    let q = quota(100, 1000.0);
+    let mut s = Stored::default();
+    let a = s.grant(T0, &q, &req("a", 300, Fill::Full));
+    assert_eq!((a.parts, a.burst), (300, 15));
+    // Others take the rest of the capacity (as ordinary decisions).
+    s.take(T0, &q, 85);
+    // `a` now wants more: a new bucket would be empty, so it keeps its
+    // bucket (extended), at its old share.
+    let more = s.grant(T0 + 10 * MS, &q, &req("a", 600, Fill::Full));
+    assert_eq!(
+        (more.parts, more.burst, more.added, more.fresh),
+        (300, 15, 0, false)
+    );
+    assert_eq!(ledger(&s).holders["a"].steps.len(), 1);
+    // A smaller share is never kept: it gets what a new bucket can hold.
+    let less = s.grant(T0 + 20 * MS, &q, &req("a", 100, Fill::Full));
+    assert!(less.parts <= 100, "{less:?}");
 }
 
 #[test]
@@ -134,11 +156,12 @@ fn a_burst_the_bucket_cannot_pay_is_pending_until_it_can() {
     let g = stored[0].grant(T0, &q, &req("envoy", 1000, Fill::Full));
     assert_eq!((g.parts, g.burst, g.added, g.fresh), (0, 0, 0, false));
     // 10 ms later the bucket has refilled, but ordinary decisions must
-    // leave the pending 10 free.
-    let one = [LeaseLimit::ordinary(Limit::enforced(q, 1))];
-    assert!(!lease::acquire_all(T0 + 10 * MS, &mut stored, &one).allowed);
+    // leave the pending 4 free (a Full holder shares 950 parts, with half
+    // their part of the capacity as its burst: 4).
+    let seven = [LeaseLimit::ordinary(Limit::enforced(q, 7))];
+    assert!(!lease::acquire_all(T0 + 10 * MS, &mut stored, &seven).allowed);
     let g = stored[0].grant(T0 + 10 * MS, &q, &req("envoy", 1000, Fill::Full));
-    assert_eq!((g.parts, g.burst, g.added, g.fresh), (1000, 10, 10, true));
+    assert_eq!((g.parts, g.burst, g.added, g.fresh), (950, 4, 4, true));
 }
 
 #[test]

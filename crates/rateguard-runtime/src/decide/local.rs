@@ -78,7 +78,8 @@ impl LocalFallback {
 
 /// One replica's share of `quota` among `hint`: capacity `⌊C / hint⌋`, at
 /// least 1, and one token every `hint` intervals.
-pub(super) fn share(quota: &Quota, hint: u32) -> Quota {
+/// What a replica enforces alone while the store fails (`on_error = "local"`).
+pub fn share(quota: &Quota, hint: u32) -> Quota {
     let capacity = NonZeroU32::new(quota.capacity() / hint.max(1)).unwrap_or(NonZeroU32::MIN);
     let interval = quota.interval_us().saturating_mul(u64::from(hint.max(1)));
     // Fills no slower than the original, except a capacity below `hint`;

@@ -69,6 +69,7 @@ fn envoy(backend: &MockBackend, services: &[&GatewayProcess], failure_mode_deny:
         domain: "edge".into(),
         failure_mode_deny,
         rate_limits: actions.iter().map(|a| vec![(*a).to_owned()]).collect(),
+        quota: None,
     })
     .expect("envoy")
 }

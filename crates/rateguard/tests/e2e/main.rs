@@ -16,6 +16,7 @@ mod plans;
 mod readiness;
 mod recovery;
 mod reload;
+mod rlqs;
 mod rls_store;
 mod shutdown;
 mod streaming;
