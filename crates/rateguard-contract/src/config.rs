@@ -151,6 +151,28 @@ pub struct RawConfig {
     /// `[rls]`: the Envoy Rate Limit Service (`rateguard rls`).
     #[serde(default)]
     pub rls: RawRls,
+    /// `[admin]`: who may use the admin API's bucket endpoints.
+    #[serde(default, skip_serializing_if = "RawAdmin::is_default")]
+    pub admin: RawAdmin,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// A file holding the bearer token of the admin API's `/buckets`
+    /// endpoints (one line, surrounding whitespace ignored). None: those
+    /// endpoints are off (`/healthz`, `/readyz`, `/metrics`, `/config` need
+    /// no token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+impl RawAdmin {
+    /// Whether nothing is set (the section is then left out of `/config`).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl RawConfig {
@@ -164,6 +186,7 @@ impl RawConfig {
             policies: Vec::new(),
             plans: Vec::new(),
             rls: RawRls::default(),
+            admin: RawAdmin::default(),
         }
     }
 }

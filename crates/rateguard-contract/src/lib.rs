@@ -45,7 +45,7 @@ pub mod metrics;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPlan,
+    EncodedSlashes, GrpcDeniedStatus, OnError, RawAdmin, RawConfig, RawIdentity, RawLimit, RawPlan,
     RawPlanLimit, RawPolicy, RawRls, RawServer, RawStore, RawUpstream, ResponseHeaders,
     RuntimeMode, UpstreamProtocol,
 };

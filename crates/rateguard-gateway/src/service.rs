@@ -22,7 +22,9 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use rateguard_contract::GrpcDeniedStatus;
-use rateguard_runtime::{AdminSource, DecideOptions};
+use rateguard_core::BucketKey;
+use rateguard_runtime::admin::{BucketError, BucketQuery, BucketTarget};
+use rateguard_runtime::{AdminSource, DecideOptions, Decider};
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
@@ -107,8 +109,8 @@ impl<S: BucketStore> Shared<S> {
 impl<S: BucketStore> AdminSource for Shared<S> {
     type Store = S;
 
-    fn store(&self) -> &S {
-        Shared::store(self)
+    fn decider(&self) -> &Decider<S> {
+        self.enforcer.decider()
     }
 
     fn replica(&self) -> &str {
@@ -125,6 +127,59 @@ impl<S: BucketStore> AdminSource for Shared<S> {
 
     fn active_config(&self) -> Option<serde_json::Value> {
         Some(self.live().config().to_json())
+    }
+
+    /// The policy's limit by name, the requester's identity and plan as
+    /// a request of theirs would have them now.
+    fn bucket(&self, query: &BucketQuery) -> Result<BucketTarget, BucketError> {
+        let live = self.live();
+        let policy = live
+            .policies()
+            .iter()
+            .find(|p| p.name() == query.policy)
+            .ok_or_else(|| BucketError::NotFound(format!("no policy named {:?}", query.policy)))?;
+        let names = || {
+            let names: Vec<&str> = policy.limits().iter().map(|l| l.name()).collect();
+            format!("{names:?}")
+        };
+        let index = match &query.limit {
+            Some(name) => policy
+                .limits()
+                .iter()
+                .position(|l| l.name() == name)
+                .ok_or_else(|| {
+                    BucketError::NotFound(format!(
+                        "policy {:?} has no limit named {name:?} (its limits: {})",
+                        policy.name(),
+                        names()
+                    ))
+                })?,
+            None if policy.limits().len() == 1 => 0,
+            None => {
+                return Err(BucketError::Invalid(format!(
+                    "policy {:?} has several limits: name one with limit= (its limits: {})",
+                    policy.name(),
+                    names()
+                )))
+            }
+        };
+        let limit = &policy.limits()[index];
+        let (identity, plan) = live.identity().admin_identity(limit.key(), &query.who)?;
+        let tier = policy.tier(plan);
+        let quota = *tier.quota(index).ok_or_else(|| {
+            BucketError::Invalid(format!(
+                "plan {:?} makes limit {:?} unlimited: its requests have no bucket",
+                tier.plan().unwrap_or(""),
+                limit.name()
+            ))
+        })?;
+        Ok(BucketTarget {
+            key: BucketKey::for_limit(policy.name(), limit.name(), &identity),
+            quota,
+            policy: policy.name().to_owned(),
+            limit: limit.name().to_owned(),
+            plan: tier.plan().map(str::to_owned),
+        })
     }
 }
 

@@ -33,7 +33,7 @@ fn plain_name_message(name: &str) -> String {
 /// Checks every key of `raw` and returns the typed config, or every problem found.
 pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     let mut check = Check::new();
-    let server = runtime_config::server(&mut check, &raw.server);
+    let server = runtime_config::server(&mut check, &raw.server, &raw.admin);
     let upstream = upstream(&mut check, &raw.upstream);
     let store = runtime_config::store(&mut check, &raw.store);
     let plan_names: Vec<&str> = raw.plans.iter().map(|p| p.name.as_str()).collect();

@@ -1,6 +1,7 @@
 //! End-to-end: the `rateguard` binary as real processes, with real
 //! `redis-server` / Redis Cluster, real nginx and real Envoy, all on loopback.
 
+mod admin;
 mod binary;
 mod cluster;
 mod envoy;
