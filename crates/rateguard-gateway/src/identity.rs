@@ -33,6 +33,7 @@ use rateguard_runtime::admin::{BucketError, Who};
 use sha2::{Digest, Sha256};
 
 use crate::config::{IdentityConfig, IpPrefixes, KnownKeys};
+use crate::registry::KeyRegistry;
 
 /// `X-Forwarded-For`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
@@ -94,6 +95,9 @@ pub struct Identifier {
     api_key_header: HeaderName,
     trusted: Vec<IpNet>,
     known_keys: Option<Arc<KnownKeys>>,
+    /// `identity.keys = "redis"`: the registry's copy and the config's
+    /// plan names (its plans are names; a key's plan is their index).
+    registry: Option<(Arc<KeyRegistry>, Arc<[String]>)>,
     prefixes: IpPrefixes,
 }
 
@@ -104,8 +108,31 @@ impl Identifier {
             api_key_header: config.api_key_header.clone(),
             trusted: config.trusted_proxies.clone(),
             known_keys: config.known_api_keys.clone(),
+            registry: None,
             prefixes: config.ip_prefixes,
         }
+    }
+
+    /// The same rules with the known keys from `registry` (`identity.keys
+    /// = "redis"`), their plans named as in `plans`.
+    pub fn with_registry(self, registry: Arc<KeyRegistry>, plans: &[String]) -> Self {
+        Self {
+            registry: Some((registry, plans.into())),
+            ..self
+        }
+    }
+
+    /// Whether `headers` carry an API key that cannot be checked now: the
+    /// key registry has not been read for `identity.keys_max_stale_ms`
+    /// (`store.on_error = "deny"` refuses such a request).
+    pub fn key_unverifiable(&self, headers: &HeaderMap) -> bool {
+        let Some((registry, _)) = &self.registry else {
+            return false;
+        };
+        !registry.is_fresh()
+            && headers
+                .get(&self.api_key_header)
+                .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty())
     }
 
     /// The request's API key, checked against the known keys if any.
@@ -129,6 +156,12 @@ impl Identifier {
 
     /// `key` checked against the known keys, with its plan.
     fn check_key<'a>(&self, key: &'a str) -> (ApiKey<'a>, Option<usize>) {
+        if let Some((registry, plans)) = &self.registry {
+            return match registry.plan_of(&Sha256::digest(key).into(), plans) {
+                Some(plan) => (ApiKey::Known(key), plan),
+                None => (ApiKey::Unknown, None),
+            };
+        }
         let Some(known) = &self.known_keys else {
             return (ApiKey::Known(key), None);
         };
@@ -421,6 +454,28 @@ mod tests {
             id.admin_identity(&LimitKey::Global, &Who::Global),
             Ok(("global".to_owned(), None))
         );
+    }
+
+    #[test]
+    fn keys_come_from_the_registry_and_a_stale_one_cannot_verify_them() {
+        let registry = Arc::new(KeyRegistry::new(std::time::Duration::from_secs(60)));
+        let plans = ["free".to_owned(), "pro".to_owned()];
+        let id = identifier(&[]).with_registry(registry.clone(), &plans);
+        let h = headers(&[("x-api-key", "pro-key")]);
+        assert_eq!(
+            id.api_key_and_plan(&h),
+            (ApiKey::Unknown, None),
+            "never read"
+        );
+        assert!(id.key_unverifiable(&h), "never read: cannot check");
+        assert!(
+            !id.key_unverifiable(&HeaderMap::new()),
+            "no key, nothing to check"
+        );
+        let digest: [u8; 32] = Sha256::digest("pro-key").into();
+        registry.replace(1, [(digest, Some("pro".to_owned()))].into());
+        assert_eq!(id.api_key_and_plan(&h), (ApiKey::Known("pro-key"), Some(1)));
+        assert!(!id.key_unverifiable(&h));
     }
 
     #[test]

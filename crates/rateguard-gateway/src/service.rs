@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
 use crate::policy::{Policy, Tier};
 use crate::proxy::Proxy;
+use crate::registry::KeyRegistry;
 use crate::response::{self, Answer, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 use crate::upgrade;
 
@@ -49,22 +50,35 @@ pub struct Shared<S> {
     grpc_denied: GrpcDeniedStatus,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
+    /// `store.on_error = "deny"`: a key the registry cannot check is refused.
+    fail_closed: bool,
 }
 
 impl<S: BucketStore> Shared<S> {
     /// Builds the shared part from the config and a connected store.
     pub fn new(config: &ValidConfig, store: S) -> Self {
+        Self::with_registry(config, store, None)
+    }
+
+    /// [`new`](Self::new), the known keys from `registry` (`identity.keys
+    /// = "redis"`) if given.
+    pub fn with_registry(
+        config: &ValidConfig,
+        store: S,
+        registry: Option<Arc<KeyRegistry>>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         let enforcer = Enforcer::with_options(store, &DecideOptions::from(&config.store), &metrics);
         Self {
-            live: Arc::new(LiveSlot::new(config, metrics.clone())),
+            live: Arc::new(LiveSlot::with_registry(config, metrics.clone(), registry)),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             grpc_denied: config.server.grpc_denied_status,
             replica,
             metrics,
+            fail_closed: config.store.on_error == rateguard_contract::OnError::Deny,
         }
     }
 
@@ -221,6 +235,10 @@ impl<S: BucketStore> Gateway<S> {
         let shared = &*self.shared;
         let live = shared.live();
         if let Some(policy) = live.policies().select(path, req.method()) {
+            if shared.fail_closed && live.identity().key_unverifiable(req.headers()) {
+                let answer = Answer::of(req.headers(), shared.grpc_denied);
+                return self.finish(answer.store_unavailable());
+            }
             let requester = live.identity().requester(req.headers(), peer_ip);
             let verdict = shared.enforcer.check(policy, &requester).await;
             let tier = policy.tier(requester.plan());

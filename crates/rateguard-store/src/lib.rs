@@ -22,6 +22,8 @@
 //!   `tls` ([`TlsOptions`], rustls for both clients), `redis_conn` (the
 //!   redis-rs connection of the standalone stores, direct or through
 //!   Sentinel).
+//! - [`keys`]: [`RedisKeys`], the key registry of `identity.keys =
+//!   "redis"` (digest → plan, and a version every write raises).
 //! - `redis_admin`: peek, reset and the reset generation on the standalone
 //!   Redis stores' connection (the admin API's store calls).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
@@ -48,6 +50,7 @@ mod capabilities;
 mod connect;
 pub mod deny_cache;
 pub mod fred_cluster;
+pub mod keys;
 pub mod memory;
 mod options;
 mod redis_admin;
@@ -66,6 +69,7 @@ pub use capabilities::{Capabilities, Grouping};
 pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
+pub use keys::RedisKeys;
 pub use memory::MemoryStore;
 pub use options::RedisOptions;
 pub use redis_lua::RedisLuaStore;

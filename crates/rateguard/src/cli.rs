@@ -72,6 +72,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: BucketAction,
     },
+    /// Provision API keys and their plans: in the store's Redis with
+    /// `identity.keys = "redis"` (every replica sees a change within a
+    /// second), else print the `identity.api_keys_file` line.
+    Keys {
+        /// The TOML config file (its `[store]`, `[identity]`, `[[plans]]`).
+        #[arg(long, env = "RATEGUARD_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Run the demo backend: JSON naming this backend, for any path.
     MockBackend {
         /// Listen address.
@@ -161,4 +172,33 @@ pub(crate) struct BucketArgs {
     /// A file holding the admin token; else `RATEGUARD_ADMIN_TOKEN`.
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,
+}
+
+/// `rateguard keys …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysAction {
+    /// Register a new key (on `--plan`, or on none).
+    Add(KeyArgs),
+    /// Move a registered key to `--plan` (or to none).
+    SetPlan(KeyArgs),
+    /// Unregister a key (its requests are then limited as their IP).
+    Remove(KeyArgs),
+    /// Print one key's digest and plan, as JSON.
+    Show(KeyArgs),
+    /// Print every registered digest and its plan (`-` for none).
+    List,
+}
+
+/// One key (in clear: only its SHA-256 is stored) and a plan.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyArgs {
+    /// The API key, in clear.
+    #[arg(long, group = "the_key")]
+    pub(crate) key: Option<String>,
+    /// Read the API key from the first line of stdin.
+    #[arg(long, group = "the_key")]
+    pub(crate) key_stdin: bool,
+    /// A plan of the config's `[[plans]]` (add, set-plan).
+    #[arg(long)]
+    pub(crate) plan: Option<String>,
 }

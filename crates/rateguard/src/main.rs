@@ -17,6 +17,7 @@ use rateguard_runtime::{shutdown_signal, ConfigError, ConfigErrors, ReloadSource
 
 mod bucket;
 mod cli;
+mod keys;
 
 use cli::{Cli, Command, LogFormat};
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         } => report(serve(&config, listen, replica_id)),
         Command::Rls { config, listen } => report(rls(&config, listen)),
         Command::Bucket { action } => report(bucket::run(action)),
+        Command::Keys { config, action } => report(keys::run(config.as_deref(), action)),
         Command::MockBackend { listen, name } => report(
             rateguard_mock_backend::run_blocking(listen, &name, shutdown_signal())
                 .map_err(Into::into),

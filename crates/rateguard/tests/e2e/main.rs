@@ -13,6 +13,7 @@ mod local_fallback;
 mod managed_redis;
 mod paths;
 mod plans;
+mod provisioning;
 mod readiness;
 mod recovery;
 mod reload;
