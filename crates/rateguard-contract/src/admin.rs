@@ -8,3 +8,8 @@ pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 /// The active configuration (secrets redacted) and its hash, as JSON.
 pub const CONFIG: &str = "/config";
+/// A bucket, seen (`GET`, no spending) or reset (`DELETE`); needs the
+/// bearer token of `[admin] token_file`.
+pub const BUCKETS: &str = "/buckets";
+/// The environment variable `rateguard bucket` reads the admin token from.
+pub const TOKEN_ENV: &str = "RATEGUARD_ADMIN_TOKEN";

@@ -104,6 +104,24 @@ crate::vocabulary! {
 }
 
 crate::vocabulary! {
+    /// Where the known API keys and their plans come from (`identity.keys`).
+    pub enum KeySource ("value") {
+        /// `identity.api_keys_file` (every key believed without it).
+        File = "file",
+        /// The store's Redis (`rateguard keys …`): every replica sees a
+        /// change within a second, without a reload.
+        Redis = "redis",
+    }
+}
+
+impl KeySource {
+    /// Whether it is the default, [`KeySource::File`] (left out of `/config`).
+    pub fn is_file(&self) -> bool {
+        *self == KeySource::File
+    }
+}
+
+crate::vocabulary! {
     /// The gRPC status a denied gRPC call gets (`server.grpc_denied_status`).
     pub enum GrpcDeniedStatus ("value") {
         /// `RESOURCE_EXHAUSTED` (8): gRPC clients do not retry it by themselves.
@@ -151,6 +169,28 @@ pub struct RawConfig {
     /// `[rls]`: the Envoy Rate Limit Service (`rateguard rls`).
     #[serde(default)]
     pub rls: RawRls,
+    /// `[admin]`: who may use the admin API's bucket endpoints.
+    #[serde(default, skip_serializing_if = "RawAdmin::is_default")]
+    pub admin: RawAdmin,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// A file holding the bearer token of the admin API's `/buckets`
+    /// endpoints (one line, surrounding whitespace ignored). None: those
+    /// endpoints are off (`/healthz`, `/readyz`, `/metrics`, `/config` need
+    /// no token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+impl RawAdmin {
+    /// Whether nothing is set (the section is then left out of `/config`).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl RawConfig {
@@ -164,6 +204,7 @@ impl RawConfig {
             policies: Vec::new(),
             plans: Vec::new(),
             rls: RawRls::default(),
+            admin: RawAdmin::default(),
         }
     }
 }
@@ -377,11 +418,29 @@ pub struct RawIdentity {
     /// in it is limited as its IP. None: every key is believed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_keys_file: Option<String>,
+    /// Where the known keys come from: `file` (`api_keys_file`) or `redis`
+    /// (the store's Redis, provisioned with `rateguard keys`; read at start).
+    #[serde(skip_serializing_if = "KeySource::is_file")]
+    pub keys: KeySource,
+    /// `keys = "redis"`: how long a replica may go without reading the
+    /// key registry before `store.on_error = "deny"` refuses requests with
+    /// a key (503); `allow` and `local` keep the last answers read.
+    #[serde(skip_serializing_if = "RawIdentity::is_default_stale")]
+    pub keys_max_stale_ms: i64,
     /// An IPv6 client is counted as its network of this many bits (one
     /// customer's allocation is usually a /64 or larger).
     pub ipv6_prefix: i64,
     /// An IPv4 client is counted as its network of this many bits.
     pub ipv4_prefix: i64,
+}
+
+impl RawIdentity {
+    /// The default `keys_max_stale_ms`.
+    pub const DEFAULT_KEYS_MAX_STALE_MS: i64 = 5000;
+
+    fn is_default_stale(ms: &i64) -> bool {
+        *ms == Self::DEFAULT_KEYS_MAX_STALE_MS
+    }
 }
 
 impl Default for RawIdentity {
@@ -390,6 +449,8 @@ impl Default for RawIdentity {
             api_key_header: headers::DEFAULT_API_KEY.into(),
             trusted_proxies: Vec::new(),
             api_keys_file: None,
+            keys: KeySource::File,
+            keys_max_stale_ms: Self::DEFAULT_KEYS_MAX_STALE_MS,
             ipv6_prefix: 64,
             ipv4_prefix: 32,
         }

@@ -45,9 +45,9 @@ pub mod metrics;
 mod store_kind;
 
 pub use config::{
-    EncodedSlashes, GrpcDeniedStatus, OnError, RawConfig, RawIdentity, RawLimit, RawPlan,
-    RawPlanLimit, RawPolicy, RawRls, RawServer, RawStore, RawUpstream, ResponseHeaders,
-    RuntimeMode, UpstreamProtocol,
+    EncodedSlashes, GrpcDeniedStatus, KeySource, OnError, RawAdmin, RawConfig, RawIdentity,
+    RawLimit, RawPlan, RawPlanLimit, RawPolicy, RawRls, RawServer, RawStore, RawUpstream,
+    ResponseHeaders, RuntimeMode, UpstreamProtocol,
 };
 pub use limit_key::LimitKey;
 pub use store_kind::{Backend, StoreKind};

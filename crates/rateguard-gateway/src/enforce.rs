@@ -108,6 +108,11 @@ impl<S: BucketStore> Enforcer<S> {
         self.decider.store()
     }
 
+    /// The decision layer (the admin API peeks and resets through it).
+    pub fn decider(&self) -> &Decider<S> {
+        &self.decider
+    }
+
     /// The time budget of one store call (`store.timeout_ms`).
     pub fn timeout(&self) -> Duration {
         self.decider.budget()

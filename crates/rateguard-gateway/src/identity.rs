@@ -29,9 +29,11 @@ use std::sync::Arc;
 use http::header::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 use rateguard_contract::{headers, LimitKey};
+use rateguard_runtime::admin::{BucketError, Who};
 use sha2::{Digest, Sha256};
 
 use crate::config::{IdentityConfig, IpPrefixes, KnownKeys};
+use crate::registry::KeyRegistry;
 
 /// `X-Forwarded-For`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
@@ -93,6 +95,9 @@ pub struct Identifier {
     api_key_header: HeaderName,
     trusted: Vec<IpNet>,
     known_keys: Option<Arc<KnownKeys>>,
+    /// `identity.keys = "redis"`: the registry's copy and the config's
+    /// plan names (its plans are names; a key's plan is their index).
+    registry: Option<(Arc<KeyRegistry>, Arc<[String]>)>,
     prefixes: IpPrefixes,
 }
 
@@ -103,8 +108,31 @@ impl Identifier {
             api_key_header: config.api_key_header.clone(),
             trusted: config.trusted_proxies.clone(),
             known_keys: config.known_api_keys.clone(),
+            registry: None,
             prefixes: config.ip_prefixes,
         }
+    }
+
+    /// The same rules with the known keys from `registry` (`identity.keys
+    /// = "redis"`), their plans named as in `plans`.
+    pub fn with_registry(self, registry: Arc<KeyRegistry>, plans: &[String]) -> Self {
+        Self {
+            registry: Some((registry, plans.into())),
+            ..self
+        }
+    }
+
+    /// Whether `headers` carry an API key that cannot be checked now: the
+    /// key registry has not been read for `identity.keys_max_stale_ms`
+    /// (`store.on_error = "deny"` refuses such a request).
+    pub fn key_unverifiable(&self, headers: &HeaderMap) -> bool {
+        let Some((registry, _)) = &self.registry else {
+            return false;
+        };
+        !registry.is_fresh()
+            && headers
+                .get(&self.api_key_header)
+                .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty())
     }
 
     /// The request's API key, checked against the known keys if any.
@@ -123,12 +151,63 @@ impl Identifier {
         else {
             return (ApiKey::Absent, None);
         };
+        self.check_key(key)
+    }
+
+    /// `key` checked against the known keys, with its plan.
+    fn check_key<'a>(&self, key: &'a str) -> (ApiKey<'a>, Option<usize>) {
+        if let Some((registry, plans)) = &self.registry {
+            return match registry.plan_of(&Sha256::digest(key).into(), plans) {
+                Some(plan) => (ApiKey::Known(key), plan),
+                None => (ApiKey::Unknown, None),
+            };
+        }
         let Some(known) = &self.known_keys else {
             return (ApiKey::Known(key), None);
         };
         match known.get(&<[u8; 32]>::from(Sha256::digest(key))) {
             Some(plan) => (ApiKey::Known(key), *plan),
             None => (ApiKey::Unknown, None),
+        }
+    }
+
+    /// The identity a limit keyed by `key` counts `who` under (as
+    /// [`Requester::identity`] would for a request of theirs) and their
+    /// plan: the admin API's view of a bucket. Error messages never show
+    /// a key.
+    pub fn admin_identity(
+        &self,
+        key: &LimitKey,
+        who: &Who,
+    ) -> Result<(String, Option<usize>), BucketError> {
+        let mismatch = || {
+            let give = match key {
+                LimitKey::Client => "key= or ip=",
+                LimitKey::ApiKey => "key=",
+                LimitKey::Ip => "ip=",
+                LimitKey::Header(_) => "header=",
+                LimitKey::Global => "neither key=, ip= nor header=",
+            };
+            BucketError::Invalid(format!("the limit counts by {key}: give {give}"))
+        };
+        match (key, who) {
+            (LimitKey::Client | LimitKey::ApiKey, Who::ApiKey(k)) => match self.check_key(k.trim())
+            {
+                (ApiKey::Known(k), plan) => Ok((Client::ApiKey(k).to_string(), plan)),
+                _ => Err(BucketError::NotFound(
+                    "this API key is not in identity.api_keys_file: its requests are limited \
+                     as their IP (ask with ip=)"
+                        .to_owned(),
+                )),
+            },
+            (LimitKey::Client | LimitKey::Ip, Who::Ip(ip)) => {
+                Ok((Client::Ip(network(*ip, self.prefixes)).to_string(), None))
+            }
+            (LimitKey::Header(_), Who::Header(value)) if !value.trim().is_empty() => {
+                Ok((format!("header:{}", value.trim()), None))
+            }
+            (LimitKey::Global, Who::Global) => Ok(("global".to_owned(), None)),
+            _ => Err(mismatch()),
         }
     }
 
@@ -341,6 +420,62 @@ mod tests {
         assert_eq!(id.client_ip(&h, ip("127.0.0.1")), ip("127.0.0.1"));
         let h = headers(&[("x-forwarded-for", "1.1.1.1:4444")]);
         assert_eq!(id.client_ip(&h, ip("::ffff:127.0.0.1")), ip("1.1.1.1"));
+    }
+
+    #[test]
+    fn the_admin_api_sees_a_bucket_as_a_request_would() {
+        let mut known = KnownKeys::new();
+        known.insert(Sha256::digest("pro-key").into(), Some(1));
+        let id = Identifier::new(&IdentityConfig {
+            api_key_header: HeaderName::from_static(headers::DEFAULT_API_KEY),
+            trusted_proxies: Vec::new(),
+            known_api_keys: Some(Arc::new(known)),
+            ip_prefixes: IpPrefixes::default(),
+        });
+        let who = |k: &str| Who::ApiKey(k.to_owned());
+        let h = headers(&[("x-api-key", "pro-key")]);
+        let request = id.requester(&h, ip("192.0.2.1"));
+        assert_eq!(
+            id.admin_identity(&LimitKey::Client, &who("pro-key")),
+            Ok((request.identity(&LimitKey::Client).unwrap(), Some(1)))
+        );
+        let unknown = id.admin_identity(&LimitKey::ApiKey, &who("invented"));
+        assert!(matches!(unknown, Err(BucketError::NotFound(m)) if !m.contains("invented")));
+        let v6 = Who::Ip(ip("2001:db8:1:2::9"));
+        assert_eq!(
+            id.admin_identity(&LimitKey::Ip, &v6),
+            Ok(("ip:2001:db8:1:2::/64".to_owned(), None))
+        );
+        assert!(matches!(
+            id.admin_identity(&LimitKey::Ip, &who("pro-key")),
+            Err(BucketError::Invalid(_))
+        ));
+        assert_eq!(
+            id.admin_identity(&LimitKey::Global, &Who::Global),
+            Ok(("global".to_owned(), None))
+        );
+    }
+
+    #[test]
+    fn keys_come_from_the_registry_and_a_stale_one_cannot_verify_them() {
+        let registry = Arc::new(KeyRegistry::new(std::time::Duration::from_secs(60)));
+        let plans = ["free".to_owned(), "pro".to_owned()];
+        let id = identifier(&[]).with_registry(registry.clone(), &plans);
+        let h = headers(&[("x-api-key", "pro-key")]);
+        assert_eq!(
+            id.api_key_and_plan(&h),
+            (ApiKey::Unknown, None),
+            "never read"
+        );
+        assert!(id.key_unverifiable(&h), "never read: cannot check");
+        assert!(
+            !id.key_unverifiable(&HeaderMap::new()),
+            "no key, nothing to check"
+        );
+        let digest: [u8; 32] = Sha256::digest("pro-key").into();
+        registry.replace(1, [(digest, Some("pro".to_owned()))].into());
+        assert_eq!(id.api_key_and_plan(&h), (ApiKey::Known("pro-key"), Some(1)));
+        assert!(!id.key_unverifiable(&h));
     }
 
     #[test]

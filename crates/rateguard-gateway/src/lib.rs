@@ -53,6 +53,7 @@ pub mod path;
 pub mod plan;
 pub mod policy;
 pub mod proxy;
+pub mod registry;
 pub mod response;
 mod serve;
 pub mod server;

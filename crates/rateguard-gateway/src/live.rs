@@ -15,6 +15,7 @@ use crate::config::ValidConfig;
 use crate::identity::Identifier;
 use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
+use crate::registry::KeyRegistry;
 
 /// `GET /config`'s view of `raw` (the file as read, or with the sections
 /// that need a restart as they run) with `config`'s API keys file.
@@ -44,10 +45,20 @@ pub struct Live {
 impl Live {
     /// `config`'s policies and identity rules; `raw` is the config in force
     /// (the sections a reload left as they run included).
-    fn new(config: &ValidConfig, raw: RawConfig, metrics: &Metrics) -> Self {
+    fn new(
+        config: &ValidConfig,
+        raw: RawConfig,
+        metrics: &Metrics,
+        registry: Option<&Arc<KeyRegistry>>,
+    ) -> Self {
+        let mut identity = Identifier::new(&config.identity);
+        if let Some(registry) = registry {
+            let plans: Vec<String> = config.plans.iter().map(|p| p.name.clone()).collect();
+            identity = identity.with_registry(registry.clone(), &plans);
+        }
         Self {
             policies: PolicyTable::with_plans(&config.policies, &config.plans, metrics),
-            identity: Identifier::new(&config.identity),
+            identity,
             config: active_config(config, &raw),
         }
     }
@@ -76,18 +87,31 @@ pub struct LiveSlot {
     /// The hash of the config as read at start (for the file watcher).
     start_hash: String,
     metrics: Arc<Metrics>,
+    /// `identity.keys = "redis"`: the key registry (kept across reloads;
+    /// the source of keys is chosen at start).
+    registry: Option<Arc<KeyRegistry>>,
 }
 
 impl LiveSlot {
     /// `config`'s live part, its counters in `metrics` (and its hash as
     /// `rateguard_config_info`).
     pub fn new(config: &ValidConfig, metrics: Arc<Metrics>) -> Self {
-        let live = Live::new(config, config.raw.clone(), &metrics);
+        Self::with_registry(config, metrics, None)
+    }
+
+    /// [`new`](Self::new), the known keys from `registry` if given.
+    pub fn with_registry(
+        config: &ValidConfig,
+        metrics: Arc<Metrics>,
+        registry: Option<Arc<KeyRegistry>>,
+    ) -> Self {
+        let live = Live::new(config, config.raw.clone(), &metrics, registry.as_ref());
         metrics.config().set_hash(live.config.hash());
         Self {
             start_hash: live.config.hash().to_owned(),
             live: ArcSwap::from_pointee(live),
             metrics,
+            registry,
         }
     }
 
@@ -106,7 +130,7 @@ impl Reload for LiveSlot {
         let current = self.load();
         let mut raw = next.raw.clone();
         let restart = carry_over(Command::Serve, current.config.raw(), &mut raw);
-        let live = Live::new(&next, raw, &self.metrics);
+        let live = Live::new(&next, raw, &self.metrics, self.registry.as_ref());
         self.metrics.config().set_hash(live.config.hash());
         tracing::info!(
             hash = live.config.hash(),

@@ -18,11 +18,12 @@ use rateguard_runtime::{
     run_replica, Frontend, Public, ReloadSource, Replica, Running, ServeError, ServerConfig, Stop,
     StoreConfig,
 };
-use rateguard_store::BucketStore;
+use rateguard_store::{BucketStore, RedisKeys};
 use tokio::net::TcpListener;
 
 use crate::config::ValidConfig;
 use crate::proxy::Proxy;
+use crate::registry::KeyRegistry;
 use crate::server::{serve_http, ServeOptions};
 use crate::service::{Gateway, Shared};
 
@@ -100,7 +101,11 @@ impl Frontend for HttpFrontend {
         if let Layout::PerCore { threads } = running.layout() {
             tracing::info!(threads, "Runtime: one current-thread runtime per core.");
         }
-        let shared = Arc::new(Shared::new(&config, store));
+        let registry = match config.key_registry {
+            Some(max_stale) => Some(key_registry(&config, max_stale).await?),
+            None => None,
+        };
+        let shared = Arc::new(Shared::with_registry(&config, store, registry));
         let live = shared.live_slot().clone();
         let public = {
             let shared = shared.clone();
@@ -110,6 +115,26 @@ impl Frontend for HttpFrontend {
         tracing::info!("Gateway stopped.");
         result
     }
+}
+
+/// `identity.keys = "redis"`: the registry on the store's Redis, read
+/// once (a failure is logged: no key is known until a read succeeds) and
+/// then polled.
+async fn key_registry(
+    config: &ValidConfig,
+    max_stale: Duration,
+) -> Result<Arc<KeyRegistry>, ServeError> {
+    let source =
+        RedisKeys::connect(&config.store.redis_options()).map_err(|source| ServeError::Store {
+            kind: config.store.kind,
+            source,
+        })?;
+    let registry = Arc::new(KeyRegistry::new(max_stale));
+    if let Err(error) = registry.refresh(&source).await {
+        tracing::warn!(%error, "Cannot read the key registry at start; every key is limited as its IP until it can be read.");
+    }
+    registry.spawn_polling(source);
+    Ok(registry)
 }
 
 /// Serves the public port on every runtime of the layout until the

@@ -22,7 +22,9 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use rateguard_contract::GrpcDeniedStatus;
-use rateguard_runtime::{AdminSource, DecideOptions};
+use rateguard_core::BucketKey;
+use rateguard_runtime::admin::{BucketError, BucketQuery, BucketTarget};
+use rateguard_runtime::{AdminSource, DecideOptions, Decider};
 use rateguard_store::BucketStore;
 
 use crate::config::ValidConfig;
@@ -33,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::path::{self, EncodedSlashes};
 use crate::policy::{Policy, Tier};
 use crate::proxy::Proxy;
+use crate::registry::KeyRegistry;
 use crate::response::{self, Answer, Body, RATELIMIT, RATELIMIT_POLICY, X_RATEGUARD_REPLICA};
 use crate::upgrade;
 
@@ -47,22 +50,35 @@ pub struct Shared<S> {
     grpc_denied: GrpcDeniedStatus,
     replica: HeaderValue,
     metrics: Arc<Metrics>,
+    /// `store.on_error = "deny"`: a key the registry cannot check is refused.
+    fail_closed: bool,
 }
 
 impl<S: BucketStore> Shared<S> {
     /// Builds the shared part from the config and a connected store.
     pub fn new(config: &ValidConfig, store: S) -> Self {
+        Self::with_registry(config, store, None)
+    }
+
+    /// [`new`](Self::new), the known keys from `registry` (`identity.keys
+    /// = "redis"`) if given.
+    pub fn with_registry(
+        config: &ValidConfig,
+        store: S,
+        registry: Option<Arc<KeyRegistry>>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
         let replica = HeaderValue::try_from(config.server.replica_id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         let enforcer = Enforcer::with_options(store, &DecideOptions::from(&config.store), &metrics);
         Self {
-            live: Arc::new(LiveSlot::new(config, metrics.clone())),
+            live: Arc::new(LiveSlot::with_registry(config, metrics.clone(), registry)),
             enforcer,
             encoded_slashes: config.server.encoded_slashes,
             grpc_denied: config.server.grpc_denied_status,
             replica,
             metrics,
+            fail_closed: config.store.on_error == rateguard_contract::OnError::Deny,
         }
     }
 
@@ -107,8 +123,8 @@ impl<S: BucketStore> Shared<S> {
 impl<S: BucketStore> AdminSource for Shared<S> {
     type Store = S;
 
-    fn store(&self) -> &S {
-        Shared::store(self)
+    fn decider(&self) -> &Decider<S> {
+        self.enforcer.decider()
     }
 
     fn replica(&self) -> &str {
@@ -125,6 +141,59 @@ impl<S: BucketStore> AdminSource for Shared<S> {
 
     fn active_config(&self) -> Option<serde_json::Value> {
         Some(self.live().config().to_json())
+    }
+
+    /// The policy's limit by name, the requester's identity and plan as
+    /// a request of theirs would have them now.
+    fn bucket(&self, query: &BucketQuery) -> Result<BucketTarget, BucketError> {
+        let live = self.live();
+        let policy = live
+            .policies()
+            .iter()
+            .find(|p| p.name() == query.policy)
+            .ok_or_else(|| BucketError::NotFound(format!("no policy named {:?}", query.policy)))?;
+        let names = || {
+            let names: Vec<&str> = policy.limits().iter().map(|l| l.name()).collect();
+            format!("{names:?}")
+        };
+        let index = match &query.limit {
+            Some(name) => policy
+                .limits()
+                .iter()
+                .position(|l| l.name() == name)
+                .ok_or_else(|| {
+                    BucketError::NotFound(format!(
+                        "policy {:?} has no limit named {name:?} (its limits: {})",
+                        policy.name(),
+                        names()
+                    ))
+                })?,
+            None if policy.limits().len() == 1 => 0,
+            None => {
+                return Err(BucketError::Invalid(format!(
+                    "policy {:?} has several limits: name one with limit= (its limits: {})",
+                    policy.name(),
+                    names()
+                )))
+            }
+        };
+        let limit = &policy.limits()[index];
+        let (identity, plan) = live.identity().admin_identity(limit.key(), &query.who)?;
+        let tier = policy.tier(plan);
+        let quota = *tier.quota(index).ok_or_else(|| {
+            BucketError::Invalid(format!(
+                "plan {:?} makes limit {:?} unlimited: its requests have no bucket",
+                tier.plan().unwrap_or(""),
+                limit.name()
+            ))
+        })?;
+        Ok(BucketTarget {
+            key: BucketKey::for_limit(policy.name(), limit.name(), &identity),
+            quota,
+            policy: policy.name().to_owned(),
+            limit: limit.name().to_owned(),
+            plan: tier.plan().map(str::to_owned),
+        })
     }
 }
 
@@ -166,6 +235,10 @@ impl<S: BucketStore> Gateway<S> {
         let shared = &*self.shared;
         let live = shared.live();
         if let Some(policy) = live.policies().select(path, req.method()) {
+            if shared.fail_closed && live.identity().key_unverifiable(req.headers()) {
+                let answer = Answer::of(req.headers(), shared.grpc_denied);
+                return self.finish(answer.store_unavailable());
+            }
             let requester = live.identity().requester(req.headers(), peer_ip);
             let verdict = shared.enforcer.check(policy, &requester).await;
             let tier = policy.tier(requester.plan());

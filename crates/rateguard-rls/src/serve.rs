@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rateguard_contract::RuntimeMode;
 use rateguard_runtime::{
-    redact_url, run_replica, AdminSource, Frontend, Listeners, Public, ReloadSource, Replica,
-    Running, ServeError, ServerConfig, StoreConfig,
+    redact_url, run_replica, AdminSource, Decider, Frontend, Listeners, Public, ReloadSource,
+    Replica, Running, ServeError, ServerConfig, StoreConfig,
 };
 use rateguard_store::BucketStore;
 
@@ -143,11 +143,14 @@ fn log_startup(config: &RlsConfig, listeners: &Listeners, store: &str) {
     );
 }
 
+/// No `/buckets`: a descriptor's bucket key hashes the whole request's
+/// descriptor entries, which an operator would have to spell exactly
+/// (see docs/plans.md); the default answer says so.
 impl<S: BucketStore> AdminSource for RateLimiter<S> {
     type Store = S;
 
-    fn store(&self) -> &S {
-        RateLimiter::store(self)
+    fn decider(&self) -> &Decider<S> {
+        RateLimiter::decider(self)
     }
 
     fn replica(&self) -> &str {

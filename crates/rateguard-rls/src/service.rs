@@ -121,6 +121,11 @@ impl<S: BucketStore> RateLimiter<S> {
         self.decider.store()
     }
 
+    /// The decision layer (the admin listener's view of the store).
+    pub fn decider(&self) -> &Decider<S> {
+        &self.decider
+    }
+
     /// Whether a deny cache answers before the store.
     pub fn has_deny_cache(&self) -> bool {
         self.decider.has_deny_cache()

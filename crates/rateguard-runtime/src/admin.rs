@@ -1,5 +1,7 @@
-//! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics` and
-//! `GET /config`, never on the public port.
+//! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics`,
+//! `GET /config` and, with `[admin] token_file`, `GET`/`DELETE /buckets`
+//! ([`buckets`]: a bucket seen without spending, or reset), never on the
+//! public port.
 //!
 //! - `/config` is the active config (passwords redacted) and its hash,
 //!   `{"hash": "<hex>", "config": {...}}`; after a reload (`SIGHUP`) it
@@ -34,7 +36,15 @@ use rateguard_contract::admin as paths;
 use rateguard_store::BucketStore;
 use tokio::net::TcpListener;
 
+use crate::decide::{Decider, RESET_POLL};
 use crate::plain_http::{serve_plain, PlainOptions};
+
+pub mod buckets;
+mod token;
+
+pub use buckets::{BucketError, BucketQuery, BucketTarget, Who};
+pub use rateguard_contract::admin::TOKEN_ENV;
+pub use token::AdminToken;
 
 /// Longest wait for the store's ping in `/healthz` (`/readyz` waits
 /// `store.timeout_ms`).
@@ -45,8 +55,13 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 pub trait AdminSource: Send + Sync + 'static {
     /// The store type.
     type Store: BucketStore;
+    /// The decision layer: `/buckets` peeks and resets through it (its
+    /// deny cache included).
+    fn decider(&self) -> &Decider<Self::Store>;
     /// The store `/healthz` and `/readyz` ping.
-    fn store(&self) -> &Self::Store;
+    fn store(&self) -> &Self::Store {
+        self.decider().store()
+    }
     /// `server.replica_id`.
     fn replica(&self) -> &str;
     /// `/readyz`'s ping budget (`store.timeout_ms`).
@@ -58,21 +73,31 @@ pub trait AdminSource: Send + Sync + 'static {
     fn active_config(&self) -> Option<serde_json::Value> {
         None
     }
+    /// The bucket a `/buckets` query names and the quota its requester
+    /// has now. The default: the frontend has no such buckets.
+    fn bucket(&self, query: &BucketQuery) -> Result<BucketTarget, BucketError> {
+        let _ = query;
+        Err(BucketError::NotFound(
+            "this command has no /buckets (see docs/plans.md)".to_owned(),
+        ))
+    }
 }
 
 /// An admin response body.
 pub type AdminBody = Full<Bytes>;
 
-/// Serves `/healthz`, `/readyz`, `/metrics` and `/config` for `source` on
-/// `listener` until `shutdown`.
+/// Serves `/healthz`, `/readyz`, `/metrics`, `/config` and (with a
+/// `token`) `/buckets` for `source` on `listener` until `shutdown`.
 pub async fn serve<A: AdminSource>(
     source: Arc<A>,
     listener: TcpListener,
+    token: Option<AdminToken>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let token = Arc::new(token);
     serve_plain(
         listener,
-        move |req| handle(source.clone(), req),
+        move |req| handle(source.clone(), token.clone(), req),
         shutdown,
         PlainOptions {
             max_connections: 256,
@@ -82,8 +107,41 @@ pub async fn serve<A: AdminSource>(
     .await;
 }
 
-/// Answers one admin request.
-pub async fn handle<A: AdminSource>(source: Arc<A>, req: Request<Incoming>) -> Response<AdminBody> {
+/// Polls the store's reset generation every [`RESET_POLL`] while the
+/// decider has a deny cache, until `shutdown`: a bucket reset through any
+/// replica stops being denied from this one's cache within that long
+/// (see [`Decider::poll_resets`]).
+pub async fn watch_resets<A: AdminSource>(source: Arc<A>, shutdown: impl Future<Output = ()>) {
+    if !source.decider().has_deny_cache() {
+        return;
+    }
+    let poll = async {
+        let mut tick = tokio::time::interval(RESET_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match source.decider().poll_resets().await {
+                Ok(true) => tracing::debug!("Reset generation changed: deny cache dropped."),
+                Ok(false) => {}
+                Err(error) => tracing::debug!(%error, "Could not read the reset generation."),
+            }
+        }
+    };
+    tokio::select! {
+        () = poll => {}
+        () = shutdown => {}
+    }
+}
+
+/// Answers one admin request; `/buckets` needs `token`.
+pub async fn handle<A: AdminSource>(
+    source: Arc<A>,
+    token: Arc<Option<AdminToken>>,
+    req: Request<Incoming>,
+) -> Response<AdminBody> {
+    if req.uri().path() == paths::BUCKETS {
+        return buckets::handle(&*source, token.as_ref().as_ref(), &req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -155,7 +213,7 @@ pub async fn handle<A: AdminSource>(source: Arc<A>, req: Request<Incoming>) -> R
         _ => error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "try /healthz, /readyz, /metrics or /config",
+            "try /healthz, /readyz, /metrics, /config or /buckets",
         ),
     }
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rateguard_contract::OnError;
-use rateguard_core::MultiDecision;
+use rateguard_core::{BucketKey, MultiDecision, Peek, Quota};
 use rateguard_store::{AcquireRequest, BucketStore, DenyCache, Grouping, StoreError};
 use tokio::time::Instant;
 
@@ -37,6 +37,11 @@ mod local;
 
 pub use local::share as local_quota;
 use local::LocalFallback;
+
+/// How often a replica with a deny cache reads the store's reset
+/// generation ([`Decider::poll_resets`]): a bucket reset on another replica
+/// stops being denied here within this plus one round trip.
+pub const RESET_POLL: Duration = Duration::from_millis(250);
 
 /// Shortest interval between two store-failure warnings.
 pub const WARN_EVERY: Duration = Duration::from_secs(5);
@@ -105,6 +110,13 @@ impl<S: BucketStore> Store<S> {
         match self {
             Self::Direct(store) => store,
             Self::Cached(cache) => cache.store(),
+        }
+    }
+
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        match self {
+            Self::Direct(store) => store.reset(key).await,
+            Self::Cached(cache) => cache.reset(key).await,
         }
     }
 }
@@ -204,6 +216,42 @@ impl<S: BucketStore> Decider<S> {
             }
             Err(err) => self.failed(requests, &err),
         }
+    }
+
+    /// The bucket `key` under `quota` now, read without spending (the
+    /// admin API's `GET /buckets`), within the budget.
+    pub async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        self.within_budget(self.store().peek(key, quota)).await
+    }
+
+    /// Makes `key`'s bucket full again in the store and drops this
+    /// replica's cached denials at once (the admin API's `DELETE
+    /// /buckets`); other replicas drop theirs at their next
+    /// [`poll_resets`](Self::poll_resets).
+    pub async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        self.within_budget(self.store.reset(key)).await
+    }
+
+    /// With a deny cache: reads the store's reset generation and drops
+    /// every cached denial if it changed (see
+    /// `rateguard_store::deny_cache`, "Resets"); returns whether it did.
+    /// Without one: nothing to do. The runtime calls it every
+    /// [`RESET_POLL`].
+    pub async fn poll_resets(&self) -> Result<bool, StoreError> {
+        let Store::Cached(cache) = &self.store else {
+            return Ok(false);
+        };
+        let generation = self.within_budget(cache.store().resets()).await?;
+        Ok(cache.observe_resets(generation))
+    }
+
+    async fn within_budget<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.budget, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.budget)))
     }
 
     /// Counts a store failure and applies `on_error`.

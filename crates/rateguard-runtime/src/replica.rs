@@ -5,7 +5,8 @@
 //! runtimes with `SO_REUSEPORT`, or not) → connect the store `[store]`
 //! names ([`rateguard_store::connect`]) → the [`Frontend`] builds its
 //! service on it → [`Running::serve`]: the reloader (`SIGHUP`,
-//! `watch_config`), the admin listener, the shutdown fan-out ([`Stop`])
+//! `watch_config`), the admin listener, the deny cache's reset poll
+//! ([`admin::watch_resets`]), the shutdown fan-out ([`Stop`])
 //! and the frontend's public listener until it has drained.
 
 use std::future::Future;
@@ -180,6 +181,7 @@ impl<F: Frontend> Replica<F> {
         } = self;
         let running = Running {
             watch_config: F::server(&config).watch_config,
+            admin_token: F::server(&config).admin_token.clone(),
             listeners,
             layout,
             reload,
@@ -214,6 +216,7 @@ pub struct Running<C> {
     listeners: Listeners,
     layout: Layout,
     watch_config: bool,
+    admin_token: Option<admin::AdminToken>,
     reload: Option<ReloadSource<C>>,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
@@ -262,9 +265,11 @@ impl<C: Send + 'static> Running<C> {
             reload::spawn_reloader(live, source, watch, stop.clone().stopped())
                 .map_err(ServeError::from)?;
         }
+        tokio::spawn(admin::watch_resets(service.clone(), stop.clone().stopped()));
         let admin = tokio::spawn(admin::serve(
             service,
             self.listeners.admin,
+            self.admin_token,
             stop.clone().stopped(),
         ));
         let shutdown = self.shutdown;

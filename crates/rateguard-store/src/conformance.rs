@@ -200,4 +200,36 @@ pub async fn run_all<S: BucketStore + Clone>(store: &S, clock: &ManualClock) {
     shadow_limits_never_deny(store).await;
     duplicate_keys_are_refused(store).await;
     overlapping_requests_account_exactly(std::slice::from_ref(store)).await;
+    peek_spends_nothing_and_reset_refills(store, clock).await;
+}
+
+/// A peek reads a bucket without spending (twice the same answer, then the
+/// same `remaining` an acquire sees); a reset makes it full again and
+/// raises the store's reset generation.
+pub async fn peek_spends_nothing_and_reset_refills<S: BucketStore>(store: &S, clock: &ManualClock) {
+    let name = store.name();
+    let quota = Quota::new(3, 10.0).unwrap();
+    let key = unique_key("peek");
+    let fresh = store.peek(&key, &quota).await.expect("peek");
+    assert_eq!((fresh.limit, fresh.remaining), (3, 3), "{name}: {fresh:?}");
+    assert_eq!(fresh.retry_after, Duration::ZERO);
+    for _ in 0..3 {
+        assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
+    }
+    clock.advance_us(30_000);
+    let empty = store.peek(&key, &quota).await.expect("peek");
+    assert_eq!(store.peek(&key, &quota).await.unwrap(), empty, "{name}");
+    assert_eq!(empty.remaining, 0, "{name}: {empty:?}");
+    assert_eq!(empty.retry_after, Duration::from_millis(70), "{name}");
+    assert_eq!(empty.reset_after, Duration::from_millis(270), "{name}");
+    assert!(!store.acquire(&key, &quota, 1).await.unwrap().allowed);
+    let before = store.resets().await.expect("resets");
+    store.reset(&key).await.expect("reset");
+    assert!(store.resets().await.unwrap() > before, "{name}: generation");
+    let full = store.peek(&key, &quota).await.unwrap();
+    assert_eq!((full.remaining, full.reset_after), (3, Duration::ZERO));
+    for _ in 0..3 {
+        assert!(store.acquire(&key, &quota, 1).await.unwrap().allowed);
+    }
+    assert!(!store.acquire(&key, &quota, 1).await.unwrap().allowed);
 }

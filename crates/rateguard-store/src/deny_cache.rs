@@ -29,6 +29,26 @@
 //! first, then arbitrary ones (a dropped entry only costs a store call).
 //! Time comes from an injectable [`Clock`] (`ManualClock` in tests).
 //!
+//! # Resets
+//! An operator's reset ([`BucketStore::reset`]) moves a bucket's stored
+//! time backwards: the premise above fails for that bucket, and a cached
+//! denial would go on denying a bucket that is full again. So every entry
+//! carries the cache's *epoch* at the time its store call was sent, and
+//! only entries of the current epoch answer; [`DenyCache::invalidate`]
+//! moves the epoch on (all entries are dropped at once, lazily).
+//! [`DenyCache::observe_resets`] does that whenever the store's reset
+//! generation ([`BucketStore::resets`]) differs from the one seen last;
+//! the runtime polls it. Why that is exact: a reset deletes the bucket
+//! *before* it raises the generation. A denial the store decided before
+//! the reset came from a call sent before it, hence before the poll that
+//! first reads the new generation; its entry carries an older epoch than
+//! the one that poll sets, whether it was recorded before the poll or
+//! after it. So from that poll on no denial from before the reset
+//! answers; only denials decided after the reset (true ones) remain. The
+//! window is one poll period plus a round trip; a replica whose poll fails
+//! keeps its entries, which are only ever stricter than the store, never
+//! more lenient. A reset through this cache invalidates at once.
+//!
 //! The premise (a bucket's stored time only moves forward) fails for a
 //! store that [refunds](crate::Capabilities::refunds): `fred-cluster`
 //! gives tokens back to the earlier slots of a request whose later slot
@@ -46,7 +66,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock};
+use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, Peek, Quota, SystemClock};
 
 use crate::shards::{Shards, SHARDS};
 use crate::{AcquireRequest, BucketStore, Capabilities, Grouping, StoreError};
@@ -70,11 +90,17 @@ struct Cache<C> {
     per_shard: usize,
     clock: C,
     hits: AtomicU64,
+    /// Entries of another epoch never answer (see "Resets").
+    epoch: AtomicU64,
+    /// The store's reset generation seen last (`u64::MAX`: none yet).
+    seen_resets: AtomicU64,
 }
 
 /// What one denial told about a bucket.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// The cache's epoch when the store call was sent.
+    epoch: u64,
     quota: Quota,
     /// Local time the store call was sent (µs of the cache's clock).
     sent_us: u64,
@@ -130,6 +156,8 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
                 per_shard: capacity.div_ceil(SHARDS).max(1),
                 clock,
                 hits: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                seen_resets: AtomicU64::new(u64::MAX),
             }),
         }
     }
@@ -154,7 +182,7 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
         if let Some(cached) = self.check(limits) {
             return Ok(cached);
         }
-        let sent = self.cache.clock.now_us();
+        let sent = self.sent();
         let decision = self.store.acquire_all(limits).await?;
         self.record_all(limits, &decision, sent);
         Ok(decision)
@@ -164,6 +192,32 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
     /// on this store: nothing refunds them.
     fn is_exact_for(&self, grouping: Grouping) -> bool {
         grouping == Grouping::Alone || !self.store.capabilities().refunds
+    }
+
+    /// The local time and the epoch at which a store call is sent.
+    fn sent(&self) -> Sent {
+        Sent {
+            epoch: self.cache.epoch.load(Ordering::SeqCst),
+            at_us: self.cache.clock.now_us(),
+        }
+    }
+
+    /// Drops every cached denial (they stop answering at once): a bucket
+    /// may have been reset.
+    pub fn invalidate(&self) {
+        self.cache.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Tells the cache the store's reset generation
+    /// ([`BucketStore::resets`]); when it differs from the one seen last
+    /// (or is the first one seen), every cached denial is dropped. Returns
+    /// whether they were.
+    pub fn observe_resets(&self, generation: u64) -> bool {
+        let changed = self.cache.seen_resets.swap(generation, Ordering::SeqCst) != generation;
+        if changed {
+            self.invalidate();
+        }
+        changed
     }
 
     /// Requests answered from the cache so far (all limits of a request
@@ -187,7 +241,7 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
         let entries = &self.cache.entries;
         let mut shard = entries.lock(entries.shard_of(key));
         let entry = *shard.get(key)?;
-        if entry.is_stale(now) {
+        if entry.is_stale(now) || entry.epoch != self.cache.epoch.load(Ordering::SeqCst) {
             shard.remove(key);
             return None;
         }
@@ -219,11 +273,12 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
         Some(MultiDecision::new(decisions, &enforced).with_from_cache())
     }
 
-    /// Remembers a denial of (`key`, `quota`) by a store call sent at `sent_us`.
-    fn record(&self, key: &BucketKey, quota: &Quota, denial: &Decision, sent_us: u64) {
+    /// Remembers a denial of (`key`, `quota`) by a store call `sent`.
+    fn record(&self, key: &BucketKey, quota: &Quota, denial: &Decision, sent: Sent) {
         let entry = Entry {
+            epoch: sent.epoch,
             quota: *quota,
-            sent_us,
+            sent_us: sent.at_us,
             backlog_us: u64::try_from(denial.reset_after.as_micros()).unwrap_or(u64::MAX),
         };
         if entry.backlog_us == 0 {
@@ -244,13 +299,13 @@ impl<S: BucketStore, C: Clock> DenyCache<S, C> {
     }
 
     /// Records every enforced limit the store denied.
-    fn record_all(&self, limits: &[AcquireRequest], decision: &MultiDecision, sent_us: u64) {
+    fn record_all(&self, limits: &[AcquireRequest], decision: &MultiDecision, sent: Sent) {
         if decision.allowed() {
             return;
         }
         for (r, d) in limits.iter().zip(decision.limits()) {
             if let Some(d) = d.filter(|d| r.enforced && !d.allowed) {
-                self.record(&r.key, &r.quota, &d, sent_us);
+                self.record(&r.key, &r.quota, &d, sent);
             }
         }
     }
@@ -283,14 +338,14 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
         if !self.is_exact_for(Grouping::Grouped) {
             return self.store.acquire(key, quota, cost).await;
         }
-        let now = self.cache.clock.now_us();
-        if let Some(cached) = self.lookup(key, quota, cost, now) {
+        let sent = self.sent();
+        if let Some(cached) = self.lookup(key, quota, cost, sent.at_us) {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(cached);
         }
         let decision = self.store.acquire(key, quota, cost).await?;
         if !decision.allowed {
-            self.record(key, quota, &decision, now);
+            self.record(key, quota, &decision, sent);
         }
         Ok(decision)
     }
@@ -299,10 +354,10 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
         if !self.is_exact_for(Grouping::Grouped) {
             return self.store.acquire_many(requests).await;
         }
-        let now = self.cache.clock.now_us();
+        let sent = self.sent();
         let mut out: Vec<Option<Result<Decision, StoreError>>> = requests
             .iter()
-            .map(|r| self.lookup(&r.key, &r.quota, r.cost, now).map(Ok))
+            .map(|r| self.lookup(&r.key, &r.quota, r.cost, sent.at_us).map(Ok))
             .collect();
         let hits = out.iter().filter(|o| o.is_some()).count();
         self.cache.hits.fetch_add(hits as u64, Ordering::Relaxed);
@@ -316,7 +371,7 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
         for ((i, r), result) in index.into_iter().zip(&rest).zip(decided) {
             if let Ok(d) = &result {
                 if !d.allowed {
-                    self.record(&r.key, &r.quota, d, now);
+                    self.record(&r.key, &r.quota, d, sent);
                 }
             }
             out[i] = Some(result);
@@ -329,6 +384,31 @@ impl<S: BucketStore, C: Clock> BucketStore for DenyCache<S, C> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
+
+    /// The store's answer: a peek spends nothing, so nothing to cache.
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        self.store.peek(key, quota).await
+    }
+
+    /// Resets the bucket in the store, then drops this cache's denials;
+    /// other replicas' caches follow their next poll of
+    /// [`resets`](BucketStore::resets).
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        self.store.reset(key).await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        self.store.resets().await
+    }
+}
+
+/// When and in which epoch a store call was sent.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    epoch: u64,
+    at_us: u64,
 }
 
 #[cfg(test)]

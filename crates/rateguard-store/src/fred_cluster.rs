@@ -35,11 +35,11 @@ use fred::prelude::{
 };
 use fred::types::config::TlsConfig;
 use fred::types::scripts::Script;
-use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Peek, Quota};
 
 use crate::access::redact_url;
 use crate::breaker::Breaker;
-use crate::script::{self, REFUND_LUA, TOKEN_BUCKET_LUA};
+use crate::script::{self, PEEK_LUA, REFUND_LUA, TOKEN_BUCKET_LUA};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
 mod seeds;
@@ -49,6 +49,15 @@ use seeds::{first_refusal, refusal, Seeds};
 
 static FRED_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(TOKEN_BUCKET_LUA));
 static REFUND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(REFUND_LUA));
+static PEEK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(PEEK_LUA));
+/// The admin calls as one-key scripts (each key in its own slot), on the
+/// scripting commands the client already speaks.
+static DEL_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua("return {redis.call('DEL', KEYS[1])}"));
+static INCR_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua("return {redis.call('INCR', KEYS[1])}"));
+static GET_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua("return {tonumber(redis.call('GET', KEYS[1]) or '0') or 0}"));
 
 /// Buckets in a Redis Cluster, decided by `token_bucket.lua` with the owning
 /// node's `TIME` as the clock.
@@ -301,5 +310,30 @@ impl BucketStore for FredClusterStore {
                     .map_err(|e| from_fred(&e, timeout))
             })
             .await
+    }
+
+    /// `peek.lua` on the bucket's node.
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        let args = script::peek_args(quota, self.test_now.get());
+        let reply = self.eval(&PEEK_SCRIPT, vec![key.as_str()], args).await?;
+        script::peek_from_reply(&reply)
+    }
+
+    /// `DEL` on the bucket's node, then `INCR` of the generation on its
+    /// own (the two keys are in different slots): the generation is
+    /// raised only once the bucket is gone.
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        self.eval(&DEL_SCRIPT, vec![key.as_str()], Vec::new())
+            .await?;
+        self.eval(&INCR_SCRIPT, vec![crate::RESETS_KEY], Vec::new())
+            .await
+            .map(drop)
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        let reply = self
+            .eval(&GET_SCRIPT, vec![crate::RESETS_KEY], Vec::new())
+            .await?;
+        Ok(reply.first().map_or(0, |&n| u64::try_from(n).unwrap_or(0)))
     }
 }

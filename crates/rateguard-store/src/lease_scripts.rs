@@ -177,6 +177,15 @@ impl LeaseScripts {
         grant_from_reply(&reply, quota)
     }
 
+    /// The connection, breaker and budget the admin calls use.
+    pub(crate) fn on(&self) -> crate::redis_admin::On<'_> {
+        crate::redis_admin::On {
+            conn: &self.conn,
+            breaker: &self.breaker,
+            timeout: self.timeout,
+        }
+    }
+
     /// `PING`, bounded by the breaker and the timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
         ping(&self.conn, &self.breaker, self.timeout).await

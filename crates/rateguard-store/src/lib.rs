@@ -25,6 +25,10 @@
 //!   `tls` ([`TlsOptions`], rustls for both clients), `redis_conn` (the
 //!   redis-rs connection of the standalone stores, direct or through
 //!   Sentinel).
+//! - [`keys`]: [`RedisKeys`], the key registry of `identity.keys =
+//!   "redis"` (digest → plan, and a version every write raises).
+//! - `redis_admin`: peek, reset and the reset generation on the standalone
+//!   Redis stores' connection (the admin API's store calls).
 //! - `conformance` (feature `test-util`): one behaviour suite every store runs.
 //!
 //! # Invariants
@@ -41,7 +45,7 @@ use std::time::Duration;
 
 pub use rateguard_contract::metrics::StoreErrorKind;
 pub use rateguard_contract::StoreKind;
-pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Quota};
+pub use rateguard_core::{BucketKey, Decision, Limit, MultiDecision, Peek, Quota};
 
 mod access;
 mod breaker;
@@ -49,9 +53,11 @@ mod capabilities;
 mod connect;
 pub mod deny_cache;
 pub mod fred_cluster;
+pub mod keys;
 pub mod lease_scripts;
 pub mod memory;
 mod options;
+mod redis_admin;
 mod redis_conn;
 pub mod redis_leased;
 pub mod redis_lua;
@@ -68,6 +74,7 @@ pub use capabilities::{Capabilities, Grouping};
 pub use connect::{connect, StoreUser};
 pub use deny_cache::DenyCache;
 pub use fred_cluster::FredClusterStore;
+pub use keys::RedisKeys;
 pub use lease_scripts::{LeaseRequest, LeaseScripts, LEASE_LUA, SHARE_LUA};
 pub use memory::MemoryStore;
 pub use options::{LeaseOptions, RedisOptions};
@@ -215,6 +222,45 @@ pub trait BucketStore: Send + Sync + 'static {
 
     /// Checks that the store can answer (for `/healthz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The bucket `key` under `quota` now, read without spending
+    /// (`rateguard_core::peek`; the Redis stores run its Lua mirror,
+    /// `peek.lua`). Every store kind answers it; the default refuses
+    /// (test doubles).
+    fn peek(
+        &self,
+        key: &BucketKey,
+        quota: &Quota,
+    ) -> impl Future<Output = Result<Peek, StoreError>> + Send {
+        let _ = (key, quota);
+        async move { Err(unsupported(self.name(), "peek")) }
+    }
+
+    /// Makes `key`'s bucket full again (its stored state is deleted), then
+    /// raises the store's reset generation ([`resets`](Self::resets)), in
+    /// that order: whoever reads the new generation finds the bucket
+    /// reset. Every store kind answers it; the default refuses.
+    fn reset(&self, key: &BucketKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = key;
+        async move { Err(unsupported(self.name(), "reset")) }
+    }
+
+    /// The store's reset generation: how many resets it has seen (0 before
+    /// any). A reset moves a bucket's stored time backwards, which is the
+    /// one thing a [`DenyCache`] cannot see by itself; each replica polls
+    /// this number and drops its cached denials when it changes
+    /// ([`DenyCache::observe_resets`]). The default: always 0.
+    fn resets(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Ok(0) }
+    }
+}
+
+/// Where the Redis stores keep their reset generation ([`BucketStore::resets`]).
+pub const RESETS_KEY: &str = "rateguard:resets";
+
+/// The error of a store that cannot `what` (a test double).
+fn unsupported(store: &str, what: &str) -> StoreError {
+    StoreError::Backend(format!("the {store} store cannot {what} a bucket"))
 }
 
 /// The one decision of a single-limit [`MultiDecision`].

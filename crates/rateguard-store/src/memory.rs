@@ -5,11 +5,12 @@
 //! limit. The lab's accuracy plot shows exactly that; use a Redis store when
 //! replicas must share one limit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rateguard_core::{
-    bucket, multi, BucketKey, Clock, Decision, MultiDecision, Quota, SystemClock,
+    bucket, multi, peek, BucketKey, Clock, Decision, MultiDecision, Peek, Quota, SystemClock,
 };
 
 use crate::shards::Shards;
@@ -34,6 +35,8 @@ pub struct MemoryStore<C: Clock = SystemClock> {
 struct Inner<C> {
     tats: Shards<u64>,
     clock: C,
+    /// Resets so far ([`BucketStore::resets`]).
+    resets: AtomicU64,
 }
 
 impl MemoryStore<SystemClock> {
@@ -56,6 +59,7 @@ impl<C: Clock> MemoryStore<C> {
             inner: Arc::new(Inner {
                 tats: Shards::new(),
                 clock,
+                resets: AtomicU64::new(0),
             }),
         }
     }
@@ -119,6 +123,22 @@ impl<C: Clock> MemoryStore<C> {
         Ok(batch.decision(0))
     }
 
+    /// The bucket `key` under `quota` now, read without spending.
+    pub fn peek_now(&self, key: &BucketKey, quota: &Quota) -> Peek {
+        let now = self.inner.clock.now_us();
+        let shard = self.inner.tats.lock(self.inner.tats.shard_of(key));
+        peek::peek(shard.get(key).copied().unwrap_or(0), now, quota)
+    }
+
+    /// Makes `key`'s bucket full again (forgets it), then counts the reset.
+    pub fn reset_now(&self, key: &BucketKey) {
+        self.inner
+            .tats
+            .lock(self.inner.tats.shard_of(key))
+            .remove(key);
+        self.inner.resets.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Drops every bucket that is full again; returns how many were dropped.
     pub fn evict_idle(&self) -> usize {
         let now = self.inner.clock.now_us();
@@ -180,6 +200,21 @@ impl<C: Clock> BucketStore for MemoryStore<C> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// This process's bucket (another replica's is its own).
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        Ok(self.peek_now(key, quota))
+    }
+
+    /// This process's bucket only.
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        self.reset_now(key);
+        Ok(())
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.resets.load(Ordering::SeqCst))
     }
 }
 

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rateguard_core::lease::{LeaseLimit, Reservation};
-use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, SystemClock};
+use rateguard_core::{BucketKey, Clock, Decision, MultiDecision, Peek, Quota, SystemClock};
 use tokio::sync::futures::OwnedNotified;
 
 use crate::shards::{Shard, Shards, SHARDS};
@@ -436,6 +436,26 @@ impl<C: Clock + Clone> BucketStore for RedisLeasedStore<C> {
     /// counts), so the deny cache's premise holds.
     fn capabilities(&self) -> Capabilities {
         Capabilities::SHARED
+    }
+
+    /// The stored bucket, as `peek.lua` reads it: tokens leased out count
+    /// as spent (they are, in the store), so a peek never shows more than
+    /// the replicas together may still admit.
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        let now = self.pinned.then(|| self.clock.now_us());
+        crate::redis_admin::peek(self.scripts.on(), key, quota, now).await
+    }
+
+    /// Deletes the bucket and its share ledger and raises the reset
+    /// generation. Tokens other replicas hold in leases stay theirs to
+    /// spend (at most one lease period's refill per replica and key).
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        let ledger = key.share_ledger();
+        crate::redis_admin::reset_with(self.scripts.on(), &[key.as_str(), ledger.as_str()]).await
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        crate::redis_admin::resets(self.scripts.on()).await
     }
 
     async fn acquire_all(&self, limits: &[AcquireRequest]) -> Result<MultiDecision, StoreError> {

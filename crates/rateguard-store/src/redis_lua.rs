@@ -8,8 +8,9 @@ use std::time::Duration;
 use rateguard_core::{BucketKey, Decision, MultiDecision, Peek, Quota};
 
 use crate::breaker::Breaker;
+use crate::redis_admin;
 use crate::redis_conn::{ping, retry_refused, RedisConn};
-use crate::script::{self, PEEK_SCRIPT, SCRIPT};
+use crate::script::{self, SCRIPT};
 use crate::{check_distinct_keys, AcquireRequest, BucketStore, RedisOptions, StoreError};
 
 /// Buckets in one Redis server, decided atomically by `token_bucket.lua`
@@ -94,14 +95,13 @@ impl RedisLuaStore {
         script::multi_batch_from_reply(&reply, &spec, count)
     }
 
-    /// The bucket `key` under `quota` now (Redis `TIME`), read without
-    /// spending (`peek.lua`, the mirror of `rateguard_core::peek`).
-    pub async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
-        let args = script::peek_args(quota, self.test_now.get());
-        let reply = self
-            .eval_script(&PEEK_SCRIPT, std::iter::once(key), args)
-            .await?;
-        script::peek_from_reply(&reply)
+    /// The one connection, breaker and budget, for the admin calls.
+    fn on(&self) -> redis_admin::On<'_> {
+        redis_admin::On {
+            conn: &self.conn,
+            breaker: &self.breaker,
+            timeout: self.timeout,
+        }
     }
 
     /// [`peek`](Self::peek) at the fixed time `now_us`: for tests that
@@ -113,11 +113,7 @@ impl RedisLuaStore {
         quota: &Quota,
         now_us: u64,
     ) -> Result<Peek, StoreError> {
-        let args = script::peek_args(quota, Some(now_us));
-        let reply = self
-            .eval_script(&PEEK_SCRIPT, std::iter::once(key), args)
-            .await?;
-        script::peek_from_reply(&reply)
+        redis_admin::peek(self.on(), key, quota, Some(now_us)).await
     }
 
     /// From now on every script call passes `clock`'s time instead of
@@ -197,5 +193,18 @@ impl BucketStore for RedisLuaStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         ping(&self.conn, &self.breaker, self.timeout).await
+    }
+
+    /// `peek.lua` at Redis `TIME` (the mirror of `rateguard_core::peek`).
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        redis_admin::peek(self.on(), key, quota, self.test_now.get()).await
+    }
+
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        redis_admin::reset(self.on(), key).await
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        redis_admin::resets(self.on()).await
     }
 }

@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateguard_core::{BucketKey, Decision, MultiDecision, Quota};
+use rateguard_core::{BucketKey, Decision, MultiDecision, Peek, Quota};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
+use crate::redis_admin;
 use crate::redis_conn::{ping, retry_refused, RedisConn};
 use crate::script::{self, SCRIPT};
 use crate::{
@@ -154,6 +155,17 @@ impl RedisPipelinedStore {
     }
 }
 
+impl Shared {
+    /// The connection, breaker and budget, for the admin calls.
+    fn on(&self) -> redis_admin::On<'_> {
+        redis_admin::On {
+            conn: &self.conn,
+            breaker: &self.breaker,
+            timeout: self.timeout,
+        }
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("batching task stopped".into())
 }
@@ -198,6 +210,21 @@ impl BucketStore for RedisPipelinedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         ping(&self.shared.conn, &self.shared.breaker, self.shared.timeout).await
+    }
+
+    /// `peek.lua`, outside the pipelines (an operator's call, not a
+    /// decision).
+    async fn peek(&self, key: &BucketKey, quota: &Quota) -> Result<Peek, StoreError> {
+        let now = self.shared.test_now.get();
+        redis_admin::peek(self.shared.on(), key, quota, now).await
+    }
+
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        redis_admin::reset(self.shared.on(), key).await
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        redis_admin::resets(self.shared.on()).await
     }
 }
 

@@ -65,6 +65,24 @@ pub(crate) enum Command {
         #[arg(long, env = "RATEGUARD_CONFIG")]
         config: PathBuf,
     },
+    /// See or reset one bucket through a replica's admin API (`/buckets`,
+    /// which needs `[admin] token_file` on the replica).
+    Bucket {
+        /// `show` (read without spending) or `reset` (full again).
+        #[command(subcommand)]
+        action: BucketAction,
+    },
+    /// Provision API keys and their plans: in the store's Redis with
+    /// `identity.keys = "redis"` (every replica sees a change within a
+    /// second), else print the `identity.api_keys_file` line.
+    Keys {
+        /// The TOML config file (its `[store]`, `[identity]`, `[[plans]]`).
+        #[arg(long, env = "RATEGUARD_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Run the demo backend: JSON naming this backend, for any path.
     MockBackend {
         /// Listen address.
@@ -115,4 +133,72 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `rateguard bucket …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BucketAction {
+    /// Print the bucket as the requester's quota sees it (spends nothing).
+    Show(BucketArgs),
+    /// Make the bucket full again, on every replica (deny caches included).
+    Reset(BucketArgs),
+}
+
+/// Which bucket, on which replica, with which token.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BucketArgs {
+    /// The replica's admin URL (`server.admin_listen`).
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    pub(crate) admin: String,
+    /// The policy's name.
+    #[arg(long)]
+    pub(crate) policy: String,
+    /// The limit's name (optional for a policy with one limit).
+    #[arg(long)]
+    pub(crate) limit: Option<String>,
+    /// The API key, in clear (sent to the admin API only, never logged).
+    #[arg(long, group = "who")]
+    pub(crate) key: Option<String>,
+    /// Read the API key from the first line of stdin (keeps it out of the
+    /// shell history and the process list).
+    #[arg(long, group = "who")]
+    pub(crate) key_stdin: bool,
+    /// The client address, for limits keyed by `ip` (or `client` without a key).
+    #[arg(long, group = "who")]
+    pub(crate) ip: Option<String>,
+    /// The header value, for a `header:<name>` limit.
+    #[arg(long, group = "who")]
+    pub(crate) header: Option<String>,
+    /// A file holding the admin token; else `RATEGUARD_ADMIN_TOKEN`.
+    #[arg(long)]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+/// `rateguard keys …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysAction {
+    /// Register a new key (on `--plan`, or on none).
+    Add(KeyArgs),
+    /// Move a registered key to `--plan` (or to none).
+    SetPlan(KeyArgs),
+    /// Unregister a key (its requests are then limited as their IP).
+    Remove(KeyArgs),
+    /// Print one key's digest and plan, as JSON.
+    Show(KeyArgs),
+    /// Print every registered digest and its plan (`-` for none).
+    List,
+}
+
+/// One key (in clear: only its SHA-256 is stored) and a plan.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyArgs {
+    /// The API key, in clear.
+    #[arg(long, group = "the_key")]
+    pub(crate) key: Option<String>,
+    /// Read the API key from the first line of stdin.
+    #[arg(long, group = "the_key")]
+    pub(crate) key_stdin: bool,
+    /// A plan of the config's `[[plans]]` (add, set-plan).
+    #[arg(long)]
+    pub(crate) plan: Option<String>,
 }

@@ -15,7 +15,9 @@ use rateguard_rls::RlsConfig;
 use rateguard_runtime::config;
 use rateguard_runtime::{shutdown_signal, ConfigError, ConfigErrors, ReloadSource};
 
+mod bucket;
 mod cli;
+mod keys;
 
 use cli::{Cli, Command, LogFormat};
 
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
             replica_id,
         } => report(serve(&config, listen, replica_id)),
         Command::Rls { config, listen } => report(rls(&config, listen)),
+        Command::Bucket { action } => report(bucket::run(action)),
+        Command::Keys { config, action } => report(keys::run(config.as_deref(), action)),
         Command::MockBackend { listen, name } => report(
             rateguard_mock_backend::run_blocking(listen, &name, shutdown_signal())
                 .map_err(Into::into),

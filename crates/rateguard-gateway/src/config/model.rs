@@ -29,6 +29,10 @@ pub struct ValidConfig {
     pub policies: Vec<PolicyConfig>,
     /// Plans in file order (a key's plan is an index into it).
     pub plans: Vec<PlanConfig>,
+    /// `identity.keys = "redis"`: the known keys and their plans come from
+    /// the store's Redis ([`crate::registry`]); the value is
+    /// `identity.keys_max_stale_ms`. `None`: from `api_keys_file`, if any.
+    pub key_registry: Option<Duration>,
     /// The file as read (overrides applied), which this was checked from:
     /// what `GET /config` shows and a reload compares.
     pub raw: RawConfig,

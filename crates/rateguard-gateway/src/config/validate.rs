@@ -5,10 +5,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::HeaderName;
 use http::uri::Uri;
 use ipnet::IpNet;
+use rateguard_contract::{KeySource, StoreKind};
 use rateguard_core::key::MAX_POLICY_LEN;
 use rateguard_runtime::config::{self as runtime_config, Check};
 
@@ -33,14 +35,23 @@ fn plain_name_message(name: &str) -> String {
 /// Checks every key of `raw` and returns the typed config, or every problem found.
 pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
     let mut check = Check::new();
-    let server = runtime_config::server(&mut check, &raw.server);
+    let server = runtime_config::server(&mut check, &raw.server, &raw.admin);
     let upstream = upstream(&mut check, &raw.upstream);
     let store = runtime_config::store(&mut check, &raw.store);
     let plan_names: Vec<&str> = raw.plans.iter().map(|p| p.name.as_str()).collect();
     let identity = identity(&mut check, &raw.identity, &plan_names);
     let policies = policies(&mut check, &raw.policies);
     let plans = plans(&mut check, &raw.plans, &raw.policies);
-    match (server, upstream, store, identity, policies, plans) {
+    let key_registry = key_registry(&mut check, raw);
+    match (
+        server,
+        upstream,
+        store,
+        identity,
+        policies,
+        plans,
+        key_registry,
+    ) {
         (
             Some(server),
             Some(upstream),
@@ -48,6 +59,7 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
             Some(identity),
             Some(policies),
             Some(plans),
+            Some(key_registry),
         ) if check.is_clean() => Ok(ValidConfig {
             server,
             upstream,
@@ -55,6 +67,7 @@ pub fn validate(raw: &RawConfig) -> Result<ValidConfig, ConfigErrors> {
             identity,
             policies,
             plans,
+            key_registry,
             raw: raw.clone(),
         }),
         _ => Err(check.into_errors()),
@@ -101,6 +114,36 @@ fn upstream(check: &mut Check, raw: &RawUpstream) -> Option<UpstreamConfig> {
         pool_max_idle: pool?,
         protocol: raw.protocol,
     })
+}
+
+/// `identity.keys` and `keys_max_stale_ms`: `Some(None)` for the file,
+/// `Some(Some(max_stale))` for Redis (which needs a standalone Redis
+/// store and no `api_keys_file`).
+fn key_registry(check: &mut Check, raw: &RawConfig) -> Option<Option<Duration>> {
+    let identity = &raw.identity;
+    let max_stale = check.millis("identity.keys_max_stale_ms", identity.keys_max_stale_ms);
+    if identity.keys != KeySource::Redis {
+        return Some(None);
+    }
+    if identity.api_keys_file.is_some() {
+        check.fail(
+            "identity.keys",
+            "\"redis\" cannot be combined with identity.api_keys_file: choose one source of keys",
+        );
+    }
+    if !matches!(
+        raw.store.kind,
+        StoreKind::RedisLua | StoreKind::RedisPipelined
+    ) {
+        check.fail(
+            "identity.keys",
+            format!(
+                "\"redis\" keeps the keys in the store's Redis: needs store.kind \"redis-lua\" or \"redis-pipelined\", got {:?}",
+                raw.store.kind.as_str()
+            ),
+        );
+    }
+    Some(Some(max_stale?))
 }
 
 /// `[identity]`; `plans`: the plan names a line of `api_keys_file` may give.

@@ -7,8 +7,8 @@
 //!   one client sends as much as it likes by changing its key. A limit keyed
 //!   by `ip` (or `global`) bounds it, as does a file of known keys (an
 //!   unknown key is then limited as its IP).
-//! - `[[plans]]` without `identity.api_keys_file`: no key can be on a plan,
-//!   so the plans never apply.
+//! - `[[plans]]` without `identity.api_keys_file` (or `identity.keys =
+//!   "redis"`): no key can be on a plan, so the plans never apply.
 
 use rateguard_contract::LimitKey;
 
@@ -16,7 +16,7 @@ use super::ValidConfig;
 
 /// One line per thing worth a warning in `config`, in policy order.
 pub fn warnings(config: &ValidConfig) -> Vec<String> {
-    if config.identity.known_api_keys.is_some() {
+    if config.identity.known_api_keys.is_some() || config.key_registry.is_some() {
         return Vec::new();
     }
     let plans = (!config.plans.is_empty()).then(|| {

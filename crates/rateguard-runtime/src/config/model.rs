@@ -7,6 +7,8 @@ use std::time::Duration;
 use rateguard_contract::{EncodedSlashes, GrpcDeniedStatus, OnError, RuntimeMode, StoreKind};
 use rateguard_store::{LeaseOptions, RedisAccess, RedisOptions};
 
+use crate::admin::AdminToken;
+
 /// `[server]`, checked.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -35,6 +37,9 @@ pub struct ServerConfig {
     pub upgrade_idle_timeout: Option<Duration>,
     /// What a denied gRPC call is answered (the gateway's).
     pub grpc_denied_status: GrpcDeniedStatus,
+    /// `[admin] token_file`'s token: the admin API's `/buckets` endpoints
+    /// answer requests bearing it; `None`: they are off.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// `[store]`, checked.

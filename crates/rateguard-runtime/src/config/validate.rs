@@ -7,11 +7,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rateguard_contract::{RawConfig, RawServer, RawStore};
+use rateguard_contract::{RawAdmin, RawConfig, RawServer, RawStore};
 
 use rateguard_store::LeaseOptions;
 
 use super::{ServerConfig, StoreConfig};
+use crate::admin::AdminToken;
 use crate::error::{ConfigError, ConfigErrors};
 
 /// Collects every problem of one config while it is checked.
@@ -97,7 +98,7 @@ pub fn validate_server_and_store(
     raw: &RawConfig,
 ) -> Result<(ServerConfig, StoreConfig), ConfigErrors> {
     let mut check = Check::new();
-    let server = server(&mut check, &raw.server);
+    let server = server(&mut check, &raw.server, &raw.admin);
     let store = store(&mut check, &raw.store);
     match (server, store) {
         (Some(server), Some(store)) if check.is_clean() => Ok((server, store)),
@@ -105,8 +106,19 @@ pub fn validate_server_and_store(
     }
 }
 
-/// Checks `[server]`.
-pub fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
+/// Checks `[server]`, and `[admin]` (which belongs to it: the admin
+/// listener's token).
+pub fn server(check: &mut Check, raw: &RawServer, admin: &RawAdmin) -> Option<ServerConfig> {
+    let admin_token = match &admin.token_file {
+        None => Some(None),
+        Some(path) => match AdminToken::read(path) {
+            Ok(token) => Some(Some(token)),
+            Err(message) => {
+                check.fail("admin.token_file", message);
+                None
+            }
+        },
+    };
     let listen = check.addr("server.listen", &raw.listen);
     let admin_listen = check.addr("server.admin_listen", &raw.admin_listen);
     if let (Some(a), Some(b)) = (listen, admin_listen) {
@@ -162,6 +174,7 @@ pub fn server(check: &mut Check, raw: &RawServer) -> Option<ServerConfig> {
         watch_config: raw.watch_config,
         upgrade_idle_timeout: upgrade_idle_timeout?,
         grpc_denied_status: raw.grpc_denied_status,
+        admin_token: admin_token?,
     })
 }
 

@@ -47,11 +47,13 @@ pub enum Section {
     RlsLimits,
     /// `rls.response_headers`.
     RlsResponseHeaders,
+    /// `[admin]` (the admin token, read at start).
+    Admin,
 }
 
 /// Each section, then when a change to it takes effect under `rateguard
 /// serve` and under `rateguard rls`.
-pub const TABLE: [(Section, Takes, Takes); 8] = [
+pub const TABLE: [(Section, Takes, Takes); 9] = [
     (Section::Server, Takes::Restart, Takes::Restart),
     (Section::Upstream, Takes::Restart, Takes::Unused),
     (Section::Store, Takes::Restart, Takes::Restart),
@@ -60,6 +62,7 @@ pub const TABLE: [(Section, Takes, Takes); 8] = [
     (Section::Plans, Takes::Live, Takes::Unused),
     (Section::RlsLimits, Takes::Unused, Takes::Live),
     (Section::RlsResponseHeaders, Takes::Unused, Takes::Restart),
+    (Section::Admin, Takes::Restart, Takes::Restart),
 ];
 
 impl Section {
@@ -74,6 +77,7 @@ impl Section {
             Section::Plans => "plans",
             Section::RlsLimits => "rls.limits",
             Section::RlsResponseHeaders => "rls.response_headers",
+            Section::Admin => "admin",
         }
     }
 
@@ -104,6 +108,7 @@ impl Section {
             Section::RlsResponseHeaders => {
                 changed_keys(key, &old.rls.response_headers, &new.rls.response_headers)
             }
+            Section::Admin => changed_keys(key, &old.admin, &new.admin),
         }
     }
 
@@ -118,6 +123,7 @@ impl Section {
             Section::Plans => next.plans = old.plans.clone(),
             Section::RlsLimits => next.rls.limits = old.rls.limits.clone(),
             Section::RlsResponseHeaders => next.rls.response_headers = old.rls.response_headers,
+            Section::Admin => next.admin = old.admin.clone(),
         }
     }
 }

@@ -17,6 +17,8 @@ struct Counted {
     latency_us: u64,
     /// Declares refunds, as `fred-cluster` does.
     refunds: bool,
+    /// Runs once, after the next decision and before its reply arrives.
+    in_flight: Hook,
 }
 
 impl Counted {
@@ -42,12 +44,46 @@ impl BucketStore for Counted {
         // The request travels for half the latency, the reply for the rest.
         self.clock.advance_us(self.latency_us / 2);
         let d = self.store.acquire_all(limits).await;
+        let hook = self.in_flight.take();
+        if let Some(hook) = hook {
+            hook();
+        }
         self.clock.advance_us(self.latency_us - self.latency_us / 2);
         d
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn reset(&self, key: &BucketKey) -> Result<(), StoreError> {
+        self.store.reset(key).await
+    }
+
+    async fn resets(&self) -> Result<u64, StoreError> {
+        self.store.resets().await
+    }
+}
+
+/// Something to run once while a store call is in flight.
+#[derive(Clone, Default)]
+struct Hook(Arc<std::sync::Mutex<Option<HookFn>>>);
+
+type HookFn = Box<dyn FnOnce() + Send>;
+
+impl Hook {
+    fn set(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.0.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    fn take(&self) -> Option<HookFn> {
+        self.0.lock().unwrap().take()
+    }
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
     }
 }
 
@@ -59,6 +95,7 @@ fn cache(capacity: usize, latency_us: u64) -> (DenyCache<Counted, ManualClock>, 
         calls: Arc::default(),
         latency_us,
         refunds: false,
+        in_flight: Hook::default(),
     };
     (
         DenyCache::with_clock(counted, capacity, clock.clone()),
@@ -281,4 +318,91 @@ async fn on_a_store_that_refunds_only_buckets_decided_alone_use_the_cache() {
     }
     assert_eq!(cache.store().calls(), 8);
     assert_eq!(cache.capabilities(), cache.store().capabilities());
+}
+
+/// Two replicas' caches on one shared store.
+fn two_replicas() -> (
+    DenyCache<Counted, ManualClock>,
+    DenyCache<Counted, ManualClock>,
+    ManualClock,
+) {
+    let (a, clock) = cache(100, 200);
+    let b = DenyCache::with_clock(a.store().clone(), 100, clock.clone());
+    (a, b, clock)
+}
+
+async fn exhaust(cache: &DenyCache<Counted, ManualClock>, key: &BucketKey, quota: Quota) {
+    while cache
+        .acquire_all(&one(key, quota, 1))
+        .await
+        .unwrap()
+        .allowed()
+    {}
+}
+
+#[tokio::test]
+async fn a_reset_drops_the_denials_here_at_once_and_elsewhere_at_the_next_poll() {
+    let (a, b, _clock) = two_replicas();
+    let quota = Quota::new(2, 0.001).unwrap();
+    let key = BucketKey::new("p", "locked-out");
+    assert!(
+        a.observe_resets(a.resets().await.unwrap()),
+        "the first one seen"
+    );
+    assert!(!a.observe_resets(a.resets().await.unwrap()), "unchanged");
+    b.observe_resets(b.resets().await.unwrap());
+    exhaust(&a, &key, quota).await;
+    exhaust(&b, &key, quota).await;
+    assert!(a
+        .acquire_all(&one(&key, quota, 1))
+        .await
+        .unwrap()
+        .from_cache());
+    assert!(b
+        .acquire_all(&one(&key, quota, 1))
+        .await
+        .unwrap()
+        .from_cache());
+
+    a.reset(&key).await.unwrap();
+    assert!(a.acquire_all(&one(&key, quota, 1)).await.unwrap().allowed());
+    // B has not polled yet: its cached denial still answers (stricter
+    // than the store, never more lenient) ...
+    assert!(b
+        .acquire_all(&one(&key, quota, 1))
+        .await
+        .unwrap()
+        .from_cache());
+    // ... until it reads the new generation.
+    assert!(b.observe_resets(b.resets().await.unwrap()));
+    assert!(
+        !b.observe_resets(b.resets().await.unwrap()),
+        "same generation"
+    );
+    let after = b.acquire_all(&one(&key, quota, 1)).await.unwrap();
+    assert!(after.allowed() && !after.from_cache(), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_denial_decided_before_a_reset_and_recorded_after_the_poll_never_answers() {
+    let (a, b, _clock) = two_replicas();
+    let quota = Quota::new(1, 0.001).unwrap();
+    let key = BucketKey::new("p", "in-flight");
+    b.observe_resets(b.resets().await.unwrap());
+    assert!(b.acquire_all(&one(&key, quota, 1)).await.unwrap().allowed());
+    // B's next call is denied by the store; while its reply travels, the
+    // bucket is reset (through A) and B polls the new generation.
+    let (store, b2) = (a.store().store.clone(), b.clone());
+    let hook_key = key.clone();
+    b.store().in_flight.set(move || {
+        store.reset_now(&hook_key);
+        let generation = futures_util::FutureExt::now_or_never(store.resets()).unwrap();
+        assert!(b2.observe_resets(generation.unwrap()));
+    });
+    let denied = b.acquire_all(&one(&key, quota, 1)).await.unwrap();
+    assert!(!denied.allowed() && !denied.from_cache());
+    // The denial was recorded after the poll, in the epoch before it: it
+    // must not answer; the store does, and allows (the bucket is full).
+    let next = b.acquire_all(&one(&key, quota, 1)).await.unwrap();
+    assert!(next.allowed() && !next.from_cache(), "{next:?}");
 }

@@ -7,7 +7,7 @@ use std::num::{NonZeroU32, NonZeroU64};
 
 use rateguard_core::quota::MAX_FILL_TIME_US;
 use rateguard_core::{bucket, peek};
-use rateguard_store::{conformance::unique_key, Quota, RedisLuaStore};
+use rateguard_store::{conformance::unique_key, BucketStore, Quota, RedisLuaStore};
 
 use crate::{relaxed, server};
 

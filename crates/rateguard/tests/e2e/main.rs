@@ -1,6 +1,7 @@
 //! End-to-end: the `rateguard` binary as real processes, with real
 //! `redis-server` / Redis Cluster, real nginx and real Envoy, all on loopback.
 
+mod admin;
 mod binary;
 mod cluster;
 mod envoy;
@@ -13,6 +14,7 @@ mod local_fallback;
 mod managed_redis;
 mod paths;
 mod plans;
+mod provisioning;
 mod readiness;
 mod recovery;
 mod reload;

@@ -159,3 +159,29 @@ fn the_api_keys_file_may_put_a_key_on_a_plan() {
         ]
     );
 }
+
+#[test]
+fn keys_in_redis_need_a_standalone_redis_store_and_no_keys_file() {
+    let redis = "[store]\nkind = \"redis-lua\"\nurls = [\"redis://127.0.0.1:6379\"]\n";
+    let text = format!("{HEAD}{redis}[identity]\nkeys = \"redis\"\n{POLICIES}");
+    assert_eq!(
+        load_str(&text).unwrap().key_registry,
+        Some(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(load_str(&with_plans("")).unwrap().key_registry, None);
+    let memory = format!("{HEAD}[identity]\nkeys = \"redis\"\nkeys_max_stale_ms = 0\n{POLICIES}");
+    assert_eq!(
+        errors(&memory),
+        [
+            "identity.keys_max_stale_ms: must be > 0, got 0",
+            "identity.keys: \"redis\" keeps the keys in the store's Redis: needs store.kind \"redis-lua\" or \"redis-pipelined\", got \"memory\"",
+        ]
+    );
+    let both = format!(
+        "{HEAD}{redis}[identity]\nkeys = \"redis\"\napi_keys_file = \"/dev/null\"\n{POLICIES}"
+    );
+    assert_eq!(
+        errors(&both),
+        ["identity.keys: \"redis\" cannot be combined with identity.api_keys_file: choose one source of keys"]
+    );
+}
