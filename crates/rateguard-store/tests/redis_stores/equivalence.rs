@@ -10,13 +10,10 @@ use rateguard_core::{bucket, multi, Limit};
 use rateguard_store::{conformance::unique_key, AcquireRequest, BucketKey, Quota, RedisLuaStore};
 use rateguard_testkit::RedisServer;
 
-use crate::{relaxed, server};
+use crate::{relaxed, server, Lcg, T0};
 
 /// One arrival: µs since the previous one, cost, count.
 type Arrival = (u64, u32, u32);
-
-/// A realistic Redis `TIME` in µs (late 2026), far below 2^53.
-const T0: u64 = 1_795_000_000_000_000;
 
 /// The key's `PTTL` in ms.
 async fn pttl_ms<T: std::str::FromStr>(redis: &RedisServer, key: &BucketKey) -> T
@@ -70,19 +67,6 @@ async fn compare(
         } else {
             assert_eq!(stored, tat.to_string(), "{at}: a denial changed the tat");
         }
-    }
-}
-
-/// A small deterministic generator (no dependency, reproducible failures).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
     }
 }
 

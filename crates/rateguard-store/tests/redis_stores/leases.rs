@@ -15,27 +15,7 @@ use rateguard_store::{conformance::unique_key, BucketKey, LeaseRequest, LeaseScr
 use rateguard_store::{BucketStore, RedisLuaStore};
 use rateguard_testkit::RedisServer;
 
-use crate::{relaxed, server};
-
-/// A realistic Redis `TIME` in µs (late 2026), far below 2^53.
-const T0: u64 = 1_795_000_000_000_000;
-
-/// A small deterministic generator (reproducible failures, no dependency).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::{relaxed, server, Lcg, T0};
 
 /// A bucket's two keys as Redis holds them: the plain key's value ("" when
 /// absent) and the ledger hash (empty when absent). Drops both TTLs:

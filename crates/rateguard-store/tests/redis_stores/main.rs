@@ -21,6 +21,29 @@ use std::time::Duration;
 use rateguard_store::RedisOptions;
 use rateguard_testkit::RedisServer;
 
+/// A realistic Redis `TIME` in µs (late 2026), far below 2^53: where the
+/// scripts' pinned "now" starts.
+pub(crate) const T0: u64 = rateguard_store::conformance::T0_US;
+
+/// A small deterministic generator (no dependency, reproducible failures).
+pub(crate) struct Lcg(pub(crate) u64);
+
+impl Lcg {
+    /// The next number below `n`.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    /// One of `items`, uniformly.
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
 /// Options for behaviour tests: a generous timeout, because a debug build
 /// on a busy 2-core machine can stall for more than the 50 ms default, and
 /// these tests are about decisions, not latency.

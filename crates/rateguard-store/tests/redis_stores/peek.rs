@@ -9,23 +9,7 @@ use rateguard_core::quota::MAX_FILL_TIME_US;
 use rateguard_core::{bucket, peek};
 use rateguard_store::{conformance::unique_key, BucketStore, Quota, RedisLuaStore};
 
-use crate::{relaxed, server};
-
-/// A realistic Redis `TIME` in µs (late 2026), far below 2^53.
-const T0: u64 = 1_795_000_000_000_000;
-
-/// A small deterministic generator (reproducible failures).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
+use crate::{relaxed, server, Lcg, T0};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peek_lua_matches_the_core_and_spends_nothing() {
